@@ -1,0 +1,82 @@
+// dmgn list | config show | info
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <map>
+
+#include "cli/commands.h"
+#include "core/registry.h"
+#include "metrics/macs.h"
+#include "models/model.h"
+#include "nn/layers.h"
+#include "train/trainer.h"
+
+namespace dmgn::cli {
+
+void add_list(CLI::App& app) {
+  auto* cmd = app.add_subcommand("list", "Print every registered component, one line each");
+  cmd->callback([] {
+    std::string kind;
+    for (const auto& e : RegistryCatalog::instance().all()) {
+      if (e.kind != kind) {
+        if (!kind.empty()) std::printf("\n");
+        kind = e.kind;
+      }
+      std::printf("%-14s %-22s %s\n", e.kind.c_str(), e.name.c_str(), e.description.c_str());
+    }
+  });
+}
+
+void add_config(CLI::App& app) {
+  auto* cfg_cmd = app.add_subcommand("config", "Inspect configs");
+  cfg_cmd->require_subcommand(1);
+  auto* show = cfg_cmd->add_subcommand("show", "Print the resolved config (canonical TOML) and its hash");
+  static std::string file;
+  static std::vector<std::string> sets;
+  show->add_option("file", file, "Config file")->required();
+  show->add_option("--set", sets, "Override key.path=value (repeatable)");
+  show->callback([] {
+    const Config cfg = load_config(file, sets);
+    std::printf("# resolved from %s\n# hash %s (identity of the run; [runtime] excluded)\n%s", file.c_str(),
+                cfg.hash().c_str(), cfg.canonical().c_str());
+  });
+}
+
+void add_info(CLI::App& app) {
+  auto* cmd = app.add_subcommand("info", "Parameters and multiply-accumulates of a configured model");
+  static std::string file;
+  static std::vector<std::string> sets;
+  static int64_t size = 256;
+  cmd->add_option("config", file, "Config file")->required();
+  cmd->add_option("--set", sets, "Override key.path=value (repeatable)");
+  cmd->add_option("--size", size, "Square input size for the MAC count")->check(CLI::Range(16, 4096));
+  cmd->callback([] {
+    const Config cfg = load_config(file, sets);
+    train::apply_threads(cfg);
+    torch::manual_seed(cfg.get_int("run.seed"));
+    auto model = models::build_model(cfg);
+    const auto pc = nn::count_parameters(*model);
+    const int64_t vest = model->vestigial_parameters();
+    uint64_t macs = 0;
+    {
+      torch::NoGradGuard no_grad;
+      model->eval();
+      metrics::MacCounter counter;
+      model->forward(torch::zeros({1, 3, size, size}));
+      macs = counter.total();
+    }
+    std::printf("config      %s (hash %s)\n", file.c_str(), cfg.short_hash().c_str());
+    std::printf("model       %s, task %s, cell %s\n", cfg.get_string("model.name").c_str(),
+                cfg.get_string("task.name").c_str(), cfg.get_string("model.cell").c_str());
+    std::printf("parameters  %s total, %s trainable\n", thousands(pc.total).c_str(),
+                thousands(pc.trainable).c_str());
+    if (vest > 0)
+      std::printf("            of which %s vestigial: created by the official code, never run "
+                  "(model.vestigial = false drops them)\n", thousands(vest).c_str());
+    std::printf("MACs        %.1f G for one 3x%lldx%lld image (every conv and linear layer that runs, "
+                "VGG passes included)\n",
+                static_cast<double>(macs) / 1e9, static_cast<long long>(size), static_cast<long long>(size));
+  });
+}
+
+}  // namespace dmgn::cli

@@ -1,0 +1,103 @@
+// dmgn import-official | parity: the official PyTorch code's weights in our model.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "cli/commands.h"
+#include "core/compat.h"
+#include "core/error.h"
+#include "models/model.h"
+#include "models/official_import.h"
+#include "train/checkpoint.h"
+#include "train/trainer.h"
+
+namespace dmgn::cli {
+namespace fs = std::filesystem;
+namespace {
+
+// The task preset with the official layout; --set may still override (e.g. runtime.threads).
+Config official_config(const std::string& task, const std::string& presets,
+                       const std::vector<std::string>& sets) {
+  std::vector<std::string> all{"model.vestigial=true", "model.head.vgg_weights=\"\""};
+  all.insert(all.end(), sets.begin(), sets.end());
+  return Config::load(preset_file(task, presets), all);
+}
+
+models::ModelPtr import_model(const Config& cfg, const fs::path& state_file) {
+  torch::manual_seed(cfg.get_int("run.seed"));
+  auto model = models::build_model(cfg);
+  const auto state = compat::load_state_dict(state_file);
+  const auto n = models::import_official(*model, state, state_file.string());
+  std::printf("imported %lld tensors from %s\n", static_cast<long long>(n), state_file.string().c_str());
+  return model;
+}
+
+}  // namespace
+
+void add_official(CLI::App& app) {
+  {
+    auto* cmd = app.add_subcommand("import-official",
+                                   "Convert a state dict saved by the official DMGN code into a checkpoint");
+    static std::string state, task = "reflection", out, presets;
+    static std::vector<std::string> sets;
+    cmd->add_option("state_dict", state, "torch.save'd state dict (.pth) of the official Model")->required();
+    cmd->add_option("--task", task, "reflection | rain | haze (which official model file)")->required();
+    cmd->add_option("--out", out, "Checkpoint to write")->required();
+    cmd->add_option("--presets", presets, "Folder with the task preset TOMLs (default: experiments/presets)");
+    cmd->add_option("--set", sets, "Override key.path=value (repeatable)");
+    cmd->callback([] {
+      const Config cfg = official_config(task, presets, sets);
+      auto model = import_model(cfg, state);
+      train::CheckpointMeta meta;
+      meta.kind = "weights";
+      meta.config_text = cfg.canonical();
+      train::save_checkpoint(out, meta, {model.get(), nullptr, nullptr, nullptr});
+      std::printf("wrote %s (task %s; evaluate with: dmgn eval %s)\n", out.c_str(), task.c_str(), out.c_str());
+    });
+  }
+  {
+    auto* cmd = app.add_subcommand(
+        "parity", "Compare our model with the official one on the output of tools/official_parity.py");
+    static std::string dir, task = "reflection", presets;
+    static double tolerance = 1e-4;
+    static std::vector<std::string> sets;
+    cmd->add_option("out_dir", dir, "OUT_DIR written by tools/official_parity.py")->required();
+    cmd->add_option("--task", task, "reflection | rain | haze")->required();
+    cmd->add_option("--tolerance", tolerance, "Largest accepted max |difference|");
+    cmd->add_option("--presets", presets, "Folder with the task preset TOMLs (default: experiments/presets)");
+    cmd->add_option("--set", sets, "Override key.path=value (repeatable)");
+    cmd->callback([] {
+      const fs::path base = fs::path(dir) / task;
+      Config cfg = official_config(task, presets, sets);
+      train::apply_threads(cfg);
+      auto model = import_model(cfg, base / "state_dict.pth");
+      const auto input = compat::load_state_dict(base / "input.pt");
+      const auto ref = compat::load_state_dict(base / "outputs.pt");
+      if (input.size() != 1)
+        throw DataError(fmt::format("'{}' should hold one tensor", (base / "input.pt").string()));
+      torch::NoGradGuard no_grad;
+      model->eval();
+      const auto out = model->forward(input.begin()->second.to(torch::kFloat32));
+      bool ok = true;
+      std::printf("parity %s (%s, torch %s, CPU fp32), tolerance %.1e\n", task.c_str(), base.string().c_str(),
+                  compat::torch_version().c_str(), tolerance);
+      for (const auto& [name, ours] : std::vector<std::pair<std::string, torch::Tensor>>{
+               {"B", out.background}, {"B_coarse", out.coarse}, {"R", out.noise}}) {
+        auto it = ref.find(name);
+        if (it == ref.end())
+          throw DataError(fmt::format("'{}' has no tensor '{}'", (base / "outputs.pt").string(), name));
+        if (!ours.defined() || ours.sizes() != it->second.sizes())
+          throw DataError(fmt::format("output '{}' shape differs from the official one", name));
+        const double diff = (ours - it->second).abs().max().item<double>();
+        const double range = it->second.abs().max().item<double>();
+        ok = ok && diff <= tolerance;
+        std::printf("  %-9s max |ours - official| = %.3e  (max |official| = %.3f)  %s\n", name.c_str(), diff,
+                    range, diff <= tolerance ? "ok" : "FAIL");
+      }
+      if (!ok) throw Error(fmt::format("parity failed for task {}: difference above {:.1e}", task, tolerance));
+    });
+  }
+}
+
+}  // namespace dmgn::cli

@@ -1,0 +1,26 @@
+#pragma once
+// `dmgn` subcommands. Each add_* registers one subcommand (and its callback) on the app.
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+
+namespace dmgn::cli {
+
+void add_list(CLI::App& app);
+void add_config(CLI::App& app);
+void add_info(CLI::App& app);
+void add_train(CLI::App& app);
+void add_eval(CLI::App& app);
+void add_official(CLI::App& app);  // import-official, parity
+void add_store(CLI::App& app);     // runs, report
+
+// Shared helpers.
+Config load_config(const std::string& file, const std::vector<std::string>& sets);
+// experiments/presets/<task>.toml of this source tree (or `dir` if given).
+std::string preset_file(const std::string& task, const std::string& dir = "");
+std::string thousands(int64_t n);  // 65518888 -> "65,518,888"
+
+}  // namespace dmgn::cli

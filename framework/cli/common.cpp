@@ -1,0 +1,35 @@
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+namespace dmgn::cli {
+
+Config load_config(const std::string& file, const std::vector<std::string>& sets) {
+  if (!std::filesystem::exists(file)) throw ConfigError(fmt::format("config file '{}' does not exist", file));
+  return Config::load(file, sets);
+}
+
+std::string preset_file(const std::string& task, const std::string& dir) {
+  if (task != "reflection" && task != "rain" && task != "haze")
+    throw ConfigError(fmt::format("--task '{}' is not one of reflection, rain, haze", task));
+  const std::filesystem::path base =
+      dir.empty() ? std::filesystem::path(DMGN_SOURCE_DIR) / "experiments" / "presets" : std::filesystem::path(dir);
+  const auto p = base / (task + ".toml");
+  if (!std::filesystem::exists(p))
+    throw ConfigError(fmt::format("task preset '{}' not found (pass --presets DIR)", p.string()));
+  return p.string();
+}
+
+std::string thousands(int64_t n) {
+  std::string digits = std::to_string(n < 0 ? -n : n), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i && (digits.size() - i) % 3 == 0) out.push_back(',');
+    out.push_back(digits[i]);
+  }
+  return n < 0 ? "-" + out : out;
+}
+
+}  // namespace dmgn::cli

@@ -1,0 +1,47 @@
+// dmgn: the command line. Errors print as one line "dmgn: error: ..." with exit code 1.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "train/builtins.h"
+
+namespace {
+
+std::string first_line(std::string s) {
+  if (auto nl = s.find('\n'); nl != std::string::npos) s.resize(nl);
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"dmgn: Deep-Masking Generative Network research framework"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Help for every subcommand");
+  dmgn::cli::add_list(app);
+  dmgn::cli::add_config(app);
+  dmgn::cli::add_info(app);
+  dmgn::cli::add_train(app);
+  dmgn::cli::add_eval(app);
+  dmgn::cli::add_official(app);
+  dmgn::cli::add_store(app);
+  try {
+    dmgn::register_builtins();
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const dmgn::Error& e) {
+    std::fprintf(stderr, "dmgn: error: %s\n", first_line(e.what()).c_str());
+    return 1;
+  } catch (const c10::Error& e) {
+    std::fprintf(stderr, "dmgn: error: %s\n", first_line(e.what_without_backtrace()).c_str());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dmgn: error: %s\n", first_line(e.what()).c_str());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,538 @@
+#include "core/config.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace dmgn {
+namespace detail {
+extern const char* const kDefaultsToml;
+}
+
+namespace {
+
+namespace fs = std::filesystem;
+using Sources = std::map<std::string, std::string>;
+
+std::string join_key(const std::string& parent, std::string_view key) {
+  return parent.empty() ? std::string(key) : parent + "." + std::string(key);
+}
+
+std::string where(const toml::node& node, const std::string& origin) {
+  const auto& src = node.source();
+  if (src.begin.line == 0) return origin;
+  return fmt::format("{}:{}:{}", origin, src.begin.line, src.begin.column);
+}
+
+std::string type_name(toml::node_type t) {
+  switch (t) {
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    default: return "a date/time";
+  }
+}
+
+toml::table parse_text(std::string_view text, const std::string& origin) {
+  try {
+    return toml::parse(text, origin);
+  } catch (const toml::parse_error& e) {
+    const auto& b = e.source().begin;
+    throw ConfigError(fmt::format("{}:{}:{}: malformed TOML: {}", origin, b.line, b.column,
+                                  e.description()));
+  }
+}
+
+const toml::table& schema() {
+  static const toml::table table = parse_text(detail::kDefaultsToml, "defaults.toml");
+  return table;
+}
+
+// Records where every leaf (and table) of `table` was set.
+void record_sources(const toml::table& table, const std::string& parent, const std::string& origin,
+                    Sources& sources) {
+  for (const auto& [k, v] : table) {
+    const std::string key = join_key(parent, k.str());
+    const auto& kb = k.source().begin;
+    sources[key] = kb.line ? fmt::format("{}:{}:{}", origin, kb.line, kb.column) : where(v, origin);
+    if (const auto* sub = v.as_table()) record_sources(*sub, key, origin, sources);
+  }
+}
+
+// Deep merge: tables merge recursively, everything else is replaced (later wins).
+void merge_into(toml::table& dst, const toml::table& src) {
+  for (const auto& [k, v] : src) {
+    auto* existing = dst.get(k);
+    if (existing && existing->is_table() && v.is_table()) {
+      merge_into(*existing->as_table(), *v.as_table());
+    } else {
+      dst.insert_or_assign(k, v);
+    }
+  }
+}
+
+void collect_keys(const toml::table& table, const std::string& parent,
+                  std::vector<std::string>& out) {
+  for (const auto& [k, v] : table) {
+    const std::string key = join_key(parent, k.str());
+    out.push_back(key);
+    if (const auto* sub = v.as_table()) collect_keys(*sub, key, out);
+  }
+}
+
+std::string nearest_known(const std::string& key) {
+  static const std::vector<std::string> known = [] {
+    std::vector<std::string> v;
+    collect_keys(schema(), "", v);
+    return v;
+  }();
+  // Compare whole dotted keys, and also the last component within the same parent,
+  // so "model.refine.ndm.alpah" suggests "model.refine.ndm.alpha".
+  std::string best;
+  size_t best_d = std::string::npos;
+  for (const auto& k : known) {
+    size_t d = edit_distance(key, k);
+    if (d < best_d) {
+      best_d = d;
+      best = k;
+    }
+  }
+  return best;
+}
+
+std::string source_or(const Sources& sources, const std::string& key, const std::string& fallback) {
+  auto it = sources.find(key);
+  return it == sources.end() ? fallback : it->second;
+}
+
+// A value of schema type `want` may be given as `got` (ints promote to floats).
+bool compatible(toml::node_type want, toml::node_type got) {
+  if (want == got) return true;
+  return want == toml::node_type::floating_point && got == toml::node_type::integer;
+}
+
+// Validates `user` against `spec` (the schema table at the same place) and promotes
+// integers given for float keys, so the resolved table always has the schema's types.
+void validate(toml::table& user, const toml::table& spec, const std::string& parent,
+              const Sources& sources) {
+  for (auto&& [k, v] : user) {
+    const std::string key = join_key(parent, k.str());
+    const std::string at = source_or(sources, key, "<unknown>");
+    const toml::node* want = spec.get(k);
+    if (!want) {
+      throw ConfigError(fmt::format("unknown config key '{}' (set at {}); did you mean '{}'?", key,
+                                    at, nearest_known(key)));
+    }
+    if (want->is_table()) {
+      if (!v.is_table())
+        throw ConfigError(fmt::format("config key '{}' (set at {}) must be a table, got {}", key, at,
+                                      type_name(v.type())));
+      validate(*v.as_table(), *want->as_table(), key, sources);
+      continue;
+    }
+    if (want->is_array()) {
+      auto* arr = v.as_array();
+      if (!arr)
+        throw ConfigError(fmt::format("config key '{}' (set at {}) must be an array, got {}", key,
+                                      at, type_name(v.type())));
+      const auto& warr = *want->as_array();
+      const toml::node_type elem =
+          warr.empty() ? toml::node_type::string : warr.get(0)->type();
+      for (size_t i = 0; i < arr->size(); ++i) {
+        auto* e = arr->get(i);
+        if (!compatible(elem, e->type()))
+          throw ConfigError(fmt::format("config key '{}' (set at {}): element {} is {}, expected {}",
+                                        key, at, i, type_name(e->type()), type_name(elem)));
+        if (elem == toml::node_type::floating_point && e->is_integer()) {
+          const double d = static_cast<double>(e->as_integer()->get());
+          arr->replace(arr->cbegin() + static_cast<std::ptrdiff_t>(i), d);
+        }
+      }
+      continue;
+    }
+    if (!compatible(want->type(), v.type()))
+      throw ConfigError(fmt::format("config key '{}' (set at {}) must be {}, got {}", key, at,
+                                    type_name(want->type()), type_name(v.type())));
+    if (want->is_floating_point() && v.is_integer()) {
+      const double d = static_cast<double>(v.as_integer()->get());
+      user.insert_or_assign(k, d);
+    }
+  }
+}
+
+struct Loaded {
+  toml::table table;
+  Sources sources;
+};
+
+Loaded load_layers(const toml::table& own, const std::string& origin, const fs::path& base_dir,
+                   std::vector<fs::path>& stack);
+
+Loaded load_file(const fs::path& file, std::vector<fs::path>& stack) {
+  std::error_code ec;
+  fs::path canon = fs::weakly_canonical(file, ec);
+  if (ec) canon = file;
+  if (std::find(stack.begin(), stack.end(), canon) != stack.end())
+    throw ConfigError(fmt::format("config {}: `extends` cycle through this file", file.string()));
+  std::ifstream in(file);
+  if (!in) throw ConfigError(fmt::format("config file '{}' cannot be read", file.string()));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const toml::table own = parse_text(ss.str(), file.string());
+  stack.push_back(canon);
+  Loaded out = load_layers(own, file.string(), file.parent_path(), stack);
+  stack.pop_back();
+  return out;
+}
+
+// extends first (in order), then this layer's own keys on top.
+Loaded load_layers(const toml::table& own_in, const std::string& origin, const fs::path& base_dir,
+                   std::vector<fs::path>& stack) {
+  toml::table own = own_in;
+  Loaded out;
+  if (const auto* ext = own.get("extends")) {
+    std::vector<std::string> parents;
+    if (const auto* s = ext->as_string()) {
+      parents.push_back(s->get());
+    } else if (const auto* arr = ext->as_array()) {
+      for (const auto& e : *arr) {
+        if (!e.is_string())
+          throw ConfigError(fmt::format("{}: `extends` must list file names (strings)",
+                                        where(*ext, origin)));
+        parents.push_back(e.as_string()->get());
+      }
+    } else {
+      throw ConfigError(fmt::format("{}: `extends` must be a string or an array of strings",
+                                    where(*ext, origin)));
+    }
+    for (const auto& p : parents) {
+      fs::path path = fs::path(p).is_absolute() ? fs::path(p) : base_dir / p;
+      if (!fs::exists(path))
+        throw ConfigError(fmt::format("{}: extended config '{}' not found (looked for {})",
+                                      where(*ext, origin), p, path.string()));
+      Loaded parent = load_file(path, stack);
+      merge_into(out.table, parent.table);
+      for (auto& [k, v] : parent.sources) out.sources[k] = v;
+    }
+    own.erase("extends");
+  }
+  record_sources(own_in, "", origin, out.sources);  // the parsed table keeps line:col
+  out.sources.erase("extends");
+  merge_into(out.table, own);
+  return out;
+}
+
+// "a.b.c=value": value parsed as a TOML value; a bare word that does not parse (or a value
+// given for a string key) is taken as a string.
+void apply_override(toml::table& root, Sources& sources, const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw ConfigError(fmt::format("--set '{}': expected key.path=value", assignment));
+  const std::string key = assignment.substr(0, eq);
+  const std::string value = assignment.substr(eq + 1);
+
+  // Walk the schema to learn the expected type (unknown keys fail in validate()).
+  const toml::node* want = schema().at_path(key).node();
+  toml::table parsed;
+  bool ok = true;
+  try {
+    parsed = toml::parse(std::string_view("v = " + value), std::string_view("--set"));
+  } catch (const toml::parse_error&) {
+    ok = false;
+  }
+  toml::table leaf_holder;
+  if (!ok || (want && want->is_string() && !parsed.get("v")->is_string())) {
+    leaf_holder.insert("v", value);
+  } else {
+    leaf_holder.insert("v", *parsed.get("v"));
+  }
+
+  // Create intermediate tables as needed.
+  toml::table* cur = &root;
+  std::string_view rest = key;
+  std::string built;
+  while (true) {
+    const auto dot = rest.find('.');
+    const std::string part(rest.substr(0, dot));
+    if (part.empty()) throw ConfigError(fmt::format("--set '{}': empty key component", assignment));
+    built = join_key(built, part);
+    if (dot == std::string_view::npos) {
+      cur->insert_or_assign(part, *leaf_holder.get("v"));
+      sources[built] = "--set " + assignment;
+      break;
+    }
+    auto* next = cur->get(part);
+    if (!next) {
+      cur->insert(part, toml::table{});
+      next = cur->get(part);
+      sources[built] = "--set " + assignment;
+    }
+    if (!next->is_table())
+      throw ConfigError(fmt::format("--set '{}': '{}' is not a table", assignment, built));
+    cur = next->as_table();
+    rest = rest.substr(dot + 1);
+  }
+}
+
+void write_string(std::ostream& os, const std::string& s) {
+  os << '"';
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': os << "\\\""; break;
+      case '\\': os << "\\\\"; break;
+      case '\n': os << "\\n"; break;
+      case '\t': os << "\\t"; break;
+      case '\r': os << "\\r"; break;
+      default:
+        if (c < 0x20) os << fmt::format("\\u{:04x}", c);
+        else os << c;
+    }
+  }
+  os << '"';
+}
+
+void write_value(std::ostream& os, const toml::node& v) {
+  if (const auto* s = v.as_string()) {
+    write_string(os, s->get());
+  } else if (const auto* i = v.as_integer()) {
+    os << i->get();
+  } else if (const auto* f = v.as_floating_point()) {
+    const double d = f->get();
+    if (std::isnan(d)) {
+      os << "nan";
+    } else if (std::isinf(d)) {
+      os << (d > 0 ? "inf" : "-inf");
+    } else {
+      std::string t = fmt::format("{}", d);  // shortest round-trip
+      if (t.find_first_of(".eE") == std::string::npos) t += ".0";
+      os << t;
+    }
+  } else if (const auto* b = v.as_boolean()) {
+    os << (b->get() ? "true" : "false");
+  } else if (const auto* a = v.as_array()) {
+    os << '[';
+    for (size_t i = 0; i < a->size(); ++i) {
+      if (i) os << ", ";
+      write_value(os, *a->get(i));
+    }
+    os << ']';
+  } else {
+    throw ConfigError("config holds a value type the canonical form does not support");
+  }
+}
+
+void write_table(std::ostream& os, const toml::table& t, const std::string& path,
+                 const std::set<std::string>& skip) {
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : t) keys.emplace_back(k.str());
+  std::sort(keys.begin(), keys.end());
+  bool header_written = path.empty();
+  for (const auto& k : keys) {
+    const auto* v = t.get(k);
+    if (v->is_table()) continue;
+    if (!header_written) {
+      os << "\n[" << path << "]\n";
+      header_written = true;
+    }
+    os << k << " = ";
+    write_value(os, *v);
+    os << '\n';
+  }
+  for (const auto& k : keys) {
+    const auto* v = t.get(k);
+    if (!v->is_table()) continue;
+    const std::string sub = join_key(path, k);
+    if (skip.count(sub)) continue;
+    write_table(os, *v->as_table(), sub, skip);
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+Config Config::resolve(toml::table user, std::map<std::string, std::string> sources,
+                       const std::vector<std::string>& overrides, std::string origin) {
+  for (const auto& o : overrides) apply_override(user, sources, o);
+  validate(user, schema(), "", sources);
+  Config cfg;
+  cfg.state_ = std::make_shared<State>();
+  cfg.state_->root = schema();
+  merge_into(cfg.state_->root, user);
+  cfg.state_->sources = std::move(sources);
+  cfg.state_->origin = std::move(origin);
+  return cfg;
+}
+
+Config Config::load(const fs::path& file, const std::vector<std::string>& overrides) {
+  std::vector<fs::path> stack;
+  Loaded user = load_file(file, stack);
+  Config cfg = resolve(std::move(user.table), std::move(user.sources), overrides, file.string());
+  // A run is named after its file unless the config says otherwise.
+  if (cfg.get_string("run.name").empty())
+    cfg.state_->root.at_path("run.name").as_string()->get() = file.stem().string();
+  return cfg;
+}
+
+Config Config::from_string(std::string_view text, std::string_view origin,
+                           const std::vector<std::string>& overrides, const fs::path& base_dir) {
+  std::vector<fs::path> stack;
+  const std::string o(origin);
+  Loaded user = load_layers(parse_text(text, o), o, base_dir, stack);
+  return resolve(std::move(user.table), std::move(user.sources), overrides, o);
+}
+
+Config Config::defaults(const std::vector<std::string>& overrides) {
+  return resolve(toml::table{}, {}, overrides, "");
+}
+
+Config Config::from_canonical(std::string_view text) { return from_string(text, "<canonical>"); }
+
+std::string Config::full_key(std::string_view key) const {
+  return prefix_.empty() ? std::string(key) : prefix_ + "." + std::string(key);
+}
+
+const toml::node& Config::node_at(std::string_view key) const {
+  const std::string full = full_key(key);
+  const toml::node* n = state_->root.at_path(full).node();
+  if (!n) throw ConfigError(fmt::format("config key '{}' is missing", full));
+  return *n;
+}
+
+bool Config::has(std::string_view key) const {
+  return state_->root.at_path(full_key(key)).node() != nullptr;
+}
+
+namespace {
+[[noreturn]] void wrong_type(const std::string& key, const toml::node& n, const char* want) {
+  throw ConfigError(fmt::format("config key '{}' is {}, expected {}", key, type_name(n.type()), want));
+}
+}  // namespace
+
+int64_t Config::get_int(std::string_view key) const {
+  const auto& n = node_at(key);
+  if (const auto* v = n.as_integer()) return v->get();
+  wrong_type(full_key(key), n, "an integer");
+}
+
+double Config::get_float(std::string_view key) const {
+  const auto& n = node_at(key);
+  if (const auto* v = n.as_floating_point()) return v->get();
+  if (const auto* v = n.as_integer()) return static_cast<double>(v->get());
+  wrong_type(full_key(key), n, "a float");
+}
+
+bool Config::get_bool(std::string_view key) const {
+  const auto& n = node_at(key);
+  if (const auto* v = n.as_boolean()) return v->get();
+  wrong_type(full_key(key), n, "a boolean");
+}
+
+std::string Config::get_string(std::string_view key) const {
+  const auto& n = node_at(key);
+  if (const auto* v = n.as_string()) return v->get();
+  wrong_type(full_key(key), n, "a string");
+}
+
+std::vector<int64_t> Config::get_ints(std::string_view key) const {
+  const auto& n = node_at(key);
+  const auto* a = n.as_array();
+  if (!a) wrong_type(full_key(key), n, "an array of integers");
+  std::vector<int64_t> out;
+  for (const auto& e : *a) {
+    if (!e.is_integer()) wrong_type(full_key(key), n, "an array of integers");
+    out.push_back(e.as_integer()->get());
+  }
+  return out;
+}
+
+std::vector<double> Config::get_floats(std::string_view key) const {
+  const auto& n = node_at(key);
+  const auto* a = n.as_array();
+  if (!a) wrong_type(full_key(key), n, "an array of floats");
+  std::vector<double> out;
+  for (const auto& e : *a) {
+    if (const auto* f = e.as_floating_point()) out.push_back(f->get());
+    else if (const auto* i = e.as_integer()) out.push_back(static_cast<double>(i->get()));
+    else wrong_type(full_key(key), n, "an array of floats");
+  }
+  return out;
+}
+
+std::vector<std::string> Config::get_strings(std::string_view key) const {
+  const auto& n = node_at(key);
+  const auto* a = n.as_array();
+  if (!a) wrong_type(full_key(key), n, "an array of strings");
+  std::vector<std::string> out;
+  for (const auto& e : *a) {
+    if (!e.is_string()) wrong_type(full_key(key), n, "an array of strings");
+    out.push_back(e.as_string()->get());
+  }
+  return out;
+}
+
+void Config::set(const std::string& assignment) {
+  // Copy-on-write: other Config values sharing this state keep theirs.
+  auto fresh = std::make_shared<State>(*state_);
+  const std::string full = prefix_.empty() ? assignment : prefix_ + "." + assignment;
+  toml::table user;
+  Sources sources;
+  apply_override(user, sources, full);
+  validate(user, schema(), "", sources);
+  merge_into(fresh->root, user);
+  for (auto& [k, v] : sources) fresh->sources[k] = v;
+  state_ = std::move(fresh);
+}
+
+Config Config::sub(std::string_view prefix) const {
+  Config c = *this;
+  c.prefix_ = full_key(prefix);
+  const toml::node* n = state_->root.at_path(c.prefix_).node();
+  if (!n || !n->is_table()) throw ConfigError(fmt::format("config table '{}' is missing", c.prefix_));
+  return c;
+}
+
+std::string Config::canonical() const {
+  std::ostringstream os;
+  write_table(os, state_->root, "", {});
+  std::string s = os.str();
+  if (!s.empty() && s.front() == '\n') s.erase(0, 1);
+  return s;
+}
+
+std::string Config::hash() const {
+  std::ostringstream os;
+  write_table(os, state_->root, "", {"runtime"});
+  return sha256_hex(os.str());
+}
+
+std::string Config::source_of(std::string_view key) const {
+  const std::string full = full_key(key);
+  auto it = state_->sources.find(full);
+  return it == state_->sources.end() ? "defaults" : it->second;
+}
+
+}  // namespace dmgn

@@ -1,0 +1,87 @@
+#pragma once
+// Config: TOML with `extends = [...]` (deep merge, later wins), `--set key.path=value`
+// overrides, type checks against the schema (framework/core/defaults.toml, compiled in),
+// and unknown keys rejected with the key, the file and the nearest known key.
+// The resolved config serialises canonically; its hash (without [runtime]) is the run's
+// identity.
+#include <toml++/toml.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dmgn {
+
+class Config {
+ public:
+  // Loads FILE (resolving extends relative to each file), merges it over the schema
+  // defaults, applies overrides ("a.b.c=value", value parsed as TOML, bare words as
+  // strings) and validates. Throws ConfigError naming file:line:col / key.
+  static Config load(const std::filesystem::path& file,
+                     const std::vector<std::string>& overrides = {});
+  // Same, from text; `origin` names it in errors; extends resolve relative to `base_dir`.
+  static Config from_string(std::string_view toml_text, std::string_view origin = "<string>",
+                            const std::vector<std::string>& overrides = {},
+                            const std::filesystem::path& base_dir = {});
+  // The schema defaults alone (plus overrides).
+  static Config defaults(const std::vector<std::string>& overrides = {});
+  // Re-parses a canonical text written by canonical() (e.g. from a checkpoint or the store).
+  static Config from_canonical(std::string_view text);
+
+  // Typed access by dotted key. Integers are accepted where floats are expected.
+  bool has(std::string_view key) const;
+  int64_t get_int(std::string_view key) const;
+  double get_float(std::string_view key) const;
+  bool get_bool(std::string_view key) const;
+  std::string get_string(std::string_view key) const;
+  std::vector<int64_t> get_ints(std::string_view key) const;
+  std::vector<double> get_floats(std::string_view key) const;
+  std::vector<std::string> get_strings(std::string_view key) const;
+
+  // Programmatic override with the same checks as --set (used by sweeps and tests).
+  void set(const std::string& assignment);
+
+  // A view of a sub-table: `cfg.sub("model.refine").get_float("ndm.alpha")`.
+  Config sub(std::string_view prefix) const;
+  const std::string& prefix() const { return prefix_; }
+
+  // Canonical serialisation: sorted keys, fixed number formatting.
+  std::string canonical() const;
+  // Hex SHA-256 of canonical() without the [runtime] table.
+  std::string hash() const;
+  // Short form used in run folder names.
+  std::string short_hash() const { return hash().substr(0, 12); }
+  // Where a key's value came from ("file:line:col", "--set", or "defaults").
+  std::string source_of(std::string_view key) const;
+  // The file this config was loaded from (empty for strings / defaults).
+  const std::string& origin() const { return state_->origin; }
+
+  const toml::table& root() const { return state_->root; }
+
+ private:
+  struct State {
+    toml::table root;                            // resolved: defaults + files + overrides
+    std::map<std::string, std::string> sources;  // full key -> origin
+    std::string origin;
+  };
+  Config() = default;
+  static Config resolve(toml::table user, std::map<std::string, std::string> sources,
+                        const std::vector<std::string>& overrides, std::string origin);
+  std::string full_key(std::string_view key) const;
+  const toml::node& node_at(std::string_view key) const;
+  std::shared_ptr<State> state_;
+  std::string prefix_;
+};
+
+// Edit distance, used for "did you mean" suggestions.
+size_t edit_distance(std::string_view a, std::string_view b);
+
+// Hex SHA-256 digest.
+std::string sha256_hex(std::string_view data);
+
+}  // namespace dmgn

@@ -1,0 +1,28 @@
+#pragma once
+// Errors: every exception names the file, key, sample or component at fault.
+// The CLI prints what() as one line and exits non-zero.
+#include <stdexcept>
+#include <string>
+
+namespace dmgn {
+
+struct Error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+struct ConfigError : Error {  // bad/unknown key, wrong type, malformed TOML
+  using Error::Error;
+};
+struct RegistryError : Error {  // unknown component name
+  using Error::Error;
+};
+struct DataError : Error {  // image that fails to decode, empty dataset, ...
+  using Error::Error;
+};
+struct IoError : Error {  // missing file, unwritable folder, ...
+  using Error::Error;
+};
+struct StoreError : Error {  // SQLite failures
+  using Error::Error;
+};
+
+}  // namespace dmgn

@@ -1,0 +1,219 @@
+#include "data/builtin.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <numeric>
+#include <set>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "data/image_cache.h"
+#include "data/image_io.h"
+#include "data/synth_reflection.h"
+
+namespace dmgn::data {
+
+namespace {
+
+// Short side -> size, then the centre size x size square.
+cv::Mat centre_square(const cv::Mat& img, int size) {
+  const cv::Mat scaled = resize_short_side(img, size);
+  const cv::Rect box((scaled.cols - size) / 2, (scaled.rows - size) / 2, size, size);
+  return scaled(box).clone();
+}
+
+void require(bool ok, const std::string& message) {
+  if (!ok) throw ConfigError(message);
+}
+
+}  // namespace
+
+BuiltinOptions BuiltinOptions::from_config(const Config& full) {
+  const Config b = full.sub("data.builtin");
+  BuiltinOptions o;
+  o.root = b.get_string("root");
+  o.photos = b.get_strings("photos");
+  o.heldout = b.get_int("heldout");
+  o.train_pairs = b.get_int("train_pairs");
+  o.heldout_pairs = b.get_int("heldout_pairs");
+  o.heldout_size = b.get_int("heldout_size");
+  o.synth = b.get_string("synth");
+  o.crop = full.get_int("data.crop");
+  o.seed = static_cast<uint64_t>(full.get_int("run.seed"));
+  return o;
+}
+
+PhotoSplit split_photos(size_t count, size_t heldout, uint64_t seed) {
+  require(heldout <= count,
+          fmt::format("data.builtin.heldout = {} exceeds the {} photos listed", heldout, count));
+  std::vector<size_t> order(count);
+  std::iota(order.begin(), order.end(), size_t{0});
+  Rng rng(derive_seed(seed, "builtin.split"));
+  for (size_t i = count; i > 1; --i) {  // Fisher-Yates
+    const auto j = static_cast<size_t>(rng.integer(0, static_cast<int64_t>(i) - 1));
+    std::swap(order[i - 1], order[j]);
+  }
+  PhotoSplit split;
+  split.heldout.assign(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(heldout));
+  split.train.assign(order.begin() + static_cast<std::ptrdiff_t>(heldout), order.end());
+  std::sort(split.heldout.begin(), split.heldout.end());
+  std::sort(split.train.begin(), split.train.end());
+  return split;
+}
+
+BuiltinDataset::BuiltinDataset(BuiltinOptions options, Split split, SynthPtr synth)
+    : options_(std::move(options)), split_(split), synth_(std::move(synth)) {
+  const BuiltinOptions& o = options_;
+  if (!synth_) throw ConfigError("builtin dataset: no synthesis given (data.builtin.synth)");
+  require(!o.photos.empty(), "data.builtin.photos: no photos listed");
+  std::set<std::string> seen;
+  for (const auto& p : o.photos)
+    require(seen.insert(p).second, fmt::format("data.builtin.photos: '{}' is listed twice", p));
+  // Every photo must exist and decode, whichever split it lands in (checked before the
+  // counts: a broken file is the more basic problem).
+  std::vector<std::shared_ptr<const cv::Mat>> images;
+  for (const auto& p : o.photos) {
+    try {
+      images.push_back(cached_image(o.root / p));
+    } catch (const IoError& e) {
+      throw IoError(fmt::format("data.builtin.photos: {}", e.what()));
+    } catch (const DataError& e) {
+      throw DataError(fmt::format("data.builtin.photos: {}", e.what()));
+    }
+  }
+
+  const auto n = static_cast<int64_t>(o.photos.size());
+  require(o.heldout >= 0 && n - o.heldout >= 2,
+          fmt::format("data.builtin.heldout = {}: the train split needs at least 2 of the {} "
+                      "photos listed",
+                      o.heldout, n));
+  require(o.train_pairs >= 1,
+          fmt::format("data.builtin.train_pairs = {}: must be at least 1", o.train_pairs));
+  require(o.heldout_pairs >= 0,
+          fmt::format("data.builtin.heldout_pairs = {}: must not be negative", o.heldout_pairs));
+  require(o.heldout_pairs == 0 || o.heldout >= 2,
+          fmt::format("data.builtin.heldout_pairs = {} needs data.builtin.heldout >= 2 (a pair "
+                      "of distinct held-out photos), got {}",
+                      o.heldout_pairs, o.heldout));
+  const int limit = synth_->max_size();
+  const auto check_size = [&](const char* key, int64_t v) {
+    require(v >= 1, fmt::format("{} = {}: must be at least 1", key, v));
+    require(limit == 0 || v <= limit,
+            fmt::format("{} = {} exceeds the {} px that synthesis '{}' accepts", key, v, limit,
+                        synth_->name()));
+  };
+  check_size("data.crop", o.crop);
+  check_size("data.builtin.heldout_size", o.heldout_size);
+
+  const PhotoSplit ps = split_photos(o.photos.size(), static_cast<size_t>(o.heldout), o.seed);
+  const auto& mine = split_ == Split::train ? ps.train : ps.heldout;
+  for (size_t i : mine) {
+    Photo photo{o.photos[i], images[i], image_mean(*images[i]), {}};
+    if (split_ == Split::heldout)
+      photo.square = centre_square(*photo.image, static_cast<int>(o.heldout_size));
+    photos_.push_back(std::move(photo));
+  }
+  if (split_ == Split::heldout) {
+    for (size_t a = 0; a < photos_.size(); ++a)
+      for (size_t b = 0; b < photos_.size(); ++b)
+        if (a != b && !reject_pair(photos_[a].mean, photos_[b].mean)) pairs_.emplace_back(a, b);
+  }
+}
+
+std::shared_ptr<BuiltinDataset> BuiltinDataset::from_config(const Config& full, Split split) {
+  const BuiltinOptions o = BuiltinOptions::from_config(full);
+  SynthPtr synth = synths().make(o.synth, full);
+  return std::make_shared<BuiltinDataset>(o, split, std::move(synth));
+}
+
+size_t BuiltinDataset::size() const {
+  return static_cast<size_t>(split_ == Split::train ? options_.train_pairs
+                                                    : options_.heldout_pairs);
+}
+
+Sample BuiltinDataset::get(size_t index, uint64_t epoch) const {
+  if (index >= size())
+    throw DataError(fmt::format("builtin/{}: sample index {} out of range (size {})",
+                                split_name(split_), index, size()));
+  return split_ == Split::train ? make_train(index, epoch) : make_heldout(index);
+}
+
+Sample BuiltinDataset::to_sample(const SynthOutput& out, std::string id) const {
+  return Sample{to_tensor(out.blend), to_tensor(out.background), to_tensor(out.reflection),
+                std::move(id)};
+}
+
+Sample BuiltinDataset::make_train(size_t index, uint64_t epoch) const {
+  const uint64_t n_samples = static_cast<uint64_t>(options_.train_pairs);
+  Rng rng(derive_seed(options_.seed, "builtin", epoch * n_samples + index));
+  const auto n = static_cast<int64_t>(photos_.size());
+  size_t ti = 0, ri = 0;
+  const auto draw = [&] {
+    ti = static_cast<size_t>(rng.integer(0, n - 1));
+    ri = static_cast<size_t>(rng.integer(0, n - 2));
+    if (ri >= ti) ++ri;  // distinct photos
+  };
+  draw();
+  for (int redraw = 0; redraw < kMaxPairRedraws && reject_pair(photos_[ti].mean, photos_[ri].mean);
+       ++redraw)
+    draw();
+
+  const Photo& t = photos_[ti];
+  const Photo& r = photos_[ri];
+  std::string id = fmt::format("builtin/train/e{}/{}:{}+{}", epoch, index, t.name, r.name);
+  try {
+    auto [tc, rc] = paired_transform(*t.image, *r.image, static_cast<int>(options_.crop), rng);
+    return to_sample(synth_->synthesize(tc, rc, rng), std::move(id));
+  } catch (const DataError& e) {
+    throw DataError(fmt::format("sample '{}': {}", id, e.what()));
+  }
+}
+
+Sample BuiltinDataset::make_heldout(size_t index) const {
+  const auto& [ti, ri] = pairs_[index % pairs_.size()];
+  const Photo& t = photos_[ti];
+  const Photo& r = photos_[ri];
+  std::string id = fmt::format("builtin/heldout/{}:{}+{}", index, t.name, r.name);
+  Rng rng(derive_seed(options_.seed, "builtin.heldout", index));
+  try {
+    return to_sample(synth_->synthesize(t.square, r.square, rng), std::move(id));
+  } catch (const DataError& e) {
+    throw DataError(fmt::format("sample '{}': {}", id, e.what()));
+  }
+}
+
+std::vector<std::string> BuiltinDataset::photo_names() const {
+  std::vector<std::string> out;
+  for (const auto& p : photos_) out.push_back(p.name);
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> BuiltinDataset::heldout_pairs() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [a, b] : pairs_) out.emplace_back(photos_[a].name, photos_[b].name);
+  return out;
+}
+
+std::map<std::string, std::string> BuiltinDataset::provenance() const {
+  return {
+      {"dataset", "builtin-synthetic"},
+      {"split", split_name(split_)},
+      {"root", options_.root.string()},
+      {"photos", fmt::format("{}", fmt::join(photo_names(), ","))},
+      {"synth", synth_->name()},
+      {"samples", std::to_string(size())},
+      {"size", std::to_string(split_ == Split::train ? options_.crop : options_.heldout_size)},
+  };
+}
+
+void register_builtin_dataset() {
+  datasets().add("builtin",
+                 "reflection triples synthesised from the real photos in [data.builtin] "
+                 "(skimage by default), seed-split into train / held-out",
+                 [](const Config& full, Split split) -> DatasetPtr {
+                   return BuiltinDataset::from_config(full, split);
+                 });
+}
+
+}  // namespace dmgn::data

@@ -1,0 +1,65 @@
+#include "data/dataset.h"
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+
+namespace dmgn::data {
+
+const char* split_name(Split split) {
+  switch (split) {
+    case Split::train:
+      return "train";
+    case Split::heldout:
+      return "heldout";
+  }
+  return "?";
+}
+
+DatasetRegistry& datasets() {
+  static DatasetRegistry registry("dataset");
+  return registry;
+}
+
+namespace {
+
+std::string shape_of(const torch::Tensor& t) {
+  return t.defined() ? fmt::format("{}", fmt::join(t.sizes(), "x")) : std::string("undefined");
+}
+
+}  // namespace
+
+Batch collate(std::vector<Sample> samples) {
+  if (samples.empty()) throw DataError("collate: no samples to batch");
+  // Reference shapes, copied before the samples' tensors are moved into the batch.
+  const std::string first_id = samples.front().id;
+  const std::vector<int64_t> shape = samples.front().input.defined()
+                                         ? samples.front().input.sizes().vec()
+                                         : std::vector<int64_t>{};
+  const bool has_noise = samples.front().noise.defined();
+  const std::string first_shape = fmt::format("{}", fmt::join(shape, "x"));
+  std::vector<torch::Tensor> in, bg, nz;
+  Batch batch;
+  for (auto& s : samples) {
+    if (!s.input.defined() || !s.background.defined())
+      throw DataError(fmt::format("collate: sample '{}' lacks an input or background", s.id));
+    if (s.input.sizes().vec() != shape || s.background.sizes().vec() != shape)
+      throw DataError(
+          fmt::format("collate: sample '{}' has input {} / background {} but sample '{}' has {}",
+                      s.id, shape_of(s.input), shape_of(s.background), first_id, first_shape));
+    if (s.noise.defined() != has_noise || (has_noise && s.noise.sizes().vec() != shape))
+      throw DataError(fmt::format("collate: sample '{}' has noise {} but sample '{}' {}", s.id,
+                                  shape_of(s.noise), first_id,
+                                  has_noise ? "has noise " + first_shape : "has none"));
+    in.push_back(std::move(s.input));
+    bg.push_back(std::move(s.background));
+    if (has_noise) nz.push_back(std::move(s.noise));
+    batch.ids.push_back(std::move(s.id));
+  }
+  batch.input = torch::stack(in);
+  batch.background = torch::stack(bg);
+  if (has_noise) batch.noise = torch::stack(nz);
+  return batch;
+}
+
+}  // namespace dmgn::data

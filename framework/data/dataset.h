@@ -1,0 +1,64 @@
+#pragma once
+// Datasets: indexed, deterministic sources of (input, background, noise) samples.
+// Contract for every Dataset:
+//   - get(index, epoch) is a pure function of (dataset seed, index, epoch): the same call
+//     returns bitwise the same sample, on any thread, in any order;
+//   - get() is safe to call from several threads at once (const, no unsynchronised state);
+//   - a sample it cannot make throws (DataError / IoError naming the file or sample), never
+//     a silent skip.
+// Registry "dataset": factory(full config, split) -> std::shared_ptr<Dataset>.
+#include <torch/torch.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/registry.h"
+
+namespace dmgn::data {
+
+// One sample: float 3xHxW tensors. background and noise are in [0, 1]; input is in [0, 1]
+// except where a synthesis documents otherwise (reflection_zhang2018 leaves the blend
+// unclipped with probability 1/2, as the official code does).
+struct Sample {
+  torch::Tensor input;       // the observed image I
+  torch::Tensor background;  // ground-truth background B (the model's target)
+  torch::Tensor noise;       // ground-truth noise layer (reflection, rain, haze); may be undefined
+  std::string id;            // names the sample (and its source files) in logs and errors
+};
+
+// Samples stacked to NCHW. noise is undefined when the samples have none.
+struct Batch {
+  torch::Tensor input, background, noise;
+  std::vector<std::string> ids;
+  int64_t size() const { return static_cast<int64_t>(ids.size()); }
+};
+
+enum class Split { train, heldout };
+const char* split_name(Split split);
+
+class Dataset {
+ public:
+  virtual ~Dataset() = default;
+  // Samples per epoch.
+  virtual size_t size() const = 0;
+  // index < size(); epoch selects the epoch's random draws (ignored by fixed splits).
+  virtual Sample get(size_t index, uint64_t epoch) const = 0;
+  virtual std::string name() const = 0;
+  // Where the data comes from, stored with each run, e.g. {"dataset", "builtin-synthetic"}.
+  virtual std::map<std::string, std::string> provenance() const = 0;
+};
+
+using DatasetPtr = std::shared_ptr<Dataset>;
+using DatasetRegistry = Registry<DatasetPtr, const Config& /*full config*/, Split>;
+DatasetRegistry& datasets();
+
+// Stacks samples (all with the same shapes) into a batch; DataError naming the first
+// mismatching sample otherwise (also when only some samples have a noise layer).
+Batch collate(std::vector<Sample> samples);
+
+}  // namespace dmgn::data

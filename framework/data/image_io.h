@@ -1,0 +1,30 @@
+#pragma once
+// Image I/O (OpenCV) and conversions between images and tensors.
+// Every image inside the framework is a cv::Mat CV_32FC3 in RGB order with values in [0, 1]:
+//   read_image  — any file OpenCV decodes: gray -> 3 channels, alpha dropped, EXIF
+//                 orientation applied, 8-bit / 16-bit scaled to [0, 1], float clipped to [0, 1].
+//                 Missing / unreadable file -> IoError; undecodable -> DataError
+//                 "cannot decode image '<path>'".
+//   write_image — clips to [0, 1], rounds to 8 bits, RGB -> BGR, creates the parent
+//                 folder; a failed write -> IoError naming the path (an image that is not
+//                 CV_32FC3 -> DataError).
+//   to_tensor / to_mat — HxWx3 CV_32FC3 <-> float 3xHxW tensor (always deep copies).
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <opencv2/core.hpp>
+
+namespace dmgn::data {
+
+cv::Mat read_image(const std::filesystem::path& path);
+void write_image(const std::filesystem::path& path, const cv::Mat& rgb);
+
+// HxWx3 CV_32FC3 (RGB) -> contiguous CPU float tensor 3xHxW.
+torch::Tensor to_tensor(const cv::Mat& rgb);
+// 3xHxW tensor (any device / floating dtype) -> CV_32FC3 HxWx3 (RGB).
+cv::Mat to_mat(const torch::Tensor& chw);
+
+// Throws DataError naming `what` unless `m` is a non-empty CV_32FC3 image.
+void require_rgb32f(const cv::Mat& m, const char* what);
+
+}  // namespace dmgn::data

@@ -1,0 +1,10 @@
+#include "data/synthesis.h"
+
+namespace dmgn::data {
+
+SynthRegistry& synths() {
+  static SynthRegistry registry("synth");
+  return registry;
+}
+
+}  // namespace dmgn::data

@@ -1,0 +1,92 @@
+#include "losses/losses.h"
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+
+namespace dmgn::losses {
+
+torch::Tensor L1Loss::operator()(const torch::Tensor& y, const torch::Tensor& target) {
+  return (y - target).abs().mean();  // Eq. 11
+}
+
+PerceptualLoss::PerceptualLoss(const Config& cfg, nn::Vgg19 vgg, models::InputRange range)
+    : vgg_(std::move(vgg)),
+      taps_(cfg.get_ints("taps")),
+      weights_(cfg.get_floats("weights")),
+      imagenet_(cfg.get_bool("imagenet_normalise")),
+      range_(range) {
+  if (!vgg_) throw ConfigError("perceptual loss needs a model with a VGG-19 (model.head)");
+  nn::check_vgg_taps(taps_, cfg.prefix() + ".taps");
+  if (weights_.size() != taps_.size())
+    throw ConfigError(fmt::format("config keys '{0}.taps' and '{0}.weights' must have the same length",
+                                  cfg.prefix()));
+  mean_ = torch::tensor({0.485, 0.456, 0.406}, torch::kFloat32).view({1, 3, 1, 1});
+  std_ = torch::tensor({0.229, 0.224, 0.225}, torch::kFloat32).view({1, 3, 1, 1});
+}
+
+torch::Tensor PerceptualLoss::prepare(const torch::Tensor& x) const {
+  auto y = range_ == models::InputRange::minus_one_one ? (x + 1.0) * 0.5 : x;
+  if (imagenet_) y = (y - mean_.to(y.device())) / std_.to(y.device());
+  return y;
+}
+
+torch::Tensor PerceptualLoss::operator()(const torch::Tensor& y, const torch::Tensor& target) {
+  std::vector<torch::Tensor> ft;
+  {
+    torch::NoGradGuard g;
+    ft = vgg_->forward(prepare(target), taps_);
+  }
+  auto fy = vgg_->forward(prepare(y), taps_);
+  torch::Tensor loss = torch::zeros({}, y.options());
+  for (size_t l = 0; l < taps_.size(); ++l)
+    loss = loss + weights_[l] * (fy[l] - ft[l]).abs().mean();  // Eq. 12 (1/CHW = mean)
+  return loss;
+}
+
+torch::Tensor CriticLoss::generator(nn::Discriminator& d, const torch::Tensor& b,
+                                    const torch::Tensor& i) const {
+  return -d.forward(b, i).mean();  // Eq. 13
+}
+
+torch::Tensor CriticLoss::critic(nn::Discriminator& d, const torch::Tensor& b_fake,
+                                 const torch::Tensor& b_real, const torch::Tensor& i) const {
+  return -d.forward(b_real, i).mean() + d.forward(b_fake.detach(), i).mean();  // Eq. 14
+}
+
+LossRegistry& losses() {
+  static LossRegistry registry("loss");
+  return registry;
+}
+
+PixelLossPtr pixel_loss(const std::string& name, const Config& cfg, const LossContext& ctx) {
+  auto p = std::dynamic_pointer_cast<PixelLoss>(losses().make(name, cfg, ctx));
+  if (!p) throw RegistryError(fmt::format("loss '{}' is not a pixel loss (image vs target)", name));
+  return p;
+}
+
+std::shared_ptr<CriticLoss> adversarial_loss(const std::string& name, const Config& cfg,
+                                             const LossContext& ctx) {
+  auto p = std::dynamic_pointer_cast<CriticLoss>(losses().make(name, cfg, ctx));
+  if (!p) throw RegistryError(fmt::format("loss '{}' is not an adversarial loss", name));
+  return p;
+}
+
+void register_builtins() {
+  losses().add("l1", "pixel-wise L1 reconstruction loss (Eq. 11)",
+               [](const Config&, const LossContext&) -> LossTermPtr { return std::make_shared<L1Loss>(); });
+  losses().add("perceptual", "VGG-19 perceptual loss, ERRNet taps and weights (Eq. 12)",
+               [](const Config& cfg, const LossContext& ctx) -> LossTermPtr {
+                 return std::make_shared<PerceptualLoss>(cfg.sub("loss.perceptual"), ctx.vgg, ctx.range);
+               });
+  losses().add("adversarial", "conditional critic loss with D(B, I) (Eq. 13-14)",
+               [](const Config& cfg, const LossContext&) -> LossTermPtr {
+                 const auto form = cfg.get_string("loss.adversarial.form");
+                 if (form != "critic")
+                   throw ConfigError(fmt::format(
+                       "config key 'loss.adversarial.form': '{}' is not one of: critic", form));
+                 return std::make_shared<CriticLoss>();
+               });
+}
+
+}  // namespace dmgn::losses

@@ -1,0 +1,78 @@
+#pragma once
+// Loss terms (registry kind "loss"), on model-space images:
+//   l1          — Eq. 11: mean |Y - Y_gt|.
+//   perceptual  — Eq. 12: sum_l w_l * mean |f_l(Y) - f_l(Y_gt)| over VGG-19 taps (ERRNet's
+//                 VGGLoss: relu1_1..relu5_1, weights 1/2.6, 1/4.8, 1/3.7, 1/5.6, 10/1.5, inputs
+//                 mapped to [0,1] and ImageNet-normalised). Shares the model's frozen VGG.
+//   adversarial — Eq. 13-14, the conditional critic form with D(B, I):
+//                 L_adv = -E[D(B, I)],  L_D = -E[D(B_gt, I)] + E[D(B, I)].
+#include <torch/torch.h>
+
+#include <memory>
+
+#include "core/config.h"
+#include "core/registry.h"
+#include "models/model.h"
+#include "nn/discriminators.h"
+#include "nn/vgg.h"
+
+namespace dmgn::losses {
+
+class LossTerm {
+ public:
+  virtual ~LossTerm() = default;
+};
+using LossTermPtr = std::shared_ptr<LossTerm>;
+
+class PixelLoss : public LossTerm {
+ public:
+  virtual torch::Tensor operator()(const torch::Tensor& y, const torch::Tensor& target) = 0;
+};
+using PixelLossPtr = std::shared_ptr<PixelLoss>;
+
+class L1Loss : public PixelLoss {
+ public:
+  torch::Tensor operator()(const torch::Tensor& y, const torch::Tensor& target) override;
+};
+
+class PerceptualLoss : public PixelLoss {
+ public:
+  // cfg: the [loss.perceptual] table; vgg: the model's frozen VGG-19.
+  PerceptualLoss(const Config& cfg, nn::Vgg19 vgg, models::InputRange range);
+  torch::Tensor operator()(const torch::Tensor& y, const torch::Tensor& target) override;
+
+ private:
+  torch::Tensor prepare(const torch::Tensor& x) const;
+  nn::Vgg19 vgg_;
+  std::vector<int64_t> taps_;
+  std::vector<double> weights_;
+  bool imagenet_;
+  models::InputRange range_;
+  torch::Tensor mean_, std_;
+};
+
+class CriticLoss : public LossTerm {
+ public:
+  // Generator side, Eq. 13.
+  torch::Tensor generator(nn::Discriminator& d, const torch::Tensor& b, const torch::Tensor& i) const;
+  // Discriminator side, Eq. 14 (b_fake is detached here).
+  torch::Tensor critic(nn::Discriminator& d, const torch::Tensor& b_fake, const torch::Tensor& b_real,
+                       const torch::Tensor& i) const;
+};
+
+struct LossContext {
+  nn::Vgg19 vgg{nullptr};
+  models::InputRange range = models::InputRange::minus_one_one;
+};
+
+// registry "loss": factory(full config, context); callers downcast with pixel_loss() /
+// adversarial_loss(), which name the loss and the role on mismatch.
+using LossRegistry = Registry<LossTermPtr, const Config&, const LossContext&>;
+LossRegistry& losses();
+PixelLossPtr pixel_loss(const std::string& name, const Config& cfg, const LossContext& ctx);
+std::shared_ptr<CriticLoss> adversarial_loss(const std::string& name, const Config& cfg,
+                                             const LossContext& ctx);
+
+void register_builtins();
+
+}  // namespace dmgn::losses

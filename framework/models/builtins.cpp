@@ -1,0 +1,12 @@
+#include "models/builtins.h"
+
+#include "models/dmgn.h"
+
+namespace dmgn::models {
+
+void register_builtins() {
+  models().add("dmgn", "Deep-Masking Generative Network and its Table I ablations (config composition)",
+               [](const Config& cfg) -> ModelPtr { return std::make_shared<Dmgn>(cfg); });
+}
+
+}  // namespace dmgn::models

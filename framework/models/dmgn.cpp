@@ -1,0 +1,107 @@
+#include "models/dmgn.h"
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+
+namespace dmgn::models {
+
+Dmgn::Dmgn(const Config& cfg) {
+  const Config m = cfg.sub("model");
+  range_ = input_range_from_string(m.get_string("input_range"));
+  noise_branch_ = m.get_bool("noise_branch");
+  coarse_residual_ = m.get_bool("coarse_residual");
+  const bool vestigial = m.get_bool("vestigial");
+  const int64_t c = m.get_ints("widths").at(0);
+
+  head_ = register_module("head", nn::heads().make(m.get_string("head.name"), m.sub("head"), c));
+  if (noise_branch_)
+    separator_ = register_module(
+        "separator", nn::block_as<nn::SeparatorImpl>(m.get_string("separator.name"), m, {c},
+                                                     "separator (Eq. 2)"));
+  const auto coarse_gen = m.get_string("coarse.generator");
+  gen_b_ = register_module("gen_b", nn::generators().make(coarse_gen, m, {c}));
+  if (noise_branch_) gen_r_ = register_module("gen_r", nn::generators().make(coarse_gen, m, {c}));
+
+  if (m.get_bool("refine.enabled")) {
+    for (const auto& s : m.get_strings("refine.sources")) {
+      bool* flag = s == "coarse" ? &use_coarse_src_ : s == "fb" ? &use_fb_src_ : s == "r" ? &use_r_src_ : nullptr;
+      if (!flag)
+        throw ConfigError(fmt::format(
+            "config key 'model.refine.sources': unknown source '{}' (known: coarse, fb, r)", s));
+      if (*flag)
+        throw ConfigError(fmt::format("config key 'model.refine.sources': '{}' listed twice", s));
+      *flag = true;
+    }
+    if (!use_coarse_src_ && !use_fb_src_ && !use_r_src_)
+      throw ConfigError("config key 'model.refine.sources' must name at least one source");
+    use_aca_ = m.get_bool("refine.aca");
+    use_ndm_ = m.get_bool("refine.ndm.enabled");
+    if ((use_r_src_ || use_ndm_) && !noise_branch_)
+      throw ConfigError(
+          "model.refine uses the noise layer R (sources 'r' or ndm.enabled) but model.noise_branch "
+          "is false");
+    if (use_aca_ && !use_fb_src_ && !use_r_src_)
+      throw ConfigError("config key 'model.refine.aca' is true but no source ('fb', 'r') uses it");
+    if (use_aca_)
+      aca_ = register_module("aca", nn::block_as<nn::AcaImpl>(m.get_string("aca.name"), m, {c},
+                                                              "source weighting (Eq. 6-8)"));
+    // The official rain/haze models build the NDM without using it (vestigial).
+    ndm_vestigial_ = !use_ndm_ && vestigial && noise_branch_;
+    if (use_ndm_ || ndm_vestigial_)
+      ndm_ = register_module("ndm", nn::block_as<nn::NdmImpl>(m.get_string("refine.ndm.name"), m, {c},
+                                                              "noise distribution map (Eq. 9)"));
+    const int64_t sources = int64_t(use_coarse_src_) + use_fb_src_ + use_r_src_;
+    refine_ = register_module("refine",
+                              nn::generators().make(m.get_string("refine.generator"), m, {sources * c}));
+  }
+}
+
+int64_t Dmgn::vestigial_parameters() const {
+  int64_t n = 0;
+  for (const auto& m : modules(/*include_self=*/false))
+    if (const auto* cell = dynamic_cast<const nn::Cell*>(m.get())) n += cell->vestigial_parameters();
+  if (ndm_vestigial_ && ndm_)
+    for (const auto& p : ndm_->parameters()) n += p.numel();
+  return n;
+}
+
+ModelOutput Dmgn::forward(const torch::Tensor& input) {
+  ModelOutput out;
+  auto f = head_->forward(input);  // F = F(I)
+  torch::Tensor fb = f, fr;
+  if (separator_) {
+    auto s = separator_->forward(f);  // Eq. 2
+    fb = s.fb;
+    fr = s.fr;
+    out.separator_mask = s.mask;
+  }
+  auto gb = gen_b_->forward(fb);  // Eq. 1
+  out.coarse = coarse_residual_ ? gb.out + input : gb.out;
+  out.coarse_masks = std::move(gb.masks);
+  if (gen_r_) {
+    auto gr = gen_r_->forward(fr);
+    out.noise = coarse_residual_ ? gr.out + input : gr.out;
+  }
+  if (!refine_) {
+    out.background = out.coarse;
+    return out;
+  }
+  torch::Tensor f_noise;
+  if (use_r_src_ || use_ndm_) f_noise = head_->forward(out.noise);  // F(R)
+  std::vector<torch::Tensor> e;                                      // Eq. 6
+  if (use_coarse_src_) e.push_back(head_->forward(out.coarse));      // F(B_coarse)
+  if (use_fb_src_) e.push_back(use_aca_ ? aca_->forward(fb, 1.0) : fb);
+  if (use_r_src_) e.push_back(use_aca_ ? aca_->forward(f_noise, -1.0) : -f_noise);
+  torch::Tensor prior;
+  if (use_ndm_) {
+    prior = 1.0 - ndm_->forward(f, f_noise);  // A_b = 1 - A_r (Eq. 9)
+    out.background_map = prior;
+  }
+  auto r = refine_->forward(e.size() == 1 ? e[0] : torch::cat(e, 1), prior);
+  out.background = r.out + input;  // Eq. 3, residual
+  out.refine_masks = std::move(r.masks);
+  return out;
+}
+
+}  // namespace dmgn::models

@@ -1,0 +1,38 @@
+#include "models/model.h"
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+
+namespace dmgn::models {
+
+torch::Tensor Model::to_model(const torch::Tensor& x01) const {
+  return range_ == InputRange::minus_one_one ? x01 * 2.0 - 1.0 : x01;
+}
+
+torch::Tensor Model::from_model(const torch::Tensor& x) const {
+  return range_ == InputRange::minus_one_one ? (x + 1.0) * 0.5 : x;
+}
+
+InputRange input_range_from_string(const std::string& s) {
+  if (s == "minus_one_one") return InputRange::minus_one_one;
+  if (s == "zero_one") return InputRange::zero_one;
+  throw ConfigError(fmt::format(
+      "config key 'model.input_range': '{}' is not one of minus_one_one, zero_one", s));
+}
+
+ModelRegistry& models() {
+  static ModelRegistry registry("model");
+  return registry;
+}
+
+ModelPtr build_model(const Config& cfg) {
+  auto model = models().make(cfg.get_string("model.name"), cfg);
+  if (cfg.has("model.head.vgg_weights")) {
+    const std::string file = cfg.get_string("model.head.vgg_weights");
+    if (!file.empty() && model->vgg()) model->vgg()->load_weights(file);
+  }
+  return model;
+}
+
+}  // namespace dmgn::models

@@ -1,0 +1,37 @@
+#pragma once
+// Discriminators (registry kind "discriminator").
+//   patchgan — pix2pix's N-layer PatchGAN (Isola et al. 2017) on the pair (B, I): 4x4 convs,
+//              stride 2 then 1, LeakyReLU 0.2, channels ndf * min(2^n, 8), norm after every
+//              conv but the first and last, one output channel per patch; pix2pix init
+//              N(0, 0.02). The conditional critic of Eq. 13-14 uses its raw scores.
+#include <torch/torch.h>
+
+#include <memory>
+
+#include "core/config.h"
+#include "core/registry.h"
+#include "nn/layers.h"
+
+namespace dmgn::nn {
+
+class Discriminator : public torch::nn::Module {
+ public:
+  // Patch scores for image `b` conditioned on input `i` (both N x 3 x H x W).
+  virtual torch::Tensor forward(const torch::Tensor& b, const torch::Tensor& i) = 0;
+};
+using DiscriminatorPtr = std::shared_ptr<Discriminator>;
+
+class PatchGan : public Discriminator {
+ public:
+  // cfg: the [discriminator] table (ndf, layers, norm).
+  explicit PatchGan(const Config& cfg);
+  torch::Tensor forward(const torch::Tensor& b, const torch::Tensor& i) override;
+
+ private:
+  torch::nn::Sequential body_{nullptr};
+};
+
+using DiscriminatorRegistry = Registry<DiscriminatorPtr, const Config&>;
+DiscriminatorRegistry& discriminators();
+
+}  // namespace dmgn::nn

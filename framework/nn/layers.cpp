@@ -1,0 +1,80 @@
+#include "nn/layers.h"
+
+#include <cmath>
+
+#include "metrics/macs.h"
+
+namespace dmgn::nn {
+
+namespace F = torch::nn::functional;
+
+ConvImpl::ConvImpl(const ConvOptions& options) : opt_(options) {
+  pad_ = opt_.pad_ >= 0 ? opt_.pad_ : opt_.dilation_ * (opt_.kernel - 1) / 2;
+  weight = register_parameter(
+      "weight", torch::empty({opt_.out, opt_.in / opt_.groups_, opt_.kernel, opt_.kernel}));
+  if (opt_.bias_) bias = register_parameter("bias", torch::empty({opt_.out}));
+  reset_parameters();
+}
+
+// PyTorch's nn.Conv2d default: kaiming_uniform_(a = sqrt(5)), bias U(-1/sqrt(fan_in), ..).
+void ConvImpl::reset_parameters() {
+  torch::NoGradGuard guard;
+  torch::nn::init::kaiming_uniform_(weight, std::sqrt(5.0));
+  if (bias.defined()) {
+    const double fan_in = static_cast<double>(weight.size(1) * weight.size(2) * weight.size(3));
+    const double bound = 1.0 / std::sqrt(fan_in);
+    bias.uniform_(-bound, bound);
+  }
+}
+
+torch::Tensor ConvImpl::forward(const torch::Tensor& x) {
+  torch::Tensor in = x;
+  int64_t conv_pad = 0;
+  if (pad_ > 0) {
+    if (opt_.mode_ == Pad::reflect)
+      in = torch::reflection_pad2d(x, {pad_, pad_, pad_, pad_});
+    else
+      conv_pad = pad_;
+  }
+  auto y = torch::conv2d(in, weight, bias, {opt_.stride_, opt_.stride_}, {conv_pad, conv_pad},
+                         {opt_.dilation_, opt_.dilation_}, opt_.groups_);
+  if (metrics::counting())
+    metrics::count_macs(static_cast<uint64_t>(y.numel()) *
+                        static_cast<uint64_t>(opt_.in / opt_.groups_ * opt_.kernel * opt_.kernel));
+  return y;
+}
+
+LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias) : in_(in), out_(out) {
+  weight = register_parameter("weight", torch::empty({out, in}));
+  if (with_bias) bias = register_parameter("bias", torch::empty({out}));
+  torch::NoGradGuard guard;
+  torch::nn::init::kaiming_uniform_(weight, std::sqrt(5.0));
+  if (bias.defined()) {
+    const double bound = 1.0 / std::sqrt(static_cast<double>(in));
+    bias.uniform_(-bound, bound);
+  }
+}
+
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
+  auto y = torch::linear(x, weight, bias);
+  if (metrics::counting()) metrics::count_macs(static_cast<uint64_t>(y.numel() * in_));
+  return y;
+}
+
+ParamCount count_parameters(const torch::nn::Module& module) {
+  ParamCount c;
+  for (const auto& p : module.parameters()) {
+    c.total += p.numel();
+    if (p.requires_grad()) c.trainable += p.numel();
+  }
+  return c;
+}
+
+torch::Tensor resize_bilinear(const torch::Tensor& x, int64_t h, int64_t w, bool align_corners) {
+  return F::interpolate(x, F::InterpolateFuncOptions()
+                               .size(std::vector<int64_t>{h, w})
+                               .mode(torch::kBilinear)
+                               .align_corners(align_corners));
+}
+
+}  // namespace dmgn::nn

@@ -1,0 +1,60 @@
+#pragma once
+// Basic layers with the official code's conventions: 3x3 convs pad by reflection (pad, then
+// convolve with padding 0), PyTorch's default initialisation, and multiply-accumulate
+// counting (metrics/macs.h) so `dmgn info` counts every conv and linear layer that runs.
+#include <torch/torch.h>
+
+namespace dmgn::nn {
+
+enum class Pad { reflect, zero };
+
+struct ConvOptions {
+  ConvOptions(int64_t in, int64_t out, int64_t kernel) : in(in), out(out), kernel(kernel) {}
+  int64_t in, out, kernel;
+  int64_t stride_ = 1, dilation_ = 1, groups_ = 1, pad_ = -1;  // pad -1: dilation*(k-1)/2
+  bool bias_ = true;
+  Pad mode_ = Pad::reflect;
+  ConvOptions& stride(int64_t v) { stride_ = v; return *this; }
+  ConvOptions& dilation(int64_t v) { dilation_ = v; return *this; }
+  ConvOptions& groups(int64_t v) { groups_ = v; return *this; }
+  ConvOptions& pad(int64_t v) { pad_ = v; return *this; }
+  ConvOptions& bias(bool v) { bias_ = v; return *this; }
+  ConvOptions& mode(Pad v) { mode_ = v; return *this; }
+};
+
+class ConvImpl : public torch::nn::Module {
+ public:
+  explicit ConvImpl(const ConvOptions& options);
+  torch::Tensor forward(const torch::Tensor& x);
+  void reset_parameters();
+  const ConvOptions& options() const { return opt_; }
+  torch::Tensor weight, bias;
+
+ private:
+  ConvOptions opt_;
+  int64_t pad_;
+};
+TORCH_MODULE(Conv);
+
+class LinearImpl : public torch::nn::Module {
+ public:
+  LinearImpl(int64_t in, int64_t out, bool bias = true);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight, bias;
+
+ private:
+  int64_t in_, out_;
+};
+TORCH_MODULE(Linear);
+
+// Parameters in a module tree, and how many of them require gradients.
+struct ParamCount {
+  int64_t total = 0;
+  int64_t trainable = 0;
+};
+ParamCount count_parameters(const torch::nn::Module& module);
+
+// Bilinear resize helpers (the official code's two conventions).
+torch::Tensor resize_bilinear(const torch::Tensor& x, int64_t h, int64_t w, bool align_corners);
+
+}  // namespace dmgn::nn

@@ -1,0 +1,247 @@
+#include "report/render_table.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <set>
+#include <vector>
+
+namespace dmgn::report {
+
+namespace {
+
+constexpr const char* kDash = "–";
+constexpr const char* kNotInPaper = "n/a";
+
+// The provenance fields printed for each row, in order: (column name, provenance key).
+const std::vector<std::pair<std::string, std::string>> kProvenance = {
+    {"data", "dataset"}, {"steps", "steps"}, {"epochs", "epochs"}, {"vgg_weights", "vgg_weights"}};
+
+std::string number(const std::optional<double>& v, int decimals, const char* missing) {
+  return v ? fmt::format("{:.{}f}", *v, decimals) : missing;
+}
+
+std::string prov(const store::RunRow& run, const std::string& key) {
+  const auto it = run.provenance.find(key);
+  return it == run.provenance.end() || it->second.empty() ? kDash : it->second;
+}
+
+// "run 7; data=real; steps=200; epochs=1; vgg_weights=file; preset=rgb" or "–".
+std::string provenance_text(const TableRow& row) {
+  if (!row.run) return kDash;
+  std::vector<std::string> parts = {fmt::format("run {}", row.run->id)};
+  for (const auto& [name, key] : kProvenance) parts.push_back(name + "=" + prov(*row.run, key));
+  parts.push_back("preset=" + (row.preset.empty() ? std::string(kDash) : row.preset));
+  return fmt::format("{}", fmt::join(parts, "; "));
+}
+
+// Runs whose numbers cannot be compared with the paper's, per their own provenance.
+std::vector<int64_t> caution_runs(const PaperVsOurs& t) {
+  std::set<int64_t> ids;
+  for (const auto& row : t.rows) {
+    if (!row.run) continue;
+    const std::string data = prov(*row.run, "dataset");
+    if (prov(*row.run, "vgg_weights") == "random" || data.rfind("builtin", 0) == 0)
+      ids.insert(row.run->id);
+  }
+  return {ids.begin(), ids.end()};
+}
+
+std::vector<std::string> footer(const PaperVsOurs& t) {
+  std::vector<std::string> lines;
+  lines.push_back(fmt::format(
+      "Paper: numbers transcribed from the DMGN paper ({}). Ours: the most recent completed "
+      "run per variant of experiment '{}' in {}, split '{}', metric at the last logged step.",
+      t.paper_file.string(), t.spec.experiment, t.store_file.string(), t.spec.split));
+  for (const auto& [label, variant] : t.spec.variant_of)
+    for (const auto& row : t.rows)
+      if (row.label == label)
+        lines.push_back(fmt::format("'{}' shows the '{}' run (same model).", label, variant));
+  lines.push_back(
+      fmt::format("{} = not in the store (not run or not evaluated); {} = not "
+                  "reported by the paper.",
+                  kDash, kNotInPaper));
+  const auto caution = caution_runs(t);
+  if (!caution.empty())
+    lines.push_back(fmt::format(
+        "Caution: run(s) {} used random VGG weights and/or built-in synthetic data; their "
+        "numbers are not comparable with the paper's.",
+        fmt::join(caution, ", ")));
+  return lines;
+}
+
+std::string md_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '|') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+std::string tex_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '\\':
+        out += "\\textbackslash{}";
+        break;
+      case '&':
+      case '%':
+      case '$':
+      case '#':
+      case '_':
+      case '{':
+      case '}':
+        out += '\\';
+        out += c;
+        break;
+      case '~':
+        out += "\\textasciitilde{}";
+        break;
+      case '^':
+        out += "\\textasciicircum{}";
+        break;
+      default:
+        out += c;
+    }
+  }
+  // The dash glyph itself is not in LaTeX's default input encoding everywhere.
+  std::string ascii;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (out.compare(i, 3, kDash) == 0) {
+      ascii += "--";
+      i += 2;
+    } else {
+      ascii += out[i];
+    }
+  }
+  return ascii;
+}
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+// The printed numbers of a row, ordered column-major: per column, per metric, paper then ours.
+std::vector<std::string> row_numbers(const PaperVsOurs& t, const TableRow& row,
+                                     const char* missing_ours) {
+  std::vector<std::string> out;
+  for (size_t c = 0; c < t.columns.size(); ++c)
+    for (size_t m = 0; m < t.spec.metrics.size(); ++m) {
+      const Cell& cell = row.cells[c][m];
+      const int d = t.spec.metrics[m].decimals;
+      out.push_back(number(cell.paper, d, kNotInPaper));
+      out.push_back(number(cell.ours, d, missing_ours));
+    }
+  return out;
+}
+
+std::string render_markdown(const PaperVsOurs& t) {
+  std::vector<std::string> head = {"Method"};
+  std::vector<std::string> align = {":--"};
+  for (const auto& col : t.columns)
+    for (const auto& m : t.spec.metrics)
+      for (const char* who : {"paper", "ours"}) {
+        head.push_back(fmt::format("{} {} ({})", col.label, m.header, who));
+        align.push_back("--:");
+      }
+  head.push_back("Provenance of ours");
+  align.push_back(":--");
+
+  std::string out = fmt::format("### {}\n\n", t.spec.title);
+  out += fmt::format("| {} |\n", fmt::join(head, " | "));
+  out += fmt::format("|{}|\n", fmt::join(align, "|"));
+  for (const auto& row : t.rows) {
+    std::vector<std::string> cells = {md_escape(row.label)};
+    for (auto& n : row_numbers(t, row, kDash)) cells.push_back(n);
+    cells.push_back(md_escape(provenance_text(row)));
+    out += fmt::format("| {} |\n", fmt::join(cells, " | "));
+  }
+  out += "\n";
+  for (const auto& line : footer(t)) out += line + "\n\n";
+  out.pop_back();
+  return out;
+}
+
+std::string render_csv(const PaperVsOurs& t) {
+  std::vector<std::string> head = {"method"};
+  for (const auto& col : t.columns)
+    for (const auto& m : t.spec.metrics)
+      for (const char* who : {"paper", "ours"})
+        head.push_back(fmt::format("{}_{}_{}", col.id, m.name, who));
+  head.push_back("run_id");
+  for (const auto& [name, key] : kProvenance) head.push_back(name);
+  head.push_back("preset");
+
+  std::string out;
+  for (auto& h : head) h = csv_field(h);
+  out += fmt::format("{}\n", fmt::join(head, ","));
+  for (const auto& row : t.rows) {
+    std::vector<std::string> cells = {row.label};
+    for (auto& n : row_numbers(t, row, kDash)) cells.push_back(n);
+    cells.push_back(row.run ? std::to_string(row.run->id) : kDash);
+    for (const auto& [name, key] : kProvenance)
+      cells.push_back(row.run ? prov(*row.run, key) : kDash);
+    cells.push_back(row.preset.empty() ? kDash : row.preset);
+    for (auto& c : cells) c = csv_field(c);
+    out += fmt::format("{}\n", fmt::join(cells, ","));
+  }
+  for (const auto& line : footer(t)) out += "# " + line + "\n";
+  return out;
+}
+
+std::string render_latex(const PaperVsOurs& t) {
+  const size_t per_col = 2 * t.spec.metrics.size();
+  std::string spec = "l";
+  for (size_t c = 0; c < t.columns.size(); ++c) spec += "|" + std::string(per_col, 'r');
+  spec += "|l";
+
+  std::string out = fmt::format("% Generated by dmgn from {} and {}; do not edit by hand.\n",
+                                t.store_file.string(), t.paper_file.string());
+  out += "\\begin{table*}[t]\n\\centering\n";
+  out += fmt::format("\\caption{{{}}}\n\\label{{tab:{}}}\n", tex_escape(t.spec.title), t.spec.id);
+  out += fmt::format("\\begin{{tabular}}{{{}}}\n\\hline\n", spec);
+  std::vector<std::string> top = {""};
+  for (size_t c = 0; c < t.columns.size(); ++c)
+    top.push_back(
+        fmt::format("\\multicolumn{{{}}}{{c|}}{{{}}}", per_col, tex_escape(t.columns[c].label)));
+  top.push_back("");
+  out += fmt::format("{} \\\\\n", fmt::join(top, " & "));
+  std::vector<std::string> head = {"Method"};
+  for (size_t c = 0; c < t.columns.size(); ++c)
+    for (const auto& m : t.spec.metrics)
+      for (const char* who : {"paper", "ours"})
+        head.push_back(fmt::format("{} {}", tex_escape(m.header), who));
+  head.push_back("Provenance of ours");
+  out += fmt::format("{} \\\\\n\\hline\n", fmt::join(head, " & "));
+  for (const auto& row : t.rows) {
+    std::vector<std::string> cells = {tex_escape(row.label)};
+    for (auto& n : row_numbers(t, row, "--")) cells.push_back(n);
+    cells.push_back("{\\footnotesize " + tex_escape(provenance_text(row)) + "}");
+    out += fmt::format("{} \\\\\n", fmt::join(cells, " & "));
+  }
+  out += "\\hline\n\\end{tabular}\n\\par\\smallskip\n{\\footnotesize\n";
+  for (const auto& line : footer(t)) out += tex_escape(line) + "\\\\\n";
+  out += "}\n\\end{table*}\n";
+  return out;
+}
+
+}  // namespace
+
+std::string render(const PaperVsOurs& table, Format fmt) {
+  switch (fmt) {
+    case Format::markdown:
+      return render_markdown(table);
+    case Format::csv:
+      return render_csv(table);
+    case Format::latex:
+      return render_latex(table);
+  }
+  return render_markdown(table);
+}
+
+}  // namespace dmgn::report

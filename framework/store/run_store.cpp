@@ -1,0 +1,298 @@
+#include "store/run_store.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <ctime>
+#include <set>
+#include <system_error>
+
+#include "core/error.h"
+#include "store/schema.h"
+#include "store/sqlite.h"
+
+namespace dmgn::store {
+
+namespace {
+
+constexpr int kBusyTimeoutMs = 30'000;
+
+const std::set<std::string> kStatuses = {"running", "completed", "failed", "interrupted"};
+const std::set<std::string> kSplits = {"train", "val", "test"};
+
+std::string now_utc() {
+  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+constexpr const char* kRunColumns =
+    "id, config_hash, name, experiment, variant, sweep, task, status, seed, git_revision, "
+    "world_size, device, torch_version, started_at, finished_at, config_text, run_dir";
+
+RunRow read_run(const sqlite::Stmt& q) {
+  RunRow r;
+  r.id = q.i64(0);
+  r.config_hash = q.text(1);
+  r.name = q.text(2);
+  r.experiment = q.text(3);
+  r.variant = q.text(4);
+  r.sweep = q.text(5);
+  r.task = q.text(6);
+  r.status = q.text(7);
+  r.seed = q.i64(8);
+  r.git_revision = q.text(9);
+  r.world_size = static_cast<int>(q.i64(10));
+  r.device = q.text(11);
+  r.torch_version = q.text(12);
+  r.started_at = q.text(13);
+  r.finished_at = q.text(14);
+  r.config_text = q.text(15);
+  r.run_dir = q.text(16);
+  return r;
+}
+
+void check_split(const std::filesystem::path& file, const Metric& m) {
+  if (!kSplits.count(m.split))
+    throw StoreError(
+        fmt::format("store {}: metric '{}' of run {} has split '{}' (expected train, val or test)",
+                    file.string(), m.name, m.run_id, m.split));
+  if (m.name.empty())
+    throw StoreError(
+        fmt::format("store {}: metric of run {} has an empty name", file.string(), m.run_id));
+}
+
+// Runs fn; a non-contention failure is rethrown with `context` (which run, which key).
+template <class F>
+void with_context(const std::string& context, F&& fn) {
+  try {
+    fn();
+  } catch (const sqlite::Busy&) {
+    throw;  // retried by the caller's transaction loop
+  } catch (const StoreError& e) {
+    throw StoreError(fmt::format("{} [{}]", e.what(), context));
+  }
+}
+
+void insert_metric(sqlite::Stmt& ins, const Metric& m) {
+  with_context(fmt::format("metric '{}' of run {}", m.name, m.run_id), [&] {
+    ins.reset();
+    ins.bind(1, m.run_id).bind(2, m.step).bind(3, m.split).bind(4, m.dataset).bind(5, m.name);
+    ins.bind(6, m.value).bind(7, m.preset);
+    ins.run();
+  });
+}
+
+constexpr const char* kInsertMetric =
+    "INSERT INTO metrics(run_id, step, split, dataset, name, value, preset) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)";
+
+}  // namespace
+
+RunStore::RunStore(const std::filesystem::path& file) : file_(file) {
+  const auto parent = file.parent_path();
+  if (!parent.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+    if (ec)
+      throw IoError(fmt::format("store {}: cannot create folder {}: {}", file.string(),
+                                parent.string(), ec.message()));
+  }
+  db_ = std::make_unique<sqlite::Db>(file, kBusyTimeoutMs);
+  db_->retry([&] {
+    db_->exec("PRAGMA journal_mode=WAL");
+    db_->exec("PRAGMA synchronous=NORMAL");
+    db_->exec("PRAGMA foreign_keys=ON");
+  });
+  migrate();
+}
+
+RunStore::RunStore(RunStore&&) noexcept = default;
+RunStore& RunStore::operator=(RunStore&&) noexcept = default;
+RunStore::~RunStore() = default;
+
+void RunStore::migrate() { store::migrate(*db_, kSchemaVersion); }
+
+int RunStore::schema_version() const { return read_schema_version(*db_); }
+
+int64_t RunStore::begin_run(const RunInfo& info) {
+  int64_t id = 0;
+  const std::string started = now_utc();
+  db_->write([&] {
+    sqlite::Stmt ins(*db_,
+                     "INSERT INTO runs(config_hash, name, experiment, variant, sweep, task, "
+                     "status, seed, git_revision, world_size, device, torch_version, "
+                     "started_at, config_text, run_dir) "
+                     "VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)");
+    ins.bind(1, info.config_hash).bind(2, info.name).bind(3, info.experiment);
+    ins.bind(4, info.variant).bind(5, info.sweep).bind(6, info.task).bind(7, info.seed);
+    ins.bind(8, info.git_revision).bind(9, static_cast<int64_t>(info.world_size));
+    ins.bind(10, info.device).bind(11, info.torch_version).bind(12, started);
+    ins.bind(13, info.config_text).bind(14, info.run_dir);
+    ins.run();
+    id = db_->last_insert_id();
+    sqlite::Stmt prov(*db_, "INSERT INTO provenance(run_id, key, value) VALUES (?, ?, ?)");
+    for (const auto& [key, value] : info.provenance) {
+      prov.reset();
+      prov.bind(1, id).bind(2, key).bind(3, value).run();
+    }
+  });
+  return id;
+}
+
+void RunStore::finish_run(int64_t id, const std::string& status) {
+  if (status == "running" || !kStatuses.count(status))
+    throw StoreError(fmt::format(
+        "store {}: cannot finish run {} with status '{}' (expected completed, failed or "
+        "interrupted)",
+        file_.string(), id, status));
+  const std::string finished = now_utc();
+  db_->write([&] {
+    sqlite::Stmt(*db_, "UPDATE runs SET status = ?, finished_at = ? WHERE id = ?")
+        .bind(1, status)
+        .bind(2, finished)
+        .bind(3, id)
+        .run();
+    if (db_->changes() == 0)
+      throw StoreError(fmt::format("store {}: no run with id {}", file_.string(), id));
+  });
+}
+
+void RunStore::set_run_dir(int64_t id, const std::string& run_dir) {
+  db_->write([&] {
+    sqlite::Stmt(*db_, "UPDATE runs SET run_dir = ? WHERE id = ?").bind(1, run_dir).bind(2, id).run();
+    if (db_->changes() == 0)
+      throw StoreError(fmt::format("store {}: no run with id {}", file_.string(), id));
+  });
+}
+
+void RunStore::reopen_run(int64_t id) {
+  db_->write([&] {
+    sqlite::Stmt(*db_, "UPDATE runs SET status = 'running', finished_at = NULL WHERE id = ?").bind(1, id).run();
+    if (db_->changes() == 0)
+      throw StoreError(fmt::format("store {}: no run with id {}", file_.string(), id));
+  });
+}
+
+void RunStore::set_provenance(int64_t id, const std::string& key, const std::string& value) {
+  if (key.empty())
+    throw StoreError(fmt::format("store {}: empty provenance key for run {}", file_.string(), id));
+  db_->write([&] {
+    with_context(fmt::format("provenance '{}' of run {}", key, id), [&] {
+      sqlite::Stmt(*db_, "INSERT OR REPLACE INTO provenance(run_id, key, value) VALUES (?, ?, ?)")
+          .bind(1, id)
+          .bind(2, key)
+          .bind(3, value)
+          .run();
+    });
+  });
+}
+
+void RunStore::log_metric(const Metric& m) { log_metrics({m}); }
+
+void RunStore::log_metrics(const std::vector<Metric>& ms) {
+  if (ms.empty()) return;
+  for (const auto& m : ms) check_split(file_, m);
+  db_->write([&] {
+    sqlite::Stmt ins(*db_, kInsertMetric);
+    for (const auto& m : ms) insert_metric(ins, m);
+  });
+}
+
+void RunStore::add_artifact(int64_t id, const std::string& kind, const std::string& path) {
+  db_->write([&] {
+    with_context(fmt::format("artifact '{}' of run {}", path, id), [&] {
+      sqlite::Stmt(*db_, "INSERT INTO artifacts(run_id, kind, path) VALUES (?, ?, ?)")
+          .bind(1, id)
+          .bind(2, kind)
+          .bind(3, path)
+          .run();
+    });
+  });
+}
+
+std::vector<RunRow> RunStore::runs(const RunFilter& f) const {
+  std::string where;
+  std::vector<std::string> args;
+  const auto add = [&](const char* column, const std::string& value) {
+    if (value.empty()) return;
+    where += where.empty() ? " WHERE " : " AND ";
+    where += fmt::format("r.{} = ?", column);
+    args.push_back(value);
+  };
+  add("experiment", f.experiment);
+  add("variant", f.variant);
+  add("status", f.status);
+  add("config_hash", f.config_hash);
+  add("sweep", f.sweep);
+
+  std::vector<RunRow> out;
+  db_->read([&] {
+    out.clear();
+    sqlite::Stmt q(*db_, fmt::format("SELECT {} FROM runs r{} ORDER BY r.id", kRunColumns, where));
+    for (size_t i = 0; i < args.size(); ++i) q.bind(static_cast<int>(i + 1), args[i]);
+    std::map<int64_t, size_t> index;
+    while (q.step()) {
+      index[q.i64(0)] = out.size();
+      out.push_back(read_run(q));
+    }
+    sqlite::Stmt p(*db_, fmt::format("SELECT p.run_id, p.key, p.value FROM provenance p "
+                                     "JOIN runs r ON r.id = p.run_id{}",
+                                     where));
+    for (size_t i = 0; i < args.size(); ++i) p.bind(static_cast<int>(i + 1), args[i]);
+    while (p.step()) {
+      const auto it = index.find(p.i64(0));
+      if (it != index.end()) out[it->second].provenance[p.text(1)] = p.text(2);
+    }
+  });
+  return out;
+}
+
+std::optional<RunRow> RunStore::run(int64_t id) const {
+  std::optional<RunRow> out;
+  db_->read([&] {
+    out.reset();
+    sqlite::Stmt q(*db_, fmt::format("SELECT {} FROM runs WHERE id = ?", kRunColumns));
+    q.bind(1, id);
+    if (!q.step()) return;
+    out = read_run(q);
+    sqlite::Stmt p(*db_, "SELECT key, value FROM provenance WHERE run_id = ?");
+    p.bind(1, id);
+    while (p.step()) out->provenance[p.text(0)] = p.text(1);
+  });
+  return out;
+}
+
+std::vector<Metric> RunStore::metrics(int64_t run_id, const std::string& split,
+                                      const std::string& name) const {
+  std::vector<Metric> out;
+  db_->read([&] {
+    out.clear();
+    sqlite::Stmt q(*db_,
+                   "SELECT run_id, step, split, dataset, name, value, preset FROM metrics "
+                   "WHERE run_id = ?1 AND (?2 = '' OR split = ?2) AND (?3 = '' OR name = ?3) "
+                   "ORDER BY rowid");
+    q.bind(1, run_id).bind(2, split).bind(3, name);
+    while (q.step())
+      out.push_back(
+          Metric{q.i64(0), q.i64(1), q.text(2), q.text(3), q.text(4), q.real(5), q.text(6)});
+  });
+  return out;
+}
+
+std::vector<Artifact> RunStore::artifacts(int64_t run_id) const {
+  std::vector<Artifact> out;
+  db_->read([&] {
+    out.clear();
+    sqlite::Stmt q(*db_,
+                   "SELECT run_id, kind, path FROM artifacts WHERE run_id = ? ORDER BY rowid");
+    q.bind(1, run_id);
+    while (q.step()) out.push_back(Artifact{q.i64(0), q.text(1), q.text(2)});
+  });
+  return out;
+}
+
+}  // namespace dmgn::store

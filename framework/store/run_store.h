@@ -1,0 +1,100 @@
+#pragma once
+// RunStore: every run, its provenance flags, metrics and artifacts in one SQLite file
+// (default results/runs.sqlite; parent folders are created). WAL mode, 30 s busy timeout and
+// a retry-with-backoff loop around every transaction, so several processes (sweep workers,
+// ranks) may write to one file at once. Each process opens its own RunStore; an instance is
+// movable (a moved-from one may only be destroyed or assigned) but must not be shared across
+// threads. The schema is versioned (schema_version table, ordered migrations); a file from a
+// newer dmgn is refused.
+// Errors: StoreError naming the file and the SQLite message; IoError for an unusable folder.
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace dmgn::store {
+
+namespace sqlite {
+class Db;
+}
+
+// What a run is, recorded by begin_run. Provenance holds flags such as
+// vgg_weights=random|file, dataset=builtin-synthetic|real, steps, epochs.
+struct RunInfo {
+  std::string config_hash, name, experiment, variant, sweep, task, config_text, git_revision,
+      torch_version, device, run_dir;
+  int64_t seed = 0;
+  int world_size = 1;
+  std::map<std::string, std::string> provenance;
+};
+
+// A stored run. status: running | completed | failed | interrupted. Timestamps are
+// ISO-8601 UTC ("2024-05-01T12:34:56Z"); finished_at is empty while running.
+struct RunRow : RunInfo {
+  int64_t id = 0;
+  std::string status, started_at, finished_at;
+};
+
+// split: train | val | test. dataset: the evaluation set id ("real20", "wild", "builtin");
+// may be empty for training losses. preset: the metric convention (e.g. PSNR on RGB vs Y).
+// A NaN value is stored as NULL and reads back as NaN.
+struct Metric {
+  int64_t run_id = 0;
+  int64_t step = 0;
+  std::string split, dataset, name;
+  double value = 0;
+  std::string preset;
+};
+
+struct Artifact {
+  int64_t run_id = 0;
+  std::string kind, path;
+};
+
+struct RunFilter {  // empty field = any
+  std::string experiment, variant, status, config_hash, sweep;
+};
+
+inline constexpr const char* kDefaultStoreFile = "results/runs.sqlite";
+
+class RunStore {
+ public:
+  static constexpr int kSchemaVersion = 1;
+
+  explicit RunStore(const std::filesystem::path& file = kDefaultStoreFile);
+  RunStore(RunStore&&) noexcept;
+  RunStore& operator=(RunStore&&) noexcept;
+  RunStore(const RunStore&) = delete;
+  RunStore& operator=(const RunStore&) = delete;
+  ~RunStore();
+
+  int64_t begin_run(const RunInfo& info);  // status 'running', started_at now; returns id
+  // status must be completed | failed | interrupted; sets finished_at now.
+  void finish_run(int64_t id, const std::string& status);
+  void set_run_dir(int64_t id, const std::string& run_dir);  // the run's folder (known after begin_run)
+  void reopen_run(int64_t id);  // back to 'running' (a resumed run); clears finished_at
+  void set_provenance(int64_t id, const std::string& key, const std::string& value);  // upsert
+  void log_metric(const Metric& m);
+  void log_metrics(const std::vector<Metric>& ms);  // one transaction
+  void add_artifact(int64_t id, const std::string& kind, const std::string& path);
+
+  std::vector<RunRow> runs(const RunFilter& filter = {}) const;  // ordered by id
+  std::optional<RunRow> run(int64_t id) const;
+  // In logging order; empty split/name = any.
+  std::vector<Metric> metrics(int64_t run_id, const std::string& split = "",
+                              const std::string& name = "") const;
+  std::vector<Artifact> artifacts(int64_t run_id) const;  // in logging order
+
+  int schema_version() const;
+  const std::filesystem::path& path() const { return file_; }
+
+ private:
+  void migrate();
+  std::filesystem::path file_;
+  std::unique_ptr<sqlite::Db> db_;
+};
+
+}  // namespace dmgn::store

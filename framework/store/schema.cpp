@@ -1,0 +1,115 @@
+#include "store/schema.h"
+
+#include <fmt/format.h>
+
+#include <string>
+#include <vector>
+
+namespace dmgn::store {
+
+namespace {
+
+// kMigrations[i] brings the schema from version i to version i + 1. Append only; never edit
+// a migration that has shipped.
+const std::vector<std::string>& migrations() {
+  static const std::vector<std::string> kMigrations = {
+      // 1: initial schema
+      R"sql(
+CREATE TABLE runs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  config_hash TEXT NOT NULL DEFAULT '',
+  name TEXT NOT NULL DEFAULT '',
+  experiment TEXT NOT NULL DEFAULT '',
+  variant TEXT NOT NULL DEFAULT '',
+  sweep TEXT NOT NULL DEFAULT '',
+  task TEXT NOT NULL DEFAULT '',
+  status TEXT NOT NULL CHECK (status IN ('running','completed','failed','interrupted')),
+  seed INTEGER NOT NULL DEFAULT 0,
+  git_revision TEXT NOT NULL DEFAULT '',
+  world_size INTEGER NOT NULL DEFAULT 1,
+  device TEXT NOT NULL DEFAULT '',
+  torch_version TEXT NOT NULL DEFAULT '',
+  started_at TEXT NOT NULL,
+  finished_at TEXT,
+  config_text TEXT NOT NULL DEFAULT '',
+  run_dir TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE provenance (
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (run_id, key)
+);
+CREATE TABLE metrics (
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  step INTEGER NOT NULL,
+  split TEXT NOT NULL CHECK (split IN ('train','val','test')),
+  dataset TEXT NOT NULL DEFAULT '',
+  name TEXT NOT NULL,
+  value REAL,
+  preset TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE artifacts (
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  kind TEXT NOT NULL,
+  path TEXT NOT NULL
+);
+CREATE INDEX runs_config_hash ON runs(config_hash);
+CREATE INDEX runs_experiment_variant ON runs(experiment, variant);
+CREATE INDEX metrics_run ON metrics(run_id);
+CREATE INDEX artifacts_run ON artifacts(run_id);
+)sql",
+  };
+  return kMigrations;
+}
+
+constexpr const char* kVersionTable =
+    "CREATE TABLE IF NOT EXISTS schema_version ("
+    " version INTEGER PRIMARY KEY,"
+    " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')))";
+
+int max_version(const sqlite::Db& db) {
+  sqlite::Stmt q(db, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
+  q.step();
+  return static_cast<int>(q.i64(0));
+}
+
+}  // namespace
+
+int read_schema_version(const sqlite::Db& db) {
+  int version = 0;
+  db.read([&] {
+    sqlite::Stmt exists(db,
+                        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='schema_version'");
+    version = exists.step() ? max_version(db) : 0;
+  });
+  return version;
+}
+
+int migrate(const sqlite::Db& db, int target) {
+  const auto& steps = migrations();
+  if (target > static_cast<int>(steps.size()))
+    throw StoreError(
+        fmt::format("store {}: no migration to schema version {}", db.file().string(), target));
+  int version = read_schema_version(db);
+  if (version == target) return version;  // common case: no write lock needed
+  db.write([&] {
+    db.exec(kVersionTable);
+    version = max_version(db);
+    if (version > target)
+      throw StoreError(
+          fmt::format("store {}: schema version {} is newer than this build of dmgn supports ({}); "
+                      "use a newer dmgn or another store file",
+                      db.file().string(), version, target));
+    for (int v = version + 1; v <= target; ++v) {
+      db.exec(steps[static_cast<size_t>(v - 1)]);
+      sqlite::Stmt(db, "INSERT INTO schema_version(version) VALUES (?)")
+          .bind(1, static_cast<int64_t>(v))
+          .run();
+    }
+    version = max_version(db);
+  });
+  return version;
+}
+
+}  // namespace dmgn::store

@@ -1,0 +1,88 @@
+#pragma once
+// Thin RAII layer over one SQLite connection, private to the store.
+// Every failure throws StoreError naming the file and the SQLite message. Lock contention
+// (SQLITE_BUSY / SQLITE_LOCKED) throws sqlite::Busy instead, which write()/read() catch and
+// retry with exponential backoff, so "database is locked" never reaches a user. A write()
+// body runs inside BEGIN IMMEDIATE ... COMMIT and may be re-run from scratch after a
+// rollback: it must have no effects outside the database. Not thread-safe: one per thread.
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/error.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace dmgn::store::sqlite {
+
+struct Busy : StoreError {  // lock contention; retried by Db::write / Db::read
+  using StoreError::StoreError;
+};
+
+class Db;
+
+// A prepared statement; bind indices start at 1, column indices at 0.
+class Stmt {
+ public:
+  Stmt(const Db& db, const std::string& sql);
+  Stmt(Stmt&&) noexcept;
+  Stmt& operator=(Stmt&&) noexcept;
+  ~Stmt();
+
+  Stmt& bind(int index, int64_t value);
+  Stmt& bind(int index, double value);  // NaN is stored as NULL (SQLite has no NaN)
+  Stmt& bind(int index, const std::string& value);
+  Stmt& bind_null(int index);
+  bool step();  // true while a row is available; false when done
+  void run();   // step to completion, ignoring rows
+  void reset();
+
+  bool is_null(int col) const;
+  int64_t i64(int col) const;
+  double real(int col) const;  // NULL reads back as NaN
+  std::string text(int col) const;
+
+ private:
+  const Db* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  std::string sql_;
+};
+
+class Db {
+ public:
+  // Opens (creating if needed) and sets a busy timeout; the parent folder must exist.
+  Db(const std::filesystem::path& file, int busy_timeout_ms);
+  Db(Db&&) noexcept = default;
+  Db& operator=(Db&&) noexcept = default;
+  ~Db();
+
+  const std::filesystem::path& file() const { return file_; }
+  sqlite3* handle() const { return db_.get(); }
+
+  void exec(const std::string& sql) const;  // one or more statements, no results
+  int64_t last_insert_id() const;
+  int changes() const;
+
+  // Runs body in a write transaction (BEGIN IMMEDIATE), retrying on contention.
+  void write(const std::function<void()>& body) const;
+  // Runs body (reads only) in a read transaction, so several queries see one snapshot;
+  // retries on contention.
+  void read(const std::function<void()>& body) const;
+  // Retries body on contention without adding a transaction (setup pragmas etc.).
+  void retry(const std::function<void()>& body) const;
+
+  // Throws Busy or StoreError for a failed SQLite call `what`.
+  [[noreturn]] void fail(int rc, const std::string& what) const;
+
+ private:
+  struct Closer {
+    void operator()(sqlite3* db) const;
+  };
+  std::filesystem::path file_;
+  std::unique_ptr<sqlite3, Closer> db_;
+};
+
+}  // namespace dmgn::store::sqlite

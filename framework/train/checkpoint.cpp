@@ -1,0 +1,226 @@
+#include "train/checkpoint.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <regex>
+
+#include "core/error.h"
+
+namespace dmgn::train {
+namespace fs = std::filesystem;
+
+namespace {
+
+void fsync_path(const fs::path& p, bool directory) {
+  const int fd = ::open(p.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+  if (fd < 0) return;
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0 && !directory)
+    throw IoError(fmt::format("cannot sync '{}': {}", p.string(), std::strerror(err)));
+}
+
+void write_module(torch::serialize::OutputArchive& ar, torch::nn::Module& m) {
+  for (const auto& item : m.named_parameters()) ar.write(item.key(), item.value(), false);
+  for (const auto& item : m.named_buffers()) ar.write(item.key(), item.value(), true);
+}
+
+void read_module(torch::serialize::InputArchive& ar, torch::nn::Module& m, const std::string& what,
+                 const fs::path& file) {
+  torch::NoGradGuard guard;
+  auto load = [&](const std::string& key, torch::Tensor& dst, bool buffer) {
+    torch::Tensor t;
+    if (!ar.try_read(key, t, buffer))
+      throw DataError(fmt::format("checkpoint '{}' has no {} tensor '{}'", file.string(), what, key));
+    if (t.sizes() != dst.sizes())
+      throw DataError(fmt::format("checkpoint '{}': {} tensor '{}' has shape [{}], the model has [{}]",
+                                  file.string(), what, key, fmt::join(t.sizes(), ","),
+                                  fmt::join(dst.sizes(), ",")));
+    dst.copy_(t);
+  };
+  for (auto& item : m.named_parameters()) load(item.key(), item.value(), false);
+  for (auto& item : m.named_buffers()) load(item.key(), item.value(), true);
+}
+
+torch::Tensor scalar(int64_t v) { return torch::tensor({v}, torch::kInt64); }
+
+int64_t read_int(torch::serialize::InputArchive& ar, const std::string& key) {
+  torch::Tensor t;
+  ar.read(key, t);
+  return t.item<int64_t>();
+}
+
+}  // namespace
+
+void atomic_write(const fs::path& file, const std::function<void(const fs::path&)>& write) {
+  const fs::path dir = file.parent_path().empty() ? fs::path(".") : file.parent_path();
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec)
+    throw IoError(fmt::format("cannot create checkpoint folder '{}': {}", dir.string(), ec.message()));
+  const fs::path tmp = dir / fmt::format(".{}.tmp{}", file.filename().string(), ::getpid());
+  try {
+    write(tmp);
+    fsync_path(tmp, false);
+  } catch (const Error&) {
+    fs::remove(tmp, ec);
+    throw;
+  } catch (const std::exception& e) {
+    fs::remove(tmp, ec);
+    std::string msg = e.what();
+    if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
+    throw IoError(fmt::format("cannot write '{}' (folder full or not writable?): {}", file.string(), msg));
+  }
+  fs::rename(tmp, file, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    throw IoError(fmt::format("cannot move checkpoint into place at '{}': {}", file.string(), ec.message()));
+  }
+  fsync_path(dir, true);
+}
+
+void save_checkpoint(const fs::path& file, const CheckpointMeta& meta, const CheckpointParts& parts) {
+  torch::serialize::OutputArchive root;
+  root.write("format", scalar(1));
+  root.write("step", scalar(meta.step));
+  root.write("epoch", scalar(meta.epoch));
+  root.write("batch_in_epoch", scalar(meta.batch_in_epoch));
+  root.write("config", c10::IValue(meta.config_text));
+  root.write("kind", c10::IValue(meta.kind));
+  root.write("rng_cpu", at::detail::getDefaultCPUGenerator().get_state());
+  if (parts.model) {
+    torch::serialize::OutputArchive a;
+    write_module(a, *parts.model);
+    root.write("model", a);
+  }
+  if (parts.discriminator) {
+    torch::serialize::OutputArchive a;
+    write_module(a, *parts.discriminator);
+    root.write("discriminator", a);
+  }
+  if (parts.opt_g) {
+    torch::serialize::OutputArchive a;
+    parts.opt_g->save(a);
+    root.write("opt_g", a);
+  }
+  if (parts.opt_d) {
+    torch::serialize::OutputArchive a;
+    parts.opt_d->save(a);
+    root.write("opt_d", a);
+  }
+  atomic_write(file, [&](const fs::path& tmp) { root.save_to(tmp.string()); });
+}
+
+namespace {
+torch::serialize::InputArchive open_archive(const fs::path& file) {
+  if (!fs::exists(file)) throw IoError(fmt::format("checkpoint '{}' does not exist", file.string()));
+  torch::serialize::InputArchive root;
+  try {
+    root.load_from(file.string());
+  } catch (const std::exception& e) {
+    throw DataError(fmt::format("checkpoint '{}' is not readable (truncated or not a dmgn checkpoint)",
+                                file.string()));
+  }
+  return root;
+}
+
+CheckpointMeta read_meta(torch::serialize::InputArchive& root, const fs::path& file) {
+  CheckpointMeta meta;
+  try {
+    meta.step = read_int(root, "step");
+    meta.epoch = read_int(root, "epoch");
+    meta.batch_in_epoch = read_int(root, "batch_in_epoch");
+    c10::IValue v;
+    root.read("config", v);
+    meta.config_text = v.toStringRef();
+    root.read("kind", v);
+    meta.kind = v.toStringRef();
+  } catch (const c10::Error&) {
+    throw DataError(fmt::format("checkpoint '{}' lacks its metadata (not a dmgn checkpoint)", file.string()));
+  }
+  return meta;
+}
+}  // namespace
+
+CheckpointMeta read_checkpoint_meta(const fs::path& file) {
+  auto root = open_archive(file);
+  return read_meta(root, file);
+}
+
+CheckpointMeta load_checkpoint(const fs::path& file, const CheckpointParts& parts) {
+  auto root = open_archive(file);
+  CheckpointMeta meta = read_meta(root, file);
+  auto sub = [&](const char* key, const char* what) {
+    torch::serialize::InputArchive a;
+    if (!root.try_read(key, a))
+      throw DataError(fmt::format("checkpoint '{}' has no {} state", file.string(), what));
+    return a;
+  };
+  if (parts.model) {
+    auto a = sub("model", "model");
+    read_module(a, *parts.model, "model", file);
+  }
+  if (parts.discriminator) {
+    auto a = sub("discriminator", "discriminator");
+    read_module(a, *parts.discriminator, "discriminator", file);
+  }
+  if (parts.opt_g) {
+    auto a = sub("opt_g", "generator optimizer");
+    parts.opt_g->load(a);
+  }
+  if (parts.opt_d) {
+    auto a = sub("opt_d", "discriminator optimizer");
+    parts.opt_d->load(a);
+  }
+  if (meta.kind == "train") {
+    torch::Tensor rng;
+    if (root.try_read("rng_cpu", rng)) {
+      at::Generator gen = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(rng);
+    }
+  }
+  return meta;
+}
+
+fs::path checkpoint_path(const fs::path& dir, int64_t step) {
+  return dir / fmt::format("step_{:08d}.ckpt", step);
+}
+
+namespace {
+std::vector<std::pair<int64_t, fs::path>> list_checkpoints(const fs::path& dir) {
+  std::vector<std::pair<int64_t, fs::path>> out;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return out;
+  static const std::regex re(R"(step_(\d+)\.ckpt)");
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    std::smatch m;
+    const std::string name = e.path().filename().string();
+    if (std::regex_match(name, m, re)) out.emplace_back(std::stoll(m[1]), e.path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+}  // namespace
+
+std::optional<fs::path> latest_checkpoint(const fs::path& dir) {
+  auto all = list_checkpoints(dir);
+  if (all.empty()) return std::nullopt;
+  return all.back().second;
+}
+
+void prune_checkpoints(const fs::path& dir, int keep) {
+  if (keep <= 0) return;
+  auto all = list_checkpoints(dir);
+  std::error_code ec;
+  for (size_t i = 0; i + static_cast<size_t>(keep) < all.size(); ++i) fs::remove(all[i].second, ec);
+}
+
+}  // namespace dmgn::train

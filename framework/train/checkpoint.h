@@ -1,0 +1,47 @@
+#pragma once
+// Checkpoints: model (+ discriminator) parameters and buffers, optimizer states, the
+// counters needed to resume, the RNG state and the resolved config text. Written atomically
+// (temp file in the same folder, fsync, rename, fsync of the folder), so a crash or a full
+// disk leaves the previous checkpoint intact.
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace dmgn::train {
+
+struct CheckpointMeta {
+  int64_t step = 0;            // optimisation steps done
+  int64_t epoch = 0;           // epoch the next batch belongs to
+  int64_t batch_in_epoch = 0;  // batches of that epoch already consumed
+  std::string config_text;     // canonical resolved config
+  std::string kind = "train";  // "train" (resumable) or "weights" (e.g. imported)
+};
+
+struct CheckpointParts {
+  torch::nn::Module* model = nullptr;
+  torch::nn::Module* discriminator = nullptr;
+  torch::optim::Optimizer* opt_g = nullptr;
+  torch::optim::Optimizer* opt_d = nullptr;
+};
+
+void save_checkpoint(const std::filesystem::path& file, const CheckpointMeta& meta,
+                     const CheckpointParts& parts);
+// Loads into the given parts (shapes must match; a missing or mis-shaped tensor is an error
+// naming the file and the tensor). Restores the RNG state for "train" checkpoints.
+CheckpointMeta load_checkpoint(const std::filesystem::path& file, const CheckpointParts& parts);
+// Reads only the metadata (e.g. the config to rebuild the model).
+CheckpointMeta read_checkpoint_meta(const std::filesystem::path& file);
+
+// step_00001234.ckpt naming inside a run's checkpoints/ folder.
+std::filesystem::path checkpoint_path(const std::filesystem::path& dir, int64_t step);
+std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::path& dir);
+// Deletes all but the `keep` newest step_*.ckpt files (keep <= 0 keeps all).
+void prune_checkpoints(const std::filesystem::path& dir, int keep);
+
+// Writes bytes produced by `write(tmp_path)` to `file` atomically.
+void atomic_write(const std::filesystem::path& file,
+                  const std::function<void(const std::filesystem::path&)>& write);
+
+}  // namespace dmgn::train

@@ -1,0 +1,62 @@
+#include "train/evaluate.h"
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "data/image_io.h"
+
+namespace dmgn::train {
+
+metrics::Preset metric_preset(const Config& cfg) {
+  const auto name = cfg.get_string("eval.metric");
+  if (name != "auto") return metrics::preset_from_string(name);
+  const auto task = cfg.get_string("task.name");
+  if (task == "reflection") return metrics::Preset::real20;
+  if (task == "rain") return metrics::Preset::rain100;
+  if (task == "haze") return metrics::Preset::sots;
+  throw ConfigError(fmt::format("config key 'task.name': '{}' is not one of reflection, rain, haze", task));
+}
+
+EvalResult evaluate(models::Model& model, const data::Dataset& dataset, metrics::Preset preset,
+                    const EvalOptions& opt) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model.is_training();
+  model.eval();
+  EvalResult r;
+  r.dataset = dataset.name();
+  r.preset = metrics::preset_name(preset);
+  int64_t n = static_cast<int64_t>(dataset.size());
+  if (opt.max_samples > 0) n = std::min(n, opt.max_samples);
+  if (n == 0) throw DataError(fmt::format("dataset '{}' has no samples to evaluate", dataset.name()));
+  for (int64_t i = 0; i < n; ++i) {
+    const auto s = dataset.get(static_cast<size_t>(i), 0);
+    auto input = s.input.unsqueeze(0).to(opt.device);
+    auto out = model.forward(model.to_model(input));
+    auto b = model.from_model(out.background).clamp(0, 1).cpu();
+    const auto q = metrics::assess(b[0], s.background, preset);
+    const auto q0 = metrics::assess(s.input, s.background, preset);
+    r.psnr += q.psnr;
+    r.ssim += q.ssim;
+    r.psnr_input += q0.psnr;
+    r.ssim_input += q0.ssim;
+    if (!opt.save_dir.empty() && i < opt.save_count) {
+      const auto stem = opt.save_dir / fmt::format("{:03d}", i);
+      data::write_image(stem.string() + "_input.png", data::to_mat(s.input.clamp(0, 1)));
+      data::write_image(stem.string() + "_output.png", data::to_mat(b[0]));
+      data::write_image(stem.string() + "_gt.png", data::to_mat(s.background));
+      if (out.noise.defined())
+        data::write_image(stem.string() + "_noise.png",
+                          data::to_mat(model.from_model(out.noise).clamp(0, 1).cpu()[0]));
+    }
+  }
+  const double dn = static_cast<double>(n);
+  r.samples = n;
+  r.psnr /= dn;
+  r.ssim /= dn;
+  r.psnr_input /= dn;
+  r.ssim_input /= dn;
+  if (was_training) model.train();
+  return r;
+}
+
+}  // namespace dmgn::train

@@ -1,0 +1,354 @@
+// RunStore: round trips, reopening, schema versioning, filters, concurrent writers, listing.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "core/error.h"
+#include "store/format_runs.h"
+#include "store/run_store.h"
+#include "test_util.h"
+
+namespace fs = std::filesystem;
+using dmgn::store::Metric;
+using dmgn::store::RunFilter;
+using dmgn::store::RunInfo;
+using dmgn::store::RunStore;
+
+namespace {
+
+RunInfo make_info(const std::string& experiment, const std::string& variant,
+                  const std::string& hash = "0123456789abcdef0123") {
+  RunInfo info;
+  info.config_hash = hash;
+  info.name = experiment + "-" + variant;
+  info.experiment = experiment;
+  info.variant = variant;
+  info.sweep = "sweepA";
+  info.task = "reflection";
+  info.config_text = "[model]\nname = \"dmgn\"\n";
+  info.git_revision = "abc1234";
+  info.torch_version = "1.13.1";
+  info.device = "cpu";
+  info.run_dir = "results/runs/x";
+  info.seed = 42;
+  info.world_size = 2;
+  info.provenance = {{"vgg_weights", "random"}, {"dataset", "builtin-synthetic"}};
+  return info;
+}
+
+template <class F>
+std::string error_of(F&& fn) {
+  try {
+    fn();
+  } catch (const dmgn::StoreError& e) {
+    return e.what();
+  }
+  return "<no StoreError>";
+}
+
+}  // namespace
+
+TEST(RunStore, RoundTripsRunsProvenanceMetricsArtifacts) {
+  const fs::path file = dmgn::testing::scratch("store_roundtrip") / "runs.sqlite";
+  RunStore store(file);
+  EXPECT_EQ(store.path(), file);
+
+  const RunInfo info = make_info("table1", "DMGN");
+  const int64_t id = store.begin_run(info);
+  EXPECT_GT(id, 0);
+
+  auto row = store.run(id);
+  ASSERT_TRUE(row.has_value());
+  EXPECT_EQ(row->status, "running");
+  EXPECT_TRUE(row->finished_at.empty());
+  EXPECT_TRUE(std::regex_match(row->started_at, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)")))
+      << row->started_at;
+  EXPECT_EQ(row->config_hash, info.config_hash);
+  EXPECT_EQ(row->name, info.name);
+  EXPECT_EQ(row->experiment, "table1");
+  EXPECT_EQ(row->variant, "DMGN");
+  EXPECT_EQ(row->sweep, "sweepA");
+  EXPECT_EQ(row->task, "reflection");
+  EXPECT_EQ(row->config_text, info.config_text);
+  EXPECT_EQ(row->git_revision, "abc1234");
+  EXPECT_EQ(row->torch_version, "1.13.1");
+  EXPECT_EQ(row->device, "cpu");
+  EXPECT_EQ(row->run_dir, "results/runs/x");
+  EXPECT_EQ(row->seed, 42);
+  EXPECT_EQ(row->world_size, 2);
+  EXPECT_EQ(row->provenance, info.provenance);
+
+  store.set_provenance(id, "steps", "200");
+  store.set_provenance(id, "vgg_weights", "file");  // upsert
+  store.log_metric({id, 10, "train", "", "loss", 0.5, ""});
+  store.log_metrics({{id, 200, "test", "real20", "psnr", 21.5, "rgb"},
+                     {id, 200, "test", "real20", "ssim", 0.81, "rgb"},
+                     {id, 20, "val", "builtin", "psnr", std::nan(""), "rgb"}});
+  store.add_artifact(id, "checkpoint", "results/runs/x/final.pt");
+  store.add_artifact(id, "config", "results/runs/x/config.toml");
+  store.finish_run(id, "completed");
+
+  row = store.run(id);
+  ASSERT_TRUE(row.has_value());
+  EXPECT_EQ(row->status, "completed");
+  EXPECT_FALSE(row->finished_at.empty());
+  EXPECT_EQ(row->provenance.at("vgg_weights"), "file");
+  EXPECT_EQ(row->provenance.at("steps"), "200");
+  EXPECT_EQ(row->provenance.at("dataset"), "builtin-synthetic");
+
+  const auto all = store.metrics(id);
+  ASSERT_EQ(all.size(), 4u);
+  EXPECT_EQ(all[0].name, "loss");
+  EXPECT_EQ(all[0].split, "train");
+  EXPECT_DOUBLE_EQ(all[0].value, 0.5);
+  EXPECT_EQ(all[1].step, 200);
+  EXPECT_EQ(all[1].dataset, "real20");
+  EXPECT_EQ(all[1].preset, "rgb");
+  EXPECT_DOUBLE_EQ(all[1].value, 21.5);
+  EXPECT_TRUE(std::isnan(all[3].value));  // NaN survives as NULL -> NaN
+  const auto test = store.metrics(id, "test");
+  ASSERT_EQ(test.size(), 2u);
+  const auto ssim = store.metrics(id, "test", "ssim");
+  ASSERT_EQ(ssim.size(), 1u);
+  EXPECT_DOUBLE_EQ(ssim[0].value, 0.81);
+  EXPECT_EQ(store.metrics(id, "", "psnr").size(), 2u);
+
+  const auto arts = store.artifacts(id);
+  ASSERT_EQ(arts.size(), 2u);
+  EXPECT_EQ(arts[0].kind, "checkpoint");
+  EXPECT_EQ(arts[0].path, "results/runs/x/final.pt");
+  EXPECT_EQ(arts[1].kind, "config");
+
+  EXPECT_FALSE(store.run(id + 100).has_value());
+  EXPECT_TRUE(store.metrics(id + 100).empty());
+
+  // Errors name the file and what is at fault.
+  const std::string missing = error_of([&] { store.finish_run(id + 100, "failed"); });
+  EXPECT_NE(missing.find(file.string()), std::string::npos) << missing;
+  EXPECT_NE(missing.find(std::to_string(id + 100)), std::string::npos) << missing;
+  EXPECT_NE(error_of([&] { store.finish_run(id, "done"); }).find("'done'"), std::string::npos);
+  EXPECT_NE(error_of([&] { store.finish_run(id, "running"); }).find("'running'"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
+              store.log_metric({id, 1, "holdout", "", "psnr", 1, ""});
+            }).find("'holdout'"),
+            std::string::npos);
+  const std::string fk = error_of([&] {
+    store.log_metric({id + 100, 1, "test", "", "psnr", 1, ""});
+  });
+  EXPECT_NE(fk.find("FOREIGN KEY"), std::string::npos) << fk;
+  EXPECT_NE(fk.find("run " + std::to_string(id + 100)), std::string::npos) << fk;
+  // A failed batch leaves nothing behind (one transaction).
+  EXPECT_THROW(store.log_metrics({{id, 300, "test", "wild", "psnr", 20, ""},
+                                  {id + 100, 300, "test", "wild", "psnr", 20, ""}}),
+               dmgn::StoreError);
+  EXPECT_EQ(store.metrics(id).size(), 4u);
+}
+
+TEST(RunStore, ReopensKeepsDataVersionsSchemaAndMoves) {
+  const fs::path dir = dmgn::testing::scratch("store_reopen");
+  const fs::path file = dir / "nested" / "deeper" / "runs.sqlite";  // parents are created
+  int64_t id = 0;
+  {
+    RunStore store(file);
+    EXPECT_EQ(store.schema_version(), 1);
+    EXPECT_EQ(RunStore::kSchemaVersion, 1);
+    id = store.begin_run(make_info("table1", "RDMC"));
+    store.log_metric({id, 5, "test", "wild", "ssim", 0.9, "y"});
+    store.finish_run(id, "interrupted");
+  }
+  ASSERT_TRUE(fs::exists(file));
+  {
+    RunStore reopened(file);
+    EXPECT_EQ(reopened.schema_version(), 1);
+    const auto row = reopened.run(id);
+    ASSERT_TRUE(row.has_value());
+    EXPECT_EQ(row->status, "interrupted");
+    EXPECT_EQ(row->variant, "RDMC");
+    ASSERT_EQ(reopened.metrics(id).size(), 1u);
+    EXPECT_DOUBLE_EQ(reopened.metrics(id)[0].value, 0.9);
+
+    RunStore moved(std::move(reopened));  // movable
+    EXPECT_EQ(moved.path(), file);
+    const int64_t id2 = moved.begin_run(make_info("table1", "Coarse"));
+    EXPECT_GT(id2, id);
+    RunStore other(dir / "other.sqlite");
+    other = std::move(moved);
+    EXPECT_EQ(other.path(), file);
+    EXPECT_EQ(other.runs().size(), 2u);
+  }
+
+  // A file written by a newer dmgn is refused with a clear message.
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(file.string().c_str(), &raw), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(raw, "INSERT INTO schema_version(version) VALUES (2)", nullptr, nullptr,
+                           nullptr),
+              SQLITE_OK);
+    sqlite3_close(raw);
+  }
+  const std::string newer = error_of([&] { RunStore s(file); });
+  EXPECT_NE(newer.find("newer"), std::string::npos) << newer;
+  EXPECT_NE(newer.find(file.string()), std::string::npos) << newer;
+  EXPECT_NE(newer.find("version 2"), std::string::npos) << newer;
+
+  // Something that is not a database: StoreError naming the file.
+  const fs::path junk = dir / "junk.sqlite";
+  std::ofstream(junk) << std::string(4096, 'x');
+  const std::string notdb = error_of([&] { RunStore s(junk); });
+  EXPECT_NE(notdb.find(junk.string()), std::string::npos) << notdb;
+  EXPECT_NE(notdb.find("not a database"), std::string::npos) << notdb;
+}
+
+TEST(RunStore, FiltersRunsInIdOrder) {
+  RunStore store(dmgn::testing::scratch("store_filter") / "runs.sqlite");
+  const int64_t a = store.begin_run(make_info("table1", "DMGN", "hash-a"));
+  const int64_t b = store.begin_run(make_info("table1", "RDMC", "hash-b"));
+  auto c_info = make_info("table2", "DMGN", "hash-a");
+  c_info.sweep = "sweepB";
+  const int64_t c = store.begin_run(c_info);
+  const int64_t d = store.begin_run(make_info("table1", "DMGN", "hash-d"));
+  store.finish_run(a, "completed");
+  store.finish_run(d, "failed");
+
+  const auto ids = [](const std::vector<dmgn::store::RunRow>& rows) {
+    std::vector<int64_t> out;
+    for (const auto& r : rows) out.push_back(r.id);
+    return out;
+  };
+  EXPECT_EQ(ids(store.runs()), (std::vector<int64_t>{a, b, c, d}));
+  RunFilter f;
+  f.experiment = "table1";
+  EXPECT_EQ(ids(store.runs(f)), (std::vector<int64_t>{a, b, d}));
+  f.variant = "DMGN";
+  EXPECT_EQ(ids(store.runs(f)), (std::vector<int64_t>{a, d}));
+  f.status = "completed";
+  EXPECT_EQ(ids(store.runs(f)), (std::vector<int64_t>{a}));
+  RunFilter by_hash;
+  by_hash.config_hash = "hash-a";
+  EXPECT_EQ(ids(store.runs(by_hash)), (std::vector<int64_t>{a, c}));
+  RunFilter by_sweep;
+  by_sweep.sweep = "sweepB";
+  EXPECT_EQ(ids(store.runs(by_sweep)), (std::vector<int64_t>{c}));
+  RunFilter none;
+  none.variant = "nope";
+  EXPECT_TRUE(store.runs(none).empty());
+  // Provenance comes along with filtered rows.
+  EXPECT_EQ(store.runs(f).at(0).provenance.at("vgg_weights"), "random");
+}
+
+TEST(RunStore, SeveralProcessesWriteOneFileAtOnce) {
+  const fs::path file =
+      dmgn::testing::scratch("store_concurrent") / "runs.sqlite";  // created by the racers
+  constexpr int kProcs = 4;
+  constexpr int kRows = 500;
+  int go[2];
+  ASSERT_EQ(pipe(go), 0);
+  std::vector<pid_t> kids;
+  for (int p = 0; p < kProcs; ++p) {
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      close(go[1]);
+      char c;
+      (void)!read(go[0], &c, 1);  // start line: returns when the parent closes the pipe
+      int code = 0;
+      try {
+        RunStore store(file);
+        const int64_t id = store.begin_run(make_info("concurrent", "p" + std::to_string(p)));
+        store.set_provenance(id, "worker", std::to_string(p));
+        for (int i = 0; i < kRows; ++i)  // one write transaction each: maximal contention
+          store.log_metric({id, i, "train", "", "loss", p * 1000.0 + i, ""});
+        store.finish_run(id, "completed");
+      } catch (const std::exception& e) {
+        fprintf(stderr, "worker %d: %s\n", p, e.what());
+        code = 1;
+      }
+      _exit(code);
+    }
+    kids.push_back(pid);
+  }
+  close(go[0]);
+  close(go[1]);  // go
+  for (pid_t pid : kids) {
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "a writer failed (see its stderr)";
+  }
+
+  RunStore store(file);
+  RunFilter f;
+  f.experiment = "concurrent";
+  const auto runs = store.runs(f);
+  ASSERT_EQ(runs.size(), static_cast<size_t>(kProcs));
+  std::set<std::string> workers;
+  for (const auto& r : runs) {
+    EXPECT_EQ(r.status, "completed");
+    const int p = std::stoi(r.provenance.at("worker"));
+    workers.insert(r.provenance.at("worker"));
+    const auto ms = store.metrics(r.id);
+    ASSERT_EQ(ms.size(), static_cast<size_t>(kRows));
+    std::set<int64_t> steps;
+    for (const auto& m : ms) {
+      steps.insert(m.step);
+      EXPECT_DOUBLE_EQ(m.value, p * 1000.0 + static_cast<double>(m.step));
+    }
+    EXPECT_EQ(steps.size(), static_cast<size_t>(kRows));
+  }
+  EXPECT_EQ(workers.size(), static_cast<size_t>(kProcs));
+  EXPECT_EQ(store.schema_version(), 1);  // migrated exactly once despite the race
+}
+
+TEST(RunStore, FormatRunsListsAlignedColumns) {
+  RunStore store(dmgn::testing::scratch("store_format") / "runs.sqlite");
+  auto info = make_info("table1", "DMGN", "feedfacecafebeef0123456789");
+  info.provenance["steps"] = "200";
+  info.provenance["epochs"] = "3";
+  const int64_t a = store.begin_run(info);
+  store.log_metrics({{a, 100, "test", "builtin", "psnr", 18.0, "rgb"},
+                     {a, 200, "test", "builtin", "psnr", 19.256, "rgb"},
+                     {a, 200, "test", "builtin", "ssim", 0.71234, "rgb"}});
+  store.finish_run(a, "completed");
+  const int64_t b = store.begin_run(make_info("quickstart", "", "short"));
+
+  const std::string text = dmgn::store::format_runs(store.runs(), store);
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  ASSERT_EQ(lines.size(), 3u) << text;
+  EXPECT_EQ(lines[0].rfind("ID", 0), 0u);
+  EXPECT_EQ(lines[1].rfind(std::to_string(a) + " ", 0), 0u) << text;
+  EXPECT_EQ(lines[2].rfind(std::to_string(b) + " ", 0), 0u) << text;
+  for (const char* s :
+       {"completed", "table1/DMGN", "reflection", "200", "builtin", "19.26", "0.712",
+        "feedfacecafe", "dataset=builtin-synthetic", "epochs=3", "vgg_weights=random"})
+    EXPECT_NE(lines[1].find(s), std::string::npos) << s << " missing in: " << lines[1];
+  EXPECT_EQ(lines[1].find("feedfacecafeb"), std::string::npos) << "hash not cut at 12";
+  EXPECT_EQ(lines[1].find("steps="), std::string::npos) << "steps has its own column";
+  EXPECT_NE(lines[2].find("running"), std::string::npos);
+  EXPECT_NE(lines[2].find("quickstart"), std::string::npos);
+  // Aligned: the HASH column starts at the same display column in the header and each row
+  // (display column = UTF-8 code points before it; a missing value is the 1-column "–").
+  const auto display_col = [](const std::string& line, size_t byte) {
+    size_t n = 0;
+    for (size_t i = 0; i < byte; ++i) n += (static_cast<unsigned char>(line[i]) & 0xC0) != 0x80;
+    return n;
+  };
+  const size_t col = display_col(lines[0], lines[0].find("HASH"));
+  EXPECT_EQ(display_col(lines[1], lines[1].find("feedfacecafe")), col);
+  EXPECT_EQ(display_col(lines[2], lines[2].find("short")), col);
+  EXPECT_NE(lines[2].find("–"), std::string::npos);
+
+  const std::string empty = dmgn::store::format_runs({}, store);
+  EXPECT_NE(empty.find("(no runs)"), std::string::npos);
+}

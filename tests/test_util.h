@@ -1,0 +1,46 @@
+#pragma once
+// Shared test helpers: scratch folders and tiny model configs.
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace dmgn::testing {
+
+// A fresh folder under $DMGN_TEST_TMP (or the system temp dir), unique per call.
+inline std::filesystem::path scratch(const std::string& name) {
+  static std::atomic<int> counter{0};
+  const char* env = std::getenv("DMGN_TEST_TMP");
+  const std::filesystem::path base = env ? env : std::filesystem::temp_directory_path() / "dmgn_tests";
+  const auto dir = base / (name + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+// Overrides that make the full DMGN composition tiny (fast on CPU, same structure).
+inline std::vector<std::string> tiny_model() {
+  return {"model.widths=[4, 8, 8]",        "model.bottleneck_cells=1",
+          "model.vestigial=false",         "model.head.taps=[1]",
+          "model.refine.dilations=[1, 2]", "loss.perceptual.taps=[1]",
+          "loss.perceptual.weights=[1.0]", "discriminator.ndf=4",
+          "discriminator.layers=2",        "model.aca.reduction=2"};
+}
+
+// Tiny model + tiny built-in data + a private store and run folder under `dir`.
+inline std::vector<std::string> tiny_run(const std::filesystem::path& dir) {
+  auto v = tiny_model();
+  for (const std::string& s :
+       {"data.crop=32", "data.builtin.train_pairs=16", "data.builtin.heldout_pairs=2",
+        "data.builtin.heldout_size=32", "data.workers=0", "train.batch_size=2", "train.val_every=0",
+        "train.checkpoint_every=0", "runtime.threads=1", "runtime.progress=false"})
+    v.push_back(s);
+  v.push_back("runtime.store=\"" + (dir / "runs.sqlite").string() + "\"");
+  v.push_back("runtime.out_dir=\"" + (dir / "runs").string() + "\"");
+  return v;
+}
+
+}  // namespace dmgn::testing
