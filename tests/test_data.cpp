@@ -95,6 +95,7 @@ Config builtin_config(const fs::path& root, const std::vector<std::string>& phot
   std::vector<std::string> o = {fmt::format("data.builtin.root=\"{}\"", root.string()),
                                 fmt::format("data.builtin.photos=[{}]", fmt::join(quoted, ",")),
                                 "data.builtin.heldout=2",
+                                "data.builtin.heldout_photos=[]",
                                 "data.builtin.train_pairs=8",
                                 "data.builtin.heldout_pairs=5",
                                 "data.builtin.heldout_size=48",
@@ -371,6 +372,20 @@ TEST(DataBuiltin, PhotoSplitsAreDisjointDeterministicAndValidated) {
   std::set<std::vector<size_t>> splits;
   for (uint64_t seed = 0; seed < 8; ++seed) splits.insert(split_photos(6, 2, seed).heldout);
   EXPECT_GT(splits.size(), 2u);
+
+  // An explicit held-out list replaces the seed's choice, whatever the seed.
+  const std::string named = fmt::format("data.builtin.heldout_photos=[\"{}\",\"{}\"]", photos[4], photos[1]);
+  for (int64_t seed : {7, 8}) {
+    EXPECT_EQ(BuiltinDataset::from_config(builtin_config(dir, photos, seed, {named}), Split::heldout)->photo_names(),
+              (std::vector<std::string>{photos[1], photos[4]}));
+    const auto train_names =
+        BuiltinDataset::from_config(builtin_config(dir, photos, seed, {named}), Split::train)->photo_names();
+    EXPECT_EQ(train_names.size(), photos.size() - 2);
+  }
+  EXPECT_THROW(BuiltinDataset::from_config(
+                   builtin_config(dir, photos, 7, {"data.builtin.heldout_photos=[\"absent.png\"]"}),
+                   Split::heldout),
+               ConfigError);
 
   // Bad photos and keys are one clear error naming the culprit.
   std::ofstream(dir / "broken.png") << "garbage";

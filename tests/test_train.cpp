@@ -4,11 +4,13 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "data/dataset.h"
 #include "models/model.h"
 #include "store/run_store.h"
 #include "test_util.h"
 #include "train/builtins.h"
 #include "train/checkpoint.h"
+#include "train/objective.h"
 #include "train/trainer.h"
 
 namespace {
@@ -36,14 +38,29 @@ TEST_F(Train, ThirtyStepsLowerTheLossAndTheRunIsStored) {
   const Config cfg = Config::defaults(o);
   const auto s = dmgn::train::run_training(cfg);
   EXPECT_EQ(s.steps, 30);
-  const auto losses = loss_sequence(dir / "runs.sqlite", s.run_id);
-  ASSERT_EQ(losses.size(), 30u);
-  double first = 0, last = 0;
-  for (int i = 0; i < 5; ++i) {
-    first += losses[i] / 5;
-    last += losses[losses.size() - 1 - i] / 5;
-  }
-  EXPECT_LT(last, 0.8 * first) << "first5 " << first << " last5 " << last;
+  EXPECT_EQ(loss_sequence(dir / "runs.sqlite", s.run_id).size(), 30u);
+
+  // The objective on a fixed batch (the held-out samples): the initial model (the trainer
+  // seeds torch with run.seed before building it) vs the trained one from the last checkpoint.
+  auto heldout = dmgn::data::datasets().make("builtin", cfg, dmgn::data::Split::heldout);
+  std::vector<dmgn::data::Sample> samples;
+  for (size_t i = 0; i < heldout->size(); ++i) samples.push_back(heldout->get(i, 0));
+  const auto batch = dmgn::data::collate(samples);
+  auto loss_of = [&](dmgn::models::Model& m) {
+    torch::NoGradGuard g;
+    dmgn::train::Objective obj(cfg, m);
+    dmgn::train::ModelBatch mb{m.to_model(batch.input), m.to_model(batch.background),
+                               m.to_model(batch.noise)};
+    return obj.generator(m.forward(mb.input), mb, nullptr).total.item<double>();
+  };
+  torch::manual_seed(cfg.get_int("run.seed"));
+  auto initial = dmgn::models::build_model(cfg);
+  auto trained = dmgn::models::build_model(cfg);
+  dmgn::train::load_checkpoint(*dmgn::train::latest_checkpoint(s.run_dir / "checkpoints"),
+                               {trained.get(), nullptr, nullptr, nullptr});
+  const double before = loss_of(*initial), after = loss_of(*trained);
+  // Deterministic (seeded CPU run): measured 0.542 -> 0.433.
+  EXPECT_LT(after, 0.9 * before) << "before " << before << " after " << after;
   // The store has the run, its provenance and its held-out evaluation.
   dmgn::store::RunStore store(dir / "runs.sqlite");
   const auto run = store.run(s.run_id);

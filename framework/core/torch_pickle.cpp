@@ -288,6 +288,10 @@ class Unpickler {
       auto t = flat.as_strided(int_list(a[2]), int_list(a[3]), as_int(a[1]));
       return make(t.clone());
     }
+    if (name == "torch.jit._pickle.restore_type_tag") {  // LibTorch's pickle_save: typed containers
+      if (a.empty()) bad("short restore_type_tag arguments");
+      return a[0];
+    }
     if (name == "torch._utils._rebuild_parameter") {
       if (a.empty()) bad("short _rebuild_parameter arguments");
       return a[0];

@@ -35,6 +35,7 @@ BuiltinOptions BuiltinOptions::from_config(const Config& full) {
   o.root = b.get_string("root");
   o.photos = b.get_strings("photos");
   o.heldout = b.get_int("heldout");
+  o.heldout_photos = b.get_strings("heldout_photos");
   o.train_pairs = b.get_int("train_pairs");
   o.heldout_pairs = b.get_int("heldout_pairs");
   o.heldout_size = b.get_int("heldout_size");
@@ -62,6 +63,14 @@ PhotoSplit split_photos(size_t count, size_t heldout, uint64_t seed) {
   return split;
 }
 
+PhotoSplit split_named(const std::vector<std::string>& photos, const std::vector<std::string>& heldout) {
+  PhotoSplit split;
+  for (size_t i = 0; i < photos.size(); ++i)
+    (std::find(heldout.begin(), heldout.end(), photos[i]) != heldout.end() ? split.heldout : split.train)
+        .push_back(i);
+  return split;
+}
+
 BuiltinDataset::BuiltinDataset(BuiltinOptions options, Split split, SynthPtr synth)
     : options_(std::move(options)), split_(split), synth_(std::move(synth)) {
   const BuiltinOptions& o = options_;
@@ -82,6 +91,11 @@ BuiltinDataset::BuiltinDataset(BuiltinOptions options, Split split, SynthPtr syn
       throw DataError(fmt::format("data.builtin.photos: {}", e.what()));
     }
   }
+
+  // An explicit held-out list replaces the seed-drawn one.
+  for (const auto& h : o.heldout_photos)
+    require(seen.count(h), fmt::format("data.builtin.heldout_photos: '{}' is not in data.builtin.photos", h));
+  if (!o.heldout_photos.empty()) options_.heldout = static_cast<int64_t>(o.heldout_photos.size());
 
   const auto n = static_cast<int64_t>(o.photos.size());
   require(o.heldout >= 0 && n - o.heldout >= 2,
@@ -106,7 +120,9 @@ BuiltinDataset::BuiltinDataset(BuiltinOptions options, Split split, SynthPtr syn
   check_size("data.crop", o.crop);
   check_size("data.builtin.heldout_size", o.heldout_size);
 
-  const PhotoSplit ps = split_photos(o.photos.size(), static_cast<size_t>(o.heldout), o.seed);
+  const PhotoSplit ps = o.heldout_photos.empty()
+                            ? split_photos(o.photos.size(), static_cast<size_t>(o.heldout), o.seed)
+                            : split_named(o.photos, o.heldout_photos);
   const auto& mine = split_ == Split::train ? ps.train : ps.heldout;
   for (size_t i : mine) {
     Photo photo{o.photos[i], images[i], image_mean(*images[i]), {}};

@@ -5,7 +5,8 @@
 //
 // Photos: every listed photo must exist and decode (checked at construction; the error names
 // the file); each is decoded once per process (data/image_cache.h).
-// Split (split_photos): a permutation of the photo list drawn from
+// Split (split_photos): when data.builtin.heldout_photos names photos, exactly those are held
+//   out (split_named); otherwise a permutation of the photo list drawn from
 //   derive_seed(run.seed, "builtin.split") (Fisher-Yates); its first `heldout` photos form the
 //   held-out set, the rest the train set; both sets are then listed in config order.
 // Train split, `train_pairs` samples per epoch; sample (index, epoch) draws everything from
@@ -40,6 +41,7 @@ struct BuiltinOptions {
   std::filesystem::path root;
   std::vector<std::string> photos;
   int64_t heldout = 3;
+  std::vector<std::string> heldout_photos;  // non-empty: exactly these are held out
   int64_t train_pairs = 400;
   int64_t heldout_pairs = 12;
   int64_t heldout_size = 256;
@@ -55,6 +57,8 @@ struct PhotoSplit {
   std::vector<size_t> train, heldout;
 };
 PhotoSplit split_photos(size_t count, size_t heldout, uint64_t seed);
+// The held-out set named explicitly (data.builtin.heldout_photos), in list order.
+PhotoSplit split_named(const std::vector<std::string>& photos, const std::vector<std::string>& heldout);
 
 class BuiltinDataset final : public Dataset {
  public:

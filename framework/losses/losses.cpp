@@ -51,7 +51,24 @@ torch::Tensor CriticLoss::generator(nn::Discriminator& d, const torch::Tensor& b
 
 torch::Tensor CriticLoss::critic(nn::Discriminator& d, const torch::Tensor& b_fake,
                                  const torch::Tensor& b_real, const torch::Tensor& i) const {
-  return -d.forward(b_real, i).mean() + d.forward(b_fake.detach(), i).mean();  // Eq. 14
+  const auto fake = b_fake.detach();
+  auto loss = -d.forward(b_real, i).mean() + d.forward(fake, i).mean();  // Eq. 14
+  if (lipschitz_ == Lipschitz::gp && gp_weight_ > 0) {
+    auto eps = torch::rand({b_real.size(0), 1, 1, 1}, b_real.options());
+    auto x_hat = (eps * b_real.detach() + (1 - eps) * fake).requires_grad_(true);
+    auto score = d.forward(x_hat, i);
+    auto grad = torch::autograd::grad({score.sum()}, {x_hat}, {}, /*retain_graph=*/true,
+                                      /*create_graph=*/true)[0];
+    auto norm = (grad.flatten(1).pow(2).sum(1) + 1e-12).sqrt();
+    loss = loss + gp_weight_ * (norm - 1).pow(2).mean();
+  }
+  return loss;
+}
+
+void CriticLoss::constrain(nn::Discriminator& d) const {
+  if (lipschitz_ != Lipschitz::clip) return;
+  torch::NoGradGuard guard;
+  for (auto& p : d.parameters()) p.clamp_(-clip_, clip_);
 }
 
 LossRegistry& losses() {
@@ -81,11 +98,21 @@ void register_builtins() {
                });
   losses().add("adversarial", "conditional critic loss with D(B, I) (Eq. 13-14)",
                [](const Config& cfg, const LossContext&) -> LossTermPtr {
-                 const auto form = cfg.get_string("loss.adversarial.form");
+                 const Config a = cfg.sub("loss.adversarial");
+                 const auto form = a.get_string("form");
                  if (form != "critic")
                    throw ConfigError(fmt::format(
                        "config key 'loss.adversarial.form': '{}' is not one of: critic", form));
-                 return std::make_shared<CriticLoss>();
+                 const auto l = a.get_string("lipschitz");
+                 const Lipschitz lip = l == "gp" ? Lipschitz::gp
+                                       : l == "clip" ? Lipschitz::clip
+                                       : l == "none" ? Lipschitz::none
+                                                     : throw ConfigError(fmt::format(
+                                                           "config key 'loss.adversarial.lipschitz': '{}' "
+                                                           "is not one of gp, clip, none", l));
+                 if (a.get_float("gp_weight") < 0 || a.get_float("clip") <= 0)
+                   throw ConfigError("config keys 'loss.adversarial.gp_weight' (>= 0) and '.clip' (> 0)");
+                 return std::make_shared<CriticLoss>(lip, a.get_float("gp_weight"), a.get_float("clip"));
                });
 }
 

@@ -5,7 +5,10 @@
 //                 VGGLoss: relu1_1..relu5_1, weights 1/2.6, 1/4.8, 1/3.7, 1/5.6, 10/1.5, inputs
 //                 mapped to [0,1] and ImageNet-normalised). Shares the model's frozen VGG.
 //   adversarial — Eq. 13-14, the conditional critic form with D(B, I):
-//                 L_adv = -E[D(B, I)],  L_D = -E[D(B_gt, I)] + E[D(B, I)].
+//                 L_adv = -E[D(B, I)],  L_D = -E[D(B_gt, I)] + E[D(B, I)], with a Lipschitz
+//                 constraint on D (loss.adversarial.lipschitz): a gradient penalty
+//                 gp_weight * E[(|grad D(x_hat, I)| - 1)^2] on random interpolates x_hat of B_gt
+//                 and B, weight clipping after each critic step, or none.
 #include <torch/torch.h>
 
 #include <memory>
@@ -51,13 +54,23 @@ class PerceptualLoss : public PixelLoss {
   torch::Tensor mean_, std_;
 };
 
+enum class Lipschitz { none, gp, clip };
+
 class CriticLoss : public LossTerm {
  public:
+  CriticLoss(Lipschitz lipschitz, double gp_weight, double clip)
+      : lipschitz_(lipschitz), gp_weight_(gp_weight), clip_(clip) {}
   // Generator side, Eq. 13.
   torch::Tensor generator(nn::Discriminator& d, const torch::Tensor& b, const torch::Tensor& i) const;
   // Discriminator side, Eq. 14 (b_fake is detached here).
   torch::Tensor critic(nn::Discriminator& d, const torch::Tensor& b_fake, const torch::Tensor& b_real,
                        const torch::Tensor& i) const;
+  // After each critic step: clips D's weights when lipschitz = clip.
+  void constrain(nn::Discriminator& d) const;
+
+ private:
+  Lipschitz lipschitz_;
+  double gp_weight_, clip_;
 };
 
 struct LossContext {

@@ -38,6 +38,8 @@ class Objective {
                       nn::Discriminator* d) const;
   torch::Tensor critic(nn::Discriminator& d, const models::ModelOutput& out,
                        const ModelBatch& batch) const;
+  // After each critic step (weight clipping, when configured).
+  void after_critic_step(nn::Discriminator& d) const { adv_->constrain(d); }
 
  private:
   bool refine_, noise_;

@@ -19,6 +19,7 @@
 #include "store/run_store.h"
 #include "train/checkpoint.h"
 #include "train/objective.h"
+#include "train/schedule.h"
 
 namespace dmgn::train {
 namespace fs = std::filesystem;
@@ -217,6 +218,8 @@ TrainSummary run_training(const Config& cfg, const TrainOptions& options) {
   const int keep = static_cast<int>(cfg.get_int("train.keep_checkpoints"));
   const fs::path ckpt_dir = run_dir / "checkpoints";
 
+  const LrSchedule schedule(cfg, total_steps);
+  const double lr_g = cfg.get_float("optim.lr"), lr_d = cfg.get_float("optim.d_lr");
   int64_t step = start.step;
   uint64_t epoch = static_cast<uint64_t>(start.epoch);
   loader.set_position(epoch, start.batch_in_epoch);
@@ -265,6 +268,8 @@ TrainSummary run_training(const Config& cfg, const TrainOptions& options) {
         loader.start_epoch(++epoch);
         continue;
       }
+      schedule.apply(opt_g, lr_g, step);
+      if (opt_d) schedule.apply(*opt_d, lr_d, step);
       const ModelBatch mb = to_model_batch(*batch, *model, device);
       auto out = model->forward(mb.input);
 
@@ -276,6 +281,7 @@ TrainSummary run_training(const Config& cfg, const TrainOptions& options) {
         if (std::isfinite(d_loss)) {
           ld.backward();
           opt_d->step();
+          objective.after_critic_step(*disc);
         }
       }
       if (disc)

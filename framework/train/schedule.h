@@ -1,0 +1,26 @@
+#pragma once
+// Learning-rate schedules (optim.schedule): "constant", or "cosine" from the base rate down
+// to final_lr_factor x base over the run's total steps.
+#include <torch/torch.h>
+
+#include <string>
+
+#include "core/config.h"
+
+namespace dmgn::train {
+
+class LrSchedule {
+ public:
+  LrSchedule(const Config& cfg, int64_t total_steps);
+  // Factor applied to the base rates for the step about to run (0-based).
+  double factor(int64_t step) const;
+  // Sets every parameter group of an Adam optimizer to base_lr * factor(step).
+  void apply(torch::optim::Adam& opt, double base_lr, int64_t step) const;
+
+ private:
+  bool cosine_;
+  double final_;
+  int64_t total_;
+};
+
+}  // namespace dmgn::train

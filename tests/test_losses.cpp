@@ -1,0 +1,112 @@
+// Loss terms (Eq. 11-14) and the objective's composition (Eq. 15-17).
+#include <gtest/gtest.h>
+
+#include "core/config.h"
+#include "losses/losses.h"
+#include "models/model.h"
+#include "nn/vgg.h"
+#include "test_util.h"
+#include "train/builtins.h"
+#include "train/objective.h"
+
+namespace {
+
+using dmgn::Config;
+
+// A linear critic D(b, i) = sum(w * b) per sample: its gradient wrt b is w everywhere.
+class LinearCritic : public dmgn::nn::Discriminator {
+ public:
+  explicit LinearCritic(torch::Tensor w) : w_(register_parameter("w", std::move(w))) {}
+  torch::Tensor forward(const torch::Tensor& b, const torch::Tensor&) override {
+    return (b * w_).flatten(1).sum(1);
+  }
+  torch::Tensor w_;
+};
+
+TEST(Losses, PixelLossesMatchTheirDefinitions) {
+  dmgn::register_builtins();
+  const Config cfg = Config::defaults(dmgn::testing::tiny_model());
+  dmgn::nn::Vgg19 vgg;
+  dmgn::losses::LossContext ctx{vgg, dmgn::models::InputRange::minus_one_one};
+  auto l1 = dmgn::losses::pixel_loss("l1", cfg, ctx);
+  auto a = torch::zeros({1, 3, 4, 4}), b = torch::full({1, 3, 4, 4}, 0.25);
+  EXPECT_NEAR((*l1)(a, b).item<double>(), 0.25, 1e-7);  // Eq. 11: mean |Y - Y_gt|
+  auto p = dmgn::losses::pixel_loss("perceptual", cfg, ctx);
+  auto y = torch::rand({2, 3, 16, 16}) * 2 - 1;
+  EXPECT_EQ((*p)(y, y).item<double>(), 0.0);
+  EXPECT_GT((*p)(y, y.flip(3)).item<double>(), 0.0);
+  // Weight of the single tap scales the loss linearly (Eq. 12).
+  auto o = dmgn::testing::tiny_model();
+  o.push_back("loss.perceptual.weights=[3.0]");
+  auto p3 = dmgn::losses::pixel_loss("perceptual", Config::defaults(o), ctx);
+  EXPECT_NEAR((*p3)(y, y.flip(3)).item<double>(), 3 * (*p)(y, y.flip(3)).item<double>(), 1e-5);
+  // The generator gets gradients through the VGG although the VGG itself stays frozen.
+  auto yg = y.clone().requires_grad_(true);
+  (*p)(yg, y.flip(3)).backward();
+  EXPECT_GT(yg.grad().abs().sum().item<double>(), 0.0);
+  for (const auto& w : vgg->parameters()) EXPECT_FALSE(w.grad().defined());
+  // A pixel loss cannot be used as the adversarial one and vice versa.
+  EXPECT_THROW(dmgn::losses::adversarial_loss("l1", cfg, ctx), dmgn::RegistryError);
+  EXPECT_THROW(dmgn::losses::pixel_loss("adversarial", cfg, ctx), dmgn::RegistryError);
+}
+
+TEST(Losses, CriticFormAndLipschitzConstraints) {
+  dmgn::register_builtins();
+  dmgn::nn::Vgg19 vgg;
+  dmgn::losses::LossContext ctx{vgg, dmgn::models::InputRange::minus_one_one};
+  auto w = torch::full({1, 3, 2, 2}, 0.5);  // |grad| = sqrt(12 * 0.25) = sqrt(3)
+  LinearCritic d(w.clone());
+  auto real = torch::rand({3, 3, 2, 2}), fake = torch::rand({3, 3, 2, 2}), in = torch::rand({3, 3, 2, 2});
+  const double d_real = d.forward(real, in).mean().item<double>();
+  const double d_fake = d.forward(fake, in).mean().item<double>();
+
+  auto none = dmgn::losses::adversarial_loss("adversarial", Config::defaults({"loss.adversarial.lipschitz=none"}), ctx);
+  EXPECT_NEAR(none->generator(d, fake, in).item<double>(), -d_fake, 1e-6);           // Eq. 13
+  EXPECT_NEAR(none->critic(d, fake, real, in).item<double>(), -d_real + d_fake, 1e-6);  // Eq. 14
+
+  auto gp = dmgn::losses::adversarial_loss("adversarial", Config::defaults({"loss.adversarial.gp_weight=2"}), ctx);
+  const double penalty = 2 * std::pow(std::sqrt(3.0) - 1, 2);
+  EXPECT_NEAR(gp->critic(d, fake, real, in).item<double>(), -d_real + d_fake + penalty, 1e-5);
+
+  auto clip = dmgn::losses::adversarial_loss(
+      "adversarial", Config::defaults({"loss.adversarial.lipschitz=clip", "loss.adversarial.clip=0.1"}), ctx);
+  clip->constrain(d);
+  EXPECT_NEAR(d.w_.max().item<double>(), 0.1, 1e-7);
+  gp->constrain(d);  // no-op for gp
+  EXPECT_NEAR(d.w_.max().item<double>(), 0.1, 1e-7);
+  EXPECT_THROW(dmgn::losses::adversarial_loss("adversarial", Config::defaults({"loss.adversarial.lipschitz=foo"}), ctx),
+               dmgn::ConfigError);
+}
+
+TEST(Losses, ObjectiveComposesThePhases) {
+  dmgn::register_builtins();
+  auto terms_of = [](std::vector<std::string> extra) {
+    auto o = dmgn::testing::tiny_model();
+    o.insert(o.end(), extra.begin(), extra.end());
+    const Config cfg = Config::defaults(o);
+    auto model = dmgn::models::build_model(cfg);
+    dmgn::train::Objective obj(cfg, *model);
+    auto x = torch::rand({2, 3, 16, 16}) * 2 - 1;
+    dmgn::train::ModelBatch b{x, x * 0.5, x * 0.1};
+    auto out = model->forward(x);
+    LinearCritic d(torch::full({1, 3, 16, 16}, 0.01));
+    const auto lt = obj.generator(out, b, obj.adversarial() ? &d : nullptr);
+    std::vector<std::string> names;
+    double sum = 0;
+    for (const auto& [n, t] : lt.terms) {
+      names.push_back(n);
+      sum += t.item<double>();
+    }
+    EXPECT_NEAR(lt.total.item<double>(), sum, 1e-5);  // Eq. 17: L = L^r + L^c
+    return names;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(terms_of({}), (V{"l1_r", "p_r", "adv_r", "l1_c", "p_c", "l1_n", "p_n"}));
+  EXPECT_EQ(terms_of({"loss.refine.adversarial=0"}), (V{"l1_r", "p_r", "l1_c", "p_c", "l1_n", "p_n"}));
+  EXPECT_EQ(terms_of({"loss.refine.perceptual=0", "loss.coarse.perceptual=0"}),
+            (V{"l1_r", "adv_r", "l1_c", "l1_n"}));
+  EXPECT_EQ(terms_of({"model.refine.enabled=false"}), (V{"l1_c", "p_c", "l1_n", "p_n"}));  // Coarse
+  EXPECT_EQ(terms_of({"loss.coarse.noise=false"}), (V{"l1_r", "p_r", "adv_r", "l1_c", "p_c"}));
+}
+
+}  // namespace
