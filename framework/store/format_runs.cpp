@@ -28,12 +28,16 @@ std::optional<Metric> last_test(const std::vector<Metric>& test, const std::stri
   return best;
 }
 
+// The flags that qualify a run's numbers (the full provenance stays in the store).
 std::string provenance_flags(const RunRow& r) {
+  static const char* kKeys[] = {"dataset",   "vgg_weights",     "epochs",        "world_size",
+                                "metric_preset", "resumed_at_step", "skipped_steps"};
   std::string out;
-  for (const auto& [key, value] : r.provenance) {
-    if (key == "steps") continue;  // has its own column
+  for (const char* key : kKeys) {
+    const auto it = r.provenance.find(key);
+    if (it == r.provenance.end()) continue;
     if (!out.empty()) out += ',';
-    out += key + '=' + value;
+    out += std::string(key) + '=' + it->second;
   }
   return out.empty() ? kDash : out;
 }

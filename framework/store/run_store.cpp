@@ -143,38 +143,33 @@ int64_t RunStore::begin_run(const RunInfo& info) {
   return id;
 }
 
+// Runs one UPDATE of a single run row (bind(1..) = values, then the id); no such run -> error.
+void RunStore::update_run(int64_t id, const char* sql, const std::vector<std::string>& values) {
+  db_->write([&] {
+    sqlite::Stmt st(*db_, sql);
+    int i = 1;
+    for (const auto& v : values) st.bind(i++, v);
+    st.bind(i, id).run();
+    if (db_->changes() == 0)
+      throw StoreError(fmt::format("store {}: no run with id {}", file_.string(), id));
+  });
+}
+
 void RunStore::finish_run(int64_t id, const std::string& status) {
   if (status == "running" || !kStatuses.count(status))
     throw StoreError(fmt::format(
         "store {}: cannot finish run {} with status '{}' (expected completed, failed or "
         "interrupted)",
         file_.string(), id, status));
-  const std::string finished = now_utc();
-  db_->write([&] {
-    sqlite::Stmt(*db_, "UPDATE runs SET status = ?, finished_at = ? WHERE id = ?")
-        .bind(1, status)
-        .bind(2, finished)
-        .bind(3, id)
-        .run();
-    if (db_->changes() == 0)
-      throw StoreError(fmt::format("store {}: no run with id {}", file_.string(), id));
-  });
+  update_run(id, "UPDATE runs SET status = ?, finished_at = ? WHERE id = ?", {status, now_utc()});
 }
 
 void RunStore::set_run_dir(int64_t id, const std::string& run_dir) {
-  db_->write([&] {
-    sqlite::Stmt(*db_, "UPDATE runs SET run_dir = ? WHERE id = ?").bind(1, run_dir).bind(2, id).run();
-    if (db_->changes() == 0)
-      throw StoreError(fmt::format("store {}: no run with id {}", file_.string(), id));
-  });
+  update_run(id, "UPDATE runs SET run_dir = ? WHERE id = ?", {run_dir});
 }
 
 void RunStore::reopen_run(int64_t id) {
-  db_->write([&] {
-    sqlite::Stmt(*db_, "UPDATE runs SET status = 'running', finished_at = NULL WHERE id = ?").bind(1, id).run();
-    if (db_->changes() == 0)
-      throw StoreError(fmt::format("store {}: no run with id {}", file_.string(), id));
-  });
+  update_run(id, "UPDATE runs SET status = 'running', finished_at = NULL WHERE id = ?", {});
 }
 
 void RunStore::set_provenance(int64_t id, const std::string& key, const std::string& value) {

@@ -93,6 +93,7 @@ class RunStore {
 
  private:
   void migrate();
+  void update_run(int64_t id, const char* sql, const std::vector<std::string>& values);
   std::filesystem::path file_;
   std::unique_ptr<sqlite::Db> db_;
 };
