@@ -18,6 +18,7 @@
 #include "test_util.h"
 
 namespace fs = std::filesystem;
+using dmgn::store::BenchRow;
 using dmgn::store::Metric;
 using dmgn::store::RunFilter;
 using dmgn::store::RunInfo;
@@ -160,8 +161,8 @@ TEST(RunStore, ReopensKeepsDataVersionsSchemaAndMoves) {
   int64_t id = 0;
   {
     RunStore store(file);
-    EXPECT_EQ(store.schema_version(), 1);
-    EXPECT_EQ(RunStore::kSchemaVersion, 1);
+    EXPECT_EQ(store.schema_version(), 2);
+    EXPECT_EQ(RunStore::kSchemaVersion, 2);
     id = store.begin_run(make_info("table1", "RDMC"));
     store.log_metric({id, 5, "test", "wild", "ssim", 0.9, "y"});
     store.finish_run(id, "interrupted");
@@ -169,7 +170,7 @@ TEST(RunStore, ReopensKeepsDataVersionsSchemaAndMoves) {
   ASSERT_TRUE(fs::exists(file));
   {
     RunStore reopened(file);
-    EXPECT_EQ(reopened.schema_version(), 1);
+    EXPECT_EQ(reopened.schema_version(), 2);
     const auto row = reopened.run(id);
     ASSERT_TRUE(row.has_value());
     EXPECT_EQ(row->status, "interrupted");
@@ -187,19 +188,56 @@ TEST(RunStore, ReopensKeepsDataVersionsSchemaAndMoves) {
     EXPECT_EQ(other.runs().size(), 2u);
   }
 
-  // A file written by a newer dmgn is refused with a clear message.
-  {
+  auto exec = [&](const char* sql) {
     sqlite3* raw = nullptr;
     ASSERT_EQ(sqlite3_open(file.string().c_str(), &raw), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(raw, "INSERT INTO schema_version(version) VALUES (2)", nullptr, nullptr,
-                           nullptr),
-              SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(raw, sql, nullptr, nullptr, nullptr), SQLITE_OK) << sql;
     sqlite3_close(raw);
+  };
+  // A version-1 file (before the benchmarks table) is migrated in place, keeping its runs.
+  exec("DROP TABLE benchmarks; DELETE FROM schema_version WHERE version = 2");
+  {
+    RunStore migrated(file);
+    EXPECT_EQ(migrated.schema_version(), 2);
+    EXPECT_EQ(migrated.runs().size(), 2u);
+    BenchRow b;
+    b.bench = "scaling";
+    b.name = "images_per_s";
+    b.value = 12.5;
+    b.unit = "images/s";
+    b.params = "world_size=2 global_batch=4";
+    b.device = "cpu: test";
+    const int64_t bid = migrated.log_bench(b);
+    migrated.log_bench(BenchRow{0, "model", "latency_ms", 3.0});
+    ASSERT_EQ(migrated.benches("scaling").size(), 1u);
+    EXPECT_EQ(migrated.benches().size(), 2u);
+    const auto got = migrated.benches("scaling")[0];
+    EXPECT_EQ(got.id, bid);
+    EXPECT_DOUBLE_EQ(got.value, 12.5);
+    EXPECT_EQ(got.params, b.params);
+    EXPECT_EQ(got.device, b.device);
+    EXPECT_FALSE(got.created_at.empty());
+
+    // delete_metrics: what a crashed run logged after its checkpoint goes; the rest stays.
+    const int64_t r = migrated.begin_run(make_info("resume", "x"));
+    for (int64_t st = 1; st <= 5; ++st)
+      migrated.log_metrics({{r, st, "train", "", "loss", 1.0 * st, ""}, {r, st, "val", "b", "psnr", 2.0 * st, ""}});
+    migrated.delete_metrics(r, 5);           // step >= 5, any split
+    migrated.delete_metrics(r, 4, {"val"});  // step >= 4, validation only
+    std::vector<std::pair<int64_t, std::string>> left;
+    for (const auto& m : migrated.metrics(r)) left.emplace_back(m.step, m.split);
+    const std::vector<std::pair<int64_t, std::string>> want{
+        {1, "train"}, {1, "val"}, {2, "train"}, {2, "val"}, {3, "train"}, {3, "val"}, {4, "train"}};
+    EXPECT_EQ(left, want);
+    EXPECT_EQ(migrated.metrics(id).size(), 1u);  // other runs untouched
   }
+
+  // A file written by a newer dmgn is refused with a clear message.
+  exec("INSERT INTO schema_version(version) VALUES (3)");
   const std::string newer = error_of([&] { RunStore s(file); });
   EXPECT_NE(newer.find("newer"), std::string::npos) << newer;
   EXPECT_NE(newer.find(file.string()), std::string::npos) << newer;
-  EXPECT_NE(newer.find("version 2"), std::string::npos) << newer;
+  EXPECT_NE(newer.find("version 3"), std::string::npos) << newer;
 
   // Something that is not a database: StoreError naming the file.
   const fs::path junk = dir / "junk.sqlite";
@@ -250,7 +288,7 @@ TEST(RunStore, SeveralProcessesWriteOneFileAtOnce) {
   const fs::path file =
       dmgn::testing::scratch("store_concurrent") / "runs.sqlite";  // created by the racers
   constexpr int kProcs = 4;
-  constexpr int kRows = 500;
+  constexpr int kRows = 1000;
   int go[2];
   ASSERT_EQ(pipe(go), 0);
   std::vector<pid_t> kids;
@@ -306,7 +344,7 @@ TEST(RunStore, SeveralProcessesWriteOneFileAtOnce) {
     EXPECT_EQ(steps.size(), static_cast<size_t>(kRows));
   }
   EXPECT_EQ(workers.size(), static_cast<size_t>(kProcs));
-  EXPECT_EQ(store.schema_version(), 1);  // migrated exactly once despite the race
+  EXPECT_EQ(store.schema_version(), RunStore::kSchemaVersion);  // migrated exactly once despite the race
 }
 
 TEST(RunStore, FormatRunsListsAlignedColumns) {

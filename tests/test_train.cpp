@@ -1,6 +1,11 @@
 // Training end to end on tiny models: the loss goes down, the same seed reproduces the same
 // loss sequence bitwise, checkpoints round-trip, and the run lands in the store.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+#include <csignal>
+#include <fstream>
 
 #include "core/config.h"
 #include "core/error.h"
@@ -135,6 +140,73 @@ TEST_F(Train, NonFiniteLossStopsWithStepAndTerm) {
   o2.push_back("runtime.store=\"" + (dir / "skip.sqlite").string() + "\"");
   const auto s = dmgn::train::run_training(Config::defaults(o2));
   EXPECT_GE(s.skipped_steps, 1);
+}
+
+TEST_F(Train, UnwritableOrFullCheckpointFolderKeepsThePreviousCheckpoint) {
+  torch::set_num_threads(1);
+  const auto dir = dmgn::testing::scratch("ckpt_faults");
+  const Config cfg = Config::defaults(dmgn::testing::tiny_model());
+  torch::manual_seed(1);
+  auto model = dmgn::models::build_model(cfg);
+  dmgn::train::CheckpointMeta meta;
+  meta.step = 2;
+  meta.config_text = cfg.canonical();
+  const auto ckdir = dir / "checkpoints";
+  const auto good = dmgn::train::checkpoint_path(ckdir, 2);
+  dmgn::train::save_checkpoint(good, meta, {model.get(), nullptr, nullptr, nullptr});
+  const auto bytes = std::filesystem::file_size(good);
+  auto intact = [&] {
+    EXPECT_EQ(std::filesystem::file_size(good), bytes);
+    EXPECT_EQ(dmgn::train::read_checkpoint_meta(good).step, 2);
+    EXPECT_EQ(*dmgn::train::latest_checkpoint(ckdir), good);  // no partial newer file
+    for (const auto& e : std::filesystem::directory_iterator(ckdir))
+      EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
+  };
+
+  // Unwritable: a path component is a regular file (root ignores permission bits).
+  std::ofstream(dir / "blocker") << "x";
+  meta.step = 4;
+  try {
+    dmgn::train::save_checkpoint(dir / "blocker" / "step_00000004.ckpt", meta, {model.get(), nullptr, nullptr, nullptr});
+    ADD_FAILURE() << "expected an error";
+  } catch (const dmgn::IoError& e) {
+    EXPECT_NE(std::string(e.what()).find((dir / "blocker").string()), std::string::npos) << e.what();
+  }
+  intact();
+
+  // Full: the file-size limit (as a full disk, writes fail with EFBIG; SIGXFSZ is ignored as
+  // dmgn's main does). Done in a child process so the limit does not outlive the test.
+  const auto next = dmgn::train::checkpoint_path(ckdir, 4);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::signal(SIGXFSZ, SIG_IGN);
+    const rlim_t limit = static_cast<rlim_t>(bytes / 2);
+    rlimit rl{limit, limit};
+    setrlimit(RLIMIT_FSIZE, &rl);
+    int code = 3;
+    try {
+      dmgn::train::save_checkpoint(next, meta, {model.get(), nullptr, nullptr, nullptr});
+      code = 1;  // should not succeed
+    } catch (const dmgn::IoError& e) {
+      code = std::string(e.what()).find(next.string()) != std::string::npos ? 0 : 2;
+      if (code) fprintf(stderr, "message without the file: %s\n", e.what());
+    } catch (...) {
+      code = 4;
+    }
+    _exit(code);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: wrote past the limit, 2: message lacks the file, 4: other exception";
+  EXPECT_FALSE(std::filesystem::exists(next));
+  intact();
+  // And the intact checkpoint still loads.
+  auto again = dmgn::models::build_model(cfg);
+  dmgn::train::load_checkpoint(good, {again.get(), nullptr, nullptr, nullptr});
+  auto pa = model->named_parameters(), pb = again->named_parameters();
+  for (const auto& item : pa) EXPECT_TRUE(torch::equal(item.value(), pb[item.key()])) << item.key();
 }
 
 }  // namespace

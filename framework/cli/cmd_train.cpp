@@ -39,6 +39,7 @@ void add_train(CLI::App& app) {
     train::TrainOptions opt;
     opt.resume = resume;
     const auto s = train::run_training(cfg, opt);
+    if (s.rank != 0) return;  // rank 0 reports for a data-parallel run
     if (s.interrupted) {
       std::printf("run %lld interrupted at step %lld; continue with: dmgn train %s --resume\n",
                   static_cast<long long>(s.run_id), static_cast<long long>(s.steps), file.c_str());

@@ -1,7 +1,9 @@
 // dmgn: the command line. Errors print as one line "dmgn: error: ..." with exit code 1.
 #include <fmt/format.h>
 
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 
 #include "cli/commands.h"
@@ -12,12 +14,19 @@ namespace {
 
 std::string first_line(std::string s) {
   if (auto nl = s.find('\n'); nl != std::string::npos) s.resize(nl);
+  // A data-parallel worker says which rank it is (several print at once).
+  const char* world = std::getenv("WORLD_SIZE");
+  const char* rank = std::getenv("RANK");
+  if (world && rank && std::atoi(world) > 1) s = std::string("[rank ") + rank + "] " + s;
   return s;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A full file-size limit makes writes fail with EFBIG (a clear error naming the file)
+  // instead of killing the process mid-checkpoint.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"dmgn: Deep-Masking Generative Network research framework"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Help for every subcommand");
@@ -28,6 +37,8 @@ int main(int argc, char** argv) {
   dmgn::cli::add_eval(app);
   dmgn::cli::add_official(app);
   dmgn::cli::add_store(app);
+  dmgn::cli::add_launch(app);
+  dmgn::cli::add_bench(app);
   try {
     dmgn::register_builtins();
     app.parse(argc, argv);

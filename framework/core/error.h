@@ -24,5 +24,8 @@ struct IoError : Error {  // missing file, unwritable folder, ...
 struct StoreError : Error {  // SQLite failures
   using Error::Error;
 };
+struct DistError : Error {  // rendezvous, a rank that never arrived or died, collective failures
+  using Error::Error;
+};
 
 }  // namespace dmgn

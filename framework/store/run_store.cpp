@@ -197,6 +197,21 @@ void RunStore::log_metrics(const std::vector<Metric>& ms) {
   });
 }
 
+void RunStore::delete_metrics(int64_t run_id, int64_t from_step, const std::vector<std::string>& splits) {
+  db_->write([&] {
+    if (splits.empty()) {
+      sqlite::Stmt(*db_, "DELETE FROM metrics WHERE run_id = ? AND step >= ?").bind(1, run_id).bind(2, from_step).run();
+      return;
+    }
+    for (const auto& split : splits)
+      sqlite::Stmt(*db_, "DELETE FROM metrics WHERE run_id = ? AND step >= ? AND split = ?")
+          .bind(1, run_id)
+          .bind(2, from_step)
+          .bind(3, split)
+          .run();
+  });
+}
+
 void RunStore::add_artifact(int64_t id, const std::string& kind, const std::string& path) {
   db_->write([&] {
     with_context(fmt::format("artifact '{}' of run {}", path, id), [&] {
@@ -286,6 +301,36 @@ std::vector<Artifact> RunStore::artifacts(int64_t run_id) const {
                    "SELECT run_id, kind, path FROM artifacts WHERE run_id = ? ORDER BY rowid");
     q.bind(1, run_id);
     while (q.step()) out.push_back(Artifact{q.i64(0), q.text(1), q.text(2)});
+  });
+  return out;
+}
+
+int64_t RunStore::log_bench(const BenchRow& row) {
+  int64_t id = 0;
+  const std::string created = now_utc();
+  db_->write([&] {
+    sqlite::Stmt ins(*db_,
+                     "INSERT INTO benchmarks(bench, name, value, unit, params, config_hash, device, "
+                     "torch_version, git_revision, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    ins.bind(1, row.bench).bind(2, row.name).bind(3, row.value).bind(4, row.unit).bind(5, row.params);
+    ins.bind(6, row.config_hash).bind(7, row.device).bind(8, row.torch_version).bind(9, row.git_revision);
+    ins.bind(10, created).run();
+    id = db_->last_insert_id();
+  });
+  return id;
+}
+
+std::vector<BenchRow> RunStore::benches(const std::string& bench) const {
+  std::vector<BenchRow> out;
+  db_->read([&] {
+    out.clear();
+    sqlite::Stmt q(*db_,
+                   "SELECT id, bench, name, value, unit, params, config_hash, device, torch_version, "
+                   "git_revision, created_at FROM benchmarks WHERE (? = '' OR bench = ?) ORDER BY id");
+    q.bind(1, bench).bind(2, bench);
+    while (q.step())
+      out.push_back(BenchRow{q.i64(0), q.text(1), q.text(2), q.real(3), q.text(4), q.text(5), q.text(6),
+                             q.text(7), q.text(8), q.text(9), q.text(10)});
   });
   return out;
 }

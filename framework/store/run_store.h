@@ -54,6 +54,14 @@ struct Artifact {
   std::string kind, path;
 };
 
+// One benchmark figure (dmgn bench ...): bench "scaling" | "model" | "data", name e.g.
+// "images_per_s", params the setting in "key=value" words ("world_size=2 global_batch=4").
+struct BenchRow {
+  int64_t id = 0;
+  std::string bench, name;
+  double value = 0;
+  std::string unit, params, config_hash, device, torch_version, git_revision, created_at;
+};
 struct RunFilter {  // empty field = any
   std::string experiment, variant, status, config_hash, sweep;
 };
@@ -62,7 +70,7 @@ inline constexpr const char* kDefaultStoreFile = "results/runs.sqlite";
 
 class RunStore {
  public:
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   explicit RunStore(const std::filesystem::path& file = kDefaultStoreFile);
   RunStore(RunStore&&) noexcept;
@@ -79,8 +87,13 @@ class RunStore {
   void set_provenance(int64_t id, const std::string& key, const std::string& value);  // upsert
   void log_metric(const Metric& m);
   void log_metrics(const std::vector<Metric>& ms);  // one transaction
+  // Deletes run `run_id`'s metrics with step >= from_step (only those of `splits` when given),
+  // e.g. what a crashed run logged after the checkpoint it resumes from.
+  void delete_metrics(int64_t run_id, int64_t from_step, const std::vector<std::string>& splits = {});
   void add_artifact(int64_t id, const std::string& kind, const std::string& path);
 
+  int64_t log_bench(const BenchRow& row);  // created_at is set now; returns the id
+  std::vector<BenchRow> benches(const std::string& bench = "") const;  // ordered by id
   std::vector<RunRow> runs(const RunFilter& filter = {}) const;  // ordered by id
   std::optional<RunRow> run(int64_t id) const;
   // In logging order; empty split/name = any.

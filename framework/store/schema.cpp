@@ -59,6 +59,23 @@ CREATE INDEX runs_experiment_variant ON runs(experiment, variant);
 CREATE INDEX metrics_run ON metrics(run_id);
 CREATE INDEX artifacts_run ON artifacts(run_id);
 )sql",
+      // 2: benchmark results (dmgn bench ...)
+      R"sql(
+CREATE TABLE benchmarks (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  bench TEXT NOT NULL,
+  name TEXT NOT NULL,
+  value REAL,
+  unit TEXT NOT NULL DEFAULT '',
+  params TEXT NOT NULL DEFAULT '',
+  config_hash TEXT NOT NULL DEFAULT '',
+  device TEXT NOT NULL DEFAULT '',
+  torch_version TEXT NOT NULL DEFAULT '',
+  git_revision TEXT NOT NULL DEFAULT '',
+  created_at TEXT NOT NULL
+);
+CREATE INDEX benchmarks_bench ON benchmarks(bench, name);
+)sql",
   };
   return kMigrations;
 }

@@ -57,6 +57,36 @@ int64_t read_int(torch::serialize::InputArchive& ar, const std::string& key) {
   return t.item<int64_t>();
 }
 
+// Streams the archive through our own write(2) loop. LibTorch's file writer finishes the zip
+// in its destructor and aborts the process when that write fails (a full disk); here a failed
+// write is remembered, the rest of the stream is discarded, and an IoError names the file.
+void write_archive(torch::serialize::OutputArchive& root, const fs::path& tmp, const fs::path& file) {
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    throw IoError(fmt::format("cannot create '{}' for checkpoint '{}': {}", tmp.string(), file.string(),
+                              std::strerror(errno)));
+  int err = 0;
+  root.save_to([&](const void* data, size_t n) -> size_t {
+    const char* p = static_cast<const char*>(data);
+    size_t left = err ? 0 : n;
+    while (left > 0) {
+      const ssize_t w = ::write(fd, p, left);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        err = w < 0 ? errno : ENOSPC;
+        break;
+      }
+      p += w;
+      left -= static_cast<size_t>(w);
+    }
+    return n;  // never short: torch must not throw from its destructor
+  });
+  if (::close(fd) != 0 && !err) err = errno;
+  if (err)
+    throw IoError(fmt::format("cannot write checkpoint '{}': {} (folder full or not writable?)", file.string(),
+                              std::strerror(err)));
+}
+
 }  // namespace
 
 void atomic_write(const fs::path& file, const std::function<void(const fs::path&)>& write) {
@@ -94,7 +124,11 @@ void save_checkpoint(const fs::path& file, const CheckpointMeta& meta, const Che
   root.write("batch_in_epoch", scalar(meta.batch_in_epoch));
   root.write("config", c10::IValue(meta.config_text));
   root.write("kind", c10::IValue(meta.kind));
-  root.write("rng_cpu", at::detail::getDefaultCPUGenerator().get_state());
+  root.write("world_size", scalar(meta.world_size));
+  const torch::Tensor rng = meta.rng_states.defined()
+                                ? meta.rng_states
+                                : at::detail::getDefaultCPUGenerator().get_state().unsqueeze(0);
+  root.write("rng_cpu", rng);  // [ranks, state bytes]
   if (parts.model) {
     torch::serialize::OutputArchive a;
     write_module(a, *parts.model);
@@ -115,7 +149,7 @@ void save_checkpoint(const fs::path& file, const CheckpointMeta& meta, const Che
     parts.opt_d->save(a);
     root.write("opt_d", a);
   }
-  atomic_write(file, [&](const fs::path& tmp) { root.save_to(tmp.string()); });
+  atomic_write(file, [&](const fs::path& tmp) { write_archive(root, tmp, file); });
 }
 
 namespace {
@@ -142,6 +176,8 @@ CheckpointMeta read_meta(torch::serialize::InputArchive& root, const fs::path& f
     meta.config_text = v.toStringRef();
     root.read("kind", v);
     meta.kind = v.toStringRef();
+    torch::Tensor ws;
+    if (root.try_read("world_size", ws)) meta.world_size = ws.item<int64_t>();
   } catch (const c10::Error&) {
     throw DataError(fmt::format("checkpoint '{}' lacks its metadata (not a dmgn checkpoint)", file.string()));
   }
@@ -154,7 +190,7 @@ CheckpointMeta read_checkpoint_meta(const fs::path& file) {
   return read_meta(root, file);
 }
 
-CheckpointMeta load_checkpoint(const fs::path& file, const CheckpointParts& parts) {
+CheckpointMeta load_checkpoint(const fs::path& file, const CheckpointParts& parts, int rank) {
   auto root = open_archive(file);
   CheckpointMeta meta = read_meta(root, file);
   auto sub = [&](const char* key, const char* what) {
@@ -182,6 +218,13 @@ CheckpointMeta load_checkpoint(const fs::path& file, const CheckpointParts& part
   if (meta.kind == "train") {
     torch::Tensor rng;
     if (root.try_read("rng_cpu", rng)) {
+      if (rng.dim() == 2) {
+        if (rank >= rng.size(0))
+          throw DataError(fmt::format("checkpoint '{}' holds RNG states for {} rank(s), not for rank {}",
+                                      file.string(), rng.size(0), rank));
+        rng = rng[rank].contiguous();
+      }
+      meta.rng_states = rng;
       at::Generator gen = at::detail::getDefaultCPUGenerator();
       std::lock_guard<std::mutex> lock(gen.mutex());
       gen.set_state(rng);

@@ -17,6 +17,10 @@ struct CheckpointMeta {
   int64_t batch_in_epoch = 0;  // batches of that epoch already consumed
   std::string config_text;     // canonical resolved config
   std::string kind = "train";  // "train" (resumable) or "weights" (e.g. imported)
+  int64_t world_size = 1;      // data-parallel ranks that wrote it (resume needs as many)
+  // Each rank's CPU generator state, row r = rank r (all_gather_rows). Empty when saving:
+  // this process's generator is stored as rank 0's.
+  torch::Tensor rng_states;
 };
 
 struct CheckpointParts {
@@ -29,8 +33,9 @@ struct CheckpointParts {
 void save_checkpoint(const std::filesystem::path& file, const CheckpointMeta& meta,
                      const CheckpointParts& parts);
 // Loads into the given parts (shapes must match; a missing or mis-shaped tensor is an error
-// naming the file and the tensor). Restores the RNG state for "train" checkpoints.
-CheckpointMeta load_checkpoint(const std::filesystem::path& file, const CheckpointParts& parts);
+// naming the file and the tensor). Restores rank `rank`'s RNG state for "train" checkpoints.
+CheckpointMeta load_checkpoint(const std::filesystem::path& file, const CheckpointParts& parts,
+                               int rank = 0);
 // Reads only the metadata (e.g. the config to rebuild the model).
 CheckpointMeta read_checkpoint_meta(const std::filesystem::path& file);
 

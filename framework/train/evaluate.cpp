@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include "core/error.h"
 #include "data/image_io.h"
 
@@ -17,18 +19,18 @@ metrics::Preset metric_preset(const Config& cfg) {
   throw ConfigError(fmt::format("config key 'task.name': '{}' is not one of reflection, rain, haze", task));
 }
 
-EvalResult evaluate(models::Model& model, const data::Dataset& dataset, metrics::Preset preset,
-                    const EvalOptions& opt) {
+namespace {
+
+// Sums of the per-image metrics over samples first, first + stride, ... < n.
+EvalResult accumulate(models::Model& model, const data::Dataset& dataset, metrics::Preset preset,
+                      const EvalOptions& opt, int64_t n, int64_t first, int64_t stride, bool save) {
   torch::NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
   EvalResult r;
   r.dataset = dataset.name();
   r.preset = metrics::preset_name(preset);
-  int64_t n = static_cast<int64_t>(dataset.size());
-  if (opt.max_samples > 0) n = std::min(n, opt.max_samples);
-  if (n == 0) throw DataError(fmt::format("dataset '{}' has no samples to evaluate", dataset.name()));
-  for (int64_t i = 0; i < n; ++i) {
+  for (int64_t i = first; i < n; i += stride) {
     const auto s = dataset.get(static_cast<size_t>(i), 0);
     auto input = s.input.unsqueeze(0).to(opt.device);
     auto out = model.forward(model.to_model(input));
@@ -39,7 +41,8 @@ EvalResult evaluate(models::Model& model, const data::Dataset& dataset, metrics:
     r.ssim += q.ssim;
     r.psnr_input += q0.psnr;
     r.ssim_input += q0.ssim;
-    if (!opt.save_dir.empty() && i < opt.save_count) {
+    ++r.samples;
+    if (save && !opt.save_dir.empty() && i < opt.save_count) {
       const auto stem = opt.save_dir / fmt::format("{:03d}", i);
       data::write_image(stem.string() + "_input.png", data::to_mat(s.input.clamp(0, 1)));
       data::write_image(stem.string() + "_output.png", data::to_mat(b[0]));
@@ -49,13 +52,48 @@ EvalResult evaluate(models::Model& model, const data::Dataset& dataset, metrics:
                           data::to_mat(model.from_model(out.noise).clamp(0, 1).cpu()[0]));
     }
   }
-  const double dn = static_cast<double>(n);
-  r.samples = n;
+  if (was_training) model.train();
+  return r;
+}
+
+int64_t sample_count(const data::Dataset& dataset, const EvalOptions& opt) {
+  int64_t n = static_cast<int64_t>(dataset.size());
+  if (opt.max_samples > 0) n = std::min(n, opt.max_samples);
+  if (n == 0) throw DataError(fmt::format("dataset '{}' has no samples to evaluate", dataset.name()));
+  return n;
+}
+
+void to_means(EvalResult& r) {
+  const double dn = static_cast<double>(r.samples);
   r.psnr /= dn;
   r.ssim /= dn;
   r.psnr_input /= dn;
   r.ssim_input /= dn;
-  if (was_training) model.train();
+}
+
+}  // namespace
+
+EvalResult evaluate(models::Model& model, const data::Dataset& dataset, metrics::Preset preset,
+                    const EvalOptions& opt) {
+  const int64_t n = sample_count(dataset, opt);
+  EvalResult r = accumulate(model, dataset, preset, opt, n, 0, 1, true);
+  to_means(r);
+  return r;
+}
+
+EvalResult evaluate(models::Model& model, const data::Dataset& dataset, metrics::Preset preset,
+                    const EvalOptions& opt, Collective& c) {
+  if (c.world_size() == 1) return evaluate(model, dataset, preset, opt);
+  const int64_t n = sample_count(dataset, opt);
+  EvalResult r = accumulate(model, dataset, preset, opt, n, c.rank(), c.world_size(), c.rank() == 0);
+  const auto sums = all_reduce_values(
+      c, {r.psnr, r.ssim, r.psnr_input, r.ssim_input, static_cast<double>(r.samples)});
+  r.psnr = sums[0];
+  r.ssim = sums[1];
+  r.psnr_input = sums[2];
+  r.ssim_input = sums[3];
+  r.samples = static_cast<int64_t>(std::llround(sums[4]));
+  to_means(r);
   return r;
 }
 

@@ -9,6 +9,7 @@
 #include "data/dataset.h"
 #include "metrics/psnr_ssim.h"
 #include "models/model.h"
+#include "train/distributed.h"
 
 namespace dmgn::train {
 
@@ -29,6 +30,11 @@ struct EvalOptions {
 
 EvalResult evaluate(models::Model& model, const data::Dataset& dataset, metrics::Preset preset,
                     const EvalOptions& options = {});
+// Data-parallel: rank r evaluates samples r, r + W, r + 2W, ... of the first max_samples; the
+// per-image sums are all-reduced, so every rank returns the mean over all samples (the same
+// value as a single process, up to summation order). Only rank 0 saves images.
+EvalResult evaluate(models::Model& model, const data::Dataset& dataset, metrics::Preset preset,
+                    const EvalOptions& options, Collective& collective);
 
 // eval.metric, or for "auto" the task's benchmark convention (reflection -> real20,
 // rain -> rain100, haze -> sots).

@@ -5,7 +5,7 @@
 #include <atomic>
 #include <cmath>
 #include <csignal>
-#include <fstream>
+#include <optional>
 #include <thread>
 
 #include "core/compat.h"
@@ -13,13 +13,11 @@
 #include "core/log.h"
 #include "core/progress.h"
 #include "data/loader.h"
-#include "gitrev.h"
 #include "models/model.h"
-#include "nn/discriminators.h"
 #include "store/run_store.h"
 #include "train/checkpoint.h"
-#include "train/objective.h"
-#include "train/schedule.h"
+#include "train/run_record.h"
+#include "train/session.h"
 
 namespace dmgn::train {
 namespace fs = std::filesystem;
@@ -49,18 +47,10 @@ class StopSignals {
   void (*prev_term_)(int);
 };
 
-ModelBatch to_model_batch(const data::Batch& b, const models::Model& m, const torch::Device& dev) {
-  ModelBatch mb;
-  mb.input = m.to_model(b.input.to(dev));
-  mb.background = m.to_model(b.background.to(dev));
-  if (b.noise.defined()) mb.noise = m.to_model(b.noise.to(dev));
-  return mb;
-}
-
-std::string format_terms(const LossTerms& lt, double d_loss, bool has_d) {
-  std::string s = fmt::format("loss {:.4f}", lt.total.item<double>());
-  for (const auto& [name, t] : lt.terms) s += fmt::format(" {} {:.4f}", name, t.item<double>());
-  if (has_d) s += fmt::format(" | D {:.4f}", d_loss);
+std::string format_terms(const StepResult& r, bool has_d) {
+  std::string s = fmt::format("loss {:.4f}", r.loss);
+  for (const auto& [name, v] : r.terms) s += fmt::format(" {} {:.4f}", name, v);
+  if (has_d) s += fmt::format(" | D {:.4f}", r.d_loss);
   return s;
 }
 
@@ -99,13 +89,35 @@ torch::Device runtime_device(const Config& cfg) {
   throw ConfigError(fmt::format("config key 'runtime.device': '{}' is not one of cpu, cuda", dev));
 }
 
+CollectivePtr collective_from_environment(const Config& cfg) {
+  CollectiveOptions o;
+  o.backend = cfg.get_string("runtime.dist_backend");
+  const double timeout_s = cfg.get_float("runtime.dist_timeout_s");
+  if (!(timeout_s > 0)) throw ConfigError("config key 'runtime.dist_timeout_s' must be > 0");
+  o.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
+  o.device = runtime_device(cfg);
+  return make_collective(dist_env_from_environment(), o);
+}
+
+uint64_t parameter_hash(torch::nn::Module& module) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a, 64 bit
+  auto mix = [&](const torch::Tensor& t) {
+    const auto c = t.detach().cpu().contiguous();
+    const auto* p = static_cast<const unsigned char*>(c.data_ptr());
+    const size_t n = static_cast<size_t>(c.numel()) * c.element_size();
+    for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  };
+  for (const auto& p : module.parameters()) mix(p);
+  return h;
+}
+
 TrainSummary run_training(const Config& cfg, const TrainOptions& options) {
   apply_threads(cfg);
   const torch::Device device = runtime_device(cfg);
   const auto seed = static_cast<uint64_t>(cfg.get_int("run.seed"));
-  const std::string nonfinite = cfg.get_string("train.nonfinite");
-  if (nonfinite != "stop" && nonfinite != "skip")
-    throw ConfigError(fmt::format("config key 'train.nonfinite': '{}' is not one of stop, skip", nonfinite));
+  CollectivePtr coll = options.collective ? options.collective : collective_from_environment(cfg);
+  const int rank = coll->rank(), world = coll->world_size();
+  const bool lead = rank == 0;
 
   // Data first: a bad photo or dataset name fails before anything is written.
   auto train_set = data::datasets().make(cfg.get_string("data.train"), cfg, data::Split::train);
@@ -115,216 +127,167 @@ TrainSummary run_training(const Config& cfg, const TrainOptions& options) {
     test_sets.push_back(data::datasets().make(name, cfg, data::Split::heldout));
   const auto preset = metric_preset(cfg);
 
-  torch::manual_seed(seed);
-  auto model = models::build_model(cfg);
-  Objective objective(cfg, *model);
-  nn::DiscriminatorPtr disc;
-  if (objective.adversarial())
-    disc = nn::discriminators().make(cfg.get_string("discriminator.name"), cfg.sub("discriminator"));
-  model->to(device);
-  if (disc) disc->to(device);
-  if (model->vgg() && !model->vgg()->pretrained()) warn_random_vgg();
-
-  const auto betas = cfg.get_floats("optim.betas");
-  if (betas.size() != 2) throw ConfigError("config key 'optim.betas' needs two values");
-  std::vector<torch::Tensor> g_params;
-  for (auto& p : model->parameters())
-    if (p.requires_grad()) g_params.push_back(p);
-  torch::optim::Adam opt_g(g_params, torch::optim::AdamOptions(cfg.get_float("optim.lr"))
-                                         .betas({betas[0], betas[1]}));
-  std::unique_ptr<torch::optim::Adam> opt_d;
-  if (disc)
-    opt_d = std::make_unique<torch::optim::Adam>(
-        disc->parameters(), torch::optim::AdamOptions(cfg.get_float("optim.d_lr")).betas({betas[0], betas[1]}));
-
   data::LoaderOptions lopt;
   lopt.batch_size = cfg.get_int("train.batch_size");
   lopt.seed = seed;
   lopt.workers = cfg.get_int("data.workers");
+  lopt.rank = rank;
+  lopt.world_size = world;
   data::Loader loader(train_set, lopt);
   const int64_t per_epoch = loader.batches_per_epoch();
   const int64_t max_steps = cfg.get_int("train.max_steps");
   const int64_t total_steps = max_steps > 0 ? max_steps : cfg.get_int("train.epochs") * per_epoch;
   if (total_steps <= 0) throw ConfigError("nothing to train: train.epochs and train.max_steps are 0");
 
-  // Store and run folder.
-  store::RunStore store(cfg.get_string("runtime.store"));
-  const std::string hash = cfg.hash();
-  const fs::path out_root = cfg.get_string("runtime.out_dir");
-  int64_t run_id = 0;
-  fs::path run_dir;
-  CheckpointParts parts{model.get(), disc.get(), &opt_g, opt_d.get()};
+  TrainSession session(cfg, coll, device, total_steps);
+  auto& model = session.model();
+  const bool has_d = session.has_discriminator();
+  if (lead && model.vgg() && !model.vgg()->pretrained()) warn_random_vgg();
+
+  // Rank 0 plans (fresh run or the one to resume) and tells the others.
+  std::optional<store::RunStore> store;
+  RunPlan plan;
+  if (lead) {
+    try {
+      store.emplace(cfg.get_string("runtime.store"));
+      RunIdentity id{world, device.str(), vgg_provenance(cfg, model)};
+      for (const auto& [k, v] : train_set->provenance()) id.provenance[k] = v;
+      plan = plan_run(*store, cfg, options.resume, id);
+    } catch (const std::exception& e) {
+      plan = RunPlan{};
+      plan.error = e.what();
+    }
+  }
+  std::string plan_text = plan.encode();
+  broadcast_string(*coll, plan_text);
+  if (!lead) plan = RunPlan::decode(plan_text);
+  if (!plan.error.empty()) throw Error(lead ? plan.error : "rank 0: " + plan.error);
+
   CheckpointMeta start;
-  if (options.resume) {
-    store::RunFilter f;
-    f.config_hash = hash;
-    for (const auto& r : store.runs(f)) {
-      if (r.status == "completed" || r.run_dir.empty()) continue;
-      if (latest_checkpoint(fs::path(r.run_dir) / "checkpoints")) {
-        run_id = r.id;
-        run_dir = r.run_dir;
-      }
-    }
-    if (run_id) {
-      const auto ckpt = *latest_checkpoint(run_dir / "checkpoints");
-      start = load_checkpoint(ckpt, parts);
-      log::info(fmt::format("resuming run {} from {} (step {})", run_id, ckpt.string(), start.step));
-      store.reopen_run(run_id);
-      store.set_provenance(run_id, "resumed_at_step", std::to_string(start.step));
-    } else {
-      log::info("--resume: no unfinished run of this config with a checkpoint; starting fresh");
+  if (!plan.checkpoint.empty()) {
+    start = load_checkpoint(plan.checkpoint, session.parts(), rank);
+    if (lead) {
+      log::info(fmt::format("resuming run {} from {} (step {})", plan.run_id, plan.checkpoint.string(), start.step));
+      mark_resumed(*store, plan, start.step, total_steps);
     }
   }
-  if (!run_id) {
-    store::RunInfo info;
-    info.config_hash = hash;
-    info.name = cfg.get_string("run.name");
-    info.experiment = cfg.get_string("run.experiment");
-    info.variant = cfg.get_string("run.variant");
-    info.sweep = cfg.get_string("run.sweep");
-    info.task = cfg.get_string("task.name");
-    info.config_text = cfg.canonical();
-    info.seed = static_cast<int64_t>(seed);
-    info.git_revision = DMGN_GIT_REVISION;
-    info.torch_version = compat::torch_version();
-    info.device = device.str();
-    info.world_size = 1;
-    info.provenance = vgg_provenance(cfg, *model);
-    for (const auto& [k, v] : train_set->provenance()) info.provenance[k] = v;
-    run_id = store.begin_run(info);
-    run_dir = out_root / fmt::format("{:05d}-{}", run_id, cfg.short_hash());
-    fs::create_directories(run_dir / "checkpoints");
-    {
-      std::ofstream(run_dir / "config.toml") << cfg.canonical();
-    }
-    // The run folder is recorded as an artifact and in the run row (for --resume).
-    store.add_artifact(run_id, "run_dir", run_dir.string());
-    store.set_run_dir(run_id, run_dir.string());
+  const int64_t run_id = plan.run_id;
+  const fs::path run_dir = plan.run_dir;
+  auto log_rows = [&](const std::vector<store::Metric>& rows) {
+    if (lead) store->log_metrics(rows);
+  };
+  if (lead) {
+    store->set_provenance(run_id, "world_size", std::to_string(world));
+    store->set_provenance(run_id, "global_batch", std::to_string(lopt.batch_size * world));
+    store->set_provenance(run_id, "metric_preset", metrics::preset_name(preset));
+    log::info(fmt::format("run {} | {} | config {} | {} steps ({} per epoch) | {} rank(s){} x batch {} | {} threads",
+                          run_id, run_dir.string(), cfg.short_hash(), total_steps, per_epoch, world,
+                          world > 1 ? " (" + coll->backend() + ")" : "", lopt.batch_size,
+                          torch::get_num_threads()));
   }
-  store.set_provenance(run_id, "world_size", "1");
-  store.set_provenance(run_id, "metric_preset", metrics::preset_name(preset));
-  log::info(fmt::format("run {} | {} | config {} | {} steps ({} per epoch) | {} threads", run_id,
-                        run_dir.string(), cfg.short_hash(), total_steps, per_epoch,
-                        torch::get_num_threads()));
 
   TrainSummary summary;
   summary.run_id = run_id;
   summary.run_dir = run_dir;
+  summary.world_size = world;
+  summary.rank = rank;
   const int64_t log_every = std::max<int64_t>(1, cfg.get_int("runtime.log_every"));
-  const bool progress_on = cfg.get_bool("runtime.progress");
+  const bool progress_on = cfg.get_bool("runtime.progress") && lead;
   const int64_t ckpt_every = cfg.get_int("train.checkpoint_every");
   const int64_t val_every = cfg.get_int("train.val_every");
   const int64_t val_samples = cfg.get_int("train.val_samples");
   const int keep = static_cast<int>(cfg.get_int("train.keep_checkpoints"));
   const fs::path ckpt_dir = run_dir / "checkpoints";
 
-  const LrSchedule schedule(cfg, total_steps);
-  const double lr_g = cfg.get_float("optim.lr"), lr_d = cfg.get_float("optim.d_lr");
   int64_t step = start.step;
-  uint64_t epoch = static_cast<uint64_t>(start.epoch);
-  loader.set_position(epoch, start.batch_in_epoch);
+  loader.set_position(static_cast<uint64_t>(start.epoch), start.batch_in_epoch);
   Progress progress(total_steps, step);
   StopSignals signals;
 
+  // Every rank takes part (RNG states and parameter hashes are gathered); rank 0 writes, and
+  // its success or failure is shared so that every rank stops together on an error.
   auto checkpoint = [&] {
-    CheckpointMeta meta;
-    meta.step = step;
-    meta.epoch = static_cast<int64_t>(loader.epoch());
-    meta.batch_in_epoch = loader.batch_index();
-    meta.config_text = cfg.canonical();
-    save_checkpoint(checkpoint_path(ckpt_dir, step), meta, parts);
-    prune_checkpoints(ckpt_dir, keep);
+    const auto rng = all_gather_rows(*coll, at::detail::getDefaultCPUGenerator().get_state());
+    uint64_t h = parameter_hash(model);
+    if (auto* d = session.discriminator()) h ^= parameter_hash(*d) * 31;
+    const auto hashes = all_gather_rows(*coll, torch::tensor({static_cast<int64_t>(h)}, torch::kInt64));
+    const bool in_sync = hashes.eq(hashes[0]).all().item<bool>();
+    if (!in_sync && summary.ranks_in_sync && lead)
+      log::loud(fmt::format("data-parallel ranks hold DIFFERENT parameters at step {} (ranks_in_sync=false)", step));
+    summary.ranks_in_sync = summary.ranks_in_sync && in_sync;
+    std::string error;
+    if (lead) {
+      try {
+        CheckpointMeta meta;
+        meta.step = step;
+        meta.epoch = static_cast<int64_t>(loader.epoch());
+        meta.batch_in_epoch = loader.batch_index();
+        meta.config_text = cfg.canonical();
+        meta.world_size = world;
+        meta.rng_states = rng;
+        save_checkpoint(checkpoint_path(ckpt_dir, step), meta, session.parts());
+        prune_checkpoints(ckpt_dir, keep);
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+    }
+    const bool ok = all_reduce_values(*coll, {error.empty() ? 0.0 : 1.0})[0] == 0;
+    if (!ok) throw Error(lead ? error : fmt::format("rank 0 could not write the checkpoint of step {}", step));
+  };
+  auto record = [&](const char* split, const EvalResult& r) {
+    log_rows({{run_id, step, split, r.dataset, "psnr", r.psnr, r.preset},
+              {run_id, step, split, r.dataset, "ssim", r.ssim, r.preset},
+              {run_id, step, split, r.dataset, "psnr_input", r.psnr_input, r.preset},
+              {run_id, step, split, r.dataset, "ssim_input", r.ssim_input, r.preset}});
   };
   auto validate = [&] {
     EvalOptions eo;
     eo.max_samples = val_samples;
     eo.device = device;
-    const auto r = evaluate(*model, *val_set, preset, eo);
-    store.log_metrics({{run_id, step, "val", r.dataset, "psnr", r.psnr, r.preset},
-                       {run_id, step, "val", r.dataset, "ssim", r.ssim, r.preset},
-                       {run_id, step, "val", r.dataset, "psnr_input", r.psnr_input, r.preset},
-                       {run_id, step, "val", r.dataset, "ssim_input", r.ssim_input, r.preset}});
-    std::printf("val  step %lld | %s (%lld images, %s) | PSNR %.2f SSIM %.4f | input PSNR %.2f SSIM %.4f\n",
-                static_cast<long long>(step), r.dataset.c_str(), static_cast<long long>(r.samples),
-                r.preset.c_str(), r.psnr, r.ssim, r.psnr_input, r.ssim_input);
-    std::fflush(stdout);
+    const auto r = evaluate(model, *val_set, preset, eo, *coll);
+    record("val", r);
+    if (lead) {
+      std::printf("val  step %lld | %s (%lld images, %s) | PSNR %.2f SSIM %.4f | input PSNR %.2f SSIM %.4f\n",
+                  static_cast<long long>(step), r.dataset.c_str(), static_cast<long long>(r.samples),
+                  r.preset.c_str(), r.psnr, r.ssim, r.psnr_input, r.ssim_input);
+      std::fflush(stdout);
+    }
   };
 
   try {
-    model->train();
-    if (disc) disc->train();
     while (step < total_steps) {
-      if (signals.stop()) {
-        log::warn(fmt::format("signal {} received at step {}: checkpointing and stopping",
-                              g_stop_signal.load(), step));
-        checkpoint();
-        store.finish_run(run_id, "interrupted");
-        summary.steps = step;
-        summary.interrupted = true;
-        return summary;
-      }
       auto batch = loader.next();
       if (!batch) {
-        loader.start_epoch(++epoch);
+        loader.start_epoch(loader.epoch() + 1);
         continue;
       }
-      schedule.apply(opt_g, lr_g, step);
-      if (opt_d) schedule.apply(*opt_d, lr_d, step);
-      const ModelBatch mb = to_model_batch(*batch, *model, device);
-      auto out = model->forward(mb.input);
-
-      double d_loss = 0;
-      if (disc) {  // Eq. 14: critic step on the detached output
-        opt_d->zero_grad();
-        auto ld = objective.critic(*disc, out, mb);
-        d_loss = ld.item<double>();
-        if (std::isfinite(d_loss)) {
-          ld.backward();
-          opt_d->step();
-          objective.after_critic_step(*disc);
-        }
-      }
-      if (disc)
-        for (auto& p : disc->parameters()) p.set_requires_grad(false);
-      auto lt = objective.generator(out, mb, disc.get());
-      const std::string bad = lt.first_nonfinite();
-      const bool d_bad = disc && !std::isfinite(d_loss);
-      if (!bad.empty() || d_bad) {
-        const std::string term = bad.empty() ? "discriminator critic (Eq. 14)" : bad;
-        if (nonfinite == "stop")
-          throw Error(fmt::format("non-finite loss at step {} in term '{}' (train.nonfinite = "
-                                  "\"stop\"; set \"skip\" to drop such steps)",
-                                  step + 1, term));
-        log::warn(fmt::format("non-finite loss at step {} in term '{}': step skipped", step + 1, term));
-        ++summary.skipped_steps;
-        if (disc)
-          for (auto& p : disc->parameters()) p.set_requires_grad(true);
-        ++step;
-        continue;
-      }
-      opt_g.zero_grad();
-      lt.total.backward();
-      opt_g.step();
-      if (disc)
-        for (auto& p : disc->parameters()) p.set_requires_grad(true);
+      const StepResult res = session.step(*batch, step, signals.stop());
       ++step;
-
-      if (step % log_every == 0 || step == total_steps) {
-        const std::string line = progress.line(step, format_terms(lt, d_loss, disc != nullptr));
+      if (res.skipped) {
+        ++summary.skipped_steps;
+        if (lead) log::warn(fmt::format("non-finite loss at step {} in term '{}': step skipped", step, res.bad_term));
+      } else if (step % log_every == 0 || step == total_steps) {
+        const std::string line = progress.line(step, format_terms(res, has_d));
         if (progress_on) {
           std::printf("%s\n", line.c_str());
           std::fflush(stdout);
         }
-        std::vector<store::Metric> rows{{run_id, step, "train", train_set->name(), "loss",
-                                         lt.total.item<double>(), ""}};
-        for (const auto& [name, t] : lt.terms)
-          rows.push_back({run_id, step, "train", train_set->name(), name, t.item<double>(), ""});
-        if (disc) rows.push_back({run_id, step, "train", train_set->name(), "d_loss", d_loss, ""});
+        std::vector<store::Metric> rows{{run_id, step, "train", train_set->name(), "loss", res.loss, ""}};
+        for (const auto& [name, v] : res.terms) rows.push_back({run_id, step, "train", train_set->name(), name, v, ""});
+        if (has_d) rows.push_back({run_id, step, "train", train_set->name(), "d_loss", res.d_loss, ""});
         rows.push_back({run_id, step, "train", train_set->name(), "it_per_s", progress.rate(), ""});
-        store.log_metrics(rows);
+        log_rows(rows);
       }
       if (val_every > 0 && step % val_every == 0 && step < total_steps) validate();
       if (ckpt_every > 0 && step % ckpt_every == 0 && step < total_steps) checkpoint();
+      if (res.stop_requested) {
+        if (lead) log::warn(fmt::format("stop requested (signal) at step {}: checkpointing and stopping", step));
+        checkpoint();
+        if (lead) store->finish_run(run_id, "interrupted");
+        summary.steps = step;
+        summary.interrupted = true;
+        return summary;
+      }
     }
     checkpoint();
     validate();
@@ -332,22 +295,28 @@ TrainSummary run_training(const Config& cfg, const TrainOptions& options) {
       EvalOptions eo;
       eo.device = device;
       eo.save_dir = run_dir / "samples" / ts->name();
-      const auto r = evaluate(*model, *ts, preset, eo);
-      store.log_metrics({{run_id, step, "test", r.dataset, "psnr", r.psnr, r.preset},
-                         {run_id, step, "test", r.dataset, "ssim", r.ssim, r.preset},
-                         {run_id, step, "test", r.dataset, "psnr_input", r.psnr_input, r.preset},
-                         {run_id, step, "test", r.dataset, "ssim_input", r.ssim_input, r.preset}});
+      const auto r = evaluate(model, *ts, preset, eo, *coll);
+      record("test", r);
       summary.tests.push_back(r);
     }
-    store.set_provenance(run_id, "steps", std::to_string(step));
-    store.set_provenance(run_id, "epochs",
-                         fmt::format("{:.2f}", static_cast<double>(step) / static_cast<double>(per_epoch)));
-    store.set_provenance(run_id, "train_samples_per_epoch", std::to_string(train_set->size()));
-    if (summary.skipped_steps)
-      store.set_provenance(run_id, "skipped_steps", std::to_string(summary.skipped_steps));
-    store.finish_run(run_id, "completed");
+    if (lead) {
+      store->set_provenance(run_id, "steps", std::to_string(step));
+      store->set_provenance(run_id, "epochs",
+                            fmt::format("{:.2f}", static_cast<double>(step) / static_cast<double>(per_epoch)));
+      store->set_provenance(run_id, "train_samples_per_epoch", std::to_string(train_set->size()));
+      if (summary.skipped_steps)
+        store->set_provenance(run_id, "skipped_steps", std::to_string(summary.skipped_steps));
+      if (world > 1) store->set_provenance(run_id, "ranks_in_sync", summary.ranks_in_sync ? "true" : "false");
+      store->finish_run(run_id, "completed");
+    }
   } catch (...) {
-    store.finish_run(run_id, "failed");
+    if (lead) {
+      try {
+        store->finish_run(run_id, "failed");
+      } catch (const std::exception& e) {
+        log::warn(fmt::format("could not mark run {} failed: {}", run_id, e.what()));
+      }
+    }
     throw;
   }
   summary.steps = step;

@@ -1,25 +1,34 @@
 #pragma once
-// Trainer: one run of a resolved config, end to end. Builds the model, the discriminator and
-// the objective from the registry; Adam for both (optim.*); iterates the train loader
-// (epoch-seeded order); prints a progress line (step, losses, it/s, ETA) every
+// Trainer: one run of a resolved config, end to end, on one data-parallel worker (the launch
+// environment decides the rank and world size, train/distributed.h). A TrainSession holds the
+// model, discriminator, objective and optimizers; the loader gives this rank its shard of
+// each global step (train.batch_size samples per rank); prints a progress line (step, losses, it/s, ETA) every
 // runtime.log_every steps; validates (PSNR/SSIM vs the identity baseline) every
 // train.val_every steps; checkpoints atomically every train.checkpoint_every steps and at the
 // end; evaluates data.test at the end; logs everything to the run store (runtime.store).
 // A NaN/Inf loss follows train.nonfinite ("stop": error naming the step and the term;
 // "skip": the step's update is dropped and counted). SIGINT/SIGTERM checkpoint and mark the
 // run "interrupted"; `resume` continues a run from its latest checkpoint.
+// Data-parallel: rank 0 alone opens the store, prints progress and writes checkpoints (with
+// every rank's RNG state); validation and test metrics are reduced across ranks; at every
+// checkpoint the ranks compare a hash of their parameters (provenance ranks_in_sync).
+// Resume needs the world size the checkpoint was written with.
 #include <filesystem>
 #include <vector>
 
 #include "core/config.h"
+#include "train/distributed.h"
 #include "train/evaluate.h"
 
 namespace dmgn::train {
 
 struct TrainOptions {
-  // Continue the most recent unfinished run with this config hash from its latest checkpoint
-  // (a fresh run when there is none).
+  // Continue the most recent unfinished run with this config hash and world size from its
+  // latest checkpoint (a fresh run when there is none). Metrics the crashed run logged after
+  // that checkpoint are deleted, so the resumed run's record equals an uninterrupted one.
   bool resume = false;
+  // The worker's collective; null = from the launch environment (torchrun variables).
+  CollectivePtr collective;
 };
 
 struct TrainSummary {
@@ -29,6 +38,9 @@ struct TrainSummary {
   int64_t skipped_steps = 0;
   std::vector<EvalResult> tests;
   bool interrupted = false;
+  int world_size = 1;
+  int rank = 0;
+  bool ranks_in_sync = true;  // parameter hashes agreed at every check
 };
 
 TrainSummary run_training(const Config& cfg, const TrainOptions& options = {});
@@ -37,5 +49,11 @@ TrainSummary run_training(const Config& cfg, const TrainOptions& options = {});
 void apply_threads(const Config& cfg);
 // runtime.device ("cpu" / "cuda"); error if CUDA is asked for and absent.
 torch::Device runtime_device(const Config& cfg);
+// The collective of this process: world size 1 without launch variables, else the
+// rendezvous of train/distributed.h with runtime.dist_backend and runtime.dist_timeout_s.
+CollectivePtr collective_from_environment(const Config& cfg);
+// FNV-1a hash of the bytes of a module's parameters (the ranks' sync check; buffers such as
+// BatchNorm statistics legitimately differ between steps and are re-broadcast before each).
+uint64_t parameter_hash(torch::nn::Module& module);
 
 }  // namespace dmgn::train

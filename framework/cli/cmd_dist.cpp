@@ -1,0 +1,158 @@
+// dmgn launch | bench scaling
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "cli/commands.h"
+#include "core/compat.h"
+#include "core/error.h"
+#include "gitrev.h"
+#include "store/run_store.h"
+#include "train/bench.h"
+#include "train/launch.h"
+#include "train/trainer.h"
+
+namespace dmgn::cli {
+namespace fs = std::filesystem;
+
+void add_launch(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "launch", "Start N local data-parallel workers: dmgn launch --nproc N -- train CONFIG [...]");
+  static int nproc = 2;
+  static int port = 0;
+  static double grace = 10;
+  static std::vector<std::string> args;
+  cmd->add_option("--nproc", nproc, "Number of workers (ranks)")->check(CLI::PositiveNumber);
+  cmd->add_option("--master-port", port, "Rendezvous port (default: a free one)");
+  cmd->add_option("--grace", grace, "Seconds between SIGTERM and SIGKILL for the survivors of a failure");
+  cmd->add_option("command", args, "The worker's dmgn command, after --")->required();
+  cmd->callback([] {
+    train::LaunchOptions o;
+    o.nproc = nproc;
+    o.args = args;
+    o.master_port = port;
+    o.grace_s = grace;
+    const auto r = train::launch_local(o);
+    if (r.exit_code != 0) throw DistError(fmt::format("dmgn launch: {} (exit code {})", r.message, r.exit_code));
+  });
+}
+
+void add_bench(CLI::App& app) {
+  auto* cmd = app.add_subcommand("bench", "Benchmarks (results go to the run store)");
+  cmd->require_subcommand(1);
+  {
+    auto* sc = cmd->add_subcommand(
+        "scaling", "Training images/s at world size 1..N (Gloo, CPU) for the same global batch");
+    static std::string file;
+    static std::vector<std::string> sets;
+    static int64_t global_batch = 4, steps = 5, warmup = 2;
+    static int max_world = 2, threads = 0;
+    sc->add_option("config", file, "Config file")->required();
+    sc->add_option("--set", sets, "Override key.path=value (repeatable)");
+    sc->add_option("--global-batch", global_batch, "Images per step over all ranks");
+    sc->add_option("--steps", steps, "Timed steps per world size");
+    sc->add_option("--warmup", warmup, "Untimed steps first");
+    sc->add_option("--max-world", max_world, "Largest world size (every divisor of the batch up to it)");
+    sc->add_option("--threads", threads, "Torch threads per rank (0 = cores / world size)");
+    sc->callback([] {
+      const Config cfg = load_config(file, sets);
+      if (max_world < 1 || global_batch < 1) throw ConfigError("bench scaling: --max-world and --global-batch must be >= 1");
+      const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+      const fs::path tmp = fs::temp_directory_path() / fmt::format("dmgn_bench_{}", ::getpid());
+      fs::create_directories(tmp);
+      struct Row {
+        int world, threads;
+        double ips, seconds;
+      };
+      std::vector<Row> rows;
+      for (int w = 1; w <= max_world; ++w) {
+        if (global_batch % w != 0) continue;
+        const int t = threads > 0 ? threads : std::max(1, cores / w);
+        const fs::path out = tmp / fmt::format("world{}.txt", w);
+        std::vector<std::string> args{"bench", "scaling-worker", file, "--steps", std::to_string(steps),
+                                      "--warmup", std::to_string(warmup), "--out", out.string()};
+        for (const auto& s : sets) args.insert(args.end(), {"--set", s});
+        for (const auto& s : {fmt::format("train.batch_size={}", global_batch / w),
+                              fmt::format("runtime.threads={}", t), std::string("runtime.progress=false")})
+          args.insert(args.end(), {"--set", s});
+        train::LaunchOptions lo;
+        lo.nproc = w;
+        lo.args = args;
+        lo.quiet = true;
+        std::fprintf(stderr, "bench scaling: world size %d (%lld per rank, %d threads per rank)...\n", w,
+                     static_cast<long long>(global_batch / w), t);
+        const auto lr = train::launch_local(lo);
+        if (lr.exit_code != 0) throw DistError(fmt::format("bench scaling at world size {}: {}", w, lr.message));
+        std::ifstream in(out);
+        Row row{w, t, 0, 0};
+        if (!(in >> row.ips >> row.seconds))
+          throw IoError(fmt::format("bench scaling: worker result '{}' is missing or malformed", out.string()));
+        rows.push_back(row);
+      }
+      fs::remove_all(tmp);
+      if (rows.empty()) throw ConfigError("bench scaling: no world size divides --global-batch");
+
+      const std::string device = train::device_description(train::runtime_device(cfg));
+      store::RunStore store(cfg.get_string("runtime.store"));
+      std::printf("bench scaling | %s | config %s | global batch %lld, crop %lld | %lld timed steps\n",
+                  device.c_str(), cfg.short_hash().c_str(), static_cast<long long>(global_batch),
+                  static_cast<long long>(cfg.get_int("data.crop")), static_cast<long long>(steps));
+      std::printf("%6s %10s %12s %12s %9s %11s\n", "world", "batch/rank", "threads/rank", "images/s", "speedup",
+                  "efficiency");
+      const double base = rows.front().ips;
+      for (const auto& r : rows) {
+        const double speedup = r.ips / base, eff = speedup / r.world;
+        std::printf("%6d %10lld %12d %12.3f %8.2fx %10.1f%%\n", r.world,
+                    static_cast<long long>(global_batch / r.world), r.threads, r.ips, speedup, 100 * eff);
+        store::BenchRow b;
+        b.bench = "scaling";
+        b.params = fmt::format("world_size={} global_batch={} batch_per_rank={} threads_per_rank={} crop={} "
+                               "steps={} backend={}",
+                               r.world, global_batch, global_batch / r.world, r.threads, cfg.get_int("data.crop"),
+                               steps, r.world > 1 ? "gloo" : "none");
+        b.config_hash = cfg.hash();
+        b.device = device;
+        b.torch_version = compat::torch_version();
+        b.git_revision = DMGN_GIT_REVISION;
+        b.name = "images_per_s";
+        b.value = r.ips;
+        b.unit = "images/s";
+        store.log_bench(b);
+        if (r.world > 1) {
+          b.name = "parallel_efficiency";
+          b.value = eff;
+          b.unit = "fraction";
+          store.log_bench(b);
+        }
+      }
+      std::printf("stored in %s (benchmarks table)\n", cfg.get_string("runtime.store").c_str());
+    });
+  }
+  {
+    auto* wk = cmd->add_subcommand("scaling-worker", "(internal) one rank of bench scaling");
+    wk->group("");  // hidden
+    static std::string file, out;
+    static std::vector<std::string> sets;
+    static int64_t steps = 5, warmup = 2;
+    wk->add_option("config", file)->required();
+    wk->add_option("--set", sets);
+    wk->add_option("--steps", steps);
+    wk->add_option("--warmup", warmup);
+    wk->add_option("--out", out)->required();
+    wk->callback([] {
+      const Config cfg = load_config(file, sets);
+      auto coll = train::collective_from_environment(cfg);
+      const auto r = train::measure_training_throughput(cfg, *coll, steps, warmup);
+      if (coll->rank() == 0) {
+        std::ofstream o(out);
+        o << fmt::format("{:.6f} {:.6f}\n", r.images_per_s, r.seconds);
+        if (!o) throw IoError(fmt::format("cannot write '{}'", out));
+      }
+    });
+  }
+}
+
+}  // namespace dmgn::cli

@@ -1,0 +1,72 @@
+#include "train/bench.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "core/error.h"
+#include "data/loader.h"
+#include "train/session.h"
+#include "train/trainer.h"
+
+namespace dmgn::train {
+
+ThroughputResult measure_training_throughput(const Config& cfg, Collective& c, int64_t steps, int64_t warmup) {
+  if (steps < 1) throw ConfigError("bench: --steps must be >= 1");
+  apply_threads(cfg);
+  const torch::Device device = runtime_device(cfg);
+  auto train_set = data::datasets().make(cfg.get_string("data.train"), cfg, data::Split::train);
+  data::LoaderOptions lopt;
+  lopt.batch_size = cfg.get_int("train.batch_size");
+  lopt.seed = static_cast<uint64_t>(cfg.get_int("run.seed"));
+  lopt.workers = cfg.get_int("data.workers");
+  lopt.rank = c.rank();
+  lopt.world_size = c.world_size();
+  data::Loader loader(train_set, lopt);
+  // The collective is shared (not owned): wrap it without taking ownership.
+  CollectivePtr shared(&c, [](Collective*) {});
+  TrainSession session(cfg, shared, device, warmup + steps);
+
+  int64_t step = 0;
+  auto one = [&] {
+    auto batch = loader.next();
+    while (!batch) {
+      loader.start_epoch(loader.epoch() + 1);
+      batch = loader.next();
+    }
+    session.step(*batch, step++);
+  };
+  for (int64_t i = 0; i < warmup; ++i) one();
+  c.barrier();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < steps; ++i) one();
+  c.barrier();
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  ThroughputResult r;
+  r.world_size = c.world_size();
+  r.global_batch = lopt.batch_size * c.world_size();
+  r.steps = steps;
+  r.seconds = s;
+  r.images_per_s = static_cast<double>(r.global_batch * steps) / s;
+  r.threads = torch::get_num_threads();
+  return r;
+}
+
+std::string device_description(const torch::Device& device) {
+  if (device.is_cuda()) return "cuda:" + std::to_string(device.index() < 0 ? 0 : device.index());
+  std::string model;
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      if (auto p = line.find(':'); p != std::string::npos) model = line.substr(p + 2);
+      break;
+    }
+  }
+  if (model.empty()) model = "unknown CPU";
+  return fmt::format("cpu: {} ({} cores)", model, std::thread::hardware_concurrency());
+}
+
+}  // namespace dmgn::train

@@ -1,0 +1,350 @@
+#include "train/distributed.h"
+
+#include <fmt/format.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef USE_C10D_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
+#include <cstdlib>
+#include <map>
+#include <thread>
+
+#include "core/error.h"
+
+namespace dmgn::train {
+
+namespace {
+
+std::string first_line(std::string s) {
+  if (auto nl = s.find('\n'); nl != std::string::npos) s.resize(nl);
+  return s;
+}
+
+std::string what_of(const std::exception& e) {
+  if (auto* c = dynamic_cast<const c10::Error*>(&e)) return first_line(c->what_without_backtrace());
+  return first_line(e.what());
+}
+
+class LocalCollective final : public Collective {
+ public:
+  int rank() const override { return 0; }
+  int world_size() const override { return 1; }
+  std::string backend() const override { return "none"; }
+  void all_reduce_sum(std::vector<torch::Tensor>&) override {}
+  void broadcast(std::vector<torch::Tensor>&, int) override {}
+  void barrier() override {}
+};
+
+// A c10d process group (ProcessGroupGloo or ProcessGroupNCCL: the same calls in LibTorch
+// 1.13 and 2.x). Each operation is issued and waited for; c10d/Gloo/NCCL failures become a
+// DistError naming this rank and the operation.
+template <class PG>
+class C10dCollective final : public Collective {
+ public:
+  C10dCollective(c10::intrusive_ptr<c10d::Store> store, c10::intrusive_ptr<PG> pg, int rank, int world,
+                 std::string backend, torch::Device device)
+      : store_(std::move(store)), pg_(std::move(pg)), rank_(rank), world_(world),
+        backend_(std::move(backend)), device_(device) {}
+
+  int rank() const override { return rank_; }
+  int world_size() const override { return world_; }
+  std::string backend() const override { return backend_; }
+
+  void all_reduce_sum(std::vector<torch::Tensor>& tensors) override {
+    for (auto& t : tensors) {
+      run("all-reduce", t, [&](std::vector<torch::Tensor>& v) {
+        c10d::AllreduceOptions o;
+        o.reduceOp = c10d::ReduceOp::SUM;
+        return pg_->allreduce(v, o);
+      });
+    }
+  }
+  void broadcast(std::vector<torch::Tensor>& tensors, int root) override {
+    for (auto& t : tensors) {
+      run("broadcast", t, [&](std::vector<torch::Tensor>& v) {
+        c10d::BroadcastOptions o;
+        o.rootRank = root;
+        return pg_->broadcast(v, o);
+      });
+    }
+  }
+  void barrier() override {
+    try {
+      pg_->barrier()->wait();
+    } catch (const std::exception& e) {
+      fail("barrier", e);
+    }
+  }
+
+ private:
+  template <class F>
+  void run(const char* op, torch::Tensor& t, F&& issue) {
+    // NCCL needs device tensors; Gloo needs contiguous ones. Stage when needed and copy back.
+    const bool stage = (backend_ == "nccl" && !t.is_cuda()) || !t.is_contiguous();
+    std::vector<torch::Tensor> v{stage ? t.to(backend_ == "nccl" ? device_ : t.device(),
+                                              /*non_blocking=*/false, /*copy=*/true)
+                                             .contiguous()
+                                       : t};
+    try {
+      issue(v)->wait();
+    } catch (const std::exception& e) {
+      fail(op, e);
+    }
+    if (stage) t.copy_(v[0]);
+  }
+  [[noreturn]] void fail(const char* op, const std::exception& e) const {
+    throw DistError(fmt::format(
+        "rank {} of {}: {} {} failed: {} (another rank probably exited or hung; see its output)", rank_,
+        world_, backend_, op, what_of(e)));
+  }
+
+  c10::intrusive_ptr<c10d::Store> store_;  // keeps rank 0's TCPStore server alive
+  c10::intrusive_ptr<PG> pg_;
+  int rank_, world_;
+  std::string backend_;
+  torch::Device device_;
+};
+
+int env_int(const char* name, int fallback, bool* present = nullptr) {
+  const char* v = std::getenv(name);
+  if (present) *present = v && *v;
+  if (!v || !*v) return fallback;
+  char* end = nullptr;
+  const long x = std::strtol(v, &end, 10);
+  if (*end != '\0' || x < 0 || x > 1 << 20)
+    throw ConfigError(fmt::format("environment variable {}='{}' is not a non-negative integer", name, v));
+  return static_cast<int>(x);
+}
+
+std::string resolve_backend(const CollectiveOptions& o) {
+  std::string b = o.backend;
+  if (b == "auto") b = o.device.is_cuda() ? "nccl" : "gloo";
+  if (b != "gloo" && b != "nccl")
+    throw ConfigError(fmt::format("config key 'runtime.dist_backend': '{}' is not one of auto, gloo, nccl",
+                                  o.backend));
+#ifndef USE_C10D_NCCL
+  if (b == "nccl")
+    throw ConfigError("the NCCL backend was asked for, but this LibTorch build has no NCCL (use gloo)");
+#endif
+  return b;
+}
+
+// Every rank announces itself and waits for all the others (see the header).
+void rendezvous(c10d::Store& store, const DistEnv& env, std::chrono::milliseconds timeout) {
+  store.set(fmt::format("arrived/{}", env.rank), std::vector<uint8_t>{1});
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    std::vector<int> missing;
+    for (int r = 0; r < env.world_size; ++r)
+      if (!store.check({fmt::format("arrived/{}", r)})) missing.push_back(r);
+    if (missing.empty()) return;
+    if (std::chrono::steady_clock::now() > deadline) {
+      std::string who;
+      for (int r : missing) who += (who.empty() ? "" : ", ") + std::to_string(r);
+      throw DistError(fmt::format(
+          "rendezvous at {}:{} timed out after {} s: rank{} {} never arrived (world size {}, this is rank {})",
+          env.master_addr, env.master_port, timeout.count() / 1000.0, missing.size() > 1 ? "s" : "", who,
+          env.world_size, env.rank));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+}  // namespace
+
+DistEnv dist_env_from_environment() {
+  DistEnv env;
+  bool has_world = false, has_rank = false, has_port = false;
+  env.world_size = env_int("WORLD_SIZE", 1, &has_world);
+  if (!has_world) return env;
+  if (env.world_size < 1) throw ConfigError("environment variable WORLD_SIZE must be >= 1");
+  env.rank = env_int("RANK", 0, &has_rank);
+  env.local_rank = env_int("LOCAL_RANK", env.rank);
+  env.master_port = env_int("MASTER_PORT", 29500, &has_port);
+  if (const char* a = std::getenv("MASTER_ADDR"); a && *a) env.master_addr = a;
+  if (env.world_size > 1 && !has_rank)
+    throw ConfigError(fmt::format("environment variable RANK is missing (WORLD_SIZE={})", env.world_size));
+  if (env.rank >= env.world_size)
+    throw ConfigError(
+        fmt::format("environment variable RANK={} is outside [0, WORLD_SIZE={})", env.rank, env.world_size));
+  if (env.world_size > 1 && !has_port)
+    throw ConfigError(fmt::format("environment variable MASTER_PORT is missing (WORLD_SIZE={})", env.world_size));
+  if (env.master_port < 1 || env.master_port > 65535)
+    throw ConfigError(fmt::format("environment variable MASTER_PORT={} is not a TCP port", env.master_port));
+  return env;
+}
+
+CollectivePtr make_collective(const DistEnv& env, const CollectiveOptions& options) {
+  if (env.world_size <= 1) return std::make_shared<LocalCollective>();
+  const std::string backend = resolve_backend(options);
+
+  c10d::TCPStoreOptions so;
+  so.port = static_cast<uint16_t>(env.master_port);
+  so.isServer = env.rank == 0;
+  so.numWorkers = static_cast<size_t>(env.world_size);
+  so.waitWorkers = false;  // arrival is checked below, naming whoever is missing
+  so.timeout = options.timeout;
+  c10::intrusive_ptr<c10d::Store> tcp;
+  try {
+    tcp = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+  } catch (const std::exception& e) {
+    if (env.rank == 0)
+      throw DistError(fmt::format("rank 0 could not host the rendezvous store at {}:{}: {}", env.master_addr,
+                                  env.master_port, what_of(e)));
+    throw DistError(fmt::format("rank {}: rank 0 never arrived: no rendezvous store at {}:{} within {} s ({})",
+                                env.rank, env.master_addr, env.master_port, options.timeout.count() / 1000.0,
+                                what_of(e)));
+  }
+  auto store = c10::make_intrusive<c10d::PrefixStore>("dmgn", tcp);
+  try {
+    rendezvous(*store, env, options.timeout);
+  } catch (const DistError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw DistError(fmt::format("rank {}: rendezvous at {}:{} failed: {}", env.rank, env.master_addr,
+                                env.master_port, what_of(e)));
+  }
+  auto pg_store = c10::make_intrusive<c10d::PrefixStore>("pg", store);
+  try {
+#ifdef USE_C10D_NCCL
+    if (backend == "nccl") {
+      auto o = c10d::ProcessGroupNCCL::Options::create();
+      o->timeout = options.timeout;
+      auto pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(pg_store, env.rank, env.world_size, o);
+      return std::make_shared<C10dCollective<c10d::ProcessGroupNCCL>>(tcp, pg, env.rank, env.world_size,
+                                                                       backend, options.device);
+    }
+#endif
+    auto o = c10d::ProcessGroupGloo::Options::create(options.timeout);
+    if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname && *ifname)
+      o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+    else if (env.master_addr == "127.0.0.1" || env.master_addr == "localhost")
+      o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+    else
+      o->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+    o->threads = 2;
+    auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(pg_store, env.rank, env.world_size, o);
+    return std::make_shared<C10dCollective<c10d::ProcessGroupGloo>>(tcp, pg, env.rank, env.world_size, backend,
+                                                                     options.device);
+  } catch (const DistError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw DistError(fmt::format("rank {}: could not create the {} process group: {}", env.rank, backend,
+                                what_of(e)));
+  }
+}
+
+void broadcast_module(Collective& c, torch::nn::Module& module, int root) {
+  if (c.world_size() == 1) return;
+  torch::NoGradGuard g;
+  std::vector<torch::Tensor> ts;
+  for (auto& p : module.parameters()) ts.push_back(p);
+  for (auto& b : module.buffers())
+    if (b.defined()) ts.push_back(b);
+  // Parameters are leaves that require grad: broadcast into detached views of them.
+  for (auto& t : ts) t = t.detach();
+  c.broadcast(ts, root);
+}
+
+void broadcast_buffers(Collective& c, torch::nn::Module& module, int root) {
+  if (c.world_size() == 1) return;
+  torch::NoGradGuard g;
+  std::map<std::pair<c10::ScalarType, std::string>, std::vector<torch::Tensor>> groups;
+  for (auto& b : module.buffers())
+    if (b.defined() && b.numel() > 0) groups[{b.scalar_type(), b.device().str()}].push_back(b);
+  for (auto& [kind, bufs] : groups) {
+    std::vector<torch::Tensor> parts;
+    for (auto& b : bufs) parts.push_back(b.reshape({-1}));
+    std::vector<torch::Tensor> flat{torch::cat(parts)};
+    c.broadcast(flat, root);
+    int64_t off = 0;
+    for (auto& b : bufs) {
+      b.copy_(flat[0].slice(0, off, off + b.numel()).view_as(b));
+      off += b.numel();
+    }
+  }
+}
+
+GradientBuckets::GradientBuckets(std::vector<torch::Tensor> params, int64_t bucket_bytes)
+    : params_(std::move(params)), bucket_bytes_(bucket_bytes) {
+  if (bucket_bytes_ < 1) throw ConfigError("config key 'runtime.bucket_mb' must be > 0");
+}
+
+void GradientBuckets::average(Collective& c) {
+  last_buckets_ = 0;
+  if (c.world_size() == 1) return;
+  torch::NoGradGuard g;
+  const double inv = 1.0 / c.world_size();
+  std::vector<torch::Tensor> bucket;
+  int64_t bytes = 0;
+  auto flush = [&] {
+    if (bucket.empty()) return;
+    std::vector<torch::Tensor> flat_parts;
+    flat_parts.reserve(bucket.size());
+    for (auto& t : bucket) flat_parts.push_back(t.reshape({-1}));
+    std::vector<torch::Tensor> flat{torch::cat(flat_parts)};
+    c.all_reduce_sum(flat);
+    flat[0].mul_(inv);
+    int64_t off = 0;
+    for (auto& t : bucket) {
+      const int64_t n = t.numel();
+      t.copy_(flat[0].slice(0, off, off + n).view_as(t));
+      off += n;
+    }
+    ++last_buckets_;
+    bucket.clear();
+    bytes = 0;
+  };
+  for (auto& p : params_) {
+    auto grad = p.grad();
+    if (!grad.defined()) continue;
+    const int64_t b = grad.numel() * static_cast<int64_t>(grad.element_size());
+    const bool same_kind = bucket.empty() || (bucket.front().scalar_type() == grad.scalar_type() &&
+                                              bucket.front().device() == grad.device());
+    if (!bucket.empty() && (bytes + b > bucket_bytes_ || !same_kind)) flush();
+    bucket.push_back(grad);
+    bytes += b;
+  }
+  flush();
+}
+
+torch::Tensor all_gather_rows(Collective& c, const torch::Tensor& row) {
+  TORCH_CHECK(row.dim() == 1, "all_gather_rows expects a 1-D tensor");
+  if (c.world_size() == 1) return row.unsqueeze(0).clone();
+  // Sum of zero rows plus one filled row per rank: exact in any dtype, done in int64 for
+  // integers and float64 for floats.
+  const auto wide = row.is_floating_point() ? torch::kFloat64 : torch::kInt64;
+  std::vector<torch::Tensor> all{torch::zeros({c.world_size(), row.numel()}, row.options().dtype(wide))};
+  all[0][c.rank()].copy_(row.to(wide));
+  c.all_reduce_sum(all);
+  return all[0].to(row.scalar_type());
+}
+
+void broadcast_string(Collective& c, std::string& s, int root) {
+  if (c.world_size() == 1) return;
+  std::vector<torch::Tensor> len{torch::tensor({static_cast<int64_t>(s.size())}, torch::kInt64)};
+  c.broadcast(len, root);
+  const int64_t n = len[0].item<int64_t>();
+  std::vector<int32_t> codes(static_cast<size_t>(std::max<int64_t>(n, 1)), 0);
+  if (c.rank() == root)
+    for (int64_t i = 0; i < n; ++i) codes[static_cast<size_t>(i)] = static_cast<unsigned char>(s[i]);
+  std::vector<torch::Tensor> bytes{torch::tensor(codes, torch::kInt32)};
+  c.broadcast(bytes, root);
+  const auto acc = bytes[0].accessor<int32_t, 1>();
+  s.resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) s[static_cast<size_t>(i)] = static_cast<char>(acc[i]);
+}
+
+std::vector<double> all_reduce_values(Collective& c, std::vector<double> values) {
+  if (c.world_size() == 1 || values.empty()) return values;
+  std::vector<torch::Tensor> t{torch::tensor(values, torch::kFloat64)};
+  c.all_reduce_sum(t);
+  const auto acc = t[0].accessor<double, 1>();
+  for (size_t i = 0; i < values.size(); ++i) values[i] = acc[static_cast<int64_t>(i)];
+  return values;
+}
+
+}  // namespace dmgn::train
