@@ -41,8 +41,9 @@ void add_train(CLI::App& app) {
     const auto s = train::run_training(cfg, opt);
     if (s.rank != 0) return;  // rank 0 reports for a data-parallel run
     if (s.interrupted) {
-      std::printf("run %lld interrupted at step %lld; continue with: dmgn train %s --resume\n",
-                  static_cast<long long>(s.run_id), static_cast<long long>(s.steps), file.c_str());
+      const std::string launcher = s.world_size > 1 ? fmt::format("launch --nproc {} -- ", s.world_size) : "";
+      std::printf("run %lld interrupted at step %lld; continue with: dmgn %strain %s --resume\n",
+                  static_cast<long long>(s.run_id), static_cast<long long>(s.steps), launcher.c_str(), file.c_str());
       return;
     }
     std::printf("\nrun %lld completed: %lld steps%s, folder %s\n", static_cast<long long>(s.run_id),

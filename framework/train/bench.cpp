@@ -16,7 +16,7 @@ namespace dmgn::train {
 ThroughputResult measure_training_throughput(const Config& cfg, Collective& c, int64_t steps, int64_t warmup) {
   if (steps < 1) throw ConfigError("bench: --steps must be >= 1");
   apply_threads(cfg);
-  const torch::Device device = runtime_device(cfg);
+  const torch::Device device = worker_device(cfg);
   auto train_set = data::datasets().make(cfg.get_string("data.train"), cfg, data::Split::train);
   data::LoaderOptions lopt;
   lopt.batch_size = cfg.get_int("train.batch_size");

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <regex>
 
+#include "core/compat.h"
 #include "core/error.h"
 
 namespace dmgn::train {
@@ -129,6 +130,7 @@ void save_checkpoint(const fs::path& file, const CheckpointMeta& meta, const Che
                                 ? meta.rng_states
                                 : at::detail::getDefaultCPUGenerator().get_state().unsqueeze(0);
   root.write("rng_cpu", rng);  // [ranks, state bytes]
+  if (meta.cuda_rng_states.defined()) root.write("rng_cuda", meta.cuda_rng_states);
   if (parts.model) {
     torch::serialize::OutputArchive a;
     write_module(a, *parts.model);
@@ -229,8 +231,27 @@ CheckpointMeta load_checkpoint(const fs::path& file, const CheckpointParts& part
       std::lock_guard<std::mutex> lock(gen.mutex());
       gen.set_state(rng);
     }
+    torch::Tensor cuda_rng;
+    if (root.try_read("rng_cuda", cuda_rng) && compat::cuda_available() && rank < cuda_rng.size(0)) {
+      meta.cuda_rng_states = cuda_rng;
+      c10::Device dev(c10::kCUDA, 0);  // the GPU the model lives on
+      if (parts.model)
+        for (const auto& p : parts.model->parameters())
+          if (p.is_cuda()) {
+            dev = p.device();
+            break;
+          }
+      at::Generator gen = at::globalContext().defaultGenerator(dev);
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(cuda_rng[rank].contiguous());
+    }
   }
   return meta;
+}
+
+torch::Tensor generator_state(const torch::Device& device) {
+  if (!device.is_cuda()) return at::detail::getDefaultCPUGenerator().get_state();
+  return at::globalContext().defaultGenerator(device).get_state();
 }
 
 fs::path checkpoint_path(const fs::path& dir, int64_t step) {

@@ -21,7 +21,12 @@ struct CheckpointMeta {
   // Each rank's CPU generator state, row r = rank r (all_gather_rows). Empty when saving:
   // this process's generator is stored as rank 0's.
   torch::Tensor rng_states;
+  // The same for the CUDA generator of a run on CUDA (undefined on CPU runs).
+  torch::Tensor cuda_rng_states;
 };
+
+// The state of torch's default generator for `device` (CPU, or the current CUDA device).
+torch::Tensor generator_state(const torch::Device& device);
 
 struct CheckpointParts {
   torch::nn::Module* model = nullptr;

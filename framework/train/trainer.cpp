@@ -89,13 +89,21 @@ torch::Device runtime_device(const Config& cfg) {
   throw ConfigError(fmt::format("config key 'runtime.device': '{}' is not one of cpu, cuda", dev));
 }
 
+torch::Device worker_device(const Config& cfg) {
+  const torch::Device d = runtime_device(cfg);
+  if (!d.is_cuda()) return d;
+  const auto gpus = static_cast<int>(torch::cuda::device_count());
+  const int local = dist_env_from_environment().local_rank;
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(gpus > 0 ? local % gpus : 0));
+}
+
 CollectivePtr collective_from_environment(const Config& cfg) {
   CollectiveOptions o;
   o.backend = cfg.get_string("runtime.dist_backend");
   const double timeout_s = cfg.get_float("runtime.dist_timeout_s");
   if (!(timeout_s > 0)) throw ConfigError("config key 'runtime.dist_timeout_s' must be > 0");
   o.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
-  o.device = runtime_device(cfg);
+  o.device = worker_device(cfg);
   return make_collective(dist_env_from_environment(), o);
 }
 
@@ -113,7 +121,7 @@ uint64_t parameter_hash(torch::nn::Module& module) {
 
 TrainSummary run_training(const Config& cfg, const TrainOptions& options) {
   apply_threads(cfg);
-  const torch::Device device = runtime_device(cfg);
+  const torch::Device device = worker_device(cfg);
   const auto seed = static_cast<uint64_t>(cfg.get_int("run.seed"));
   CollectivePtr coll = options.collective ? options.collective : collective_from_environment(cfg);
   const int rank = coll->rank(), world = coll->world_size();
@@ -207,7 +215,9 @@ TrainSummary run_training(const Config& cfg, const TrainOptions& options) {
   // Every rank takes part (RNG states and parameter hashes are gathered); rank 0 writes, and
   // its success or failure is shared so that every rank stops together on an error.
   auto checkpoint = [&] {
-    const auto rng = all_gather_rows(*coll, at::detail::getDefaultCPUGenerator().get_state());
+    const auto rng = all_gather_rows(*coll, generator_state(torch::kCPU));
+    torch::Tensor cuda_rng;
+    if (device.is_cuda()) cuda_rng = all_gather_rows(*coll, generator_state(device));
     uint64_t h = parameter_hash(model);
     if (auto* d = session.discriminator()) h ^= parameter_hash(*d) * 31;
     const auto hashes = all_gather_rows(*coll, torch::tensor({static_cast<int64_t>(h)}, torch::kInt64));
@@ -225,6 +235,7 @@ TrainSummary run_training(const Config& cfg, const TrainOptions& options) {
         meta.config_text = cfg.canonical();
         meta.world_size = world;
         meta.rng_states = rng;
+        meta.cuda_rng_states = cuda_rng;
         save_checkpoint(checkpoint_path(ckpt_dir, step), meta, session.parts());
         prune_checkpoints(ckpt_dir, keep);
       } catch (const std::exception& e) {

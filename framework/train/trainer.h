@@ -49,6 +49,8 @@ TrainSummary run_training(const Config& cfg, const TrainOptions& options = {});
 void apply_threads(const Config& cfg);
 // runtime.device ("cpu" / "cuda"); error if CUDA is asked for and absent.
 torch::Device runtime_device(const Config& cfg);
+// runtime_device for this worker: on CUDA, the GPU of its LOCAL_RANK (modulo the GPU count).
+torch::Device worker_device(const Config& cfg);
 // The collective of this process: world size 1 without launch variables, else the
 // rendezvous of train/distributed.h with runtime.dist_backend and runtime.dist_timeout_s.
 CollectivePtr collective_from_environment(const Config& cfg);
