@@ -248,6 +248,35 @@ TEST_F(Distributed, MissingOrDyingRankIsAClearErrorNotAHang) {
   }
 }
 
+TEST_F(Distributed, NonFiniteLossIsAgreedAcrossRanks) {
+  const auto dir = dmgn::testing::scratch("ddp_nan");
+  auto cfg = dmgn::testing::tiny_run(dir);
+  // An absurd learning rate overflows the parameters after the first step.
+  for (const char* s : {"train.max_steps=4", "optim.lr=1e30", "loss.refine.adversarial=0.0"}) cfg.push_back(s);
+  const Child stop = spawn_dmgn(with_sets({"launch", "--nproc", "2", "--", "train", kBase}, cfg),
+                                (dir / "stop.log").string());
+  EXPECT_EQ(wait_child(stop, 120), 1);
+  const auto out = read_text(stop.log);
+  // Both ranks stop at the same step with the same message (no rank is left waiting).
+  EXPECT_NE(out.find("[rank 0] non-finite loss at step 2 in term '"), std::string::npos) << out;
+  EXPECT_NE(out.find("[rank 1] non-finite loss at step 2 in term '"), std::string::npos) << out;
+  EXPECT_EQ(out.find("failed: "), std::string::npos) << "a rank hit a collective error instead:\n" << out;
+  {
+    dmgn::store::RunStore s(dir / "runs.sqlite");
+    EXPECT_EQ(s.runs().at(0).status, "failed");
+  }
+  cfg.push_back("train.nonfinite=\"skip\"");
+  cfg.push_back("runtime.store=\"" + (dir / "skip.sqlite").string() + "\"");
+  const Child skip = spawn_dmgn(with_sets({"launch", "--nproc", "2", "--", "train", kBase}, cfg),
+                                (dir / "skip.log").string());
+  EXPECT_EQ(wait_child(skip, 120), 0) << read_text(skip.log);
+  dmgn::store::RunStore s(dir / "skip.sqlite");
+  const auto run = s.runs().at(0);
+  EXPECT_EQ(run.status, "completed");
+  EXPECT_EQ(run.provenance.at("skipped_steps"), "3");
+  EXPECT_EQ(run.provenance.at("ranks_in_sync"), "true");
+}
+
 TEST_F(Distributed, CollectivePrimitivesAndEnvironment) {
   // World size 1: no process group, every operation is the identity.
   auto local = dmgn::train::make_collective(dmgn::train::DistEnv{});
