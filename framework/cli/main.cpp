@@ -12,9 +12,8 @@
 
 namespace {
 
-std::string first_line(std::string s) {
-  if (auto nl = s.find('\n'); nl != std::string::npos) s.resize(nl);
-  // A data-parallel worker says which rank it is (several print at once).
+// A data-parallel worker says which rank it is (several print at once).
+std::string with_rank(std::string s) {
   const char* world = std::getenv("WORLD_SIZE");
   const char* rank = std::getenv("RANK");
   if (world && rank && std::atoi(world) > 1) s = std::string("[rank ") + rank + "] " + s;
@@ -44,14 +43,8 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
-  } catch (const dmgn::Error& e) {
-    std::fprintf(stderr, "dmgn: error: %s\n", first_line(e.what()).c_str());
-    return 1;
-  } catch (const c10::Error& e) {
-    std::fprintf(stderr, "dmgn: error: %s\n", first_line(e.what_without_backtrace()).c_str());
-    return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "dmgn: error: %s\n", first_line(e.what()).c_str());
+    std::fprintf(stderr, "dmgn: error: %s\n", with_rank(dmgn::error_summary(e)).c_str());
     return 1;
   }
   return 0;

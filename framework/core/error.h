@@ -24,6 +24,10 @@ struct IoError : Error {  // missing file, unwritable folder, ...
 struct StoreError : Error {  // SQLite failures
   using Error::Error;
 };
+// The first line of an exception's message (c10::Error without its C++ backtrace): what the
+// CLI prints and what wrapped errors quote.
+std::string error_summary(const std::exception& e);
+
 struct DistError : Error {  // rendezvous, a rank that never arrived or died, collective failures
   using Error::Error;
 };

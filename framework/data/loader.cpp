@@ -126,6 +126,15 @@ std::vector<size_t> Loader::shard(uint64_t epoch) const {
 
 void Loader::start_epoch(uint64_t epoch) { set_position(epoch, 0); }
 
+Batch Loader::next_rolling() {
+  auto batch = next();
+  if (!batch) {
+    start_epoch(epoch_ + 1);
+    batch = next();  // batches_per_epoch() >= 1 (the constructor refuses smaller datasets)
+  }
+  return std::move(*batch);
+}
+
 void Loader::set_position(uint64_t epoch, int64_t batch_index) {
   if (batch_index < 0 || batch_index > batches_per_epoch_)
     throw Error(fmt::format("loader: batch index {} outside [0, {}] for dataset '{}'", batch_index,

@@ -59,6 +59,9 @@ class Loader {
   // (0 <= batch_index <= batches_per_epoch()).
   void set_position(uint64_t epoch, int64_t batch_index);
   std::optional<Batch> next();
+  // The next batch of an endless stream: at the end of an epoch the next one starts
+  // (start_epoch(epoch() + 1)), as training does.
+  Batch next_rolling();
 
   // This rank's dataset indices for `epoch`, batch after batch (batches_per_epoch() *
   // batch_size entries).

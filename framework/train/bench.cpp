@@ -18,26 +18,14 @@ ThroughputResult measure_training_throughput(const Config& cfg, Collective& c, i
   apply_threads(cfg);
   const torch::Device device = worker_device(cfg);
   auto train_set = data::datasets().make(cfg.get_string("data.train"), cfg, data::Split::train);
-  data::LoaderOptions lopt;
-  lopt.batch_size = cfg.get_int("train.batch_size");
-  lopt.seed = static_cast<uint64_t>(cfg.get_int("run.seed"));
-  lopt.workers = cfg.get_int("data.workers");
-  lopt.rank = c.rank();
-  lopt.world_size = c.world_size();
+  const data::LoaderOptions lopt = train_loader_options(cfg, c);
   data::Loader loader(train_set, lopt);
   // The collective is shared (not owned): wrap it without taking ownership.
   CollectivePtr shared(&c, [](Collective*) {});
   TrainSession session(cfg, shared, device, warmup + steps);
 
   int64_t step = 0;
-  auto one = [&] {
-    auto batch = loader.next();
-    while (!batch) {
-      loader.start_epoch(loader.epoch() + 1);
-      batch = loader.next();
-    }
-    session.step(*batch, step++);
-  };
+  auto one = [&] { session.step(loader.next_rolling(), step++); };
   for (int64_t i = 0; i < warmup; ++i) one();
   c.barrier();
   const auto t0 = std::chrono::steady_clock::now();

@@ -105,9 +105,8 @@ void atomic_write(const fs::path& file, const std::function<void(const fs::path&
     throw;
   } catch (const std::exception& e) {
     fs::remove(tmp, ec);
-    std::string msg = e.what();
-    if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
-    throw IoError(fmt::format("cannot write '{}' (folder full or not writable?): {}", file.string(), msg));
+    throw IoError(
+        fmt::format("cannot write '{}' (folder full or not writable?): {}", file.string(), error_summary(e)));
   }
   fs::rename(tmp, file, ec);
   if (ec) {

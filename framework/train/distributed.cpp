@@ -18,16 +18,6 @@ namespace dmgn::train {
 
 namespace {
 
-std::string first_line(std::string s) {
-  if (auto nl = s.find('\n'); nl != std::string::npos) s.resize(nl);
-  return s;
-}
-
-std::string what_of(const std::exception& e) {
-  if (auto* c = dynamic_cast<const c10::Error*>(&e)) return first_line(c->what_without_backtrace());
-  return first_line(e.what());
-}
-
 class LocalCollective final : public Collective {
  public:
   int rank() const override { return 0; }
@@ -98,7 +88,7 @@ class C10dCollective final : public Collective {
   [[noreturn]] void fail(const char* op, const std::exception& e) const {
     throw DistError(fmt::format(
         "rank {} of {}: {} {} failed: {} (another rank probably exited or hung; see its output)", rank_,
-        world_, backend_, op, what_of(e)));
+        world_, backend_, op, error_summary(e)));
   }
 
   c10::intrusive_ptr<c10d::Store> store_;  // keeps rank 0's TCPStore server alive
@@ -193,10 +183,10 @@ CollectivePtr make_collective(const DistEnv& env, const CollectiveOptions& optio
   } catch (const std::exception& e) {
     if (env.rank == 0)
       throw DistError(fmt::format("rank 0 could not host the rendezvous store at {}:{}: {}", env.master_addr,
-                                  env.master_port, what_of(e)));
+                                  env.master_port, error_summary(e)));
     throw DistError(fmt::format("rank {}: rank 0 never arrived: no rendezvous store at {}:{} within {} s ({})",
                                 env.rank, env.master_addr, env.master_port, options.timeout.count() / 1000.0,
-                                what_of(e)));
+                                error_summary(e)));
   }
   auto store = c10::make_intrusive<c10d::PrefixStore>("dmgn", tcp);
   try {
@@ -205,7 +195,7 @@ CollectivePtr make_collective(const DistEnv& env, const CollectiveOptions& optio
     throw;
   } catch (const std::exception& e) {
     throw DistError(fmt::format("rank {}: rendezvous at {}:{} failed: {}", env.rank, env.master_addr,
-                                env.master_port, what_of(e)));
+                                env.master_port, error_summary(e)));
   }
   auto pg_store = c10::make_intrusive<c10d::PrefixStore>("pg", store);
   try {
@@ -233,7 +223,7 @@ CollectivePtr make_collective(const DistEnv& env, const CollectiveOptions& optio
     throw;
   } catch (const std::exception& e) {
     throw DistError(fmt::format("rank {}: could not create the {} process group: {}", env.rank, backend,
-                                what_of(e)));
+                                error_summary(e)));
   }
 }
 
@@ -273,42 +263,56 @@ GradientBuckets::GradientBuckets(std::vector<torch::Tensor> params, int64_t buck
   if (bucket_bytes_ < 1) throw ConfigError("config key 'runtime.bucket_mb' must be > 0");
 }
 
-void GradientBuckets::average(Collective& c) {
-  last_buckets_ = 0;
-  if (c.world_size() == 1) return;
-  torch::NoGradGuard g;
-  const double inv = 1.0 / c.world_size();
-  std::vector<torch::Tensor> bucket;
+void GradientBuckets::lay_out(const std::vector<size_t>& with_grad) {
+  buckets_.clear();
   int64_t bytes = 0;
-  auto flush = [&] {
-    if (bucket.empty()) return;
-    std::vector<torch::Tensor> flat_parts;
-    flat_parts.reserve(bucket.size());
-    for (auto& t : bucket) flat_parts.push_back(t.reshape({-1}));
-    std::vector<torch::Tensor> flat{torch::cat(flat_parts)};
-    c.all_reduce_sum(flat);
-    flat[0].mul_(inv);
-    int64_t off = 0;
-    for (auto& t : bucket) {
-      const int64_t n = t.numel();
-      t.copy_(flat[0].slice(0, off, off + n).view_as(t));
-      off += n;
+  for (size_t i : with_grad) {
+    const auto g = params_[i].grad();
+    const int64_t b = g.numel() * static_cast<int64_t>(g.element_size());
+    const bool same_kind = !buckets_.empty() && !buckets_.back().members.empty() && [&] {
+      const auto first = params_[buckets_.back().members.front()].grad();
+      return first.scalar_type() == g.scalar_type() && first.device() == g.device();
+    }();
+    if (buckets_.empty() || !same_kind || bytes + b > bucket_bytes_) {
+      buckets_.push_back({});
+      bytes = 0;
     }
-    ++last_buckets_;
-    bucket.clear();
-    bytes = 0;
-  };
-  for (auto& p : params_) {
-    auto grad = p.grad();
-    if (!grad.defined()) continue;
-    const int64_t b = grad.numel() * static_cast<int64_t>(grad.element_size());
-    const bool same_kind = bucket.empty() || (bucket.front().scalar_type() == grad.scalar_type() &&
-                                              bucket.front().device() == grad.device());
-    if (!bucket.empty() && (bytes + b > bucket_bytes_ || !same_kind)) flush();
-    bucket.push_back(grad);
+    buckets_.back().members.push_back(i);
     bytes += b;
   }
-  flush();
+  for (auto& bucket : buckets_) {
+    int64_t n = 0;
+    for (size_t i : bucket.members) n += params_[i].grad().numel();
+    bucket.flat = torch::empty({n}, params_[bucket.members.front()].grad().options());
+  }
+  laid_out_for_ = with_grad;
+}
+
+void GradientBuckets::average(Collective& c) {
+  if (c.world_size() == 1) return;
+  torch::NoGradGuard g;
+  std::vector<size_t> with_grad;
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (params_[i].grad().defined()) with_grad.push_back(i);
+  if (with_grad != laid_out_for_) lay_out(with_grad);
+  const double inv = 1.0 / c.world_size();
+  for (auto& bucket : buckets_) {
+    int64_t off = 0;
+    for (size_t i : bucket.members) {
+      const auto grad = params_[i].grad();
+      bucket.flat.slice(0, off, off + grad.numel()).copy_(grad.reshape({-1}));
+      off += grad.numel();
+    }
+    std::vector<torch::Tensor> flat{bucket.flat};
+    c.all_reduce_sum(flat);
+    bucket.flat.mul_(inv);
+    off = 0;
+    for (size_t i : bucket.members) {
+      auto grad = params_[i].grad();
+      grad.copy_(bucket.flat.slice(0, off, off + grad.numel()).view_as(grad));
+      off += grad.numel();
+    }
+  }
 }
 
 torch::Tensor all_gather_rows(Collective& c, const torch::Tensor& row) {

@@ -72,18 +72,26 @@ void broadcast_buffers(Collective& c, torch::nn::Module& module, int root = 0);
 // are packed into flat buffers of at most `bucket_bytes` (a larger single gradient gets its
 // own bucket), each bucket is all-reduced (sum) and divided by the world size, and the
 // results are copied back. Parameters whose gradient is undefined after backward are left
-// out; every rank runs the same graph, so the set is the same everywhere. No-op at world
-// size 1.
+// out; every rank runs the same graph, so the set is the same everywhere. The flat buffers are
+// laid out once and reused every step (again only if the set of defined gradients changes).
+// No-op at world size 1.
 class GradientBuckets {
  public:
   GradientBuckets(std::vector<torch::Tensor> params, int64_t bucket_bytes);
   void average(Collective& c);
-  int64_t last_bucket_count() const { return last_buckets_; }
+  int64_t bucket_count() const { return static_cast<int64_t>(buckets_.size()); }
 
  private:
+  struct Bucket {
+    std::vector<size_t> members;  // indices into params_
+    torch::Tensor flat;
+  };
+  void lay_out(const std::vector<size_t>& with_grad);
+
   std::vector<torch::Tensor> params_;
   int64_t bucket_bytes_;
-  int64_t last_buckets_ = 0;
+  std::vector<size_t> laid_out_for_;  // params_ indices with a gradient when buckets_ was built
+  std::vector<Bucket> buckets_;
 };
 
 // Every rank contributes a 1-D tensor of the same length; returns [world_size, n] (row r from

@@ -8,11 +8,12 @@
 
 namespace dmgn::train {
 
-std::string LossTerms::first_nonfinite() const {
-  for (const auto& [name, t] : terms)
-    if (!std::isfinite(t.item<double>())) return name;
-  if (total.defined() && !std::isfinite(total.item<double>())) return "total";
-  return "";
+std::vector<double> LossTerms::values() const {
+  std::vector<torch::Tensor> parts{total.detach().reshape({1})};
+  for (const auto& [name, t] : terms) parts.push_back(t.detach().reshape({1}));
+  const auto host = torch::cat(parts).to(torch::kCPU, torch::kFloat64);
+  const auto* p = host.data_ptr<double>();
+  return std::vector<double>(p, p + host.numel());
 }
 
 Objective::Objective(const Config& cfg, models::Model& model) {

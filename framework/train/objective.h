@@ -25,8 +25,8 @@ struct ModelBatch {  // images in model space
 struct LossTerms {
   torch::Tensor total;
   std::vector<std::pair<std::string, torch::Tensor>> terms;  // weighted, by name
-  // The first non-finite term ("" if all finite); reads values (synchronises).
-  std::string first_nonfinite() const;
+  // [total, term_1, ..., term_n] as doubles, read from the device in one transfer (one sync).
+  std::vector<double> values() const;
 };
 
 class Objective {

@@ -23,6 +23,16 @@ constexpr const char* kCriticTerm = "discriminator critic (Eq. 14)";
 
 }  // namespace
 
+data::LoaderOptions train_loader_options(const Config& cfg, const Collective& c) {
+  data::LoaderOptions o;
+  o.batch_size = cfg.get_int("train.batch_size");
+  o.seed = static_cast<uint64_t>(cfg.get_int("run.seed"));
+  o.workers = cfg.get_int("data.workers");
+  o.rank = c.rank();
+  o.world_size = c.world_size();
+  return o;
+}
+
 TrainSession::TrainSession(const Config& cfg, CollectivePtr collective, torch::Device device,
                            int64_t total_steps)
     : coll_(std::move(collective)), device_(device), nonfinite_(cfg.get_string("train.nonfinite")) {
@@ -114,15 +124,14 @@ StepResult TrainSession::step(const data::Batch& batch, int64_t step, bool stop_
   set_disc_grad(true);
   // One reduction: [stop, total non-finite, term_i non-finite..., total, term_i...].
   const size_t nt = lt.terms.size();
+  const std::vector<double> local = lt.values();  // [total, term_i...]: one device sync
   std::vector<double> v(2 + 2 * nt + 1, 0.0);
   v[0] = stop_here ? 1 : 0;
-  const double total = lt.total.item<double>();
-  v[1] = std::isfinite(total) ? 0 : 1;
-  v[2 + nt] = total;
+  v[1] = std::isfinite(local[0]) ? 0 : 1;
+  v[2 + nt] = local[0];
   for (size_t i = 0; i < nt; ++i) {
-    const double x = lt.terms[i].second.item<double>();
-    v[2 + i] = std::isfinite(x) ? 0 : 1;
-    v[3 + nt + i] = x;
+    v[2 + i] = std::isfinite(local[1 + i]) ? 0 : 1;
+    v[3 + nt + i] = local[1 + i];
   }
   v = all_reduce_values(*coll_, std::move(v));
   res.stop_requested = v[0] > 0;

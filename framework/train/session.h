@@ -16,6 +16,7 @@
 
 #include "core/config.h"
 #include "data/dataset.h"
+#include "data/loader.h"
 #include "models/model.h"
 #include "nn/discriminators.h"
 #include "train/checkpoint.h"
@@ -32,6 +33,10 @@ struct StepResult {
   double loss = 0, d_loss = 0; // averaged over ranks
   std::vector<std::pair<std::string, double>> terms;  // weighted terms, averaged over ranks
 };
+
+// The training loader's options for this worker: train.batch_size per rank, run.seed,
+// data.workers, and the collective's rank and world size (data/loader.h: the shard rule).
+data::LoaderOptions train_loader_options(const Config& cfg, const Collective& collective);
 
 class TrainSession {
  public:

@@ -122,7 +122,6 @@ uint64_t parameter_hash(torch::nn::Module& module) {
 TrainSummary run_training(const Config& cfg, const TrainOptions& options) {
   apply_threads(cfg);
   const torch::Device device = worker_device(cfg);
-  const auto seed = static_cast<uint64_t>(cfg.get_int("run.seed"));
   CollectivePtr coll = options.collective ? options.collective : collective_from_environment(cfg);
   const int rank = coll->rank(), world = coll->world_size();
   const bool lead = rank == 0;
@@ -135,12 +134,7 @@ TrainSummary run_training(const Config& cfg, const TrainOptions& options) {
     test_sets.push_back(data::datasets().make(name, cfg, data::Split::heldout));
   const auto preset = metric_preset(cfg);
 
-  data::LoaderOptions lopt;
-  lopt.batch_size = cfg.get_int("train.batch_size");
-  lopt.seed = seed;
-  lopt.workers = cfg.get_int("data.workers");
-  lopt.rank = rank;
-  lopt.world_size = world;
+  const data::LoaderOptions lopt = train_loader_options(cfg, *coll);
   data::Loader loader(train_set, lopt);
   const int64_t per_epoch = loader.batches_per_epoch();
   const int64_t max_steps = cfg.get_int("train.max_steps");
@@ -267,12 +261,7 @@ TrainSummary run_training(const Config& cfg, const TrainOptions& options) {
 
   try {
     while (step < total_steps) {
-      auto batch = loader.next();
-      if (!batch) {
-        loader.start_epoch(loader.epoch() + 1);
-        continue;
-      }
-      const StepResult res = session.step(*batch, step, signals.stop());
+      const StepResult res = session.step(loader.next_rolling(), step, signals.stop());
       ++step;
       if (res.skipped) {
         ++summary.skipped_steps;
