@@ -18,6 +18,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/rng.h"
+#include "data/augment.h"
 #include "data/builtin.h"
 #include "data/builtins.h"
 #include "data/dataset.h"
@@ -31,6 +32,14 @@ using namespace dmgn;
 using namespace dmgn::data;
 
 namespace {
+
+// augment() on a pair with the official defaults and a `crop` x `crop` output.
+std::pair<cv::Mat, cv::Mat> pair_crop(const cv::Mat& t, const cv::Mat& r, int crop, Rng& rng) {
+  AugmentOptions o;
+  o.crop = crop;
+  auto out = augment({t, r}, o, rng);
+  return {out[0], out[1]};
+}
 
 fs::path test_dir() {
   return dmgn::testing::scratch(
@@ -233,11 +242,11 @@ TEST(DataSynth, Zhang2018MatchesOfficialWithFixedDraws) {
   for (const auto& c : cases) {
     const SynthOutput out = synthesize_zhang2018(c.t, c.r, c.p);
     EXPECT_TRUE(mats_equal(out.background, c.t));
-    EXPECT_NEAR(mat_sum(out.reflection), c.sum_r, 2e-4);
-    EXPECT_NEAR(mat_sum(out.blend), c.sum_b, 2e-4);
+    EXPECT_NEAR(mat_sum(out.noise), c.sum_r, 2e-4);
+    EXPECT_NEAR(mat_sum(out.input), c.sum_b, 2e-4);
     for (int k = 0; k < 4; ++k) {
-      EXPECT_NEAR(out.reflection.at<cv::Vec3f>(px[k][0], px[k][1])[px[k][2]], c.r_px[k], 2e-6);
-      EXPECT_NEAR(out.blend.at<cv::Vec3f>(px[k][0], px[k][1])[px[k][2]], c.b_px[k], 2e-6);
+      EXPECT_NEAR(out.noise.at<cv::Vec3f>(px[k][0], px[k][1])[px[k][2]], c.r_px[k], 2e-6);
+      EXPECT_NEAR(out.input.at<cv::Vec3f>(px[k][0], px[k][1])[px[k][2]], c.b_px[k], 2e-6);
     }
   }
 }
@@ -250,29 +259,29 @@ TEST(DataSynth, Zhang2018RangesDeterminismAndLimits) {
   int clipped = 0;
   for (uint64_t seed = 0; seed < 12; ++seed) {
     Rng rng(seed), replay(seed);
-    const SynthOutput out = synth->synthesize(t, r, rng);
+    const SynthOutput out = synth->synthesize({t, r, {}}, rng);
     const Zhang2018Params p = draw_zhang2018_params(48, 64, replay);
     clipped += p.clip;
-    for (const cv::Mat* m : {&out.background, &out.reflection, &out.blend}) {
+    for (const cv::Mat* m : {&out.background, &out.noise, &out.input}) {
       ASSERT_EQ(m->type(), CV_32FC3);
       ASSERT_EQ(m->size(), t.size());
     }
     EXPECT_TRUE(mats_equal(out.background, t));
     double lo, hi;
-    cv::minMaxLoc(out.reflection.reshape(1), &lo, &hi);
+    cv::minMaxLoc(out.noise.reshape(1), &lo, &hi);
     EXPECT_GE(lo, 0.0);
     EXPECT_LE(hi, 1.0);
-    cv::minMaxLoc(out.blend.reshape(1), &lo, &hi);
+    cv::minMaxLoc(out.input.reshape(1), &lo, &hi);
     EXPECT_GE(lo, 0.0);
     EXPECT_LE(hi, p.clip ? 1.0f : unclipped_max);
     // The blend keeps at least alpha2 >= 0.8 of T (in linear light): never darker than 0.8 T.
-    cv::Mat deficit = 0.8 * t - out.blend;
+    cv::Mat deficit = 0.8 * t - out.input;
     cv::minMaxLoc(deficit.reshape(1), &lo, &hi);
     EXPECT_LE(hi, 1e-6) << "seed " << seed;
     // Same seed, same result; another seed, another one.
     Rng again(seed), other(seed + 100);
-    EXPECT_TRUE(mats_equal(synth->synthesize(t, r, again).blend, out.blend));
-    EXPECT_FALSE(mats_equal(synth->synthesize(t, r, other).blend, out.blend));
+    EXPECT_TRUE(mats_equal(synth->synthesize({t, r, {}}, again).input, out.input));
+    EXPECT_FALSE(mats_equal(synth->synthesize({t, r, {}}, other).input, out.input));
   }
   EXPECT_GT(clipped, 0);
   EXPECT_LT(clipped, 12);
@@ -288,7 +297,7 @@ TEST(DataSynth, Zhang2018RangesDeterminismAndLimits) {
   Rng rng(1);
   EXPECT_NO_THROW(draw_zhang2018_params(549, 10, rng));
   const cv::Mat wide(10, 550, CV_32FC3, cv::Scalar::all(0.5));
-  EXPECT_THROW(synth->synthesize(wide, wide, rng), DataError);
+  EXPECT_THROW(synth->synthesize({wide, wide, {}}, rng), DataError);
 }
 
 TEST(DataSynth, ErrnetMatchesOfficialAndPairedTransformIsShared) {
@@ -296,11 +305,11 @@ TEST(DataSynth, ErrnetMatchesOfficialAndPairedTransformIsShared) {
   const cv::Mat t = pattern(37, 0, 76, 180), r = pattern(53, 0, 106, 150);
   const SynthOutput out = synthesize_errnet(t, r, ErrnetParams{3.3, 1.3});
   EXPECT_TRUE(mats_equal(out.background, t));
-  EXPECT_NEAR(mat_sum(out.reflection), 43.40068280696869, 2e-4);
-  EXPECT_NEAR(mat_sum(out.blend), 522.0925878882408, 2e-4);
-  EXPECT_NEAR(out.reflection.at<cv::Vec3f>(5, 7)[1], 0.24405109882354736, 2e-6);
-  EXPECT_NEAR(out.reflection.at<cv::Vec3f>(3, 12)[0], 0.10626697540283203, 2e-6);
-  EXPECT_FLOAT_EQ(out.blend.at<cv::Vec3f>(5, 7)[1], 1.0f);
+  EXPECT_NEAR(mat_sum(out.noise), 43.40068280696869, 2e-4);
+  EXPECT_NEAR(mat_sum(out.input), 522.0925878882408, 2e-4);
+  EXPECT_NEAR(out.noise.at<cv::Vec3f>(5, 7)[1], 0.24405109882354736, 2e-6);
+  EXPECT_NEAR(out.noise.at<cv::Vec3f>(3, 12)[0], 0.10626697540283203, 2e-6);
+  EXPECT_FLOAT_EQ(out.input.at<cv::Vec3f>(5, 7)[1], 1.0f);
   register_builtins();
   EXPECT_EQ(synths().names(),
             (std::vector<std::string>{"reflection_errnet", "reflection_zhang2018"}));
@@ -316,18 +325,18 @@ TEST(DataSynth, ErrnetMatchesOfficialAndPairedTransformIsShared) {
   std::set<double> crops;
   for (uint64_t seed = 0; seed < 6; ++seed) {
     Rng rng(seed);
-    auto [tc, rc] = paired_transform(land, half, 64, rng);
+    auto [tc, rc] = pair_crop(land, half, 64, rng);
     ASSERT_EQ(tc.size(), cv::Size(64, 64));
     ASSERT_EQ(rc.size(), cv::Size(64, 64));
     EXPECT_LE(cv::norm(rc, tc * 0.5, cv::NORM_INF), 1e-6);
     Rng again(seed);
-    EXPECT_TRUE(mats_equal(paired_transform(land, half, 64, again).first, tc));
+    EXPECT_TRUE(mats_equal(pair_crop(land, half, 64, again).first, tc));
     crops.insert(cv::sum(tc)[0]);
   }
   EXPECT_GT(crops.size(), 1u);  // different seeds, different crops
   // A crop larger than the drawn short side enlarges the short side to the crop.
   Rng rng(3);
-  EXPECT_EQ(paired_transform(land, land, 500, rng).first.size(), cv::Size(500, 500));
+  EXPECT_EQ(pair_crop(land, land, 500, rng).first.size(), cv::Size(500, 500));
 }
 
 TEST(DataBuiltin, PhotoSplitsAreDisjointDeterministicAndValidated) {

@@ -10,6 +10,7 @@
 #include "core/rng.h"
 #include "data/image_cache.h"
 #include "data/image_io.h"
+#include "data/augment.h"
 #include "data/synth_reflection.h"
 
 namespace dmgn::data {
@@ -40,7 +41,7 @@ BuiltinOptions BuiltinOptions::from_config(const Config& full) {
   o.heldout_pairs = b.get_int("heldout_pairs");
   o.heldout_size = b.get_int("heldout_size");
   o.synth = b.get_string("synth");
-  o.crop = full.get_int("data.crop");
+  o.augment = AugmentOptions::from_config(full);
   o.seed = static_cast<uint64_t>(full.get_int("run.seed"));
   return o;
 }
@@ -106,10 +107,10 @@ BuiltinDataset::BuiltinDataset(BuiltinOptions options, Split split, SynthPtr syn
           fmt::format("data.builtin.train_pairs = {}: must be at least 1", o.train_pairs));
   require(o.heldout_pairs >= 0,
           fmt::format("data.builtin.heldout_pairs = {}: must not be negative", o.heldout_pairs));
-  require(o.heldout_pairs == 0 || o.heldout >= 2,
-          fmt::format("data.builtin.heldout_pairs = {} needs data.builtin.heldout >= 2 (a pair "
-                      "of distinct held-out photos), got {}",
-                      o.heldout_pairs, o.heldout));
+  require(o.heldout_pairs == 0 || o.heldout >= (synth_->needs_layer() ? 2 : 1),
+          fmt::format("data.builtin.heldout_pairs = {} needs more held-out photos (synthesis "
+                      "'{}' needs {}), got data.builtin.heldout = {}",
+                      o.heldout_pairs, synth_->name(), synth_->needs_layer() ? 2 : 1, o.heldout));
   const int limit = synth_->max_size();
   const auto check_size = [&](const char* key, int64_t v) {
     require(v >= 1, fmt::format("{} = {}: must be at least 1", key, v));
@@ -117,7 +118,7 @@ BuiltinDataset::BuiltinDataset(BuiltinOptions options, Split split, SynthPtr syn
             fmt::format("{} = {} exceeds the {} px that synthesis '{}' accepts", key, v, limit,
                         synth_->name()));
   };
-  check_size("data.crop", o.crop);
+  check_size("data.crop", o.augment.crop);
   check_size("data.builtin.heldout_size", o.heldout_size);
 
   const PhotoSplit ps = o.heldout_photos.empty()
@@ -156,7 +157,7 @@ Sample BuiltinDataset::get(size_t index, uint64_t epoch) const {
 }
 
 Sample BuiltinDataset::to_sample(const SynthOutput& out, std::string id) const {
-  return Sample{to_tensor(out.blend), to_tensor(out.background), to_tensor(out.reflection),
+  return Sample{to_tensor(out.input), to_tensor(out.background), to_tensor(out.noise),
                 std::move(id)};
 }
 
@@ -164,36 +165,51 @@ Sample BuiltinDataset::make_train(size_t index, uint64_t epoch) const {
   const uint64_t n_samples = static_cast<uint64_t>(options_.train_pairs);
   Rng rng(derive_seed(options_.seed, "builtin", epoch * n_samples + index));
   const auto n = static_cast<int64_t>(photos_.size());
+  const bool pair = synth_->needs_layer();
   size_t ti = 0, ri = 0;
   const auto draw = [&] {
     ti = static_cast<size_t>(rng.integer(0, n - 1));
+    if (!pair) return;
     ri = static_cast<size_t>(rng.integer(0, n - 2));
     if (ri >= ti) ++ri;  // distinct photos
   };
   draw();
-  for (int redraw = 0; redraw < kMaxPairRedraws && reject_pair(photos_[ti].mean, photos_[ri].mean);
-       ++redraw)
+  for (int redraw = 0;
+       pair && redraw < kMaxPairRedraws && reject_pair(photos_[ti].mean, photos_[ri].mean); ++redraw)
     draw();
 
   const Photo& t = photos_[ti];
   const Photo& r = photos_[ri];
-  std::string id = fmt::format("builtin/train/e{}/{}:{}+{}", epoch, index, t.name, r.name);
+  std::string id = pair ? fmt::format("builtin/train/e{}/{}:{}+{}", epoch, index, t.name, r.name)
+                        : fmt::format("builtin/train/e{}/{}:{}", epoch, index, t.name);
   try {
-    auto [tc, rc] = paired_transform(*t.image, *r.image, static_cast<int>(options_.crop), rng);
-    return to_sample(synth_->synthesize(tc, rc, rng), std::move(id));
+    SynthInput in;
+    if (pair) {
+      auto crops = augment({*t.image, *r.image}, options_.augment, rng);
+      in.background = crops[0];
+      in.layer = crops[1];
+    } else {
+      in.background = augment({*t.image}, options_.augment, rng)[0];
+    }
+    return to_sample(synth_->synthesize(in, rng), std::move(id));
   } catch (const DataError& e) {
     throw DataError(fmt::format("sample '{}': {}", id, e.what()));
   }
 }
 
 Sample BuiltinDataset::make_heldout(size_t index) const {
-  const auto& [ti, ri] = pairs_[index % pairs_.size()];
+  const bool pair = synth_->needs_layer();
+  const auto [ti, ri] = pair ? pairs_[index % pairs_.size()] : std::pair<size_t, size_t>{index % photos_.size(), 0};
   const Photo& t = photos_[ti];
   const Photo& r = photos_[ri];
-  std::string id = fmt::format("builtin/heldout/{}:{}+{}", index, t.name, r.name);
+  std::string id = pair ? fmt::format("builtin/heldout/{}:{}+{}", index, t.name, r.name)
+                        : fmt::format("builtin/heldout/{}:{}", index, t.name);
   Rng rng(derive_seed(options_.seed, "builtin.heldout", index));
   try {
-    return to_sample(synth_->synthesize(t.square, r.square, rng), std::move(id));
+    SynthInput in;
+    in.background = t.square;
+    if (pair) in.layer = r.square;
+    return to_sample(synth_->synthesize(in, rng), std::move(id));
   } catch (const DataError& e) {
     throw DataError(fmt::format("sample '{}': {}", id, e.what()));
   }
@@ -219,7 +235,7 @@ std::map<std::string, std::string> BuiltinDataset::provenance() const {
       {"photos", fmt::format("{}", fmt::join(photo_names(), ","))},
       {"synth", synth_->name()},
       {"samples", std::to_string(size())},
-      {"size", std::to_string(split_ == Split::train ? options_.crop : options_.heldout_size)},
+      {"size", std::to_string(split_ == Split::train ? options_.augment.crop : options_.heldout_size)},
   };
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// Dataset "builtin": reflection triples synthesised from a handful of real clean photos
+// Dataset "builtin": training triples synthesised from a handful of real clean photos
 // ([data.builtin]; by default the photos Debian's python3-skimage ships), so that the
 // framework trains and evaluates with no download. Provenance "builtin-synthetic".
 //
@@ -12,17 +12,21 @@
 // Train split, `train_pairs` samples per epoch; sample (index, epoch) draws everything from
 //   Rng(derive_seed(run.seed, "builtin", epoch * train_pairs + index)), in this order:
 //   T and R, two distinct train photos, redrawn (both) while mean(T)/2 > mean(R), at most 3
-//   times (official CEILDataset); paired_transform(T, R, data.crop) (short side to an even
-//   size in [320, 480], at least the crop; shared flip and crop); the synthesis.
+//   times (official CEILDataset); augment({T, R}) (data/augment.h: short side to an even size
+//   in data.augment.short_side, at least the crop; shared flip and crop); the synthesis.
+//   A synthesis without a second layer (rain, haze: !needs_layer()) draws T alone, no
+//   rejection, augment({T}).
 // Held-out split, `heldout_pairs` fixed samples, independent of epoch: the ordered pairs
 //   (T, R) of distinct held-out photos in list order that pass the rejection test
 //   (mean(T)/2 <= mean(R); of any two photos at least one order passes), cycled; sample k uses
 //   pair k mod #pairs and Rng(derive_seed(run.seed, "builtin.heldout", k)) for the synthesis.
+//   Without a second layer sample k uses held-out photo k mod #photos.
 //   Each photo: short side resized to heldout_size (resize_short_side), centre square crop.
 // Size rule: the synthesis only ever sees crop x crop (train) or heldout_size x heldout_size
 //   (held-out) images, whatever a photo's long side, so both keys must not exceed the
 //   synthesis's max_size() (549 for reflection_zhang2018): checked at construction.
-// Sample: input = blend, background = T, noise = the reflection layer; id names the photos.
+// Sample: input = the synthesis's I, background = T, noise = its noise layer (reflection,
+// streaks, haze veil); id names the photos.
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -31,12 +35,13 @@
 #include <vector>
 
 #include "core/config.h"
+#include "data/augment.h"
 #include "data/dataset.h"
 #include "data/synthesis.h"
 
 namespace dmgn::data {
 
-// The [data.builtin] keys, plus data.crop and run.seed.
+// The [data.builtin] keys, plus data.crop, [data.augment] and run.seed.
 struct BuiltinOptions {
   std::filesystem::path root;
   std::vector<std::string> photos;
@@ -45,7 +50,7 @@ struct BuiltinOptions {
   int64_t train_pairs = 400;
   int64_t heldout_pairs = 12;
   int64_t heldout_size = 256;
-  int64_t crop = 256;
+  AugmentOptions augment;  // data.crop and [data.augment]
   std::string synth = "reflection_zhang2018";
   uint64_t seed = 0;
 

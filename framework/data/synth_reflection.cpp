@@ -140,15 +140,15 @@ SynthOutput synthesize_zhang2018(const cv::Mat& t_in, const cv::Mat& r_in,
   const cv::Mat& mask = vignette_mask();
   SynthOutput out;
   out.background = t_in.clone();
-  out.reflection.create(h, w, CV_32FC3);
-  out.blend.create(h, w, CV_32FC3);
+  out.noise.create(h, w, CV_32FC3);
+  out.input.create(h, w, CV_32FC3);
   const double inv_gamma = 1.0 / kGamma;
   for (int y = 0; y < h; ++y) {
     const float* rb = r_blur.ptr<float>(y);
     const float* tt = t.ptr<float>(y);
     const float* alpha1 = mask.ptr<float>(p.offset_y + y) + p.offset_x;
-    float* ro = out.reflection.ptr<float>(y);
-    float* bo = out.blend.ptr<float>(y);
+    float* ro = out.noise.ptr<float>(y);
+    float* bo = out.input.ptr<float>(y);
     for (int x = 0; x < w; ++x)
       for (int c = 0; c < 3; ++c) {
         const int k = 3 * x + c;
@@ -163,9 +163,10 @@ SynthOutput synthesize_zhang2018(const cv::Mat& t_in, const cv::Mat& r_in,
   return out;
 }
 
-SynthOutput ReflectionZhang2018::synthesize(const cv::Mat& t, const cv::Mat& r, Rng& rng) const {
-  check_layers(t, r, "reflection_zhang2018");
-  return synthesize_zhang2018(t, r, draw_zhang2018_params(t.rows, t.cols, rng));
+SynthOutput ReflectionZhang2018::synthesize(const SynthInput& in, Rng& rng) const {
+  check_layers(in.background, in.layer, "reflection_zhang2018");
+  return synthesize_zhang2018(in.background, in.layer,
+                              draw_zhang2018_params(in.background.rows, in.background.cols, rng));
 }
 
 // ---- reflection_errnet -------------------------------------------------------------------
@@ -204,54 +205,8 @@ SynthOutput synthesize_errnet(const cv::Mat& t, const cv::Mat& r, const ErrnetPa
   return SynthOutput{t.clone(), r_blur, m};
 }
 
-SynthOutput ReflectionErrnet::synthesize(const cv::Mat& t, const cv::Mat& r, Rng& rng) const {
-  return synthesize_errnet(t, r, draw_errnet_params(rng));
-}
-
-// ---- paired training transform -----------------------------------------------------------
-
-cv::Mat resize_short_side(const cv::Mat& img, int side) {
-  require_rgb32f(img, "resize_short_side");
-  if (side < 1) throw DataError(fmt::format("resize_short_side: side {} < 1", side));
-  const auto even_up = [](int v) { return (v + 1) / 2 * 2; };
-  int nh, nw;
-  if (img.cols >= img.rows) {  // landscape or square: scale the height (__scale_height)
-    if (img.rows == side) return img;
-    nh = side;
-    nw = even_up(static_cast<int>(static_cast<double>(side) * img.cols / img.rows));
-  } else {  // portrait: scale the width (__scale_width)
-    if (img.cols == side) return img;
-    nw = side;
-    nh = even_up(static_cast<int>(static_cast<double>(side) * img.rows / img.cols));
-  }
-  const bool shrink = static_cast<double>(nw) * nh < static_cast<double>(img.cols) * img.rows;
-  cv::Mat out;
-  cv::resize(img, out, cv::Size(nw, nh), 0, 0, shrink ? cv::INTER_AREA : cv::INTER_CUBIC);
-  if (!shrink) out = cv::min(cv::max(out, 0.0), 1.0);
-  return out;
-}
-
-std::pair<cv::Mat, cv::Mat> paired_transform(const cv::Mat& t, const cv::Mat& r, int crop,
-                                             Rng& rng) {
-  require_rgb32f(t, "paired_transform: T");
-  require_rgb32f(r, "paired_transform: R");
-  if (crop < 1) throw DataError(fmt::format("paired_transform: crop {} < 1", crop));
-  int side = static_cast<int>(rng.integer(320, 480)) / 2 * 2;
-  side = std::max(side, (crop + 1) / 2 * 2);
-  cv::Mat ts = resize_short_side(t, side);
-  cv::Mat rs = resize_short_side(r, side);
-  if (rng.uniform() < 0.5) {
-    cv::Mat tf, rf;
-    cv::flip(ts, tf, 1);
-    cv::flip(rs, rf, 1);
-    ts = tf;
-    rs = rf;
-  }
-  const int rows = std::min(ts.rows, rs.rows), cols = std::min(ts.cols, rs.cols);
-  const int i = static_cast<int>(rng.integer(0, rows - crop));
-  const int j = static_cast<int>(rng.integer(0, cols - crop));
-  const cv::Rect box(j, i, crop, crop);
-  return {ts(box).clone(), rs(box).clone()};
+SynthOutput ReflectionErrnet::synthesize(const SynthInput& in, Rng& rng) const {
+  return synthesize_errnet(in.background, in.layer, draw_errnet_params(rng));
 }
 
 // ---- pair rejection ----------------------------------------------------------------------

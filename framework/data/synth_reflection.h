@@ -15,7 +15,7 @@
 //   after Fan et al. ICCV 2017): R blurred by an 11x11 Gaussian (zero padding), sigma ~ U[2, 5),
 //   M = T + R_blur; if any value exceeds 1, R_blur -= (mean of those values - 1) * 1.3 (all
 //   channels together), clip, M = clip(T + R_blur). Returns (T, R_blur, M).
-// paired_transform — official paired_data_transforms (see the function below).
+// Both need SynthInput::layer (the reflected photo R).
 // reject_pair — the official pair rejection of CEILDataset.__getitem__.
 #include <opencv2/core.hpp>
 #include <utility>
@@ -54,7 +54,9 @@ const cv::Mat& vignette_mask();
 
 class ReflectionZhang2018 final : public Synthesis {
  public:
-  SynthOutput synthesize(const cv::Mat& t, const cv::Mat& r, Rng& rng) const override;
+  SynthOutput synthesize(const SynthInput& in, Rng& rng) const override;
+  bool needs_layer() const override { return true; }
+  std::string task() const override { return "reflection"; }
   int max_size() const override { return kZhang2018MaxSize; }
   std::string name() const override { return "reflection_zhang2018"; }
 };
@@ -70,28 +72,11 @@ SynthOutput synthesize_errnet(const cv::Mat& t, const cv::Mat& r, const ErrnetPa
 
 class ReflectionErrnet final : public Synthesis {
  public:
-  SynthOutput synthesize(const cv::Mat& t, const cv::Mat& r, Rng& rng) const override;
+  SynthOutput synthesize(const SynthInput& in, Rng& rng) const override;
+  bool needs_layer() const override { return true; }
+  std::string task() const override { return "reflection"; }
   std::string name() const override { return "reflection_errnet"; }
 };
-
-// ---- paired training transform -----------------------------------------------------------
-// Official paired_data_transforms with a `crop` x `crop` output:
-//   1. s = int(randint(320, 480) / 2) * 2 (an even size in [320, 480]); s = max(s, crop
-//      rounded up to even) so the crop always fits.
-//   2. each image: resize_short_side(image, s).
-//   3. with probability 1/2 both are flipped horizontally.
-//   4. one crop offset (i, j) uniform over the rows/cols both images share, applied to both.
-// Draw order as official: s, flip, i, j. Deviation: the official code picks the scaled side
-// from T's orientation for both images; here each image scales its own short side, so a
-// portrait R with a landscape T never ends up narrower than the crop.
-std::pair<cv::Mat, cv::Mat> paired_transform(const cv::Mat& t, const cv::Mat& r, int crop,
-                                             Rng& rng);
-
-// Short side -> `side` (returned unchanged if it already is `side`), the long side scaled
-// with the aspect ratio, truncated, then rounded up to even (official __scale_width /
-// __scale_height). Shrinking uses INTER_AREA (PIL's bicubic filter is antialiased when
-// shrinking; OpenCV's INTER_CUBIC is not), enlarging uses INTER_CUBIC; result clipped to [0, 1].
-cv::Mat resize_short_side(const cv::Mat& img, int side);
 
 // ---- pair rejection ----------------------------------------------------------------------
 // Official: a (T, R) pair is redrawn while mean(T)/2 > mean(R), at most 3 times (the third

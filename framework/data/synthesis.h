@@ -1,7 +1,10 @@
 #pragma once
-// A synthesis turns two clean layers into a training triple: background T, noise layer R and
-// the observed image I (for reflections: I = blend of T and a transformed R).
-// Registry "synth": factory(full config) -> SynthPtr. Implementations: data/synth_reflection.h.
+// A synthesis turns clean layers into a training triple: the background B (ground truth),
+// the noise layer N as it appears in the observation, and the observed image I.
+//   reflection (data/synth_reflection.h): I = blend of B and a transformed second photo;
+//   rain       (data/synth_rain.h):       I = B with a rendered streak layer;
+//   haze       (data/synth_haze.h):       I = B t + A (1 - t), t = exp(-beta d).
+// Registry "synth": factory(full config) -> SynthPtr.
 // synthesize() must draw randomness only from the Rng it is given (deterministic per seed)
 // and be safe to call from several threads at once (implementations hold no mutable state).
 #include <memory>
@@ -14,18 +17,30 @@
 
 namespace dmgn::data {
 
-// Every image: CV_32FC3 RGB, same size as the inputs.
+// What a synthesis works from. Images: CV_32FC3 RGB in [0, 1], all the same size.
+struct SynthInput {
+  cv::Mat background;  // the clean image B
+  cv::Mat layer;       // a second photo (the reflection layer); only when needs_layer()
+  cv::Mat depth;       // CV_32FC1 scene depth, any positive scale (haze); empty = the
+                       // synthesis's documented fallback
+};
+
+// Every image: CV_32FC3 RGB, the size of the input.
 struct SynthOutput {
-  cv::Mat background;  // T, the ground truth the model must recover
-  cv::Mat reflection;  // the noise layer as it appears in the blend (noise ground truth)
-  cv::Mat blend;       // the observed input I
+  cv::Mat background;  // B, the ground truth the model must recover
+  cv::Mat noise;       // the noise layer as it appears in I (noise ground truth)
+  cv::Mat input;       // the observed image I
 };
 
 class Synthesis {
  public:
   virtual ~Synthesis() = default;
-  // t, r: CV_32FC3 RGB in [0, 1], same size. Throws DataError on bad input.
-  virtual SynthOutput synthesize(const cv::Mat& t, const cv::Mat& r, Rng& rng) const = 0;
+  // Throws DataError on bad input (naming what is wrong).
+  virtual SynthOutput synthesize(const SynthInput& in, Rng& rng) const = 0;
+  // True when synthesize() needs SynthInput::layer (a second photo).
+  virtual bool needs_layer() const { return false; }
+  // The task it makes data for: "reflection" | "rain" | "haze".
+  virtual std::string task() const = 0;
   // Largest accepted height and width in pixels; 0 = no limit.
   virtual int max_size() const { return 0; }
   virtual std::string name() const = 0;
