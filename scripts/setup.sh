@@ -4,7 +4,7 @@ set -euo pipefail
 packages=(
   build-essential cmake git pkg-config
   libtorch-dev libgloo-dev libopencv-dev libtomlplusplus-dev libfmt-dev libsqlite3-dev
-  libgtest-dev libcli11-dev libopenblas0-pthread
+  libgtest-dev libcli11-dev libopenblas0-pthread libhdf5-dev
   python3 python3-numpy python3-matplotlib python3-skimage python3-torch
 )
 missing=()

@@ -161,8 +161,8 @@ TEST(RunStore, ReopensKeepsDataVersionsSchemaAndMoves) {
   int64_t id = 0;
   {
     RunStore store(file);
-    EXPECT_EQ(store.schema_version(), 2);
-    EXPECT_EQ(RunStore::kSchemaVersion, 2);
+    EXPECT_EQ(store.schema_version(), 3);
+    EXPECT_EQ(RunStore::kSchemaVersion, 3);
     id = store.begin_run(make_info("table1", "RDMC"));
     store.log_metric({id, 5, "test", "wild", "ssim", 0.9, "y"});
     store.finish_run(id, "interrupted");
@@ -170,7 +170,7 @@ TEST(RunStore, ReopensKeepsDataVersionsSchemaAndMoves) {
   ASSERT_TRUE(fs::exists(file));
   {
     RunStore reopened(file);
-    EXPECT_EQ(reopened.schema_version(), 2);
+    EXPECT_EQ(reopened.schema_version(), 3);
     const auto row = reopened.run(id);
     ASSERT_TRUE(row.has_value());
     EXPECT_EQ(row->status, "interrupted");
@@ -195,10 +195,11 @@ TEST(RunStore, ReopensKeepsDataVersionsSchemaAndMoves) {
     sqlite3_close(raw);
   };
   // A version-1 file (before the benchmarks table) is migrated in place, keeping its runs.
-  exec("DROP TABLE benchmarks; DELETE FROM schema_version WHERE version = 2");
+  exec("DROP TABLE eval_images; DROP TABLE evaluations; DROP TABLE benchmarks; "
+       "DELETE FROM schema_version WHERE version >= 2");
   {
     RunStore migrated(file);
-    EXPECT_EQ(migrated.schema_version(), 2);
+    EXPECT_EQ(migrated.schema_version(), 3);
     EXPECT_EQ(migrated.runs().size(), 2u);
     BenchRow b;
     b.bench = "scaling";
@@ -233,11 +234,11 @@ TEST(RunStore, ReopensKeepsDataVersionsSchemaAndMoves) {
   }
 
   // A file written by a newer dmgn is refused with a clear message.
-  exec("INSERT INTO schema_version(version) VALUES (3)");
+  exec("INSERT INTO schema_version(version) VALUES (4)");
   const std::string newer = error_of([&] { RunStore s(file); });
   EXPECT_NE(newer.find("newer"), std::string::npos) << newer;
   EXPECT_NE(newer.find(file.string()), std::string::npos) << newer;
-  EXPECT_NE(newer.find("version 3"), std::string::npos) << newer;
+  EXPECT_NE(newer.find("version 4"), std::string::npos) << newer;
 
   // Something that is not a database: StoreError naming the file.
   const fs::path junk = dir / "junk.sqlite";

@@ -132,6 +132,66 @@ void add_bench(CLI::App& app) {
     });
   }
   {
+    auto* dc = cmd->add_subcommand(
+        "data", "Loader images/s (data.workers threads) beside the trainer's consumption at the same setting");
+    static std::string file;
+    static std::vector<std::string> sets;
+    static int64_t batches = 100, warmup = 5, steps = 5, train_warmup = 2;
+    dc->add_option("config", file, "Config file")->required();
+    dc->add_option("--set", sets, "Override key.path=value (repeatable)");
+    dc->add_option("--batches", batches, "Timed loader batches");
+    dc->add_option("--warmup", warmup, "Untimed loader batches first");
+    dc->add_option("--steps", steps, "Timed training steps (the consumption side); 0 = skip it");
+    dc->add_option("--train-warmup", train_warmup, "Untimed training steps first");
+    dc->callback([] {
+      const Config cfg = load_config(file, sets);
+      const auto lt = train::measure_loader_throughput(cfg, batches, warmup);
+      double train_ips = 0;
+      if (steps > 0) {
+        // The trainer alone, with the same loader in it: what it consumes per second.
+        const train::CollectivePtr single = train::make_collective(train::DistEnv{});
+        train_ips = train::measure_training_throughput(cfg, *single, steps, train_warmup).images_per_s;
+      }
+      const std::string device = train::device_description(train::runtime_device(cfg));
+      std::printf("bench data | %s | config %s | dataset %s | batch %lld, crop %lld, %lld loader thread(s), "
+                  "%d torch thread(s)\n",
+                  device.c_str(), cfg.short_hash().c_str(), cfg.get_string("data.train").c_str(),
+                  static_cast<long long>(lt.batch_size), static_cast<long long>(cfg.get_int("data.crop")),
+                  static_cast<long long>(lt.workers), torch::get_num_threads());
+      std::printf("loader  : %10.1f images/s (%lld batches in %.2f s)\n", lt.images_per_s,
+                  static_cast<long long>(lt.batches), lt.seconds);
+      if (steps > 0) {
+        std::printf("trainer : %10.1f images/s consumed (%lld steps)\n", train_ips, static_cast<long long>(steps));
+        const double ratio = lt.images_per_s / train_ips;
+        std::printf("ratio   : %10.1fx %s\n", ratio,
+                    ratio >= 3.0 ? "(the loader keeps ahead: >= 3x)"
+                                 : "(BELOW 3x: raise data.workers or lighten the augmentation)");
+      }
+      store::RunStore store(cfg.get_string("runtime.store"));
+      store::BenchRow b;
+      b.bench = "data";
+      b.params = fmt::format("dataset={} batch={} crop={} workers={} batches={} train_steps={}",
+                             cfg.get_string("data.train"), lt.batch_size, cfg.get_int("data.crop"), lt.workers,
+                             batches, steps);
+      b.config_hash = cfg.hash();
+      b.device = device;
+      b.torch_version = compat::torch_version();
+      b.git_revision = DMGN_GIT_REVISION;
+      const auto put = [&](const char* name, double v, const char* unit) {
+        b.name = name;
+        b.value = v;
+        b.unit = unit;
+        store.log_bench(b);
+      };
+      put("loader_images_per_s", lt.images_per_s, "images/s");
+      if (steps > 0) {
+        put("train_images_per_s", train_ips, "images/s");
+        put("loader_to_train_ratio", lt.images_per_s / train_ips, "ratio");
+      }
+      std::printf("stored in %s (benchmarks table)\n", cfg.get_string("runtime.store").c_str());
+    });
+  }
+  {
     auto* wk = cmd->add_subcommand("scaling-worker", "(internal) one rank of bench scaling");
     wk->group("");  // hidden
     static std::string file, out;

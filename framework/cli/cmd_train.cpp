@@ -6,8 +6,10 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "data/benchmarks.h"
 #include "data/dataset.h"
 #include "models/model.h"
+#include "store/run_store.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
 #include "train/trainer.h"
@@ -55,37 +57,84 @@ void add_train(CLI::App& app) {
 }
 
 void add_eval(CLI::App& app) {
-  auto* cmd = app.add_subcommand("eval", "Evaluate a checkpoint on held-out / test splits");
+  auto* cmd = app.add_subcommand(
+      "eval", "Evaluate a checkpoint on benchmark / held-out splits; per-image and mean metrics go to the store");
   static std::string ckpt;
   static std::vector<std::string> sets, datasets;
   static int64_t max_samples = 0;
-  static std::string save_dir;
+  static std::string save_dir, store_file;
   cmd->add_option("checkpoint", ckpt, "Checkpoint (from train or import-official)")->required();
-  cmd->add_option("--dataset", datasets, "Dataset names (default: the config's data.test)");
+  cmd->add_option("--dataset", datasets,
+                  "Dataset names: [datasets.<name>] benchmarks or registry datasets (default: the config's "
+                  "data.test); repeatable");
   cmd->add_option("--set", sets, "Override key.path=value on the checkpoint's config (repeatable)");
   cmd->add_option("--max-samples", max_samples, "Evaluate at most this many images per dataset");
-  cmd->add_option("--save", save_dir, "Write the first results as PNGs to this folder");
+  cmd->add_option("--save-images", save_dir, "Write every input / output / ground truth as PNG under DIR/<dataset>/");
+  cmd->add_option("--store", store_file, "Run store to write to (default: the config's runtime.store)");
   cmd->callback([] {
     const auto meta = train::read_checkpoint_meta(ckpt);
     Config cfg = Config::from_canonical(meta.config_text);
     for (const auto& s : sets) cfg.set(s);
     train::apply_threads(cfg);
     const auto device = train::runtime_device(cfg);
+    // Every dataset opens (and its listing is checked) before the model is built.
+    std::vector<data::DatasetPtr> sets_to_run;
+    for (const auto& name : datasets.empty() ? cfg.get_strings("data.test") : datasets)
+      sets_to_run.push_back(data::open_dataset(cfg, name, data::Split::heldout));
     auto model = models::build_model(cfg);
     train::load_checkpoint(ckpt, {model.get(), nullptr, nullptr, nullptr});
     model->to(device);
-    const auto preset = train::metric_preset(cfg);
+    store::RunStore store(store_file.empty() ? cfg.get_string("runtime.store") : store_file);
+    const auto run = store.run_of_checkpoint(ckpt);
     std::vector<train::EvalResult> results;
-    for (const auto& name : datasets.empty() ? cfg.get_strings("data.test") : datasets) {
-      auto ds = data::datasets().make(name, cfg, data::Split::heldout);
+    for (const auto& ds : sets_to_run) {
+      const auto preset = train::metric_preset(cfg, ds->name());
       train::EvalOptions eo;
       eo.max_samples = max_samples;
       eo.device = device;
-      if (!save_dir.empty()) eo.save_dir = std::filesystem::path(save_dir) / name;
-      results.push_back(train::evaluate(*model, *ds, preset, eo));
+      eo.skip_bad = data::skip_bad_samples(cfg);
+      if (!save_dir.empty()) {
+        eo.save_dir = std::filesystem::path(save_dir) / ds->name();
+        eo.save_count = -1;
+      }
+      auto r = train::evaluate(*model, *ds, preset, eo);
+      for (const auto& m : r.skipped_messages) log::warn(fmt::format("skipped: {}", m));
+      store::Evaluation e;
+      e.run_id = run ? run->id : 0;
+      e.checkpoint = std::filesystem::absolute(ckpt).string();
+      e.step = meta.step;
+      e.config_hash = cfg.hash();
+      e.dataset = r.dataset;
+      e.preset = r.preset;
+      e.samples = r.samples;
+      e.skipped = r.skipped;
+      e.psnr = r.psnr;
+      e.ssim = r.ssim;
+      e.psnr_input = r.psnr_input;
+      e.ssim_input = r.ssim_input;
+      std::vector<std::string> prov;
+      for (const auto& [k, v] : ds->provenance()) prov.push_back(k + "=" + v);
+      prov.push_back(fmt::format("grayscale_converted={}", ds->converted_files()));
+      e.provenance = fmt::format("{}", fmt::join(prov, " "));
+      std::vector<store::EvalImage> images;
+      for (const auto& i : r.images)
+        images.push_back({i.id, i.psnr, i.ssim, i.psnr_input, i.ssim_input, i.output});
+      const int64_t eval_id = store.log_evaluation(e, images);
+      if (run) {
+        std::vector<store::Metric> rows;
+        for (const auto& [name, v] : {std::pair{"psnr", r.psnr}, std::pair{"ssim", r.ssim},
+                                      std::pair{"psnr_input", r.psnr_input}, std::pair{"ssim_input", r.ssim_input}})
+          rows.push_back({run->id, meta.step, "test", r.dataset, name, v, r.preset});
+        if (r.skipped) rows.push_back({run->id, meta.step, "test", r.dataset, "skipped", double(r.skipped), r.preset});
+        store.log_metrics(rows);
+      }
+      std::printf("%s: evaluation %lld in %s (%lld images%s)\n", r.dataset.c_str(), static_cast<long long>(eval_id),
+                  store.path().string().c_str(), static_cast<long long>(r.samples),
+                  r.skipped ? fmt::format(", {} skipped as bad", r.skipped).c_str() : "");
+      results.push_back(std::move(r));
     }
-    std::printf("checkpoint %s (step %lld, %s)\n", ckpt.c_str(), static_cast<long long>(meta.step),
-                meta.kind.c_str());
+    std::printf("checkpoint %s (step %lld, %s%s)\n", ckpt.c_str(), static_cast<long long>(meta.step), meta.kind.c_str(),
+                run ? fmt::format(", run {}", run->id).c_str() : ", no run in this store");
     print_results(results);
   });
 }

@@ -17,7 +17,8 @@ void add_eval(CLI::App& app);
 void add_official(CLI::App& app);  // import-official, parity
 void add_store(CLI::App& app);     // runs, report
 void add_launch(CLI::App& app);    // launch (local data-parallel workers)
-void add_bench(CLI::App& app);     // bench scaling
+void add_bench(CLI::App& app);     // bench scaling | data
+void add_data(CLI::App& app);      // data check | list
 
 // Shared helpers.
 Config load_config(const std::string& file, const std::vector<std::string>& sets);

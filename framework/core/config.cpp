@@ -52,8 +52,37 @@ toml::table parse_text(std::string_view text, const std::string& origin) {
   }
 }
 
+// A schema table with a "*" entry is open: any other key in it is a table validated against
+// (and filled from) the "*" template, e.g. [datasets."*"] for user-defined datasets.
+constexpr const char* kTemplateKey = "*";
+
+// Deep merge: tables merge recursively, everything else is replaced (later wins).
+void merge_into(toml::table& dst, const toml::table& src);
+
+// The entries of every open table below `t` filled from its template (templates kept).
+void fill_from_templates(toml::table& t) {
+  const toml::table* tmpl = t.get_as<toml::table>(kTemplateKey);
+  for (auto&& [k, v] : t) {
+    auto* sub = v.as_table();
+    if (!sub || k.str() == kTemplateKey) continue;
+    if (tmpl) {
+      toml::table filled = *tmpl;
+      merge_into(filled, *sub);
+      *sub = std::move(filled);
+    } else {
+      fill_from_templates(*sub);
+    }
+  }
+}
+
 const toml::table& schema() {
-  static const toml::table table = parse_text(detail::kDefaultsToml, "defaults.toml");
+  // Predefined entries of open tables (e.g. [datasets.real20]) list only what differs from
+  // the template; the schema holds them complete.
+  static const toml::table table = [] {
+    toml::table t = parse_text(detail::kDefaultsToml, "defaults.toml");
+    fill_from_templates(t);
+    return t;
+  }();
   return table;
 }
 
@@ -128,6 +157,7 @@ void validate(toml::table& user, const toml::table& spec, const std::string& par
     const std::string key = join_key(parent, k.str());
     const std::string at = source_or(sources, key, "<unknown>");
     const toml::node* want = spec.get(k);
+    if (!want && k.str() != kTemplateKey) want = spec.get(kTemplateKey);  // open table entry
     if (!want) {
       throw ConfigError(fmt::format("unknown config key '{}' (set at {}); did you mean '{}'?", key,
                                     at, nearest_known(key)));
@@ -167,6 +197,41 @@ void validate(toml::table& user, const toml::table& spec, const std::string& par
       user.insert_or_assign(k, d);
     }
   }
+}
+
+// The schema node for a dotted key, following open tables' templates; nullptr if unknown.
+const toml::node* schema_node(const std::string& key) {
+  const toml::node* cur = &static_cast<const toml::node&>(schema());
+  size_t start = 0;
+  while (cur) {
+    const auto dot = key.find('.', start);
+    const std::string part = key.substr(start, dot == std::string::npos ? dot : dot - start);
+    const auto* table = cur->as_table();
+    if (!table) return nullptr;
+    const toml::node* next = table->get(part);
+    if (!next) next = table->get(kTemplateKey);
+    cur = next;
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  return cur;
+}
+
+// Fills user entries of open tables from their template and drops the templates.
+void instantiate_templates(toml::table& resolved, const toml::table& spec) {
+  const toml::node* tmpl = spec.get(kTemplateKey);
+  for (auto&& [k, v] : resolved) {
+    auto* sub = v.as_table();
+    if (!sub || k.str() == kTemplateKey) continue;
+    if (const toml::node* own = spec.get(k)) {
+      if (own->is_table()) instantiate_templates(*sub, *own->as_table());
+    } else if (tmpl && tmpl->is_table()) {
+      toml::table filled = *tmpl->as_table();
+      merge_into(filled, *sub);
+      *sub = std::move(filled);
+    }
+  }
+  resolved.erase(kTemplateKey);
 }
 
 struct Loaded {
@@ -241,7 +306,7 @@ void apply_override(toml::table& root, Sources& sources, const std::string& assi
   const std::string value = assignment.substr(eq + 1);
 
   // Walk the schema to learn the expected type (unknown keys fail in validate()).
-  const toml::node* want = schema().at_path(key).node();
+  const toml::node* want = schema_node(key);
   toml::table parsed;
   bool ok = true;
   try {
@@ -382,6 +447,7 @@ Config Config::resolve(toml::table user, std::map<std::string, std::string> sour
   cfg.state_ = std::make_shared<State>();
   cfg.state_->root = schema();
   merge_into(cfg.state_->root, user);
+  instantiate_templates(cfg.state_->root, schema());
   cfg.state_->sources = std::move(sources);
   cfg.state_->origin = std::move(origin);
   return cfg;
@@ -525,7 +591,26 @@ std::string Config::canonical() const {
 
 std::string Config::hash() const {
   std::ostringstream os;
-  write_table(os, state_->root, "", {"runtime"});
+  write_table(os, state_->root, "", {"runtime", "datasets"});
+  // Of [datasets], only the entries the run reads, without where they live on disk: moving a
+  // benchmark to another folder keeps a run's identity; changing its adapter does not.
+  std::set<std::string> used;
+  const auto* data = state_->root.get_as<toml::table>("data");
+  if (data) {
+    for (const char* k : {"train", "val"})
+      if (const auto* v = data->get_as<std::string>(k)) used.insert(v->get());
+    if (const auto* tests = data->get_as<toml::array>("test"))
+      for (const auto& t : *tests)
+        if (const auto* v = t.as_string()) used.insert(v->get());
+  }
+  if (const auto* sets = state_->root.get_as<toml::table>("datasets"))
+    for (const auto& name : used)
+      if (const auto* entry = sets->get_as<toml::table>(name)) {
+        toml::table copy = *entry;
+        copy.erase("root");
+        copy.erase("train_root");
+        write_table(os, copy, "datasets." + name, {});
+      }
   return sha256_hex(os.str());
 }
 

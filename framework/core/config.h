@@ -2,6 +2,9 @@
 // Config: TOML with `extends = [...]` (deep merge, later wins), `--set key.path=value`
 // overrides, type checks against the schema (framework/core/defaults.toml, compiled in),
 // and unknown keys rejected with the key, the file and the nearest known key.
+// Open tables: a schema table with a "*" entry (e.g. [datasets."*"]) accepts any further key
+// whose value is a table; it is validated against the "*" template and its missing keys are
+// filled from it. The template itself does not appear in the resolved config.
 // The resolved config serialises canonically; its hash (without [runtime]) is the run's
 // identity.
 #include <toml++/toml.h>
@@ -52,7 +55,8 @@ class Config {
 
   // Canonical serialisation: sorted keys, fixed number formatting.
   std::string canonical() const;
-  // Hex SHA-256 of canonical() without the [runtime] table.
+  // Hex SHA-256 of canonical() without the [runtime] table and, of [datasets], only the
+  // entries named by data.train / data.val / data.test, without their root / train_root.
   std::string hash() const;
   // Short form used in run folder names.
   std::string short_hash() const { return hash().substr(0, 12); }

@@ -1,5 +1,6 @@
 #include "data/builtins.h"
 
+#include "data/benchmarks.h"
 #include "data/builtin.h"
 #include "data/synth_reflection.h"
 
@@ -8,6 +9,7 @@ namespace dmgn::data {
 void register_builtins() {
   register_reflection_synths();
   register_builtin_dataset();
+  register_adapters();
 }
 
 }  // namespace dmgn::data

@@ -16,6 +16,17 @@ const char* split_name(Split split) {
   return "?";
 }
 
+std::vector<DataIssue> Dataset::check(size_t index) const {
+  try {
+    get(index, 0);
+    return {};
+  } catch (const DataError& e) {
+    return {DataIssue{"sample", std::to_string(index), e.what()}};
+  } catch (const IoError& e) {
+    return {DataIssue{"sample", std::to_string(index), e.what()}};
+  }
+}
+
 DatasetRegistry& datasets() {
   static DatasetRegistry registry("dataset");
   return registry;

@@ -39,6 +39,20 @@ struct Batch {
 };
 
 enum class Split { train, heldout };
+
+// One problem with a dataset's files, found while listing or reading it.
+//   kind: "unpaired"      an input without ground truth, or a ground truth without input
+//         "undecodable"   a file that does not decode (corrupt PNG, JPEG cut short, ...)
+//         "unreadable"    a file that cannot be opened
+//         "size_mismatch" input and ground truth of different sizes
+//         "grayscale"     a grey file converted to RGB (a note: the sample is still used)
+//         "sample"        any other failure of a sample
+struct DataIssue {
+  std::string kind;
+  std::string file;     // the file at fault (or the sample id)
+  std::string message;  // one line naming the file
+  bool fatal() const { return kind != "grayscale"; }
+};
 const char* split_name(Split split);
 
 class Dataset {
@@ -51,6 +65,16 @@ class Dataset {
   virtual std::string name() const = 0;
   // Where the data comes from, stored with each run, e.g. {"dataset", "builtin-synthetic"}.
   virtual std::map<std::string, std::string> provenance() const = 0;
+
+  // Problems found while listing the files (unpaired files left out), empty for synthetic
+  // datasets.
+  virtual std::vector<DataIssue> listing_issues() const { return {}; }
+  // Reads sample `index` as evaluation would and says what is wrong with it (empty = fine,
+  // "grayscale" notes do not make it bad). Never throws for bad data. Default: get(index, 0),
+  // a DataError / IoError becomes one "sample" issue.
+  virtual std::vector<DataIssue> check(size_t index) const;
+  // Grey files converted to RGB so far (each file counted once).
+  virtual int64_t converted_files() const { return 0; }
 };
 
 using DatasetPtr = std::shared_ptr<Dataset>;

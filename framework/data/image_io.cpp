@@ -53,6 +53,22 @@ void drop_png_iccp(std::vector<uchar>& bytes) {
   bytes.swap(out);
 }
 
+// A JPEG cut short still decodes in libjpeg (the missing rows come out grey, with only a
+// warning on stderr), so truncation is checked on the bytes: the end-of-image marker FFD9 must
+// follow the last start-of-scan marker FFDA (inside entropy-coded data every FF byte is
+// followed by 00 or a restart marker, so neither pair occurs there; an EXIF thumbnail's
+// markers come before the main image's scans).
+bool jpeg_truncated(const std::vector<uchar>& bytes) {
+  if (bytes.size() < 4 || bytes[0] != 0xFF || bytes[1] != 0xD8) return false;  // not a JPEG
+  size_t last_sos = std::string::npos;
+  for (size_t i = 2; i + 1 < bytes.size(); ++i)
+    if (bytes[i] == 0xFF && bytes[i + 1] == 0xDA) last_sos = i;
+  if (last_sos == std::string::npos) return true;  // no scan at all
+  for (size_t i = last_sos + 2; i + 1 < bytes.size(); ++i)
+    if (bytes[i] == 0xFF && bytes[i + 1] == 0xD9) return false;
+  return true;
+}
+
 }  // namespace
 
 void require_rgb32f(const cv::Mat& m, const char* what) {
@@ -61,11 +77,13 @@ void require_rgb32f(const cv::Mat& m, const char* what) {
                                 what, m.rows, m.cols, m.empty() ? -1 : m.type()));
 }
 
-cv::Mat read_image(const fs::path& path) {
+cv::Mat read_image(const fs::path& path, ImageInfo* info) {
   std::vector<uchar> bytes = read_bytes(path);
   drop_png_iccp(bytes);
   const std::string decode_error = fmt::format("cannot decode image '{}'", path.string());
   if (bytes.empty()) throw DataError(decode_error + ": empty file");
+  if (jpeg_truncated(bytes))
+    throw DataError(decode_error + ": truncated JPEG (no end-of-image marker after the last scan)");
 
   cv::Mat raw;
   try {
@@ -94,6 +112,11 @@ cv::Mat read_image(const fs::path& path) {
       throw DataError(fmt::format("{}: unsupported pixel depth {}", decode_error, raw.depth()));
   }
 
+  if (info) {
+    info->channels = f.channels();
+    info->width = f.cols;
+    info->height = f.rows;
+  }
   cv::Mat rgb;
   switch (f.channels()) {
     case 1:

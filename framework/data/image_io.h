@@ -3,8 +3,10 @@
 // Every image inside the framework is a cv::Mat CV_32FC3 in RGB order with values in [0, 1]:
 //   read_image  — any file OpenCV decodes: gray -> 3 channels, alpha dropped, EXIF
 //                 orientation applied, 8-bit / 16-bit scaled to [0, 1], float clipped to [0, 1].
-//                 Missing / unreadable file -> IoError; undecodable -> DataError
-//                 "cannot decode image '<path>'".
+//                 Missing / unreadable file -> IoError; undecodable (corrupt PNG, JPEG
+//                 cut short, not an image) -> DataError "cannot decode image '<path>': ...".
+//                 `info`, when given, receives the file's channel count (1 = grey, converted)
+//                 and size.
 //   write_image — clips to [0, 1], rounds to 8 bits, RGB -> BGR, creates the parent
 //                 folder; a failed write -> IoError naming the path (an image that is not
 //                 CV_32FC3 -> DataError).
@@ -16,7 +18,11 @@
 
 namespace dmgn::data {
 
-cv::Mat read_image(const std::filesystem::path& path);
+struct ImageInfo {
+  int channels = 0;  // in the file: 1 grey, 3 colour, 4 with alpha
+  int width = 0, height = 0;
+};
+cv::Mat read_image(const std::filesystem::path& path, ImageInfo* info = nullptr);
 void write_image(const std::filesystem::path& path, const cv::Mat& rgb);
 
 // HxWx3 CV_32FC3 (RGB) -> contiguous CPU float tensor 3xHxW.

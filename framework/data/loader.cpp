@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "core/rng.h"
 
 namespace dmgn::data {
@@ -57,6 +58,48 @@ struct Loader::Pool {
   bool stop = false;
   std::vector<std::thread> threads;
 };
+
+bool BadSamples::add(const std::string& key, const std::string& message) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return entries_.emplace(key, message).second;
+}
+
+int64_t BadSamples::count() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return static_cast<int64_t>(entries_.size());
+}
+
+std::map<std::string, std::string> BadSamples::entries() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return entries_;
+}
+
+namespace {
+
+// Dataset::get with the skip policy (see loader.h).
+Sample fetch(const Dataset& ds, size_t index, uint64_t epoch, bool skip, BadSamples& bad) {
+  const size_t n = ds.size();
+  std::string last;
+  for (size_t k = 0; k < n; ++k) {
+    const size_t i = (index + k) % n;
+    try {
+      return ds.get(i, epoch);
+    } catch (const DataError& e) {
+      if (!skip) throw;
+      last = e.what();
+    } catch (const IoError& e) {
+      if (!skip) throw;
+      last = e.what();
+    }
+    if (bad.add(fmt::format("{}#{}", ds.name(), i), last))
+      log::warn(fmt::format("skipping bad sample {} of dataset '{}' (data.on_bad_sample = \"skip\"): {}", i,
+                            ds.name(), last));
+  }
+  throw DataError(fmt::format("dataset '{}': every one of its {} samples failed to load; the last: {}",
+                              ds.name(), n, last));
+}
+
+}  // namespace
 
 // One batch being prepared by the pool.
 struct Loader::Pending {
@@ -161,9 +204,10 @@ void Loader::fill_prefetch() {
     for (size_t k = 0; k < b; ++k) {
       const size_t index = shard_[static_cast<size_t>(batch) * b + k];
       auto task = std::make_shared<std::packaged_task<Sample()>>(
-          [ds = dataset_, index, epoch = epoch_, cancelled = p->cancelled]() -> Sample {
+          [ds = dataset_, index, epoch = epoch_, cancelled = p->cancelled, skip = options_.skip_bad,
+           bad = bad_]() -> Sample {
             if (cancelled->load()) return Sample{};
-            return ds->get(index, epoch);
+            return fetch(*ds, index, epoch, skip, *bad);
           });
       p->samples.push_back(task->get_future());
       pool_->submit([task] { (*task)(); });
@@ -179,7 +223,8 @@ std::optional<Batch> Loader::next() {
   samples.reserve(b);
   if (!pool_) {
     for (size_t k = 0; k < b; ++k)
-      samples.push_back(dataset_->get(shard_[static_cast<size_t>(batch_index_) * b + k], epoch_));
+      samples.push_back(fetch(*dataset_, shard_[static_cast<size_t>(batch_index_) * b + k], epoch_,
+                              options_.skip_bad, *bad_));
   } else {
     fill_prefetch();
     std::unique_ptr<Pending> p = std::move(pending_.front());

@@ -17,8 +17,16 @@
 //   batches are bitwise identical for any number of workers.
 // Position: next() returns the batch at (epoch(), batch_index()) and advances; at the end of
 //   an epoch it returns nullopt until start_epoch(e) or set_position(e, b) (resume).
-// A sample that fails rethrows its exception (naming the sample) from next().
+// Bad samples: a sample whose get() throws DataError / IoError rethrows it (naming the file)
+//   from next(), unless skip_bad: then the loader takes index + 1, + 2, ... (mod N) of the same
+//   epoch instead, the first that works, and records the failure in bad_samples() (shared by
+//   every thread; each failing index is one entry). The substitute depends only on
+//   (index, epoch) and the data, so batches stay identical for any number of workers. When every
+//   sample fails, a DataError says so.
 #include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -36,6 +44,20 @@ struct LoaderOptions {
   int64_t world_size = 1;
   int64_t workers = 0;   // threads preparing samples; 0 = the calling thread
   int64_t prefetch = 2;  // batches prepared ahead when workers > 0
+  bool skip_bad = false;  // data.on_bad_sample = "skip"
+};
+
+// Failures the loader skipped (thread-safe): key "<dataset>#<index>" -> the error message.
+class BadSamples {
+ public:
+  // True when `key` is new (the caller warns once per bad sample).
+  bool add(const std::string& key, const std::string& message);
+  int64_t count() const;
+  std::map<std::string, std::string> entries() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::string, std::string> entries_;
 };
 
 class Loader {
@@ -52,6 +74,8 @@ class Loader {
   int64_t batch_index() const { return batch_index_; }
   const LoaderOptions& options() const { return options_; }
   const Dataset& dataset() const { return *dataset_; }
+  // Samples skipped so far (skip_bad), over the loader's lifetime.
+  const BadSamples& bad_samples() const { return *bad_; }
 
   // Position (epoch, 0).
   void start_epoch(uint64_t epoch);
@@ -77,6 +101,7 @@ class Loader {
 
   std::shared_ptr<const Dataset> dataset_;
   LoaderOptions options_;
+  std::shared_ptr<BadSamples> bad_ = std::make_shared<BadSamples>();
   int64_t batches_per_epoch_ = 0;
   uint64_t epoch_ = 0;
   int64_t batch_index_ = 0;

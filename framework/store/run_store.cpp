@@ -335,4 +335,76 @@ std::vector<BenchRow> RunStore::benches(const std::string& bench) const {
   return out;
 }
 
+// ---- evaluations ------------------------------------------------------------------------
+
+int64_t RunStore::log_evaluation(const Evaluation& e, const std::vector<EvalImage>& images) {
+  int64_t id = 0;
+  const std::string created = now_utc();
+  db_->write([&] {
+    sqlite::Stmt ins(*db_,
+                     "INSERT INTO evaluations(run_id, checkpoint, step, config_hash, dataset, split, preset, "
+                     "samples, skipped, psnr, ssim, psnr_input, ssim_input, provenance, created_at) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    if (e.run_id > 0)
+      ins.bind(1, e.run_id);
+    else
+      ins.bind_null(1);
+    ins.bind(2, e.checkpoint).bind(3, e.step).bind(4, e.config_hash).bind(5, e.dataset).bind(6, e.split);
+    ins.bind(7, e.preset).bind(8, e.samples).bind(9, e.skipped).bind(10, e.psnr).bind(11, e.ssim);
+    ins.bind(12, e.psnr_input).bind(13, e.ssim_input).bind(14, e.provenance).bind(15, created).run();
+    id = db_->last_insert_id();
+    sqlite::Stmt img(*db_,
+                     "INSERT INTO eval_images(evaluation_id, image, psnr, ssim, psnr_input, ssim_input, output) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?)");
+    for (const auto& i : images) {
+      img.bind(1, id).bind(2, i.image).bind(3, i.psnr).bind(4, i.ssim).bind(5, i.psnr_input);
+      img.bind(6, i.ssim_input).bind(7, i.output).run();
+      img.reset();
+    }
+  });
+  return id;
+}
+
+std::vector<Evaluation> RunStore::evaluations(int64_t run_id) const {
+  std::vector<Evaluation> out;
+  db_->read([&] {
+    out.clear();
+    sqlite::Stmt q(*db_,
+                   "SELECT id, COALESCE(run_id, 0), step, samples, skipped, checkpoint, config_hash, dataset, "
+                   "split, preset, psnr, ssim, psnr_input, ssim_input, provenance, created_at FROM evaluations "
+                   "WHERE (? < 0 OR run_id = ?) ORDER BY id");
+    q.bind(1, run_id).bind(2, run_id);
+    while (q.step())
+      out.push_back(Evaluation{q.i64(0), q.i64(1), q.i64(2), q.i64(3), q.i64(4), q.text(5), q.text(6), q.text(7),
+                               q.text(8), q.text(9), q.real(10), q.real(11), q.real(12), q.real(13), q.text(14),
+                               q.text(15)});
+  });
+  return out;
+}
+
+std::vector<EvalImage> RunStore::eval_images(int64_t evaluation_id) const {
+  std::vector<EvalImage> out;
+  db_->read([&] {
+    out.clear();
+    sqlite::Stmt q(*db_,
+                   "SELECT image, psnr, ssim, psnr_input, ssim_input, output FROM eval_images "
+                   "WHERE evaluation_id = ? ORDER BY rowid");
+    q.bind(1, evaluation_id);
+    while (q.step()) out.push_back(EvalImage{q.text(0), q.real(1), q.real(2), q.real(3), q.real(4), q.text(5)});
+  });
+  return out;
+}
+
+std::optional<RunRow> RunStore::run_of_checkpoint(const std::filesystem::path& checkpoint) const {
+  std::error_code ec;
+  const auto dir = std::filesystem::weakly_canonical(checkpoint, ec).parent_path().parent_path();
+  if (ec || dir.empty()) return std::nullopt;
+  for (const auto& r : runs()) {
+    if (r.run_dir.empty()) continue;
+    const auto rd = std::filesystem::weakly_canonical(r.run_dir, ec);
+    if (!ec && rd == dir) return run(r.id);
+  }
+  return std::nullopt;
+}
+
 }  // namespace dmgn::store

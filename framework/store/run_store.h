@@ -62,6 +62,21 @@ struct BenchRow {
   double value = 0;
   std::string unit, params, config_hash, device, torch_version, git_revision, created_at;
 };
+// One evaluation of a checkpoint on a dataset (dmgn eval): means, and per image below.
+// run_id = 0 when the checkpoint belongs to no run of this store (e.g. imported weights).
+struct EvalImage {
+  std::string image;  // the sample id (file path under the dataset root)
+  double psnr = 0, ssim = 0, psnr_input = 0, ssim_input = 0;
+  std::string output;  // saved output image, if any
+};
+struct Evaluation {
+  int64_t id = 0, run_id = 0, step = 0, samples = 0, skipped = 0;
+  std::string checkpoint, config_hash, dataset, split = "test", preset;
+  double psnr = 0, ssim = 0, psnr_input = 0, ssim_input = 0;
+  std::string provenance;  // "key=value" words (dataset root, adapter, converted files, ...)
+  std::string created_at;
+};
+
 struct RunFilter {  // empty field = any
   std::string experiment, variant, status, config_hash, sweep;
 };
@@ -70,7 +85,7 @@ inline constexpr const char* kDefaultStoreFile = "results/runs.sqlite";
 
 class RunStore {
  public:
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   explicit RunStore(const std::filesystem::path& file = kDefaultStoreFile);
   RunStore(RunStore&&) noexcept;
@@ -100,6 +115,13 @@ class RunStore {
   std::vector<Metric> metrics(int64_t run_id, const std::string& split = "",
                               const std::string& name = "") const;
   std::vector<Artifact> artifacts(int64_t run_id) const;  // in logging order
+
+  // An evaluation with its per-image rows, in one transaction; returns its id.
+  int64_t log_evaluation(const Evaluation& e, const std::vector<EvalImage>& images);
+  std::vector<Evaluation> evaluations(int64_t run_id = -1) const;  // -1 = all; ordered by id
+  std::vector<EvalImage> eval_images(int64_t evaluation_id) const;  // in logging order
+  // The run whose folder holds `checkpoint` (<run_dir>/checkpoints/step_*.ckpt), if any.
+  std::optional<RunRow> run_of_checkpoint(const std::filesystem::path& checkpoint) const;
 
   int schema_version() const;
   const std::filesystem::path& path() const { return file_; }

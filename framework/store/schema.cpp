@@ -76,6 +76,32 @@ CREATE TABLE benchmarks (
 );
 CREATE INDEX benchmarks_bench ON benchmarks(bench, name);
 )sql",
+      // 3: evaluations of checkpoints on datasets (dmgn eval), with per-image scores
+      R"sql(
+CREATE TABLE evaluations (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+  checkpoint TEXT NOT NULL DEFAULT '',
+  step INTEGER NOT NULL DEFAULT 0,
+  config_hash TEXT NOT NULL DEFAULT '',
+  dataset TEXT NOT NULL,
+  split TEXT NOT NULL DEFAULT 'test',
+  preset TEXT NOT NULL DEFAULT '',
+  samples INTEGER NOT NULL DEFAULT 0,
+  skipped INTEGER NOT NULL DEFAULT 0,
+  psnr REAL, ssim REAL, psnr_input REAL, ssim_input REAL,
+  provenance TEXT NOT NULL DEFAULT '',
+  created_at TEXT NOT NULL
+);
+CREATE TABLE eval_images (
+  evaluation_id INTEGER NOT NULL REFERENCES evaluations(id) ON DELETE CASCADE,
+  image TEXT NOT NULL,
+  psnr REAL, ssim REAL, psnr_input REAL, ssim_input REAL,
+  output TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX evaluations_run ON evaluations(run_id);
+CREATE INDEX eval_images_evaluation ON eval_images(evaluation_id);
+)sql",
   };
   return kMigrations;
 }

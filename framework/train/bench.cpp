@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "data/benchmarks.h"
 #include "data/loader.h"
 #include "train/session.h"
 #include "train/trainer.h"
@@ -17,7 +18,7 @@ ThroughputResult measure_training_throughput(const Config& cfg, Collective& c, i
   if (steps < 1) throw ConfigError("bench: --steps must be >= 1");
   apply_threads(cfg);
   const torch::Device device = worker_device(cfg);
-  auto train_set = data::datasets().make(cfg.get_string("data.train"), cfg, data::Split::train);
+  auto train_set = data::open_dataset(cfg, cfg.get_string("data.train"), data::Split::train);
   const data::LoaderOptions lopt = train_loader_options(cfg, c);
   data::Loader loader(train_set, lopt);
   // The collective is shared (not owned): wrap it without taking ownership.
@@ -40,6 +41,26 @@ ThroughputResult measure_training_throughput(const Config& cfg, Collective& c, i
   r.seconds = s;
   r.images_per_s = static_cast<double>(r.global_batch * steps) / s;
   r.threads = torch::get_num_threads();
+  return r;
+}
+
+LoaderThroughput measure_loader_throughput(const Config& cfg, int64_t batches, int64_t warmup) {
+  if (batches < 1) throw ConfigError("bench data: --batches must be >= 1");
+  apply_threads(cfg);
+  auto train_set = data::open_dataset(cfg, cfg.get_string("data.train"), data::Split::train);
+  const CollectivePtr single = make_collective(DistEnv{});  // one process, rank 0 of 1
+  data::Loader loader(train_set, train_loader_options(cfg, *single));
+  for (int64_t i = 0; i < warmup; ++i) loader.next_rolling();
+  const auto t0 = std::chrono::steady_clock::now();
+  int64_t images = 0;
+  for (int64_t i = 0; i < batches; ++i) images += loader.next_rolling().size();
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  LoaderThroughput r;
+  r.batches = batches;
+  r.batch_size = loader.options().batch_size;
+  r.workers = loader.options().workers;
+  r.seconds = s;
+  r.images_per_s = static_cast<double>(images) / s;
   return r;
 }
 

@@ -22,6 +22,15 @@ struct ThroughputResult {
 ThroughputResult measure_training_throughput(const Config& cfg, Collective& collective, int64_t steps,
                                              int64_t warmup);
 
+// Loader throughput (`dmgn bench data`): the config's training loader (data.workers threads,
+// prefetch, train.batch_size) drained as fast as it delivers, after `warmup` batches.
+struct LoaderThroughput {
+  int64_t batches = 0, batch_size = 0, workers = 0;
+  double seconds = 0;
+  double images_per_s = 0;
+};
+LoaderThroughput measure_loader_throughput(const Config& cfg, int64_t batches, int64_t warmup);
+
 // "cpu: <model name> (<n> cores)" or the CUDA device, for benchmark rows.
 std::string device_description(const torch::Device& device);
 

@@ -5,14 +5,19 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "data/benchmarks.h"
 #include "data/image_io.h"
 
 namespace dmgn::train {
 
 metrics::Preset metric_preset(const Config& cfg) {
+  return metric_preset(cfg, "");
+}
+
+metrics::Preset metric_preset(const Config& cfg, const std::string& dataset) {
   const auto name = cfg.get_string("eval.metric");
   if (name != "auto") return metrics::preset_from_string(name);
-  const auto task = cfg.get_string("task.name");
+  const auto task = dataset.empty() ? cfg.get_string("task.name") : data::dataset_task(cfg, dataset);
   if (task == "reflection") return metrics::Preset::real20;
   if (task == "rain") return metrics::Preset::rain100;
   if (task == "haze") return metrics::Preset::sots;
@@ -20,6 +25,17 @@ metrics::Preset metric_preset(const Config& cfg) {
 }
 
 namespace {
+
+// Reflection-pads NCHW `x` so H and W are multiples of `m`.
+torch::Tensor pad_to_multiple(const torch::Tensor& x, int64_t m) {
+  const int64_t h = x.size(-2), w = x.size(-1);
+  const int64_t ph = (m - h % m) % m, pw = (m - w % m) % m;
+  if (ph == 0 && pw == 0) return x;
+  // Reflection needs the pad smaller than the side; replicate covers tiny images.
+  namespace F = torch::nn::functional;
+  if (ph < h && pw < w) return F::pad(x, F::PadFuncOptions({0, pw, 0, ph}).mode(torch::kReflect));
+  return F::pad(x, F::PadFuncOptions({0, pw, 0, ph}).mode(torch::kReplicate));
+}
 
 // Sums of the per-image metrics over samples first, first + stride, ... < n.
 EvalResult accumulate(models::Model& model, const data::Dataset& dataset, metrics::Preset preset,
@@ -30,11 +46,30 @@ EvalResult accumulate(models::Model& model, const data::Dataset& dataset, metric
   EvalResult r;
   r.dataset = dataset.name();
   r.preset = metrics::preset_name(preset);
+  const int64_t multiple = std::max<int64_t>(1, opt.size_multiple);
   for (int64_t i = first; i < n; i += stride) {
-    const auto s = dataset.get(static_cast<size_t>(i), 0);
-    auto input = s.input.unsqueeze(0).to(opt.device);
+    data::Sample s;
+    try {
+      s = dataset.get(static_cast<size_t>(i), 0);
+    } catch (const DataError& e) {
+      if (!opt.skip_bad) throw;
+      ++r.skipped;
+      r.skipped_messages.push_back(e.what());
+      continue;
+    } catch (const IoError& e) {
+      if (!opt.skip_bad) throw;
+      ++r.skipped;
+      r.skipped_messages.push_back(e.what());
+      continue;
+    }
+    const int64_t h = s.input.size(-2), w = s.input.size(-1);
+    auto input = pad_to_multiple(s.input.unsqueeze(0).to(opt.device), multiple);
     auto out = model.forward(model.to_model(input));
-    auto b = model.from_model(out.background).clamp(0, 1).cpu();
+    using torch::indexing::Slice;
+    auto b = model.from_model(out.background)
+                 .index({Slice(), Slice(), Slice(0, h), Slice(0, w)})
+                 .clamp(0, 1)
+                 .cpu();
     const auto q = metrics::assess(b[0], s.background, preset);
     const auto q0 = metrics::assess(s.input, s.background, preset);
     r.psnr += q.psnr;
@@ -42,15 +77,21 @@ EvalResult accumulate(models::Model& model, const data::Dataset& dataset, metric
     r.psnr_input += q0.psnr;
     r.ssim_input += q0.ssim;
     ++r.samples;
-    if (save && !opt.save_dir.empty() && i < opt.save_count) {
+    ImageScore score{s.id, q.psnr, q.ssim, q0.psnr, q0.ssim, ""};
+    if (save && !opt.save_dir.empty() && (opt.save_count < 0 || i < opt.save_count)) {
       const auto stem = opt.save_dir / fmt::format("{:03d}", i);
+      score.output = stem.string() + "_output.png";
       data::write_image(stem.string() + "_input.png", data::to_mat(s.input.clamp(0, 1)));
-      data::write_image(stem.string() + "_output.png", data::to_mat(b[0]));
+      data::write_image(score.output, data::to_mat(b[0]));
       data::write_image(stem.string() + "_gt.png", data::to_mat(s.background));
       if (out.noise.defined())
         data::write_image(stem.string() + "_noise.png",
-                          data::to_mat(model.from_model(out.noise).clamp(0, 1).cpu()[0]));
+                          data::to_mat(model.from_model(out.noise)
+                                           .index({Slice(), Slice(), Slice(0, h), Slice(0, w)})
+                                           .clamp(0, 1)
+                                           .cpu()[0]));
     }
+    r.images.push_back(std::move(score));
   }
   if (was_training) model.train();
   return r;
@@ -64,6 +105,10 @@ int64_t sample_count(const data::Dataset& dataset, const EvalOptions& opt) {
 }
 
 void to_means(EvalResult& r) {
+  if (r.samples == 0)
+    throw DataError(fmt::format("dataset '{}': every sample was skipped as bad ({} skipped); the first: {}",
+                                r.dataset, r.skipped,
+                                r.skipped_messages.empty() ? "?" : r.skipped_messages.front()));
   const double dn = static_cast<double>(r.samples);
   r.psnr /= dn;
   r.ssim /= dn;
@@ -86,8 +131,10 @@ EvalResult evaluate(models::Model& model, const data::Dataset& dataset, metrics:
   if (c.world_size() == 1) return evaluate(model, dataset, preset, opt);
   const int64_t n = sample_count(dataset, opt);
   EvalResult r = accumulate(model, dataset, preset, opt, n, c.rank(), c.world_size(), c.rank() == 0);
-  const auto sums = all_reduce_values(
-      c, {r.psnr, r.ssim, r.psnr_input, r.ssim_input, static_cast<double>(r.samples)});
+  const auto sums = all_reduce_values(c, {r.psnr, r.ssim, r.psnr_input, r.ssim_input,
+                                         static_cast<double>(r.samples), static_cast<double>(r.skipped)});
+  r.skipped = static_cast<int64_t>(std::llround(sums[5]));
+  r.images.clear();  // per-image scores stay with single-process evaluation
   r.psnr = sums[0];
   r.ssim = sums[1];
   r.psnr_input = sums[2];

@@ -1,9 +1,15 @@
 #pragma once
 // Evaluation of a model on a dataset split: PSNR/SSIM of the restored background against the
 // ground truth with a named metric preset, beside the identity baseline (input vs ground
-// truth). One image at a time, full size, no gradients (as the official eval.py).
+// truth). One image at a time, full size, no gradients (as the official eval.py). Images whose
+// sides are not multiples of the model's size multiple (4 for the DMGN encoders) are padded
+// by reflection to the next multiple and the output is cropped back, so benchmark images of
+// any size (Real20, SOTS 620x460) are scored at their own size.
+// Bad samples: with skip_bad a sample that throws DataError / IoError is left out and counted
+// (EvalResult::skipped, with its message in skipped_messages); without, the error propagates.
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "core/config.h"
 #include "data/dataset.h"
@@ -13,19 +19,30 @@
 
 namespace dmgn::train {
 
+struct ImageScore {
+  std::string id;
+  double psnr = 0, ssim = 0, psnr_input = 0, ssim_input = 0;
+  std::string output;  // the saved output PNG, if saved
+};
+
 struct EvalResult {
   std::string dataset;
   std::string preset;
-  int64_t samples = 0;
+  int64_t samples = 0;                     // images scored
+  int64_t skipped = 0;                     // bad samples left out (skip_bad)
   double psnr = 0, ssim = 0;               // model output vs ground truth
   double psnr_input = 0, ssim_input = 0;   // identity baseline: input vs ground truth
+  std::vector<ImageScore> images;          // per image (single-process evaluate only)
+  std::vector<std::string> skipped_messages;
 };
 
 struct EvalOptions {
   int64_t max_samples = 0;                 // 0 = all
   std::filesystem::path save_dir;          // write the first `save_count` results as PNGs
-  int64_t save_count = 4;
+  int64_t save_count = 4;                  // < 0 = all
   torch::Device device = torch::kCPU;
+  bool skip_bad = false;                   // data.on_bad_sample = "skip"
+  int64_t size_multiple = 4;               // pad inputs to a multiple of this (reflection)
 };
 
 EvalResult evaluate(models::Model& model, const data::Dataset& dataset, metrics::Preset preset,
@@ -39,5 +56,8 @@ EvalResult evaluate(models::Model& model, const data::Dataset& dataset, metrics:
 // eval.metric, or for "auto" the task's benchmark convention (reflection -> real20,
 // rain -> rain100, haze -> sots).
 metrics::Preset metric_preset(const Config& cfg);
+// The convention for one dataset: its [datasets.<name>] task decides under "auto" (a rain
+// benchmark is scored as rain100 whatever the run's task); otherwise as above.
+metrics::Preset metric_preset(const Config& cfg, const std::string& dataset);
 
 }  // namespace dmgn::train

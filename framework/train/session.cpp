@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "data/benchmarks.h"
 
 namespace dmgn::train {
 
@@ -28,6 +29,7 @@ data::LoaderOptions train_loader_options(const Config& cfg, const Collective& c)
   o.batch_size = cfg.get_int("train.batch_size");
   o.seed = static_cast<uint64_t>(cfg.get_int("run.seed"));
   o.workers = cfg.get_int("data.workers");
+  o.skip_bad = data::skip_bad_samples(cfg);
   o.rank = c.rank();
   o.world_size = c.world_size();
   return o;

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
+#include "data/benchmarks.h"
 #include "data/loader.h"
 #include "models/model.h"
 #include "store/run_store.h"
@@ -127,12 +128,13 @@ TrainSummary run_training(const Config& cfg, const TrainOptions& options) {
   const bool lead = rank == 0;
 
   // Data first: a bad photo or dataset name fails before anything is written.
-  auto train_set = data::datasets().make(cfg.get_string("data.train"), cfg, data::Split::train);
-  auto val_set = data::datasets().make(cfg.get_string("data.val"), cfg, data::Split::heldout);
+  auto train_set = data::open_dataset(cfg, cfg.get_string("data.train"), data::Split::train);
+  auto val_set = data::open_dataset(cfg, cfg.get_string("data.val"), data::Split::heldout);
   std::vector<data::DatasetPtr> test_sets;
   for (const auto& name : cfg.get_strings("data.test"))
-    test_sets.push_back(data::datasets().make(name, cfg, data::Split::heldout));
+    test_sets.push_back(data::open_dataset(cfg, name, data::Split::heldout));
   const auto preset = metric_preset(cfg);
+  const bool skip_bad = data::skip_bad_samples(cfg);
 
   const data::LoaderOptions lopt = train_loader_options(cfg, *coll);
   data::Loader loader(train_set, lopt);
@@ -182,6 +184,7 @@ TrainSummary run_training(const Config& cfg, const TrainOptions& options) {
     store->set_provenance(run_id, "world_size", std::to_string(world));
     store->set_provenance(run_id, "global_batch", std::to_string(lopt.batch_size * world));
     store->set_provenance(run_id, "metric_preset", metrics::preset_name(preset));
+    store->set_provenance(run_id, "on_bad_sample", cfg.get_string("data.on_bad_sample"));
     log::info(fmt::format("run {} | {} | config {} | {} steps ({} per epoch) | {} rank(s){} x batch {} | {} threads",
                           run_id, run_dir.string(), cfg.short_hash(), total_steps, per_epoch, world,
                           world > 1 ? " (" + coll->backend() + ")" : "", lopt.batch_size,
@@ -205,6 +208,23 @@ TrainSummary run_training(const Config& cfg, const TrainOptions& options) {
   loader.set_position(static_cast<uint64_t>(start.epoch), start.batch_in_epoch);
   Progress progress(total_steps, step);
   StopSignals signals;
+
+  // Bad samples the loaders skipped and grey files converted, summed over ranks (their shards
+  // are disjoint); kept as the largest count seen, so a resumed run does not lose earlier ones.
+  auto record_data_problems = [&] {
+    const auto counts = all_reduce_values(*coll, {static_cast<double>(loader.bad_samples().count()),
+                                                  static_cast<double>(train_set->converted_files())});
+    if (!lead) return;
+    const auto keep_max = [&](const char* key, double v) {
+      const auto row = store->run(run_id);
+      int64_t before = 0;
+      if (row && row->provenance.count(key)) before = std::stoll(row->provenance.at(key));
+      const int64_t now = std::max<int64_t>(before, std::llround(v));
+      if (now > 0 || (row && row->provenance.count(key))) store->set_provenance(run_id, key, std::to_string(now));
+    };
+    keep_max("skipped_samples", counts[0]);
+    keep_max("grayscale_converted", counts[1]);
+  };
 
   // Every rank takes part (RNG states and parameter hashes are gathered); rank 0 writes, and
   // its success or failure is shared so that every rank stops together on an error.
@@ -238,6 +258,7 @@ TrainSummary run_training(const Config& cfg, const TrainOptions& options) {
     }
     const bool ok = all_reduce_values(*coll, {error.empty() ? 0.0 : 1.0})[0] == 0;
     if (!ok) throw Error(lead ? error : fmt::format("rank 0 could not write the checkpoint of step {}", step));
+    record_data_problems();
   };
   auto record = [&](const char* split, const EvalResult& r) {
     log_rows({{run_id, step, split, r.dataset, "psnr", r.psnr, r.preset},
@@ -249,7 +270,8 @@ TrainSummary run_training(const Config& cfg, const TrainOptions& options) {
     EvalOptions eo;
     eo.max_samples = val_samples;
     eo.device = device;
-    const auto r = evaluate(model, *val_set, preset, eo, *coll);
+    eo.skip_bad = skip_bad;
+    const auto r = evaluate(model, *val_set, metric_preset(cfg, val_set->name()), eo, *coll);
     record("val", r);
     if (lead) {
       std::printf("val  step %lld | %s (%lld images, %s) | PSNR %.2f SSIM %.4f | input PSNR %.2f SSIM %.4f\n",
@@ -295,8 +317,10 @@ TrainSummary run_training(const Config& cfg, const TrainOptions& options) {
       EvalOptions eo;
       eo.device = device;
       eo.save_dir = run_dir / "samples" / ts->name();
-      const auto r = evaluate(model, *ts, preset, eo, *coll);
+      eo.skip_bad = skip_bad;
+      const auto r = evaluate(model, *ts, metric_preset(cfg, ts->name()), eo, *coll);
       record("test", r);
+      if (r.skipped) log_rows({{run_id, step, "test", r.dataset, "skipped", static_cast<double>(r.skipped), r.preset}});
       summary.tests.push_back(r);
     }
     if (lead) {

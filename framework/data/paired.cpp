@@ -1,0 +1,357 @@
+#include "data/paired.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <regex>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "data/image_io.h"
+
+namespace dmgn::data {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::set<std::string> kImageExtensions = {".png", ".jpg",  ".jpeg", ".bmp",
+                                                ".tif", ".tiff", ".webp"};
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+bool is_image(const fs::path& p) { return kImageExtensions.count(lower(p.extension().string())) > 0; }
+
+fs::path sub_dir(const fs::path& root, const std::string& dir) { return dir.empty() ? root : root / dir; }
+
+std::string rel(const fs::path& p, const fs::path& root) {
+  return fs::relative(p, root).generic_string();
+}
+
+void require_dir(const fs::path& dir, const std::string& what) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec))
+    throw IoError(fmt::format("{} '{}' does not exist or is not a folder", what, dir.string()));
+}
+
+// Regular files of `dir` (not recursive), in natural order of their names.
+std::vector<fs::path> files_in(const fs::path& dir) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.is_regular_file()) out.push_back(e.path());
+  if (ec) throw IoError(fmt::format("cannot list folder '{}': {}", dir.string(), ec.message()));
+  std::sort(out.begin(), out.end(), [](const fs::path& a, const fs::path& b) {
+    return natural_less(a.filename().string(), b.filename().string());
+  });
+  return out;
+}
+
+// {N} -> capture group N.
+std::string expand(const std::string& tmpl, const std::smatch& m) {
+  std::string out;
+  for (size_t i = 0; i < tmpl.size(); ++i) {
+    if (tmpl[i] == '{') {
+      const size_t close = tmpl.find('}', i);
+      if (close != std::string::npos) {
+        const std::string num = tmpl.substr(i + 1, close - i - 1);
+        if (!num.empty() && std::all_of(num.begin(), num.end(), ::isdigit)) {
+          const size_t g = std::stoul(num);
+          if (g < m.size()) {
+            out += m[g].str();
+            i = close;
+            continue;
+          }
+        }
+      }
+    }
+    out += tmpl[i];
+  }
+  return out;
+}
+
+std::regex compile(const std::string& pattern, const std::string& what) {
+  try {
+    return std::regex(pattern, std::regex::ECMAScript | std::regex::icase);
+  } catch (const std::regex_error& e) {
+    throw ConfigError(fmt::format("{}: invalid regular expression '{}': {}", what, pattern, e.what()));
+  }
+}
+
+// Looks `name` up among `files` (a ".*" suffix matches any image extension); case-insensitive.
+const fs::path* find_target(const std::map<std::string, fs::path>& by_name,
+                            const std::map<std::string, fs::path>& by_stem, const std::string& name) {
+  const bool any_ext = name.size() > 2 && name.compare(name.size() - 2, 2, ".*") == 0;
+  const auto& index = any_ext ? by_stem : by_name;
+  const auto it = index.find(lower(any_ext ? name.substr(0, name.size() - 2) : name));
+  return it == index.end() ? nullptr : &it->second;
+}
+
+Listing list_folders(const fs::path& root, const PairRule& rule) {
+  Listing out;
+  out.rule = rule;
+  const fs::path in_dir = sub_dir(root, rule.input_dir), gt_dir = sub_dir(root, rule.target_dir);
+  require_dir(in_dir, "input folder");
+  require_dir(gt_dir, "ground-truth folder");
+  const std::regex pattern = compile(rule.input_pattern, "input_pattern");
+  std::map<std::string, fs::path> by_name, by_stem;
+  for (const auto& f : files_in(gt_dir)) {
+    if (!is_image(f)) continue;
+    by_name.emplace(lower(f.filename().string()), f);
+    by_stem.emplace(lower(f.stem().string()), f);
+  }
+  std::set<fs::path> used;
+  std::vector<fs::path> unmatched;
+  for (const auto& f : files_in(in_dir)) {
+    if (!is_image(f)) continue;
+    const std::string name = f.filename().string();
+    std::smatch m;
+    if (!std::regex_match(name, m, pattern)) {
+      unmatched.push_back(f);
+      continue;
+    }
+    const std::string want = expand(rule.target_name, m);
+    const fs::path* target = find_target(by_name, by_stem, want);
+    if (!target) {
+      out.issues.push_back({"unpaired", f.string(),
+                            fmt::format("'{}' has no ground truth (expected '{}')", f.string(),
+                                        (gt_dir / want).string())});
+      continue;
+    }
+    used.insert(*target);
+    out.pairs.push_back({f, *target, rel(f, root), m.size() > 1 ? m[1].str() : f.stem().string()});
+  }
+  // Images that play no part: in a shared folder the ground truths are expected there.
+  for (const auto& f : unmatched)
+    if (!used.count(f))
+      out.issues.push_back({"unpaired", f.string(),
+                            fmt::format("'{}' matches no input pattern '{}' of layout '{}'",
+                                        f.string(), rule.input_pattern, rule.name)});
+  for (const auto& [name, f] : by_name)
+    if (!used.count(f) && !(in_dir == gt_dir && std::regex_match(f.filename().string(), pattern)) &&
+        std::find(unmatched.begin(), unmatched.end(), f) == unmatched.end())
+      out.issues.push_back({"unpaired", f.string(),
+                            fmt::format("ground truth '{}' belongs to no input", f.string())});
+  return out;
+}
+
+Listing list_recursive(const fs::path& root, const PairRule& rule) {
+  Listing out;
+  out.rule = rule;
+  require_dir(root, "dataset root");
+  std::vector<fs::path> dirs{root};
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec))
+    if (it->is_directory()) dirs.push_back(it->path());
+  if (ec) throw IoError(fmt::format("cannot list folder '{}': {}", root.string(), ec.message()));
+  std::sort(dirs.begin(), dirs.end(), [](const fs::path& a, const fs::path& b) {
+    return natural_less(a.generic_string(), b.generic_string());
+  });
+  const std::regex pattern = compile(rule.input_pattern, "input_pattern");
+  for (const auto& d : dirs) {
+    std::map<std::string, fs::path> by_name, by_stem;
+    const auto files = files_in(d);
+    for (const auto& f : files)
+      if (is_image(f)) {
+        by_name.emplace(lower(f.filename().string()), f);
+        by_stem.emplace(lower(f.stem().string()), f);
+      }
+    for (const auto& f : files) {
+      if (!is_image(f)) continue;
+      std::smatch m;
+      const std::string name = f.filename().string();
+      if (!std::regex_match(name, m, pattern)) continue;
+      const std::string want = expand(rule.target_name, m);
+      const fs::path* target = find_target(by_name, by_stem, want);
+      if (!target) {
+        out.issues.push_back({"unpaired", f.string(),
+                              fmt::format("'{}' has no ground truth (expected '{}' beside it)",
+                                          f.string(), want)});
+        continue;
+      }
+      out.pairs.push_back({f, *target, rel(f, root), m.size() > 1 ? m[1].str() : f.stem().string()});
+    }
+  }
+  return out;
+}
+
+Listing list_hdf5(const fs::path& root, const PairRule& rule) {
+  Listing out;
+  out.rule = rule;
+  const fs::path dir = sub_dir(root, rule.input_dir);
+  require_dir(dir, "HDF5 folder");
+  for (const auto& f : files_in(dir))
+    if (lower(f.extension().string()) == ".h5" || lower(f.extension().string()) == ".hdf5")
+      out.pairs.push_back({f, f, rel(f, root), f.stem().string()});
+  return out;
+}
+
+}  // namespace
+
+std::string PairRule::describe() const {
+  if (recursive)
+    return fmt::format("{}: every folder, {} -> {} beside it", name, input_pattern, target_name);
+  if (hdf5)
+    return fmt::format("{}: {}*.h5 with datasets '{}' -> '{}'", name,
+                       input_dir.empty() ? "" : input_dir + "/", input_pattern, target_name);
+  return fmt::format("{}: {}/ {} -> {}/ {}", name, input_dir.empty() ? "." : input_dir, input_pattern,
+                     target_dir.empty() ? "." : target_dir, target_name);
+}
+
+bool natural_less(const std::string& a, const std::string& b) {
+  size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (std::isdigit(static_cast<unsigned char>(a[i])) && std::isdigit(static_cast<unsigned char>(b[j]))) {
+      size_t ie = i, je = j;
+      while (ie < a.size() && std::isdigit(static_cast<unsigned char>(a[ie]))) ++ie;
+      while (je < b.size() && std::isdigit(static_cast<unsigned char>(b[je]))) ++je;
+      // Compare by value: strip leading zeros, then length, then digits.
+      size_t is = i, js = j;
+      while (is + 1 < ie && a[is] == '0') ++is;
+      while (js + 1 < je && b[js] == '0') ++js;
+      if (ie - is != je - js) return ie - is < je - js;
+      const int c = a.compare(is, ie - is, b, js, je - js);
+      if (c != 0) return c < 0;
+      if (ie - i != je - j) return ie - i < je - j;  // "01" after "1"
+      i = ie;
+      j = je;
+      continue;
+    }
+    const auto ca = std::tolower(static_cast<unsigned char>(a[i]));
+    const auto cb = std::tolower(static_cast<unsigned char>(b[j]));
+    if (ca != cb) return ca < cb;
+    ++i;
+    ++j;
+  }
+  if (a.size() - i != b.size() - j) return a.size() - i < b.size() - j;
+  return a < b;
+}
+
+Listing list_pairs(const fs::path& root, const PairRule& rule) {
+  if (rule.recursive) return list_recursive(root, rule);
+  if (rule.hdf5) return list_hdf5(root, rule);
+  return list_folders(root, rule);
+}
+
+Listing list_pairs_auto(const fs::path& root, const std::vector<PairRule>& rules,
+                        const std::string& dataset) {
+  require_dir(root, fmt::format("dataset '{}': root", dataset));
+  std::vector<std::string> tried;
+  for (const auto& rule : rules) {
+    try {
+      Listing l = list_pairs(root, rule);
+      if (!l.pairs.empty()) return l;
+      tried.push_back(rule.describe() + " (no pairs)");
+    } catch (const IoError&) {
+      tried.push_back(rule.describe() + " (folders missing)");
+    }
+  }
+  throw IoError(fmt::format("dataset '{}': no known layout under '{}'; tried {}", dataset,
+                            root.string(), fmt::join(tried, "; ")));
+}
+
+// ---- PairedDataset ----------------------------------------------------------------------
+
+PairedDataset::PairedDataset(Listing listing, PairedOptions options)
+    : listing_(std::move(listing)), options_(std::move(options)) {
+  if (listing_.pairs.empty())
+    throw DataError(fmt::format("dataset '{}' ({}): no pairs to use", options_.name,
+                                split_name(options_.split)));
+}
+
+PairedDataset::Loaded PairedDataset::load(const PairedFile& f) const {
+  Loaded l;
+  if (listing_.rule.hdf5) {
+    std::tie(l.input, l.target) =
+        read_hdf5_pair(f.input, listing_.rule.input_pattern, listing_.rule.target_name);
+    return l;
+  }
+  ImageInfo in_info, gt_info;
+  l.input = read_image(f.input, &in_info);
+  l.target = read_image(f.target, &gt_info);
+  for (const auto& [info, path] : {std::pair{&in_info, &f.input}, std::pair{&gt_info, &f.target}})
+    if (info->channels == 1 || info->channels == 2)
+      l.notes.push_back({"grayscale", path->string(),
+                         fmt::format("'{}' is grey; converted to RGB", path->string())});
+  if (listing_.rule.crop_target && l.target.cols >= l.input.cols && l.target.rows >= l.input.rows &&
+      l.target.size() != l.input.size()) {
+    const cv::Rect box((l.target.cols - l.input.cols) / 2, (l.target.rows - l.input.rows) / 2,
+                       l.input.cols, l.input.rows);
+    l.target = l.target(box).clone();
+  }
+  if (l.input.size() != l.target.size())
+    throw DataError(fmt::format("sample '{}': input '{}' is {}x{} but ground truth '{}' is {}x{}",
+                                f.id, f.input.string(), l.input.cols, l.input.rows,
+                                f.target.string(), l.target.cols, l.target.rows));
+  return l;
+}
+
+void PairedDataset::note_converted(const std::vector<DataIssue>& notes) const {
+  if (notes.empty()) return;
+  std::lock_guard<std::mutex> lock(converted_mutex_);
+  for (const auto& n : notes) converted_.insert(n.file);
+}
+
+int64_t PairedDataset::converted_files() const {
+  std::lock_guard<std::mutex> lock(converted_mutex_);
+  return static_cast<int64_t>(converted_.size());
+}
+
+Sample PairedDataset::get(size_t index, uint64_t epoch) const {
+  if (index >= size())
+    throw DataError(fmt::format("dataset '{}': sample index {} out of range (size {})", options_.name,
+                                index, size()));
+  const PairedFile& f = listing_.pairs[index];
+  Loaded l = load(f);
+  note_converted(l.notes);
+  cv::Mat input = l.input, target = l.target;
+  if (options_.split == Split::train) {
+    Rng rng(derive_seed(options_.seed, "paired:" + options_.name, epoch * size() + index));
+    try {
+      auto out = augment({l.input, l.target}, options_.augment, rng);
+      input = out[0];
+      target = out[1];
+    } catch (const DataError& e) {
+      throw DataError(fmt::format("sample '{}' ('{}'): {}", f.id, f.input.string(), e.what()));
+    }
+  }
+  return Sample{to_tensor(input), to_tensor(target), {}, options_.name + "/" + f.id};
+}
+
+std::vector<DataIssue> PairedDataset::check(size_t index) const {
+  const PairedFile& f = listing_.pairs.at(index);
+  try {
+    Loaded l = load(f);
+    note_converted(l.notes);
+    return l.notes;
+  } catch (const DataError& e) {
+    const std::string what = e.what();
+    const bool mismatch = what.find(" but ground truth ") != std::string::npos;
+    // Name the file at fault: the one the message quotes first.
+    std::string file = f.input.string();
+    if (!mismatch && what.find("'" + f.target.string() + "'") != std::string::npos &&
+        what.find("'" + f.input.string() + "'") == std::string::npos)
+      file = f.target.string();
+    return {DataIssue{mismatch ? "size_mismatch" : "undecodable", file, what}};
+  } catch (const IoError& e) {
+    return {DataIssue{"unreadable", f.input.string(), e.what()}};
+  }
+}
+
+std::map<std::string, std::string> PairedDataset::provenance() const {
+  auto p = options_.provenance;
+  p["dataset"] = "real";
+  p["name"] = options_.name;
+  p["split"] = split_name(options_.split);
+  p["layout"] = listing_.rule.name;
+  p["samples"] = std::to_string(size());
+  p["unpaired_files"] = std::to_string(listing_.issues.size());
+  return p;
+}
+
+}  // namespace dmgn::data
