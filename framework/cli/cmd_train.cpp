@@ -22,6 +22,7 @@ void print_results(const std::vector<train::EvalResult>& results) {
     std::printf("%-12s %-8s %6lld | %7.2f / %7.4f | %7.2f / %7.4f | %+.2f dB %+.4f\n", r.dataset.c_str(),
                 r.preset.c_str(), static_cast<long long>(r.samples), r.psnr, r.ssim, r.psnr_input,
                 r.ssim_input, r.psnr - r.psnr_input, r.ssim - r.ssim_input);
+  if (!results.empty()) std::printf("metric %s\n", results.front().spec.c_str());
 }
 
 }  // namespace

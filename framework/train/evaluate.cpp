@@ -9,34 +9,27 @@
 
 namespace dmgn::train {
 
-metrics::Preset metric_preset(const Config& cfg) {
-  const auto name = cfg.get_string("eval.metric");
-  if (name != "auto") return metrics::preset_from_string(name);
-  const auto task = cfg.get_string("task.name");
-  if (task == "reflection") return metrics::Preset::real20;
-  if (task == "rain") return metrics::Preset::rain100;
-  if (task == "haze") return metrics::Preset::sots;
-  throw ConfigError(fmt::format("config key 'task.name': '{}' is not one of reflection, rain, haze", task));
-}
+metrics::Spec metric_preset(const Config& cfg) { return metrics::spec_from_config(cfg); }
 
 namespace {
 
 // Sums of the per-image metrics over samples first, first + stride, ... < n.
-EvalResult accumulate(models::Model& model, const data::Dataset& dataset, metrics::Preset preset,
+EvalResult accumulate(models::Model& model, const data::Dataset& dataset, const metrics::Spec& spec,
                       const EvalOptions& opt, int64_t n, int64_t first, int64_t stride, bool save) {
   torch::NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
   EvalResult r;
   r.dataset = dataset.name();
-  r.preset = metrics::preset_name(preset);
+  r.preset = spec.name;
+  r.spec = spec.describe();
   for (int64_t i = first; i < n; i += stride) {
     const auto s = dataset.get(static_cast<size_t>(i), 0);
     auto input = s.input.unsqueeze(0).to(opt.device);
     auto out = model.forward(model.to_model(input));
     auto b = model.from_model(out.background).clamp(0, 1).cpu();
-    const auto q = metrics::assess(b[0], s.background, preset);
-    const auto q0 = metrics::assess(s.input, s.background, preset);
+    const auto q = metrics::assess(b[0], s.background, spec);
+    const auto q0 = metrics::assess(s.input, s.background, spec);
     r.psnr += q.psnr;
     r.ssim += q.ssim;
     r.psnr_input += q0.psnr;
@@ -73,19 +66,19 @@ void to_means(EvalResult& r) {
 
 }  // namespace
 
-EvalResult evaluate(models::Model& model, const data::Dataset& dataset, metrics::Preset preset,
+EvalResult evaluate(models::Model& model, const data::Dataset& dataset, const metrics::Spec& spec,
                     const EvalOptions& opt) {
   const int64_t n = sample_count(dataset, opt);
-  EvalResult r = accumulate(model, dataset, preset, opt, n, 0, 1, true);
+  EvalResult r = accumulate(model, dataset, spec, opt, n, 0, 1, true);
   to_means(r);
   return r;
 }
 
-EvalResult evaluate(models::Model& model, const data::Dataset& dataset, metrics::Preset preset,
+EvalResult evaluate(models::Model& model, const data::Dataset& dataset, const metrics::Spec& spec,
                     const EvalOptions& opt, Collective& c) {
-  if (c.world_size() == 1) return evaluate(model, dataset, preset, opt);
+  if (c.world_size() == 1) return evaluate(model, dataset, spec, opt);
   const int64_t n = sample_count(dataset, opt);
-  EvalResult r = accumulate(model, dataset, preset, opt, n, c.rank(), c.world_size(), c.rank() == 0);
+  EvalResult r = accumulate(model, dataset, spec, opt, n, c.rank(), c.world_size(), c.rank() == 0);
   const auto sums = all_reduce_values(
       c, {r.psnr, r.ssim, r.psnr_input, r.ssim_input, static_cast<double>(r.samples)});
   r.psnr = sums[0];
