@@ -1,6 +1,7 @@
 // metrics/psnr_ssim.h against the Python references: tests/python/check_metrics.py (skimage
 // for real20, numpy/scipy/torch reimplementations of rain100, sots, basicsr on synthetic
-// images); pure C++ properties; metrics/macs.h.
+// images) and tests/python/check_metrics_photos.py (scikit-image itself on degraded real
+// photos: skimage, basicsr_y with a border crop, real20); pure C++ properties; metrics/macs.h.
 // Spec selection, config keys: test_metrics_spec.cpp.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "data/image_io.h"
 #include "metrics/macs.h"
 #include "metrics/psnr_ssim.h"
 
@@ -174,6 +176,59 @@ TEST(Metrics, MatchesPythonReferences) {
   for (const auto& [preset, w] : worst)
     std::printf("[ metrics ] %-8s max |dPSNR| = %.3g dB, max |dSSIM| = %.3g\n", preset.c_str(),
                 w.first, w.second);
+  fs::remove_all(dir);
+}
+
+// The acceptance check of the skimage / Y conventions: scikit-image itself on degraded real
+// photos saved as 8-bit PNGs, read back with data::read_image, agree to 1e-4.
+TEST(Metrics, MatchesSkimageOnRealPhotos) {
+  const fs::path dir = scratch_dir("dmgn_metrics_photos");
+  std::string skip;
+  const auto refs = run_reference("tests/python/check_metrics_photos.py", dir, skip);
+  if (!skip.empty()) {
+    fs::remove_all(dir);
+    GTEST_SKIP() << skip;
+  }
+  ASSERT_EQ(refs.size(), 36u);  // 6 photos x 2 degradations x 3 conventions
+
+  struct Worst {
+    double d = 0;
+    std::string at;
+    void update(double diff, const std::string& name) {
+      if (diff >= d) d = diff, at = name;
+    }
+  };
+  std::map<std::string, std::pair<Worst, Worst>> worst;  // convention -> PSNR, SSIM
+  std::map<std::string, torch::Tensor> cache;
+  auto image = [&](const std::string& path) {
+    auto it = cache.find(path);
+    if (it == cache.end()) it = cache.emplace(path, dmgn::data::to_tensor(dmgn::data::read_image(path))).first;
+    return it->second;
+  };
+  for (const auto& r : refs) {
+    m::Spec spec = m::preset(r.preset);
+    spec.crop_border = r.crop;
+    const m::Quality q = m::assess(image(r.out), image(r.gt), spec);
+    EXPECT_NEAR(q.psnr, r.psnr, 1e-4) << r.name << " " << r.preset;
+    EXPECT_NEAR(q.ssim, r.ssim, 1e-4) << r.name << " " << r.preset;
+    auto& w = worst[r.preset + (r.crop ? "+crop" + std::to_string(r.crop) : "")];
+    w.first.update(std::abs(q.psnr - r.psnr), r.name);
+    w.second.update(std::abs(q.ssim - r.ssim), r.name);
+  }
+  for (const auto& [preset, w] : worst)
+    std::printf("[ photos  ] %-15s max |dPSNR| = %.3g dB (%s), max |dSSIM| = %.3g (%s)\n",
+                preset.c_str(), w.first.d, w.first.at.c_str(), w.second.d, w.second.at.c_str());
+  // The same Y convention chosen through the config keys.
+  const m::Spec by_config = m::spec_from_config(
+      dmgn::Config::defaults({"eval.metric=basicsr_y", "eval.crop_border=4"}));
+  EXPECT_EQ(by_config.name, "basicsr_y+crop4");
+  for (const auto& r : refs)
+    if (r.preset == "basicsr_y") {
+      const m::Quality q = m::assess(image(r.out), image(r.gt), by_config);
+      EXPECT_NEAR(q.psnr, r.psnr, 1e-4) << r.name;
+      EXPECT_NEAR(q.ssim, r.ssim, 1e-4) << r.name;
+      break;
+    }
   fs::remove_all(dir);
 }
 
