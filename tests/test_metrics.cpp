@@ -2,7 +2,7 @@
 // for real20, numpy/scipy/torch reimplementations of rain100, sots, basicsr on synthetic
 // images) and tests/python/check_metrics_photos.py (scikit-image itself on degraded real
 // photos: skimage, basicsr_y with a border crop, real20); pure C++ properties; metrics/macs.h.
-// Spec selection, config keys: test_metrics_spec.cpp.
+// Spec selection, config keys and `dmgn score`: test_metrics_spec.cpp.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 #include <unistd.h>

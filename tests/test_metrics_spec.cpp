@@ -1,17 +1,26 @@
 // metrics/spec.h: what each step of a Spec does (border crop, quantisation, Y vs RGB), the
-// config keys that select and describe a convention.
+// config keys that select and describe a convention, and `dmgn score`.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "core/config.h"
 #include "core/error.h"
+#include "data/image_io.h"
 #include "metrics/psnr_ssim.h"
+#include "test_util.h"
 
 namespace m = dmgn::metrics;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -37,6 +46,36 @@ std::string config_error(const std::vector<std::string>& overrides) {
     return e.what();
   }
   return "";
+}
+
+struct CliRun {
+  int code = -1;
+  std::string out;
+};
+
+CliRun dmgn_cli(const std::string& args) {
+  const std::string cmd = std::string(DMGN_BINARY) + " " + args + " 2>&1";
+  CliRun r;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf{};
+  while (size_t n = std::fread(buf.data(), 1, buf.size(), p)) r.out.append(buf.data(), n);
+  const int status = ::pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+// "name  PSNR  SSIM" line of `dmgn score` output for `name`.
+std::pair<double, double> score_line(const std::string& out, const std::string& name) {
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream words(line);
+    std::string first;
+    double p = 0, s = 0;
+    if (words >> first >> p >> s && first == name) return {p, s};
+  }
+  ADD_FAILURE() << "no line for '" << name << "' in:\n" << out;
+  return {0, 0};
 }
 
 }  // namespace
@@ -170,4 +209,61 @@ TEST(MetricsSpec, ConfigKeysSelectValidateAndDescribe) {
   } catch (const dmgn::ConfigError& err) {
     EXPECT_NE(std::string(err.what()).find("'window_size'"), std::string::npos) << err.what();
   }
+}
+
+TEST(MetricsSpec, ScoreCommandPairsByStemAndNamesBadFiles) {
+  const fs::path dir = dmgn::testing::scratch("metrics_score");
+  const fs::path out = dir / "out", gt = dir / "gt";
+  fs::create_directories(out);
+  fs::create_directories(gt);
+  auto save = [](const fs::path& p, const torch::Tensor& t) { dmgn::data::write_image(p, dmgn::data::to_mat(t)); };
+  save(out / "a.png", photo_like(40, 44, 0.05, 1));
+  save(gt / "a.png", photo_like(40, 44, 0.0, 1));
+  save(out / "b.png", photo_like(33, 30, 0.08, 2));
+  save(gt / "b.bmp", photo_like(33, 30, 0.0, 2));  // pairs by stem, whatever the extension
+  std::ofstream(out / "notes.txt") << "not an image\n";
+
+  const CliRun r = dmgn_cli("score " + out.string() + " " + gt.string() + " --metric skimage");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("metric " + m::preset("skimage").describe()), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("ignored (not an image): " + (out / "notes.txt").string()), std::string::npos) << r.out;
+  const auto read = [](const fs::path& p) { return dmgn::data::to_tensor(dmgn::data::read_image(p)); };
+  const m::Quality qa = m::assess(read(out / "a.png"), read(gt / "a.png"), m::preset("skimage"));
+  const m::Quality qb = m::assess(read(out / "b.png"), read(gt / "b.bmp"), m::preset("skimage"));
+  const auto [pa, sa] = score_line(r.out, "a");
+  const auto [pb, sb] = score_line(r.out, "b");
+  const auto [pm, sm] = score_line(r.out, "mean");
+  EXPECT_NEAR(pa, qa.psnr, 1e-4);
+  EXPECT_NEAR(sa, qa.ssim, 1e-6);
+  EXPECT_NEAR(pb, qb.psnr, 1e-4);
+  EXPECT_NEAR(sb, qb.ssim, 1e-6);
+  EXPECT_NEAR(pm, (qa.psnr + qb.psnr) / 2, 1e-4);
+  EXPECT_NEAR(sm, (qa.ssim + qb.ssim) / 2, 1e-6);
+
+  // Two files, a custom convention from --set.
+  const CliRun one = dmgn_cli("score " + (out / "a.png").string() + " " + (gt / "a.png").string() +
+                           " --metric custom --set eval.custom.color=y --set eval.custom.crop_border=4");
+  ASSERT_EQ(one.code, 0) << one.out;
+  m::Spec y4 = m::preset("basicsr_y");
+  y4.crop_border = 4;
+  EXPECT_NEAR(score_line(one.out, "a").first, m::psnr(read(out / "a.png"), read(gt / "a.png"), y4), 1e-4);
+  EXPECT_NE(one.out.find("custom: Y(BT.601) u8 range=255 crop=4"), std::string::npos) << one.out;
+
+  // Errors: one line naming the file or key, exit 1.
+  auto expect_error = [](const CliRun& e, const std::string& want) {
+    EXPECT_EQ(e.code, 1) << e.out;
+    EXPECT_EQ(std::count(e.out.begin(), e.out.end(), '\n'), 1) << e.out;
+    EXPECT_NE(e.out.find(want), std::string::npos) << "want '" << want << "' in: " << e.out;
+  };
+  expect_error(dmgn_cli("score " + out.string() + " " + gt.string() + " --metric custom --set eval.custom.window_size=4"),
+               "'eval.custom.window_size'");
+  expect_error(dmgn_cli("score " + out.string() + " " + (gt / "a.png").string()), "give two images or two folders");
+  save(gt / "c.png", photo_like(20, 20, 0.0, 3));
+  expect_error(dmgn_cli("score " + out.string() + " " + gt.string()), (gt / "c.png").string());
+  save(out / "c.png", photo_like(20, 21, 0.0, 3));
+  expect_error(dmgn_cli("score " + out.string() + " " + gt.string()), "size mismatch: '" + (out / "c.png").string());
+  fs::remove(gt / "c.png");
+  expect_error(dmgn_cli("score " + out.string() + " " + gt.string()), (out / "c.png").string() + "' has no ground truth");
+  expect_error(dmgn_cli("score " + (dir / "missing").string() + " " + gt.string()), "missing' does not exist");
+  fs::remove_all(dir);
 }
