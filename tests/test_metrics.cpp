@@ -1,6 +1,8 @@
-// metrics/psnr_ssim.h against the Python references (tests/python/check_metrics.py: skimage
-// for real20, numpy/scipy/torch reimplementations for the other presets), pure C++ properties,
-// and metrics/macs.h.
+// metrics/psnr_ssim.h against the Python references: tests/python/check_metrics.py (skimage
+// for real20, numpy/scipy/torch reimplementations of rain100, sots, basicsr on synthetic
+// images) and tests/python/check_metrics_photos.py (scikit-image itself on degraded real
+// photos: skimage, basicsr_y with a border crop, real20); pure C++ properties; metrics/macs.h.
+// Spec selection, config keys and `dmgn score`: test_metrics_spec.cpp.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 #include <unistd.h>
@@ -17,6 +19,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "data/image_io.h"
 #include "metrics/macs.h"
 #include "metrics/psnr_ssim.h"
 
@@ -78,6 +81,7 @@ std::string json_field(const std::string& line, const std::string& key) {
 
 struct Reference {
   std::string name, out, gt, preset;
+  int64_t crop = 0;
   double psnr = 0, ssim = 0;
 };
 
@@ -100,56 +104,74 @@ torch::Tensor test_image(int64_t h, int64_t w, double noise, uint64_t seed) {
   return img.to(torch::kFloat32);
 }
 
-const std::vector<m::Preset> kAll = {m::Preset::real20, m::Preset::rain100, m::Preset::sots,
-                                     m::Preset::basicsr};
+std::vector<m::Spec> all_presets() {
+  std::vector<m::Spec> v;
+  for (const auto& name : m::preset_names()) v.push_back(m::preset(name));
+  return v;
+}
 
-}  // namespace
-
-TEST(Metrics, MatchesPythonReferences) {
+// Runs `/usr/bin/python3 script dir`: the records it prints, or `skip` set with the reason
+// (exit 77 or no interpreter), or a gtest failure.
+std::vector<Reference> run_reference(const fs::path& script, const fs::path& dir, std::string& skip) {
   const std::string python = "/usr/bin/python3";
-  const fs::path script = "tests/python/check_metrics.py";
-  if (!fs::exists(python)) GTEST_SKIP() << python << " not found: cannot run the reference";
-  ASSERT_TRUE(fs::exists(script)) << "run from the repository root: " << script << " missing";
-  const fs::path dir = scratch_dir("dmgn_metrics_ref");
+  std::vector<Reference> refs;
+  if (!fs::exists(python)) {
+    skip = python + " not found: cannot run the reference";
+    return refs;
+  }
+  EXPECT_TRUE(fs::exists(script)) << "run from the repository root: " << script << " missing";
   const std::string cmd = python + " " + script.string() + " '" + dir.string() + "' 2>&1";
   FILE* pipe = ::popen(cmd.c_str(), "r");
-  ASSERT_NE(pipe, nullptr) << "popen failed: " << cmd;
+  EXPECT_NE(pipe, nullptr) << "popen failed: " << cmd;
+  if (!pipe) return refs;
   std::string output;
   char buf[4096];
   while (size_t n = std::fread(buf, 1, sizeof buf, pipe)) output.append(buf, n);
   const int status = ::pclose(pipe);
   if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
-    fs::remove_all(dir);
-    GTEST_SKIP() << output;
+    skip = output;
+    return refs;
   }
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << cmd << " failed:\n" << output;
-
-  std::vector<Reference> refs;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << cmd << " failed:\n" << output;
   std::istringstream lines(output);
   for (std::string line; std::getline(lines, line);) {
     if (line.find("\"preset\"") == std::string::npos) continue;
+    const std::string crop = json_field(line, "crop");
     refs.push_back({json_field(line, "name"), json_field(line, "out"), json_field(line, "gt"),
-                    json_field(line, "preset"), std::stod(json_field(line, "psnr")),
-                    std::stod(json_field(line, "ssim"))});
+                    json_field(line, "preset"), crop.empty() ? 0 : std::stoll(crop),
+                    std::stod(json_field(line, "psnr")), std::stod(json_field(line, "ssim"))});
   }
-  ASSERT_EQ(refs.size(), 16u) << output;
+  return refs;
+}
+
+}  // namespace
+
+TEST(Metrics, MatchesPythonReferences) {
+  const fs::path dir = scratch_dir("dmgn_metrics_ref");
+  std::string skip;
+  const auto refs = run_reference("tests/python/check_metrics.py", dir, skip);
+  if (!skip.empty()) {
+    fs::remove_all(dir);
+    GTEST_SKIP() << skip;
+  }
+  ASSERT_EQ(refs.size(), 16u);
 
   std::map<std::string, std::pair<double, double>> worst;  // preset -> max |dpsnr|, |dssim|
   for (const auto& r : refs) {
     const auto out = load_npy_f32(r.out), gt = load_npy_f32(r.gt);
-    const m::Preset preset = m::preset_from_string(r.preset);
-    const m::Quality q = m::assess(out, gt, preset);
+    const m::Spec spec = m::preset(r.preset);
+    const m::Quality q = m::assess(out, gt, spec);
     const double dp = std::abs(q.psnr - r.psnr), ds = std::abs(q.ssim - r.ssim);
     auto& w = worst[r.preset];
     w.first = std::max(w.first, dp);
     w.second = std::max(w.second, ds);
-    const double tol = preset == m::Preset::real20 ? 1e-6 : 1e-5;
+    const double tol = r.preset == "real20" ? 1e-6 : 1e-5;
     EXPECT_NEAR(q.psnr, r.psnr, tol) << r.name << " " << r.preset;
     EXPECT_NEAR(q.ssim, r.ssim, tol) << r.name << " " << r.preset;
     // psnr()/ssim() alone agree with assess(), and a batch of one is the same image.
-    EXPECT_EQ(m::psnr(out, gt, preset), q.psnr);
-    EXPECT_EQ(m::ssim(out, gt, preset), q.ssim);
-    EXPECT_NEAR(m::assess(out.unsqueeze(0), gt.unsqueeze(0), preset).ssim, q.ssim, 1e-15);
+    EXPECT_EQ(m::psnr(out, gt, spec), q.psnr);
+    EXPECT_EQ(m::ssim(out, gt, spec), q.ssim);
+    EXPECT_NEAR(m::assess(out.unsqueeze(0), gt.unsqueeze(0), spec).ssim, q.ssim, 1e-15);
   }
   for (const auto& [preset, w] : worst)
     std::printf("[ metrics ] %-8s max |dPSNR| = %.3g dB, max |dSSIM| = %.3g\n", preset.c_str(),
@@ -157,10 +179,63 @@ TEST(Metrics, MatchesPythonReferences) {
   fs::remove_all(dir);
 }
 
+// The acceptance check of the skimage / Y conventions: scikit-image itself on degraded real
+// photos saved as 8-bit PNGs, read back with data::read_image, agree to 1e-4.
+TEST(Metrics, MatchesSkimageOnRealPhotos) {
+  const fs::path dir = scratch_dir("dmgn_metrics_photos");
+  std::string skip;
+  const auto refs = run_reference("tests/python/check_metrics_photos.py", dir, skip);
+  if (!skip.empty()) {
+    fs::remove_all(dir);
+    GTEST_SKIP() << skip;
+  }
+  ASSERT_EQ(refs.size(), 36u);  // 6 photos x 2 degradations x 3 conventions
+
+  struct Worst {
+    double d = 0;
+    std::string at;
+    void update(double diff, const std::string& name) {
+      if (diff >= d) d = diff, at = name;
+    }
+  };
+  std::map<std::string, std::pair<Worst, Worst>> worst;  // convention -> PSNR, SSIM
+  std::map<std::string, torch::Tensor> cache;
+  auto image = [&](const std::string& path) {
+    auto it = cache.find(path);
+    if (it == cache.end()) it = cache.emplace(path, dmgn::data::to_tensor(dmgn::data::read_image(path))).first;
+    return it->second;
+  };
+  for (const auto& r : refs) {
+    m::Spec spec = m::preset(r.preset);
+    spec.crop_border = r.crop;
+    const m::Quality q = m::assess(image(r.out), image(r.gt), spec);
+    EXPECT_NEAR(q.psnr, r.psnr, 1e-4) << r.name << " " << r.preset;
+    EXPECT_NEAR(q.ssim, r.ssim, 1e-4) << r.name << " " << r.preset;
+    auto& w = worst[r.preset + (r.crop ? "+crop" + std::to_string(r.crop) : "")];
+    w.first.update(std::abs(q.psnr - r.psnr), r.name);
+    w.second.update(std::abs(q.ssim - r.ssim), r.name);
+  }
+  for (const auto& [preset, w] : worst)
+    std::printf("[ photos  ] %-15s max |dPSNR| = %.3g dB (%s), max |dSSIM| = %.3g (%s)\n",
+                preset.c_str(), w.first.d, w.first.at.c_str(), w.second.d, w.second.at.c_str());
+  // The same Y convention chosen through the config keys.
+  const m::Spec by_config = m::spec_from_config(
+      dmgn::Config::defaults({"eval.metric=basicsr_y", "eval.crop_border=4"}));
+  EXPECT_EQ(by_config.name, "basicsr_y+crop4");
+  for (const auto& r : refs)
+    if (r.preset == "basicsr_y") {
+      const m::Quality q = m::assess(image(r.out), image(r.gt), by_config);
+      EXPECT_NEAR(q.psnr, r.psnr, 1e-4) << r.name;
+      EXPECT_NEAR(q.ssim, r.ssim, 1e-4) << r.name;
+      break;
+    }
+  fs::remove_all(dir);
+}
+
 TEST(Metrics, IdentityKnownMseSymmetryBatch) {
   const auto a = test_image(40, 36, 0.05, 1), b = test_image(40, 36, 0.05, 2);
-  for (m::Preset p : kAll) {
-    SCOPED_TRACE(m::preset_name(p));
+  for (const m::Spec& p : all_presets()) {
+    SCOPED_TRACE(p.name);
     EXPECT_EQ(m::psnr(a, a, p), m::kPsnrCap);
     EXPECT_NEAR(m::ssim(a, a, p), 1.0, 1e-12);
     EXPECT_NEAR(m::ssim(a, b, p), m::ssim(b, a, p), 1e-12);
@@ -178,54 +253,55 @@ TEST(Metrics, IdentityKnownMseSymmetryBatch) {
   }
   // Known MSE: a constant offset of 0.1 on [0,1] -> 20 dB (peak 1 on [0,1], or 255 on x255).
   const auto gt = torch::full({3, 16, 16}, 0.5), out = gt + 0.1;
-  EXPECT_NEAR(m::psnr(out, gt, m::Preset::real20), 20.0, 1e-5);
-  EXPECT_NEAR(m::psnr(out, gt, m::Preset::sots), 20.0, 1e-5);
-  EXPECT_NEAR(m::psnr(out, gt, m::Preset::basicsr), 20.0, 1e-5);
+  for (const char* name : {"real20", "sots", "basicsr"})
+    EXPECT_NEAR(m::psnr(out, gt, m::preset(name)), 20.0, 1e-5) << name;
   // rain100: the Y offset is 0.1 * (65.481 + 128.553 + 24.966) / 255.
-  EXPECT_NEAR(m::psnr(out, gt, m::Preset::rain100), -20.0 * std::log10(0.1 * 219.0 / 255.0),
+  EXPECT_NEAR(m::psnr(out, gt, m::preset("rain100")), -20.0 * std::log10(0.1 * 219.0 / 255.0),
               1e-5);
   // Clipping to [0,1]: values beyond the range count as 0 or 1.
   const auto over = gt.clone().fill_(1.0), way_over = gt.clone().fill_(3.0);
-  for (m::Preset p : kAll) {
-    EXPECT_EQ(m::psnr(way_over, over, p), m::kPsnrCap) << m::preset_name(p);
-    EXPECT_NEAR(m::ssim(way_over, over, p), 1.0, 1e-12) << m::preset_name(p);
+  for (const m::Spec& p : all_presets()) {
+    EXPECT_EQ(m::psnr(way_over, over, p), m::kPsnrCap) << p.name;
+    EXPECT_NEAR(m::ssim(way_over, over, p), 1.0, 1e-12) << p.name;
   }
   // A per-channel PSNR mean (real20) differs from one over all channels (basicsr).
   auto uneven = gt.clone();
   uneven[0] += 0.1;
-  EXPECT_NEAR(m::psnr(uneven, gt, m::Preset::basicsr), 20.0 + 10 * std::log10(3.0), 1e-5);
-  EXPECT_NEAR(m::psnr(uneven, gt, m::Preset::real20), (20.0 + 2 * m::kPsnrCap) / 3, 1e-5);
+  EXPECT_NEAR(m::psnr(uneven, gt, m::preset("basicsr")), 20.0 + 10 * std::log10(3.0), 1e-5);
+  EXPECT_NEAR(m::psnr(uneven, gt, m::preset("real20")), (20.0 + 2 * m::kPsnrCap) / 3, 1e-5);
 }
 
 TEST(Metrics, PresetNamesAndErrors) {
-  for (m::Preset p : kAll) EXPECT_EQ(m::preset_from_string(m::preset_name(p)), p);
-  EXPECT_EQ(m::preset_names().size(), kAll.size());
+  const std::vector<std::string> names = {"real20", "rain100", "sots", "basicsr", "skimage", "basicsr_y"};
+  EXPECT_EQ(m::preset_names(), names);
+  for (const auto& n : names) EXPECT_EQ(m::preset(n).name, n);
   try {
-    m::preset_from_string("sid");
+    m::preset("sid");
     FAIL() << "expected ConfigError";
   } catch (const dmgn::ConfigError& e) {
     const std::string what = e.what();
     EXPECT_NE(what.find("'sid'"), std::string::npos) << what;
-    EXPECT_NE(what.find("real20, rain100, sots, basicsr"), std::string::npos) << what;
+    EXPECT_NE(what.find("real20, rain100, sots, basicsr, skimage, basicsr_y, custom"), std::string::npos)
+        << what;
   }
+  const m::Spec real20 = m::preset("real20"), rain100 = m::preset("rain100");
+  const m::Spec sots = m::preset("sots"), basicsr = m::preset("basicsr");
   const auto a = test_image(16, 16, 0.0, 3);
   try {
-    m::psnr(a, test_image(16, 17, 0.0, 3), m::Preset::real20);
+    m::psnr(a, test_image(16, 17, 0.0, 3), real20);
     FAIL() << "expected DataError";
   } catch (const dmgn::DataError& e) {
     EXPECT_NE(std::string(e.what()).find("'gt'"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(m::ssim(a[0], a[0], m::Preset::sots), dmgn::DataError);             // 2-D
-  EXPECT_THROW(m::ssim(a.slice(0, 0, 1), a.slice(0, 0, 1), m::Preset::rain100),  // not RGB
-               dmgn::DataError);
-  EXPECT_THROW(m::ssim(a, (a * 255).to(torch::kUInt8), m::Preset::real20), dmgn::DataError);
+  EXPECT_THROW(m::ssim(a[0], a[0], sots), dmgn::DataError);                       // 2-D
+  EXPECT_THROW(m::ssim(a.slice(0, 0, 1), a.slice(0, 0, 1), rain100), dmgn::DataError);  // not RGB
+  EXPECT_THROW(m::ssim(a, (a * 255).to(torch::kUInt8), real20), dmgn::DataError);
   const auto small = test_image(10, 10, 0.0, 4);
-  EXPECT_THROW(m::ssim(small, small, m::Preset::basicsr), dmgn::DataError);  // < 11x11
-  EXPECT_NO_THROW(m::ssim(small, small, m::Preset::real20));                 // >= 7x7
-  EXPECT_THROW(m::ssim(small.slice(1, 0, 6), small.slice(1, 0, 6), m::Preset::real20),
-               dmgn::DataError);
+  EXPECT_THROW(m::ssim(small, small, basicsr), dmgn::DataError);  // < 11x11
+  EXPECT_NO_THROW(m::ssim(small, small, real20));                 // >= 7x7
+  EXPECT_THROW(m::ssim(small.slice(1, 0, 6), small.slice(1, 0, 6), real20), dmgn::DataError);
   // Grey images are fine for the presets without a Y conversion.
-  EXPECT_NEAR(m::ssim(a.slice(0, 0, 1), a.slice(0, 0, 1), m::Preset::sots), 1.0, 1e-12);
+  EXPECT_NEAR(m::ssim(a.slice(0, 0, 1), a.slice(0, 0, 1), sots), 1.0, 1e-12);
 }
 
 TEST(Macs, CountsNestsRestoresAndIsPerThread) {

@@ -24,6 +24,7 @@ void print_results(const std::vector<train::EvalResult>& results) {
     std::printf("%-12s %-8s %6lld | %7.2f / %7.4f | %7.2f / %7.4f | %+.2f dB %+.4f\n", r.dataset.c_str(),
                 r.preset.c_str(), static_cast<long long>(r.samples), r.psnr, r.ssim, r.psnr_input,
                 r.ssim_input, r.psnr - r.psnr_input, r.ssim - r.ssim_input);
+  if (!results.empty()) std::printf("metric %s\n", results.front().spec.c_str());
 }
 
 }  // namespace
@@ -112,7 +113,7 @@ void add_eval(CLI::App& app) {
       e.ssim = r.ssim;
       e.psnr_input = r.psnr_input;
       e.ssim_input = r.ssim_input;
-      std::vector<std::string> prov;
+      std::vector<std::string> prov{fmt::format("metric_spec=\"{}\"", r.spec)};
       for (const auto& [k, v] : ds->provenance()) prov.push_back(k + "=" + v);
       prov.push_back(fmt::format("grayscale_converted={}", ds->converted_files()));
       e.provenance = fmt::format("{}", fmt::join(prov, " "));

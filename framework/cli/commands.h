@@ -19,6 +19,7 @@ void add_store(CLI::App& app);     // runs, report
 void add_launch(CLI::App& app);    // launch (local data-parallel workers)
 void add_bench(CLI::App& app);     // bench scaling | data
 void add_data(CLI::App& app);      // data check | list
+void add_score(CLI::App& app);     // score (PSNR/SSIM of image files or folders)
 
 // Shared helpers.
 Config load_config(const std::string& file, const std::vector<std::string>& sets);

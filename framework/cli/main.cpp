@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   dmgn::cli::add_launch(app);
   dmgn::cli::add_bench(app);
   dmgn::cli::add_data(app);
+  dmgn::cli::add_score(app);
   try {
     dmgn::register_builtins();
     app.parse(argc, argv);

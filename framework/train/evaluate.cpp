@@ -10,18 +10,10 @@
 
 namespace dmgn::train {
 
-metrics::Preset metric_preset(const Config& cfg) {
-  return metric_preset(cfg, "");
-}
+metrics::Spec metric_preset(const Config& cfg) { return metrics::spec_from_config(cfg); }
 
-metrics::Preset metric_preset(const Config& cfg, const std::string& dataset) {
-  const auto name = cfg.get_string("eval.metric");
-  if (name != "auto") return metrics::preset_from_string(name);
-  const auto task = dataset.empty() ? cfg.get_string("task.name") : data::dataset_task(cfg, dataset);
-  if (task == "reflection") return metrics::Preset::real20;
-  if (task == "rain") return metrics::Preset::rain100;
-  if (task == "haze") return metrics::Preset::sots;
-  throw ConfigError(fmt::format("config key 'task.name': '{}' is not one of reflection, rain, haze", task));
+metrics::Spec metric_preset(const Config& cfg, const std::string& dataset) {
+  return metrics::spec_from_config(cfg, dataset.empty() ? "" : data::dataset_task(cfg, dataset));
 }
 
 namespace {
@@ -38,14 +30,15 @@ torch::Tensor pad_to_multiple(const torch::Tensor& x, int64_t m) {
 }
 
 // Sums of the per-image metrics over samples first, first + stride, ... < n.
-EvalResult accumulate(models::Model& model, const data::Dataset& dataset, metrics::Preset preset,
+EvalResult accumulate(models::Model& model, const data::Dataset& dataset, const metrics::Spec& spec,
                       const EvalOptions& opt, int64_t n, int64_t first, int64_t stride, bool save) {
   torch::NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
   EvalResult r;
   r.dataset = dataset.name();
-  r.preset = metrics::preset_name(preset);
+  r.preset = spec.name;
+  r.spec = spec.describe();
   const int64_t multiple = std::max<int64_t>(1, opt.size_multiple);
   for (int64_t i = first; i < n; i += stride) {
     data::Sample s;
@@ -70,8 +63,8 @@ EvalResult accumulate(models::Model& model, const data::Dataset& dataset, metric
                  .index({Slice(), Slice(), Slice(0, h), Slice(0, w)})
                  .clamp(0, 1)
                  .cpu();
-    const auto q = metrics::assess(b[0], s.background, preset);
-    const auto q0 = metrics::assess(s.input, s.background, preset);
+    const auto q = metrics::assess(b[0], s.background, spec);
+    const auto q0 = metrics::assess(s.input, s.background, spec);
     r.psnr += q.psnr;
     r.ssim += q.ssim;
     r.psnr_input += q0.psnr;
@@ -118,19 +111,19 @@ void to_means(EvalResult& r) {
 
 }  // namespace
 
-EvalResult evaluate(models::Model& model, const data::Dataset& dataset, metrics::Preset preset,
+EvalResult evaluate(models::Model& model, const data::Dataset& dataset, const metrics::Spec& spec,
                     const EvalOptions& opt) {
   const int64_t n = sample_count(dataset, opt);
-  EvalResult r = accumulate(model, dataset, preset, opt, n, 0, 1, true);
+  EvalResult r = accumulate(model, dataset, spec, opt, n, 0, 1, true);
   to_means(r);
   return r;
 }
 
-EvalResult evaluate(models::Model& model, const data::Dataset& dataset, metrics::Preset preset,
+EvalResult evaluate(models::Model& model, const data::Dataset& dataset, const metrics::Spec& spec,
                     const EvalOptions& opt, Collective& c) {
-  if (c.world_size() == 1) return evaluate(model, dataset, preset, opt);
+  if (c.world_size() == 1) return evaluate(model, dataset, spec, opt);
   const int64_t n = sample_count(dataset, opt);
-  EvalResult r = accumulate(model, dataset, preset, opt, n, c.rank(), c.world_size(), c.rank() == 0);
+  EvalResult r = accumulate(model, dataset, spec, opt, n, c.rank(), c.world_size(), c.rank() == 0);
   const auto sums = all_reduce_values(c, {r.psnr, r.ssim, r.psnr_input, r.ssim_input,
                                          static_cast<double>(r.samples), static_cast<double>(r.skipped)});
   r.skipped = static_cast<int64_t>(std::llround(sums[5]));

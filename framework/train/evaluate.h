@@ -1,10 +1,10 @@
 #pragma once
 // Evaluation of a model on a dataset split: PSNR/SSIM of the restored background against the
-// ground truth with a named metric preset, beside the identity baseline (input vs ground
-// truth). One image at a time, full size, no gradients (as the official eval.py). Images whose
-// sides are not multiples of the model's size multiple (4 for the DMGN encoders) are padded
-// by reflection to the next multiple and the output is cropped back, so benchmark images of
-// any size (Real20, SOTS 620x460) are scored at their own size.
+// ground truth with a metric convention (metrics::Spec), beside the identity baseline (input vs
+// ground truth). One image at a time, full size, no gradients (as the official eval.py). Images
+// whose sides are not multiples of the model's size multiple (4 for the DMGN encoders) are
+// padded by reflection to the next multiple and the output is cropped back, so benchmark images
+// of any size (Real20, SOTS 620x460) are scored at their own size.
 // Bad samples: with skip_bad a sample that throws DataError / IoError is left out and counted
 // (EvalResult::skipped, with its message in skipped_messages); without, the error propagates.
 #include <filesystem>
@@ -27,7 +27,8 @@ struct ImageScore {
 
 struct EvalResult {
   std::string dataset;
-  std::string preset;
+  std::string preset;                      // metrics::Spec::name
+  std::string spec;                        // metrics::Spec::describe(): the whole convention
   int64_t samples = 0;                     // images scored
   int64_t skipped = 0;                     // bad samples left out (skip_bad)
   double psnr = 0, ssim = 0;               // model output vs ground truth
@@ -45,19 +46,19 @@ struct EvalOptions {
   int64_t size_multiple = 4;               // pad inputs to a multiple of this (reflection)
 };
 
-EvalResult evaluate(models::Model& model, const data::Dataset& dataset, metrics::Preset preset,
+EvalResult evaluate(models::Model& model, const data::Dataset& dataset, const metrics::Spec& spec,
                     const EvalOptions& options = {});
 // Data-parallel: rank r evaluates samples r, r + W, r + 2W, ... of the first max_samples; the
 // per-image sums are all-reduced, so every rank returns the mean over all samples (the same
 // value as a single process, up to summation order). Only rank 0 saves images.
-EvalResult evaluate(models::Model& model, const data::Dataset& dataset, metrics::Preset preset,
+EvalResult evaluate(models::Model& model, const data::Dataset& dataset, const metrics::Spec& spec,
                     const EvalOptions& options, Collective& collective);
 
-// eval.metric, or for "auto" the task's benchmark convention (reflection -> real20,
-// rain -> rain100, haze -> sots).
-metrics::Preset metric_preset(const Config& cfg);
-// The convention for one dataset: its [datasets.<name>] task decides under "auto" (a rain
+// metrics::spec_from_config: eval.metric, or for "auto" the task's benchmark convention
+// (reflection -> real20, rain -> rain100, haze -> sots).
+metrics::Spec metric_preset(const Config& cfg);
+// The convention for one dataset: under "auto" its [datasets.<name>] task decides (a rain
 // benchmark is scored as rain100 whatever the run's task); otherwise as above.
-metrics::Preset metric_preset(const Config& cfg, const std::string& dataset);
+metrics::Spec metric_preset(const Config& cfg, const std::string& dataset);
 
 }  // namespace dmgn::train

@@ -183,7 +183,8 @@ TrainSummary run_training(const Config& cfg, const TrainOptions& options) {
   if (lead) {
     store->set_provenance(run_id, "world_size", std::to_string(world));
     store->set_provenance(run_id, "global_batch", std::to_string(lopt.batch_size * world));
-    store->set_provenance(run_id, "metric_preset", metrics::preset_name(preset));
+    store->set_provenance(run_id, "metric_preset", preset.name);
+    store->set_provenance(run_id, "metric_spec", preset.describe());
     store->set_provenance(run_id, "on_bad_sample", cfg.get_string("data.on_bad_sample"));
     log::info(fmt::format("run {} | {} | config {} | {} steps ({} per epoch) | {} rank(s){} x batch {} | {} threads",
                           run_id, run_dir.string(), cfg.short_hash(), total_steps, per_epoch, world,
