@@ -2,12 +2,16 @@
 
 #include "data/benchmarks.h"
 #include "data/builtin.h"
+#include "data/synth_haze.h"
+#include "data/synth_rain.h"
 #include "data/synth_reflection.h"
 
 namespace dmgn::data {
 
 void register_builtins() {
   register_reflection_synths();
+  register_rain_synths();
+  register_haze_synths();
   register_builtin_dataset();
   register_adapters();
 }
