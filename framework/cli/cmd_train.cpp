@@ -1,6 +1,7 @@
 // dmgn train | eval
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "cli/commands.h"
@@ -24,7 +25,10 @@ void print_results(const std::vector<train::EvalResult>& results) {
     std::printf("%-12s %-8s %6lld | %7.2f / %7.4f | %7.2f / %7.4f | %+.2f dB %+.4f\n", r.dataset.c_str(),
                 r.preset.c_str(), static_cast<long long>(r.samples), r.psnr, r.ssim, r.psnr_input,
                 r.ssim_input, r.psnr - r.psnr_input, r.ssim - r.ssim_input);
-  if (!results.empty()) std::printf("metric %s\n", results.front().spec.c_str());
+  std::vector<std::string> specs;  // each convention once (datasets of several tasks)
+  for (const auto& r : results)
+    if (std::find(specs.begin(), specs.end(), r.spec) == specs.end()) specs.push_back(r.spec);
+  for (const auto& spec : specs) std::printf("metric %s\n", spec.c_str());
 }
 
 }  // namespace
