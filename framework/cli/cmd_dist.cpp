@@ -40,6 +40,21 @@ void add_launch(CLI::App& app) {
   });
 }
 
+namespace {
+
+// A benchmark row with what identifies the setting: config hash, device, torch, git revision.
+store::BenchRow bench_row(const Config& cfg, const char* bench, const std::string& device) {
+  store::BenchRow b;
+  b.bench = bench;
+  b.config_hash = cfg.hash();
+  b.device = device;
+  b.torch_version = compat::torch_version();
+  b.git_revision = DMGN_GIT_REVISION;
+  return b;
+}
+
+}  // namespace
+
 void add_bench(CLI::App& app) {
   auto* cmd = app.add_subcommand("bench", "Benchmarks (results go to the run store)");
   cmd->require_subcommand(1);
@@ -107,16 +122,11 @@ void add_bench(CLI::App& app) {
         const double speedup = r.ips / base, eff = speedup / r.world;
         std::printf("%6d %10lld %12d %12.3f %8.2fx %10.1f%%\n", r.world,
                     static_cast<long long>(global_batch / r.world), r.threads, r.ips, speedup, 100 * eff);
-        store::BenchRow b;
-        b.bench = "scaling";
+        store::BenchRow b = bench_row(cfg, "scaling", device);
         b.params = fmt::format("world_size={} global_batch={} batch_per_rank={} threads_per_rank={} crop={} "
                                "steps={} backend={}",
                                r.world, global_batch, global_batch / r.world, r.threads, cfg.get_int("data.crop"),
                                steps, r.world > 1 ? "gloo" : "none");
-        b.config_hash = cfg.hash();
-        b.device = device;
-        b.torch_version = compat::torch_version();
-        b.git_revision = DMGN_GIT_REVISION;
         b.name = "images_per_s";
         b.value = r.ips;
         b.unit = "images/s";
@@ -168,15 +178,10 @@ void add_bench(CLI::App& app) {
                                  : "(BELOW 3x: raise data.workers or lighten the augmentation)");
       }
       store::RunStore store(cfg.get_string("runtime.store"));
-      store::BenchRow b;
-      b.bench = "data";
+      store::BenchRow b = bench_row(cfg, "data", device);
       b.params = fmt::format("dataset={} batch={} crop={} workers={} batches={} train_steps={}",
                              cfg.get_string("data.train"), lt.batch_size, cfg.get_int("data.crop"), lt.workers,
                              batches, steps);
-      b.config_hash = cfg.hash();
-      b.device = device;
-      b.torch_version = compat::torch_version();
-      b.git_revision = DMGN_GIT_REVISION;
       const auto put = [&](const char* name, double v, const char* unit) {
         b.name = name;
         b.value = v;

@@ -31,11 +31,10 @@ PairRule same_names(std::string name, std::string in, std::string gt, std::strin
 
 std::string entry_key(const std::string& name) { return "datasets." + name; }
 
-void log_unpaired(const std::string& name, const std::vector<DataIssue>& issues, bool skip) {
-  for (const auto& i : issues) log::warn(fmt::format("dataset '{}': {}{}", name, i.message,
-                                                     skip && i.message.find("has no ground truth") != std::string::npos
-                                                         ? " (left out: data.on_bad_sample = \"skip\")"
-                                                         : ""));
+void log_unpaired(const std::string& name, const Listing& listing) {
+  for (const auto& i : listing.missing)
+    log::warn(fmt::format("dataset '{}': {} (left out: data.on_bad_sample = \"skip\")", name, i.message));
+  for (const auto& i : listing.issues) log::warn(fmt::format("dataset '{}': {}", name, i.message));
 }
 
 }  // namespace
@@ -163,9 +162,7 @@ DatasetPtr open_dataset(const Config& full, const std::string& name, Split split
 
   // Inputs without ground truth: fatal unless skipped.
   const bool skip = skip_bad_samples(full);
-  std::vector<DataIssue> missing;
-  for (const auto& i : listing.issues)
-    if (i.message.find("has no ground truth") != std::string::npos) missing.push_back(i);
+  const auto& missing = listing.missing;
   if (!missing.empty() && !skip)
     throw DataError(fmt::format("dataset '{}': {}{} (data.on_bad_sample = \"fail\"; `dmgn data check` "
                                 "lists every problem)",
@@ -173,7 +170,7 @@ DatasetPtr open_dataset(const Config& full, const std::string& name, Split split
                                 missing.size() > 1 ? fmt::format(", and {} more input(s) without ground truth",
                                                                  missing.size() - 1)
                                                    : ""));
-  log_unpaired(name, listing.issues, skip);
+  log_unpaired(name, listing);
 
   PairedOptions o;
   o.name = name;

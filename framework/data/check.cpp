@@ -59,9 +59,9 @@ std::vector<DatasetCheck> check_datasets(const Config& cfg, const std::vector<st
                                          const std::function<void(const DatasetCheck&)>& on_dataset) {
   Config skipping = cfg;
   skipping.set("data.on_bad_sample=\"skip\"");
-  std::vector<std::pair<std::string, Split>> todo;
+  std::vector<std::pair<std::string, Split>> splits;  // (dataset, split) to check, each once
   const auto add = [&](const std::string& n, Split s) {
-    if (std::find(todo.begin(), todo.end(), std::pair{n, s}) == todo.end()) todo.emplace_back(n, s);
+    if (std::find(splits.begin(), splits.end(), std::pair{n, s}) == splits.end()) splits.emplace_back(n, s);
   };
   if (names.empty()) {
     add(cfg.get_string("data.train"), Split::train);
@@ -74,7 +74,7 @@ std::vector<DatasetCheck> check_datasets(const Config& cfg, const std::vector<st
     }
   }
   std::vector<DatasetCheck> out;
-  for (const auto& [name, split] : todo) {
+  for (const auto& [name, split] : splits) {
     DatasetCheck c;
     c.name = name;
     c.split = split;

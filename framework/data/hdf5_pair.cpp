@@ -113,10 +113,6 @@ std::pair<cv::Mat, cv::Mat> read_hdf5_pair(const fs::path& file, const std::stri
   if (f.id < 0) throw DataError(fmt::format("cannot decode '{}': cannot open the HDF5 file", file.string()));
   cv::Mat in = read_dataset(f.id, file, input_key);
   cv::Mat gt = read_dataset(f.id, file, target_key);
-  if (in.size() != gt.size())
-    throw DataError(fmt::format("sample '{}': input '{}' is {}x{} but ground truth '{}' is {}x{}",
-                                file.filename().string(), input_key, in.cols, in.rows, target_key,
-                                gt.cols, gt.rows));
   return {in, gt};
 #else
   throw Error(fmt::format("cannot read '{}': this dmgn was built without HDF5 (install libhdf5-dev "

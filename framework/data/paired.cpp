@@ -16,6 +16,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Input and ground truth of different sizes (check() reports it as "size_mismatch").
+struct SizeMismatch : DataError {
+  using DataError::DataError;
+};
+
 const std::set<std::string> kImageExtensions = {".png", ".jpg",  ".jpeg", ".bmp",
                                                 ".tif", ".tiff", ".webp"};
 
@@ -117,7 +122,7 @@ Listing list_folders(const fs::path& root, const PairRule& rule) {
     const std::string want = expand(rule.target_name, m);
     const fs::path* target = find_target(by_name, by_stem, want);
     if (!target) {
-      out.issues.push_back({"unpaired", f.string(),
+      out.missing.push_back({"unpaired", f.string(),
                             fmt::format("'{}' has no ground truth (expected '{}')", f.string(),
                                         (gt_dir / want).string())});
       continue;
@@ -169,7 +174,7 @@ Listing list_recursive(const fs::path& root, const PairRule& rule) {
       const std::string want = expand(rule.target_name, m);
       const fs::path* target = find_target(by_name, by_stem, want);
       if (!target) {
-        out.issues.push_back({"unpaired", f.string(),
+        out.missing.push_back({"unpaired", f.string(),
                               fmt::format("'{}' has no ground truth (expected '{}' beside it)",
                                           f.string(), want)});
         continue;
@@ -269,15 +274,15 @@ PairedDataset::Loaded PairedDataset::load(const PairedFile& f) const {
   if (listing_.rule.hdf5) {
     std::tie(l.input, l.target) =
         read_hdf5_pair(f.input, listing_.rule.input_pattern, listing_.rule.target_name);
-    return l;
+  } else {
+    ImageInfo in_info, gt_info;
+    l.input = read_image(f.input, &in_info);
+    l.target = read_image(f.target, &gt_info);
+    for (const auto& [info, path] : {std::pair{&in_info, &f.input}, std::pair{&gt_info, &f.target}})
+      if (info->channels == 1 || info->channels == 2)
+        l.notes.push_back({"grayscale", path->string(),
+                           fmt::format("'{}' is grey; converted to RGB", path->string())});
   }
-  ImageInfo in_info, gt_info;
-  l.input = read_image(f.input, &in_info);
-  l.target = read_image(f.target, &gt_info);
-  for (const auto& [info, path] : {std::pair{&in_info, &f.input}, std::pair{&gt_info, &f.target}})
-    if (info->channels == 1 || info->channels == 2)
-      l.notes.push_back({"grayscale", path->string(),
-                         fmt::format("'{}' is grey; converted to RGB", path->string())});
   if (listing_.rule.crop_target && l.target.cols >= l.input.cols && l.target.rows >= l.input.rows &&
       l.target.size() != l.input.size()) {
     const cv::Rect box((l.target.cols - l.input.cols) / 2, (l.target.rows - l.input.rows) / 2,
@@ -285,9 +290,9 @@ PairedDataset::Loaded PairedDataset::load(const PairedFile& f) const {
     l.target = l.target(box).clone();
   }
   if (l.input.size() != l.target.size())
-    throw DataError(fmt::format("sample '{}': input '{}' is {}x{} but ground truth '{}' is {}x{}",
-                                f.id, f.input.string(), l.input.cols, l.input.rows,
-                                f.target.string(), l.target.cols, l.target.rows));
+    throw SizeMismatch(fmt::format("sample '{}': input '{}' is {}x{} but ground truth '{}' is {}x{}", f.id,
+                                   f.input.string(), l.input.cols, l.input.rows, f.target.string(),
+                                   l.target.cols, l.target.rows));
   return l;
 }
 
@@ -323,23 +328,30 @@ Sample PairedDataset::get(size_t index, uint64_t epoch) const {
   return Sample{to_tensor(input), to_tensor(target), {}, options_.name + "/" + f.id};
 }
 
+std::vector<DataIssue> PairedDataset::listing_issues() const {
+  auto out = listing_.missing;
+  out.insert(out.end(), listing_.issues.begin(), listing_.issues.end());
+  return out;
+}
+
 std::vector<DataIssue> PairedDataset::check(size_t index) const {
   const PairedFile& f = listing_.pairs.at(index);
+  // The file at fault: the ground truth when the message quotes only it.
+  const auto culprit = [&](const std::string& what) {
+    const bool names_target = what.find("'" + f.target.string() + "'") != std::string::npos;
+    const bool names_input = what.find("'" + f.input.string() + "'") != std::string::npos;
+    return names_target && !names_input ? f.target.string() : f.input.string();
+  };
   try {
     Loaded l = load(f);
     note_converted(l.notes);
     return l.notes;
+  } catch (const SizeMismatch& e) {
+    return {DataIssue{"size_mismatch", f.input.string(), e.what()}};
   } catch (const DataError& e) {
-    const std::string what = e.what();
-    const bool mismatch = what.find(" but ground truth ") != std::string::npos;
-    // Name the file at fault: the one the message quotes first.
-    std::string file = f.input.string();
-    if (!mismatch && what.find("'" + f.target.string() + "'") != std::string::npos &&
-        what.find("'" + f.input.string() + "'") == std::string::npos)
-      file = f.target.string();
-    return {DataIssue{mismatch ? "size_mismatch" : "undecodable", file, what}};
+    return {DataIssue{"undecodable", culprit(e.what()), e.what()}};
   } catch (const IoError& e) {
-    return {DataIssue{"unreadable", f.input.string(), e.what()}};
+    return {DataIssue{"unreadable", culprit(e.what()), e.what()}};
   }
 }
 
@@ -350,7 +362,7 @@ std::map<std::string, std::string> PairedDataset::provenance() const {
   p["split"] = split_name(options_.split);
   p["layout"] = listing_.rule.name;
   p["samples"] = std::to_string(size());
-  p["unpaired_files"] = std::to_string(listing_.issues.size());
+  p["unpaired_files"] = std::to_string(listing_.missing.size() + listing_.issues.size());
   return p;
 }
 

@@ -61,7 +61,8 @@ struct PairedFile {
 
 struct Listing {
   std::vector<PairedFile> pairs;
-  std::vector<DataIssue> issues;  // unpaired files (left out of pairs)
+  std::vector<DataIssue> missing;  // inputs without ground truth (left out of pairs)
+  std::vector<DataIssue> issues;   // other unpaired files: unused ground truths, unmatched names
   PairRule rule;                  // the rule that produced it
 };
 
@@ -92,7 +93,7 @@ class PairedDataset final : public Dataset {
   Sample get(size_t index, uint64_t epoch) const override;
   std::string name() const override { return options_.name; }
   std::map<std::string, std::string> provenance() const override;
-  std::vector<DataIssue> listing_issues() const override { return listing_.issues; }
+  std::vector<DataIssue> listing_issues() const override;
   std::vector<DataIssue> check(size_t index) const override;
   int64_t converted_files() const override;
 
@@ -113,7 +114,7 @@ class PairedDataset final : public Dataset {
 };
 
 // Reads datasets `input_key` and `target_key` of an HDF5 file (TestA-DCPDN: float HxWx3 in
-// [0, 1]) as CV_32FC3 RGB images. DataError naming the file and key when a dataset is missing
+// [0, 1]) as CV_32FC3 RGB images (sizes are checked by the caller, as for image files). DataError naming the file and key when a dataset is missing
 // or not HxWx3 / HxW; Error when dmgn was built without HDF5.
 std::pair<cv::Mat, cv::Mat> read_hdf5_pair(const std::filesystem::path& file,
                                            const std::string& input_key,
