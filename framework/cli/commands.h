@@ -20,6 +20,7 @@ void add_launch(CLI::App& app);    // launch (local data-parallel workers)
 void add_bench(CLI::App& app);     // bench scaling | data
 void add_data(CLI::App& app);      // data check | list
 void add_score(CLI::App& app);     // score (PSNR/SSIM of image files or folders)
+void add_sweep(CLI::App& app);     // sweep FILE, sweep status FILE
 
 // Shared helpers.
 Config load_config(const std::string& file, const std::vector<std::string>& sets);

@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   dmgn::cli::add_bench(app);
   dmgn::cli::add_data(app);
   dmgn::cli::add_score(app);
+  dmgn::cli::add_sweep(app);
   try {
     dmgn::register_builtins();
     app.parse(argc, argv);
