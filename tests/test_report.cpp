@@ -9,7 +9,7 @@
 
 #include "core/error.h"
 #include "report/paper_csv.h"
-#include "report/table1.h"
+#include "report/tables.h"
 #include "store/run_store.h"
 #include "test_util.h"
 
@@ -20,9 +20,9 @@ namespace {
 
 fs::path table1_csv() {
 #ifdef DMGN_SOURCE_DIR
-  return fs::path(DMGN_SOURCE_DIR) / dmgn::report::kTable1Csv;
+  return fs::path(DMGN_SOURCE_DIR) / "reports/paper/table1.csv";
 #else
-  return fs::path(dmgn::report::kTable1Csv);  // tests run from the repository root
+  return fs::path("reports/paper/table1.csv");  // tests run from the repository root
 #endif
 }
 
@@ -212,8 +212,8 @@ TEST(Table1, EmptyStoreShowsPaperNumbersAndDashesOnly) {
 
   const auto csv = parse_csv(dmgn::report::render_table1(store, table1_csv(), Format::csv));
   ASSERT_EQ(csv.size(), kTable1.size());
-  EXPECT_EQ(csv.at("w/o L_p").at("wild_ssim_paper"), "0.796");
-  EXPECT_EQ(csv.at("w/o L_p").at("wild_ssim_ours"), kDash);
+  EXPECT_EQ(csv.at("w/o L_p").at("sir2_wild_ssim_paper"), "0.796");
+  EXPECT_EQ(csv.at("w/o L_p").at("sir2_wild_ssim_ours"), kDash);
   EXPECT_EQ(csv.at("w/o L_p").at("run_id"), kDash);
 
   const std::string tex = dmgn::report::render_table1(store, table1_csv(), Format::latex);
@@ -241,7 +241,7 @@ TEST(Table1, ShowsOurLatestCompletedRunsBesideThePaper) {
   // An older completed DMGN run: superseded by the newer one below.
   const int64_t old_run = store.begin_run(info("table1", "DMGN"));
   store.log_metrics({{old_run, 100, "test", "real20", "psnr", 10.0, "rgb"},
-                     {old_run, 100, "test", "wild", "psnr", 11.0, "rgb"}});
+                     {old_run, 100, "test", "sir2_wild", "psnr", 11.0, "rgb"}});
   store.finish_run(old_run, "completed");
   // The one that counts: test metrics on builtin and real20, an early and a final step.
   const int64_t dmgn_run = store.begin_run(info("table1", "DMGN"));
@@ -250,7 +250,7 @@ TEST(Table1, ShowsOurLatestCompletedRunsBesideThePaper) {
                      {dmgn_run, 200, "test", "real20", "ssim", 0.81234, "rgb"},
                      {dmgn_run, 200, "test", "builtin", "psnr", 18.0049, "rgb"},
                      {dmgn_run, 200, "test", "builtin", "ssim", 0.7, "rgb"},
-                     {dmgn_run, 200, "val", "wild", "psnr", 99.0, "rgb"},  // not the test split
+                     {dmgn_run, 200, "val", "sir2_wild", "psnr", 99.0, "rgb"},  // not the test split
                      {dmgn_run, 200, "train", "", "loss", 0.1, ""}});
   store.finish_run(dmgn_run, "completed");
   // Ignored: still running, failed, or not experiment table1.
@@ -266,7 +266,7 @@ TEST(Table1, ShowsOurLatestCompletedRunsBesideThePaper) {
   auto coarse_info = info("table1", "Coarse");
   coarse_info.provenance = {{"dataset", "real"}, {"vgg_weights", "file"}, {"steps", "5000"}};
   const int64_t coarse = store.begin_run(coarse_info);
-  store.log_metric({coarse, 5000, "test", "wild", "ssim", 0.8666, ""});
+  store.log_metric({coarse, 5000, "test", "sir2_wild", "ssim", 0.8666, ""});  // Wild's store id (datasets.csv)
   store.finish_run(coarse, "completed");
 
   const std::string md = dmgn::report::render_table1(store, table1_csv(), Format::markdown);
@@ -318,7 +318,7 @@ TEST(Table1, ShowsOurLatestCompletedRunsBesideThePaper) {
   EXPECT_EQ(csv.at("Complete losses").at("builtin_ssim_paper"), "n/a");
   EXPECT_EQ(csv.at("DMGN").at("run_id"), std::to_string(dmgn_run));
   EXPECT_EQ(csv.at("DMGN").at("vgg_weights"), "random");
-  EXPECT_EQ(csv.at("Coarse").at("wild_ssim_ours"), "0.867");
+  EXPECT_EQ(csv.at("Coarse").at("sir2_wild_ssim_ours"), "0.867");
 
   const std::string tex = dmgn::report::render_table1(store, table1_csv(), Format::latex);
   EXPECT_NE(tex.find("DMGN & 23.05 & 21.46 & 0.823 & 0.812 & 25.18 & -- & 0.894 & -- & "

@@ -36,6 +36,8 @@ int main(int argc, char** argv) {
   dmgn::cli::add_eval(app);
   dmgn::cli::add_official(app);
   dmgn::cli::add_store(app);
+  dmgn::cli::add_report(app);
+  dmgn::cli::add_visualize(app);
   dmgn::cli::add_launch(app);
   dmgn::cli::add_bench(app);
   dmgn::cli::add_data(app);

@@ -26,10 +26,15 @@ std::string prov(const store::RunRow& run, const std::string& key) {
   return it == run.provenance.end() || it->second.empty() ? kDash : it->second;
 }
 
-// "run 7; data=real; steps=200; epochs=1; vgg_weights=file; preset=rgb" or "–".
+// "run 7; data=real; steps=200; ..." or "runs 4, 5, 6 (seeds 0, 1, 2); data=...; ..." or "–".
 std::string provenance_text(const TableRow& row) {
+  if (!row.provenance.empty()) return row.provenance;
   if (!row.run) return kDash;
-  std::vector<std::string> parts = {fmt::format("run {}", row.run->id)};
+  std::vector<std::string> parts;
+  if (row.run_ids.size() > 1)
+    parts.push_back(fmt::format("runs {} (seeds {})", fmt::join(row.run_ids, ", "), fmt::join(row.seeds, ", ")));
+  else
+    parts.push_back(fmt::format("run {}", row.run->id));
   for (const auto& [name, key] : kProvenance) parts.push_back(name + "=" + prov(*row.run, key));
   parts.push_back("preset=" + (row.preset.empty() ? std::string(kDash) : row.preset));
   return fmt::format("{}", fmt::join(parts, "; "));
@@ -49,10 +54,14 @@ std::vector<int64_t> caution_runs(const PaperVsOurs& t) {
 
 std::vector<std::string> footer(const PaperVsOurs& t) {
   std::vector<std::string> lines;
-  lines.push_back(fmt::format(
-      "Paper: numbers transcribed from the DMGN paper ({}). Ours: the most recent completed "
-      "run per variant of experiment '{}' in {}, split '{}', metric at the last logged step.",
-      t.paper_file.string(), t.spec.experiment, t.store_file.string(), t.spec.split));
+  if (t.spec.id != "table3")  // Table III reads benchmarks, explained by its own note
+    lines.push_back(fmt::format(
+      "Paper: numbers transcribed from the DMGN paper ({}). Ours: per cell, the configuration of "
+      "the most recent completed run of experiment '{}'{} in {} with that number (split '{}', "
+      "last logged step); several seeds of it are shown as mean ± sample std.",
+      t.paper_file.string(), t.spec.experiment,
+      t.spec.sweep.empty() ? "" : fmt::format(", sweep '{}'", t.spec.sweep), t.store_file.string(),
+      t.spec.split));
   for (const auto& [label, variant] : t.spec.variant_of)
     for (const auto& row : t.rows)
       if (row.label == label)
@@ -61,6 +70,7 @@ std::vector<std::string> footer(const PaperVsOurs& t) {
       fmt::format("{} = not in the store (not run or not evaluated); {} = not "
                   "reported by the paper.",
                   kDash, kNotInPaper));
+  for (const auto& n : t.notes) lines.push_back(n);
   const auto caution = caution_runs(t);
   if (!caution.empty())
     lines.push_back(fmt::format(
@@ -112,6 +122,9 @@ std::string tex_escape(const std::string& s) {
     if (out.compare(i, 3, kDash) == 0) {
       ascii += "--";
       i += 2;
+    } else if (out.compare(i, 2, "±") == 0) {
+      ascii += "$\\pm$";
+      i += 1;
     } else {
       ascii += out[i];
     }
@@ -133,16 +146,24 @@ std::vector<const char*> sides(const DatasetColumn& col, bool all) {
   return {"ours"};
 }
 
-// The printed numbers of a row, ordered column-major: per column, per metric, paper then ours.
+// The printed numbers of a row, ordered column-major: per column, per metric, paper then ours
+// (ours as mean ± std with `pm`; CSV: the mean, then its std and n when `with_spread`).
 std::vector<std::string> row_numbers(const PaperVsOurs& t, const TableRow& row,
-                                     const char* missing_ours, bool all_sides) {
+                                     const char* missing_ours, bool all_sides, const char* pm = "±",
+                                     bool with_spread = false) {
   std::vector<std::string> out;
   for (size_t c = 0; c < t.columns.size(); ++c)
     for (size_t m = 0; m < t.spec.metrics.size(); ++m) {
       const Cell& cell = row.cells[c][m];
       const int d = t.spec.metrics[m].decimals;
       if (t.columns[c].in_paper || all_sides) out.push_back(number(cell.paper, d, kNotInPaper));
-      out.push_back(number(cell.ours, d, missing_ours));
+      if (with_spread) {
+        out.push_back(number(cell.ours, d, missing_ours));
+        out.push_back(cell.ours ? fmt::format("{:.{}f}", cell.ours_std, d + 2) : missing_ours);
+        out.push_back(cell.ours ? std::to_string(cell.ours_n) : missing_ours);
+      } else {
+        out.push_back(cell.ours ? ours_text(cell, d, pm) : missing_ours);
+      }
     }
   return out;
 }
@@ -178,7 +199,7 @@ std::string render_csv(const PaperVsOurs& t) {
   std::vector<std::string> head = {"method"};
   for (const auto& col : t.columns)
     for (const auto& m : t.spec.metrics)
-      for (const char* who : {"paper", "ours"})
+      for (const char* who : {"paper", "ours", "ours_std", "ours_n"})
         head.push_back(fmt::format("{}_{}_{}", col.id, m.name, who));
   head.push_back("run_id");
   for (const auto& [name, key] : kProvenance) head.push_back(name);
@@ -189,8 +210,8 @@ std::string render_csv(const PaperVsOurs& t) {
   out += fmt::format("{}\n", fmt::join(head, ","));
   for (const auto& row : t.rows) {
     std::vector<std::string> cells = {row.label};
-    for (auto& n : row_numbers(t, row, kDash, true)) cells.push_back(n);
-    cells.push_back(row.run ? std::to_string(row.run->id) : kDash);
+    for (auto& n : row_numbers(t, row, kDash, true, "", true)) cells.push_back(n);
+    cells.push_back(row.run_ids.empty() ? kDash : fmt::format("{}", fmt::join(row.run_ids, " ")));
     for (const auto& [name, key] : kProvenance)
       cells.push_back(row.run ? prov(*row.run, key) : kDash);
     cells.push_back(row.preset.empty() ? kDash : row.preset);
@@ -227,7 +248,7 @@ std::string render_latex(const PaperVsOurs& t) {
   out += fmt::format("{} \\\\\n\\hline\n", fmt::join(head, " & "));
   for (const auto& row : t.rows) {
     std::vector<std::string> cells = {tex_escape(row.label)};
-    for (auto& n : row_numbers(t, row, "--", false)) cells.push_back(n);
+    for (auto& n : row_numbers(t, row, "--", false, "$\\pm$")) cells.push_back(n);
     cells.push_back("{\\footnotesize " + tex_escape(provenance_text(row)) + "}");
     out += fmt::format("{} \\\\\n", fmt::join(cells, " & "));
   }

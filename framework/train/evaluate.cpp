@@ -16,8 +16,6 @@ metrics::Spec metric_preset(const Config& cfg, const std::string& dataset) {
   return metrics::spec_from_config(cfg, dataset.empty() ? "" : data::dataset_task(cfg, dataset));
 }
 
-namespace {
-
 // Reflection-pads NCHW `x` so H and W are multiples of `m`.
 torch::Tensor pad_to_multiple(const torch::Tensor& x, int64_t m) {
   const int64_t h = x.size(-2), w = x.size(-1);
@@ -28,6 +26,8 @@ torch::Tensor pad_to_multiple(const torch::Tensor& x, int64_t m) {
   if (ph < h && pw < w) return F::pad(x, F::PadFuncOptions({0, pw, 0, ph}).mode(torch::kReflect));
   return F::pad(x, F::PadFuncOptions({0, pw, 0, ph}).mode(torch::kReplicate));
 }
+
+namespace {
 
 // Sums of the per-image metrics over samples first, first + stride, ... < n.
 EvalResult accumulate(models::Model& model, const data::Dataset& dataset, const metrics::Spec& spec,

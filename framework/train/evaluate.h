@@ -54,6 +54,10 @@ EvalResult evaluate(models::Model& model, const data::Dataset& dataset, const me
 EvalResult evaluate(models::Model& model, const data::Dataset& dataset, const metrics::Spec& spec,
                     const EvalOptions& options, Collective& collective);
 
+// Reflection-pads NCHW `x` so H and W are multiples of `m` (replicate for sides too small to
+// reflect); the caller crops the output back.
+torch::Tensor pad_to_multiple(const torch::Tensor& x, int64_t m);
+
 // metrics::spec_from_config: eval.metric, or for "auto" the task's benchmark convention
 // (reflection -> real20, rain -> rain100, haze -> sots).
 metrics::Spec metric_preset(const Config& cfg);

@@ -1,0 +1,269 @@
+// dmgn report table1|table2|table3|table5|table6|table7|fig6|curves|qualitative|masks, dmgn visualize
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "data/benchmarks.h"
+#include "models/model.h"
+#include "report/format.h"
+#include "report/tables.h"
+#include "store/run_store.h"
+#include "train/checkpoint.h"
+#include "train/evaluate.h"
+#include "train/trainer.h"
+#include "train/visualize.h"
+
+namespace dmgn::cli {
+namespace fs = std::filesystem;
+
+namespace {
+
+store::RunStore open_existing_store(const std::string& file) {
+  if (!fs::exists(file)) throw IoError(fmt::format("run store '{}' does not exist (train something first)", file));
+  return store::RunStore(file);
+}
+
+// DMGN_PYTHON, else Debian's interpreter (the one with python3-matplotlib), else python3.
+std::string python() {
+  if (const char* p = std::getenv("DMGN_PYTHON"); p && *p) return p;
+  return fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+}
+
+// Runs reports/figures/<script> with `args`; its stdout/stderr pass through. Throws on failure.
+void run_figure_script(const std::string& script, const std::vector<std::string>& args) {
+  const fs::path file = fs::path(DMGN_SOURCE_DIR) / "reports" / "figures" / script;
+  if (!fs::exists(file)) throw IoError(fmt::format("figure script '{}' is missing", file.string()));
+  const std::string py = python();
+  std::vector<std::string> argv_s{py, file.string()};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t pid = ::fork();
+  if (pid < 0) throw IoError("cannot start " + py);
+  if (pid == 0) {
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execvp(py.c_str(), argv.data());
+    std::fprintf(stderr, "dmgn: cannot run %s (set DMGN_PYTHON to a Python 3 with matplotlib)\n", py.c_str());
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw Error(fmt::format("{} failed ({}); see its message above", file.filename().string(),
+                            WIFEXITED(status) ? fmt::format("exit code {}", WEXITSTATUS(status))
+                                              : fmt::format("signal {}", WTERMSIG(status))));
+}
+
+struct FigureArgs {
+  std::string store = "results/runs.sqlite", out = "results/reports/figures", experiment, variant, sweep, dataset;
+  std::vector<int64_t> runs;
+  int64_t count = 4;
+};
+
+void add_selection(CLI::App* c, FigureArgs& a, const std::string& default_experiment) {
+  a.experiment = default_experiment;
+  c->add_option("--store", a.store, "Run store (SQLite)");
+  c->add_option("--out", a.out, "Folder for the PNG / PDF files");
+  c->add_option("--experiment", a.experiment, "Runs of this experiment");
+  c->add_option("--sweep", a.sweep, "Runs of this sweep");
+  c->add_option("--run", a.runs, "These run ids (repeatable)");
+}
+
+std::vector<std::string> selection_args(const FigureArgs& a) {
+  std::vector<std::string> v{"--store", a.store, "--out", a.out};
+  if (a.runs.empty() && !a.experiment.empty()) v.insert(v.end(), {"--experiment", a.experiment});
+  if (!a.sweep.empty()) v.insert(v.end(), {"--sweep", a.sweep});
+  for (int64_t r : a.runs) v.insert(v.end(), {"--run", std::to_string(r)});
+  return v;
+}
+
+// The runs to visualise: --run ids, else the latest completed run per variant of the filter.
+std::vector<store::RunRow> runs_to_dump(const store::RunStore& store, const FigureArgs& a) {
+  std::vector<store::RunRow> out;
+  if (!a.runs.empty()) {
+    for (int64_t id : a.runs) {
+      auto r = store.run(id);
+      if (!r) throw ConfigError(fmt::format("--run {}: no such run in {}", id, store.path().string()));
+      out.push_back(*r);
+    }
+    return out;
+  }
+  store::RunFilter f;
+  f.experiment = a.experiment;
+  f.variant = a.variant;
+  f.sweep = a.sweep;
+  f.status = "completed";
+  std::map<std::string, store::RunRow> latest;
+  std::vector<std::string> order;
+  for (const auto& r : store.runs(f)) {
+    if (!latest.count(r.variant)) order.push_back(r.variant);
+    latest[r.variant] = r;
+  }
+  for (const auto& v : order) out.push_back(latest[v]);
+  if (out.empty())
+    throw ConfigError(fmt::format("no completed runs in {} match experiment '{}'{}{}", store.path().string(),
+                                  a.experiment, a.variant.empty() ? "" : fmt::format(", variant '{}'", a.variant),
+                                  a.sweep.empty() ? "" : fmt::format(", sweep '{}'", a.sweep)));
+  return out;
+}
+
+struct Dump {
+  fs::path dir;
+  bool has_masks = false;
+};
+
+Dump dump_checkpoint(const fs::path& ckpt, const std::string& dataset, int64_t count, const fs::path& dir,
+                     int64_t run_id) {
+  const auto meta = train::read_checkpoint_meta(ckpt);
+  const Config cfg = Config::from_canonical(meta.config_text);
+  train::apply_threads(cfg);
+  const auto device = train::runtime_device(cfg);
+  const std::string name = dataset.empty() ? cfg.get_strings("data.test").front() : dataset;
+  const auto ds = data::open_dataset(cfg, name, data::Split::heldout);
+  auto model = models::build_model(cfg);
+  train::load_checkpoint(ckpt, {model.get(), nullptr, nullptr, nullptr});
+  model->to(device);
+  train::DumpOptions o;
+  o.dir = dir;
+  o.count = count;
+  o.device = device;
+  o.checkpoint = fs::absolute(ckpt).string();
+  o.variant = cfg.get_string("run.variant");
+  o.run_id = run_id;
+  o.step = meta.step;
+  train::dump_outputs(*model, *ds, train::metric_preset(cfg, ds->name()), o);
+  std::printf("dumped %lld sample(s) of %s from %s (step %lld) to %s\n", static_cast<long long>(count),
+              ds->name().c_str(), ckpt.string().c_str(), static_cast<long long>(meta.step), dir.string().c_str());
+  return {dir, fs::exists(dir / "000_mask_coarse_00.png")};
+}
+
+std::vector<Dump> dump_runs(const FigureArgs& a) {
+  const store::RunStore store = open_existing_store(a.store);
+  std::vector<Dump> dumps;
+  for (const auto& r : runs_to_dump(store, a)) {
+    const auto ckpt = train::latest_checkpoint(fs::path(r.run_dir) / "checkpoints");
+    if (!ckpt) throw IoError(fmt::format("run {} has no checkpoint under {}/checkpoints", r.id, r.run_dir));
+    dumps.push_back(dump_checkpoint(*ckpt, a.dataset, a.count, fs::path(a.out) / "dumps" / fmt::format("run{}", r.id), r.id));
+  }
+  return dumps;
+}
+
+void add_table(CLI::App* report, const std::string& id, const std::string& help) {
+  auto* c = report->add_subcommand(id, help);
+  struct Args {
+    std::string store = "results/runs.sqlite", format = "markdown", out, paper_dir, sweep;
+    int64_t size = 256;
+  };
+  auto a = std::make_shared<Args>();
+  c->add_option("--store", a->store, "Run store (SQLite)");
+  c->add_option("--format", a->format, "markdown | csv | latex")
+      ->check(CLI::IsMember({"markdown", "md", "csv", "latex", "tex"}));
+  c->add_option("--out", a->out, "Write to this file instead of stdout");
+  c->add_option("--paper-dir", a->paper_dir, "Paper numbers folder (default: reports/paper/)");
+  c->add_option("--sweep", a->sweep, "Only runs of this sweep");
+  if (id == "table3") c->add_option("--size", a->size, "Input size of the MACs and latency shown");
+  c->callback([a, id] {
+    const store::RunStore store = open_existing_store(a->store);
+    report::ReportOptions o;
+    o.paper_dir = a->paper_dir;
+    o.sweep = a->sweep;
+    o.size = a->size;
+    const std::string text = report::render_report_table(store, id, report::parse_format(a->format), o);
+    if (a->out.empty()) {
+      std::printf("%s", text.c_str());
+      return;
+    }
+    std::ofstream f(a->out);
+    f << text;
+    if (!f) throw IoError(fmt::format("cannot write '{}'", a->out));
+    std::printf("wrote %s\n", a->out.c_str());
+  });
+}
+
+}  // namespace
+
+void add_report(CLI::App& app) {
+  auto* cmd = app.add_subcommand("report", "Regenerate a paper table or figure from the run store");
+  cmd->require_subcommand(1);
+  add_table(cmd, "table1", "Table I: ablations of DMGN (paper numbers beside ours, ordering check)");
+  add_table(cmd, "table2", "Table II: reflection removal on Real20, Solid, Postcard, Wild");
+  add_table(cmd, "table3", "Table III: parameters, MACs and inference time (from dmgn bench model)");
+  add_table(cmd, "table5", "Table V: rain streak removal on Rain100L, Rain100H");
+  add_table(cmd, "table6", "Table VI: dehazing on SOTS indoor/outdoor, O-HAZE, TestA-DCPDN");
+  add_table(cmd, "table7", "Table VII: cross-task evaluation on Real20, Rain100H, O-HAZE");
+  {
+    auto* c = cmd->add_subcommand("fig6", "Fig. 6: PSNR/SSIM vs the loss weights alpha_p and alpha_adv (PNG, PDF, CSV)");
+    static FigureArgs a;
+    add_selection(c, a, "fig6");
+    c->add_option("--dataset", a.dataset, "Test dataset to plot (default: the one with the most runs)");
+    c->callback([] {
+      auto args = selection_args(a);
+      if (!a.dataset.empty()) args.insert(args.end(), {"--dataset", a.dataset});
+      run_figure_script("fig6.py", args);
+    });
+  }
+  {
+    auto* c = cmd->add_subcommand("curves", "Training and validation curves per run (PNG, PDF)");
+    static FigureArgs a;
+    add_selection(c, a, "");
+    c->callback([] { run_figure_script("curves.py", selection_args(a)); });
+  }
+  for (const std::string kind : {"qualitative", "masks"}) {
+    auto* c = cmd->add_subcommand(
+        kind, kind == "qualitative"
+                  ? "Qualitative grids (input, coarse, refined, noise layer, ground truth) of runs' latest checkpoints"
+                  : "RDMC mask evolution (Fig. 1) of runs' latest checkpoints");
+    auto a = std::make_shared<FigureArgs>();
+    add_selection(c, *a, "table1");
+    c->add_option("--variant", a->variant, "Only this variant (default: the latest run of every variant)");
+    c->add_option("--dataset", a->dataset, "Dataset to draw samples from (default: the run's first data.test)");
+    c->add_option("--count", a->count, "Samples per run");
+    c->callback([a, kind] {
+      std::vector<std::string> args{"--out", a->out};
+      int with_masks = 0;
+      for (const auto& d : dump_runs(*a)) {
+        if (kind == "masks" && !d.has_masks) {
+          std::printf("skipping %s: the model has no RDMC masks (plain cells)\n", d.dir.string().c_str());
+          continue;
+        }
+        ++with_masks;
+        args.insert(args.end(), {"--dump", d.dir.string()});
+      }
+      if (kind == "masks" && with_masks == 0) throw DataError("none of the selected runs has RDMC masks");
+      run_figure_script(kind + ".py", args);
+    });
+  }
+}
+
+void add_visualize(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "visualize", "Dump a checkpoint's input / coarse / refined / noise / ground truth and RDMC masks as PNGs + manifest.json");
+  static std::string ckpt, dataset, out, store_file;
+  static int64_t count = 4;
+  cmd->add_option("checkpoint", ckpt, "Checkpoint")->required();
+  cmd->add_option("--dataset", dataset, "Dataset (default: the config's first data.test)");
+  cmd->add_option("--count", count, "Samples");
+  cmd->add_option("--out", out, "Output folder")->required();
+  cmd->add_option("--store", store_file, "Run store to find the checkpoint's run in (default: its config's)");
+  cmd->callback([] {
+    int64_t run_id = 0;
+    const auto meta = train::read_checkpoint_meta(ckpt);
+    const std::string sf = store_file.empty() ? Config::from_canonical(meta.config_text).get_string("runtime.store")
+                                              : store_file;
+    if (fs::exists(sf))
+      if (const auto r = store::RunStore(sf).run_of_checkpoint(ckpt)) run_id = r->id;
+    dump_checkpoint(ckpt, dataset, count, out, run_id);
+    std::printf("wrote %s\n", (fs::path(out) / "manifest.json").string().c_str());
+  });
+}
+
+}  // namespace dmgn::cli

@@ -1,0 +1,376 @@
+"""Shared helpers for the dmgn figure scripts (reports/figures/*.py).
+
+Run with /usr/bin/python3 (needs numpy and matplotlib; tomllib from Python 3.11).
+Every script follows the same contract (see README.md):
+  * argparse options, files written under --out (created if missing);
+  * one line "wrote PATH" on stdout per written file, nothing else on stdout;
+  * notes (skipped runs, chosen defaults) on stderr prefixed with "note:";
+  * expected bad input (missing store, empty selection, malformed dump) -> a one-line
+    "<script>: error: ..." on stderr and exit status 1, never a traceback.
+"""
+import argparse
+import json
+import math
+import os
+import re
+import sqlite3
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+try:
+    import tomllib
+except ImportError:  # pragma: no cover - Python < 3.11
+    tomllib = None
+
+DEFAULT_STORE = "results/runs.sqlite"
+DEFAULT_OUT = "results/figures"
+STATUSES = ("running", "completed", "failed", "interrupted")
+
+# Deterministic output: no creation date in the PDF (metadata below), fixed hash salt for
+# SVG ids, fonts embedded as TrueType subsets (no per-run Type 3 names).
+matplotlib.rcParams.update({
+    "svg.hashsalt": "dmgn",
+    "pdf.fonttype": 42,
+    "ps.fonttype": 42,
+    "figure.dpi": 100,
+    "savefig.dpi": 150,
+    "font.size": 9,
+    "axes.titlesize": 9,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+})
+PDF_METADATA = {"CreationDate": None, "Producer": None, "Creator": None}
+PNG_METADATA = {"Software": None}
+
+
+class FigureError(Exception):
+    """Expected bad input: reported as one line on stderr, exit status 1."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with a one-line error and exit status 1 (the script contract)."""
+
+    def error(self, message):
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.exit(1)
+
+
+def make_parser(prog, description, store=True):
+    p = ArgumentParser(prog=prog, description=description)
+    if store:
+        p.add_argument("--store", default=DEFAULT_STORE,
+                       help=f"SQLite run store (default {DEFAULT_STORE})")
+    p.add_argument("--out", default=DEFAULT_OUT,
+                   help=f"output folder, created if missing (default {DEFAULT_OUT})")
+    return p
+
+
+def add_run_filters(p, experiment_default=None, status_default="completed"):
+    p.add_argument("--experiment", default=experiment_default,
+                   help="runs.experiment to select" +
+                   (f" (default {experiment_default!r})" if experiment_default else " (default: any)"))
+    p.add_argument("--sweep", default=None, help="runs.sweep to select (default: any)")
+    p.add_argument("--run", dest="runs", type=int, action="append", default=None, metavar="ID",
+                   help="run id to select (repeatable)")
+    p.add_argument("--status", default=None, choices=STATUSES + ("any",),
+                   help=f"runs.status to select (default {status_default!r}; "
+                        "'any' when --run is given)")
+
+
+def main_wrapper(prog, fn):
+    """Run fn(); turn FigureError / sqlite errors into one line on stderr and exit 1."""
+    try:
+        fn()
+    except FigureError as e:
+        sys.stderr.write(f"{prog}: error: {e}\n")
+        sys.exit(1)
+    except sqlite3.Error as e:
+        sys.stderr.write(f"{prog}: error: SQLite: {e}\n")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{prog}: interrupted\n")
+        sys.exit(130)
+    sys.exit(0)
+
+
+def note(msg):
+    sys.stderr.write(f"note: {msg}\n")
+
+
+# ---------------------------------------------------------------- store
+
+
+def open_store(path):
+    """Open the run store read-only (sqlite3 URI mode=ro, rows as sqlite3.Row).
+
+    FigureError naming the file when it is missing, not SQLite, or has no runs/metrics table.
+    """
+    if not os.path.isfile(path):
+        raise FigureError(f"store {path} does not exist")
+    uri = "file:" + os.path.abspath(path).replace("?", "%3F").replace("#", "%23") + "?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True)
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.Error as e:
+        raise FigureError(f"store {path} cannot be read as SQLite: {e}")
+    conn.row_factory = sqlite3.Row
+    missing = [t for t in ("runs", "metrics") if t not in tables]
+    if missing:
+        raise FigureError(f"store {path} is not a dmgn run store (no table {', '.join(missing)})")
+    return conn
+
+
+class Store:
+    """A read-only run store plus its path (for messages)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.conn = open_store(path)
+
+    def runs(self, experiment=None, sweep=None, run_ids=None, status="completed"):
+        """Rows of runs matching all given filters, ordered by id (dicts)."""
+        where, args = [], []
+        if experiment is not None:
+            where.append("experiment = ?")
+            args.append(experiment)
+        if sweep is not None:
+            where.append("sweep = ?")
+            args.append(sweep)
+        if run_ids:
+            where.append("id IN (%s)" % ",".join("?" * len(run_ids)))
+            args.extend(run_ids)
+        if status not in (None, "any"):
+            where.append("status = ?")
+            args.append(status)
+        sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+        rows = [dict(r) for r in self.conn.execute(sql, args)]
+        if run_ids:
+            found = {r["id"] for r in rows}
+            absent = [i for i in run_ids if i not in found]
+            if absent:
+                all_ids = {r[0] for r in self.conn.execute("SELECT id FROM runs")}
+                gone = [i for i in absent if i not in all_ids]
+                if gone:
+                    raise FigureError(f"store {self.path} has no run {', '.join(map(str, gone))}")
+        return rows
+
+    def select(self, args, what="runs"):
+        """Runs selected by the add_run_filters options; FigureError when none match."""
+        status = args.status or ("any" if args.runs else "completed")
+        rows = self.runs(args.experiment, args.sweep, args.runs, status)
+        if not rows:
+            raise FigureError(f"store {self.path}: no {what} match {describe_filters(args, status)}")
+        return rows
+
+    def metrics(self, run_id, split=None, dataset=None, names=None):
+        """{(dataset, name): (steps int array, values float array)} sorted by step; NULL -> NaN."""
+        where, args = ["run_id = ?"], [run_id]
+        if split is not None:
+            where.append("split = ?")
+            args.append(split)
+        if dataset is not None:
+            where.append("dataset = ?")
+            args.append(dataset)
+        if names:
+            where.append("name IN (%s)" % ",".join("?" * len(names)))
+            args.extend(names)
+        sql = ("SELECT dataset, name, step, value FROM metrics WHERE " + " AND ".join(where) +
+               " ORDER BY dataset, name, step, rowid")
+        out = {}
+        for ds, name, step, value in self.conn.execute(sql, args):
+            out.setdefault((ds, name), {})[int(step)] = math.nan if value is None else float(value)
+        # a step logged twice (resumed run) keeps the later row
+        return {k: (np.array(sorted(v), dtype=np.int64),
+                    np.array([v[s] for s in sorted(v)], dtype=np.float64)) for k, v in out.items()}
+
+    def provenance(self, run_id):
+        try:
+            return {k: v for k, v in self.conn.execute(
+                "SELECT key, value FROM provenance WHERE run_id = ?", (run_id,))}
+        except sqlite3.OperationalError:
+            return {}
+
+
+def describe_filters(args, status):
+    parts = []
+    if getattr(args, "experiment", None) is not None:
+        parts.append(f"experiment={args.experiment!r}")
+    if getattr(args, "sweep", None) is not None:
+        parts.append(f"sweep={args.sweep!r}")
+    if getattr(args, "runs", None):
+        parts.append("run=" + ",".join(map(str, args.runs)))
+    if status not in (None, "any"):
+        parts.append(f"status={status!r}")
+    return " ".join(parts) if parts else "(no filter)"
+
+
+# ---------------------------------------------------------------- config
+
+
+def run_config(run):
+    """Parsed config_text (canonical TOML) of a run row; FigureError naming the run."""
+    if tomllib is None:
+        raise FigureError("this Python has no tomllib (needs Python >= 3.11)")
+    text = run.get("config_text") or ""
+    if not text.strip():
+        raise FigureError(f"run {run['id']} has an empty config_text")
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise FigureError(f"run {run['id']}: config_text is not valid TOML: {e}")
+
+
+def config_get(cfg, dotted, run_id=None):
+    """cfg['a']['b']['c'] for 'a.b.c'; FigureError naming the run and key when absent."""
+    node = cfg
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            who = f"run {run_id}: " if run_id is not None else ""
+            raise FigureError(f"{who}config_text has no key {dotted}")
+        node = node[part]
+    return node
+
+
+def config_float(cfg, dotted, run_id=None):
+    v = config_get(cfg, dotted, run_id)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        who = f"run {run_id}: " if run_id is not None else ""
+        raise FigureError(f"{who}config key {dotted} is not a number ({v!r})")
+    return float(v)
+
+
+# ---------------------------------------------------------------- dumps (dmgn visualize)
+
+
+def load_manifest(dump):
+    """manifest.json of a `dmgn visualize` dump folder, checked; FigureError naming the dump."""
+    path = os.path.join(dump, "manifest.json")
+    if not os.path.isdir(dump):
+        raise FigureError(f"dump {dump} is not a folder")
+    if not os.path.isfile(path):
+        raise FigureError(f"dump {dump} has no manifest.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            m = json.load(f)
+    except (OSError, ValueError) as e:
+        raise FigureError(f"{path}: cannot read JSON: {e}")
+    if not isinstance(m, dict):
+        raise FigureError(f"{path}: top level is not an object")
+    samples = m.get("samples")
+    if not isinstance(samples, list):
+        raise FigureError(f"{path}: key 'samples' missing or not a list")
+    if not samples:
+        raise FigureError(f"{path}: no samples")
+    for i, s in enumerate(samples):
+        if not isinstance(s, dict):
+            raise FigureError(f"{path}: samples[{i}] is not an object")
+        for key in ("input", "background", "target"):
+            if not isinstance(s.get(key), str) or not s[key]:
+                raise FigureError(f"{path}: samples[{i}] has no key '{key}'")
+        s.setdefault("id", f"{i:03d}")
+        s["id"] = str(s["id"])
+    for key, default in (("run_id", 0), ("step", 0)):
+        v = m.get(key, default)
+        if v is None:
+            v = default
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+            raise FigureError(f"{path}: key '{key}' is not an integer ({v!r})")
+        try:
+            m[key] = int(v)
+        except (ValueError, OverflowError):
+            raise FigureError(f"{path}: key '{key}' is not an integer ({v!r})")
+    for key in ("variant", "dataset", "checkpoint"):
+        m[key] = "" if m.get(key) is None else str(m[key])
+    m["_dir"] = dump
+    m["_path"] = path
+    return m
+
+
+def read_image(dump, rel, what):
+    """An image of a dump (float, 0..1) via matplotlib.image.imread; FigureError if missing."""
+    import matplotlib.image as mpimg
+    path = os.path.join(dump, rel)
+    if not os.path.isfile(path):
+        raise FigureError(f"dump {dump}: {what} image {rel} does not exist")
+    try:
+        img = mpimg.imread(path)
+    except Exception as e:  # noqa: BLE001 - PIL/png errors vary; report in one line
+        raise FigureError(f"dump {dump}: cannot read {what} image {rel}: {e}")
+    img = np.asarray(img)
+    if img.dtype == np.uint8:
+        img = img.astype(np.float32) / 255.0
+    elif img.dtype == np.uint16:
+        img = img.astype(np.float32) / 65535.0
+    if img.ndim == 3 and img.shape[2] == 4:
+        img = img[:, :, :3]
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    return img
+
+
+def dump_label(m):
+    v = m.get("variant") or "model"
+    rid = m.get("run_id") or 0
+    bits = [v]
+    if rid:
+        bits.append(f"run {rid}")
+    if m.get("step"):
+        bits.append(f"step {m['step']}")
+    return ", ".join(bits)
+
+
+def unique_stems(stems):
+    """Make a list of stems unique by appending _2, _3, ... to repeats."""
+    seen, out = {}, []
+    for s in stems:
+        n = seen.get(s, 0) + 1
+        seen[s] = n
+        out.append(s if n == 1 else f"{s}_{n}")
+    return out
+
+
+# ---------------------------------------------------------------- output
+
+
+def slug(text):
+    s = re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-")
+    return s or "model"
+
+
+def fmt(v, digits=2):
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "n/a"
+    return f"{v:.{digits}f}"
+
+
+def save_figure(fig, out_dir, stem):
+    """Write OUT/stem.png (150 dpi) and OUT/stem.pdf, print 'wrote PATH' for each, close fig."""
+    os.makedirs(out_dir, exist_ok=True)
+    paths = []
+    for ext, meta in (("png", PNG_METADATA), ("pdf", PDF_METADATA)):
+        path = os.path.join(out_dir, f"{stem}.{ext}")
+        try:
+            fig.savefig(path, dpi=150, metadata=meta)
+        except OSError as e:
+            plt.close(fig)
+            raise FigureError(f"cannot write {path}: {e}")
+        print(f"wrote {path}", flush=True)
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def ensure_out(out_dir):
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as e:
+        raise FigureError(f"cannot create output folder {out_dir}: {e}")
+    if not os.access(out_dir, os.W_OK):
+        raise FigureError(f"output folder {out_dir} is not writable")

@@ -1,0 +1,263 @@
+#!/usr/bin/python3
+"""Fig. 6 of the DMGN paper: test PSNR / SSIM as a function of the loss weights alpha_p and
+alpha_adv (alpha_L1 = 1).
+
+Reads completed runs of the sweep from the SQLite run store, takes alpha_p =
+loss.refine.perceptual and alpha_adv = loss.refine.adversarial from each run's config_text,
+the test PSNR and SSIM at the run's highest test step on one test dataset, and aggregates
+over seeds per (alpha_p, alpha_adv): mean, sample standard deviation (ddof=1; no error bar
+for n=1) and n.
+
+Writes OUT/fig6.png, OUT/fig6.pdf (2x2 panels: PSNR and SSIM vs alpha_p, one line per
+alpha_adv, and vs alpha_adv, one line per alpha_p) and OUT/fig6.csv (the aggregated grid).
+
+x axis: the weights include 0 (the "w/o L_p" / "w/o L_adv" rows of Table I), which a log axis
+cannot show, so the default is a symlog axis whose linear part ends at the smallest positive
+weight on that axis: 0 sits at the left, positive weights are log-spaced, and the ticks are
+the swept values.  Without a 0 on an axis a plain log axis is used; --xscale linear forces a
+linear axis.
+"""
+import csv
+import math
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+from common import FigureError, note  # noqa: E402
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+PROG = "fig6.py"
+KEY_P = "loss.refine.perceptual"
+KEY_ADV = "loss.refine.adversarial"
+KEY_L1 = "loss.refine.l1"
+PAPER_P, PAPER_ADV = 0.1, 0.01  # Sec. IV-A, Implementation Details
+METRICS = ("psnr", "ssim", "psnr_input", "ssim_input")
+
+
+def parse_args():
+    p = common.make_parser(PROG, __doc__.split("\n\n")[0])
+    common.add_run_filters(p, experiment_default="fig6")
+    p.add_argument("--dataset", default=None,
+                   help="test dataset to plot (default: the one with test metrics in most runs)")
+    p.add_argument("--xscale", default="symlog", choices=("symlog", "linear"),
+                   help="x axis (default symlog: 0 shown, positive weights log-spaced)")
+    p.add_argument("--input-baseline", action="store_true",
+                   help="also draw the input (identity) PSNR/SSIM as a dashed line")
+    p.add_argument("--stem", default="fig6", help="file stem (default fig6)")
+    return p.parse_args()
+
+
+def collect(store, args):
+    runs = store.select(args, what="runs for Fig. 6")
+    rows = []
+    for run in runs:
+        cfg = common.run_config(run)
+        ap = common.config_float(cfg, KEY_P, run["id"])
+        aadv = common.config_float(cfg, KEY_ADV, run["id"])
+        try:
+            al1 = common.config_float(cfg, KEY_L1, run["id"])
+        except FigureError:
+            al1 = math.nan
+        seed = cfg.get("run", {}).get("seed", run.get("seed"))
+        rows.append({"run": run, "alpha_p": ap, "alpha_adv": aadv, "alpha_l1": al1, "seed": seed,
+                     "test": store.metrics(run["id"], split="test", names=list(METRICS))})
+    # dataset choice
+    counts = {}
+    for r in rows:
+        for ds in {ds for (ds, name) in r["test"] if name in ("psnr", "ssim")}:
+            counts[ds] = counts.get(ds, 0) + 1
+    if not counts:
+        raise FigureError(f"store {store.path}: the {len(rows)} selected run(s) have no test "
+                          "psnr/ssim metrics")
+    if args.dataset is None:
+        dataset = sorted(counts, key=lambda d: (-counts[d], d))[0]
+        if len(counts) > 1:
+            note(f"test dataset {dataset!r} chosen ({counts[dataset]} runs); others: " +
+                 ", ".join(f"{d} ({counts[d]})" for d in sorted(counts) if d != dataset) +
+                 " (use --dataset)")
+    else:
+        dataset = args.dataset
+        if dataset not in counts:
+            raise FigureError(f"store {store.path}: no selected run has test metrics for dataset "
+                              f"{dataset!r} (available: {', '.join(sorted(counts))})")
+    # per run: metrics at the highest test step of that dataset
+    points, skipped = {}, []
+    for r in rows:
+        series = {name: r["test"].get((dataset, name)) for name in METRICS}
+        steps = [s[0] for n, s in series.items() if n in ("psnr", "ssim") and s is not None]
+        if not steps or not any(len(s) for s in steps):
+            skipped.append(r["run"]["id"])
+            continue
+        step = int(max(int(s.max()) for s in steps if len(s)))
+        vals = {}
+        for name, s in series.items():
+            if s is None:
+                vals[name] = math.nan
+            else:
+                hit = np.nonzero(s[0] == step)[0]
+                vals[name] = float(s[1][hit[-1]]) if len(hit) else math.nan
+        key = (r["alpha_p"], r["alpha_adv"], r["seed"])
+        if key in points:
+            note(f"run {points[key]['run']['id']} replaced by run {r['run']['id']} "
+                 f"(same alpha_p={key[0]:g} alpha_adv={key[1]:g} seed={key[2]})")
+        points[key] = dict(r, step=step, **vals)
+    if skipped and points:
+        note(f"{len(skipped)} run(s) without test psnr/ssim for dataset {dataset!r} skipped: " +
+             ", ".join(map(str, skipped)))
+    if not points:
+        raise FigureError(f"store {store.path}: no selected run has test psnr/ssim for "
+                          f"dataset {dataset!r}")
+    return dataset, list(points.values())
+
+
+def aggregate(points):
+    groups = {}
+    for p in points:
+        groups.setdefault((p["alpha_p"], p["alpha_adv"]), []).append(p)
+    grid = []
+    for (ap, aadv), ps in sorted(groups.items()):
+        ps.sort(key=lambda p: (str(p["seed"]), p["run"]["id"]))
+        g = {"alpha_p": ap, "alpha_adv": aadv,
+             "seeds": [p["seed"] for p in ps], "run_ids": [p["run"]["id"] for p in ps],
+             "steps": sorted({p["step"] for p in ps})}
+        for name in METRICS:
+            v = np.array([p[name] for p in ps], dtype=np.float64)
+            v = v[np.isfinite(v)]
+            g[name + "_n"] = len(v)
+            g[name + "_mean"] = float(v.mean()) if len(v) else math.nan
+            g[name + "_std"] = float(v.std(ddof=1)) if len(v) >= 2 else math.nan
+        g["n"] = len(ps)
+        grid.append(g)
+    return grid
+
+
+def write_csv(grid, dataset, out_dir, stem):
+    path = os.path.join(out_dir, f"{stem}.csv")
+    cols = ["dataset", "alpha_p", "alpha_adv", "n", "seeds", "run_ids", "steps",
+            "psnr_mean", "psnr_std", "ssim_mean", "ssim_std", "psnr_input_mean", "ssim_input_mean"]
+
+    def num(v):
+        return "" if v is None or not math.isfinite(v) else f"{v:.6g}"
+
+    try:
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(cols)
+            for g in grid:
+                w.writerow([dataset, f"{g['alpha_p']:g}", f"{g['alpha_adv']:g}", g["n"],
+                            ";".join(str(s) for s in g["seeds"]),
+                            ";".join(str(i) for i in g["run_ids"]),
+                            ";".join(str(s) for s in g["steps"]),
+                            num(g["psnr_mean"]), num(g["psnr_std"]),
+                            num(g["ssim_mean"]), num(g["ssim_std"]),
+                            num(g["psnr_input_mean"]), num(g["ssim_input_mean"])])
+    except OSError as e:
+        raise FigureError(f"cannot write {path}: {e}")
+    print(f"wrote {path}", flush=True)
+
+
+def set_xaxis(ax, values, scale, label):
+    values = sorted(set(values))
+    pos = [v for v in values if v > 0]
+    if scale == "symlog" and pos:
+        if min(values) <= 0:
+            ax.set_xscale("symlog", linthresh=min(pos), linscale=0.6)
+            label += f"  (symlog axis: linear below {min(pos):g})"
+        else:
+            ax.set_xscale("log")
+            label += "  (log axis)"
+    ax.set_xticks(values)
+    ax.set_xticklabels([f"{v:g}" for v in values])
+    ax.xaxis.set_minor_locator(plt.NullLocator())
+    if len(values) == 1:
+        v = values[0]
+        if scale == "linear" or v <= 0:
+            pad = abs(v) * 0.5 if v else 1.0
+            ax.set_xlim(v - pad, v + pad)
+        else:
+            ax.set_xlim(v / 3, v * 3)
+    ax.set_xlabel(label)
+
+
+def n_label(ns):
+    ns = sorted(set(ns))
+    return f"n={ns[0]}" if len(ns) == 1 else f"n={ns[0]}–{ns[-1]}"
+
+
+def panel(ax, grid, metric, xkey, lkey, xlabel, llabel, paper_x, paper_l, scale, baseline):
+    xs_all = sorted({g[xkey] for g in grid})
+    lines = sorted({g[lkey] for g in grid})
+    cmap = plt.get_cmap("viridis")
+    for i, lv in enumerate(lines):
+        gs = sorted((g for g in grid if g[lkey] == lv), key=lambda g: g[xkey])
+        x = np.array([g[xkey] for g in gs])
+        y = np.array([g[metric + "_mean"] for g in gs])
+        e = np.array([g[metric + "_std"] for g in gs])
+        e = np.where(np.isfinite(e), e, 0.0)
+        colour = cmap(0.85 * i / max(1, len(lines) - 1)) if len(lines) > 1 else "C0"
+        is_paper = math.isclose(lv, paper_l, rel_tol=1e-9, abs_tol=1e-12)
+        ax.errorbar(x, y, yerr=e, marker="o", ms=4, capsize=3, color=colour,
+                    lw=2.2 if is_paper else 1.2,
+                    label=f"{llabel}={lv:g} ({n_label([g[metric + '_n'] for g in gs])})" +
+                    (" (paper)" if is_paper else ""))
+    ax.axvline(paper_x, color="0.45", ls=":", lw=1.2, zorder=0,
+               label=f"paper default {xlabel}={paper_x:g}")
+    for g in grid:
+        if (math.isclose(g["alpha_p"], PAPER_P, rel_tol=1e-9) and
+                math.isclose(g["alpha_adv"], PAPER_ADV, rel_tol=1e-9) and
+                math.isfinite(g[metric + "_mean"])):
+            ax.plot([g[xkey]], [g[metric + "_mean"]], marker="*", ms=13, color="crimson",
+                    ls="none", zorder=5, label=r"paper default ($\alpha_p$=0.1, $\alpha_{adv}$=0.01)")
+    if baseline:
+        b = np.array([g[metric + "_input_mean"] for g in grid])
+        b = b[np.isfinite(b)]
+        if len(b):
+            ax.axhline(float(b.mean()), color="0.3", ls="--", lw=1, label="input (identity)")
+    set_xaxis(ax, xs_all, scale, xlabel)
+    ax.set_ylabel("PSNR (dB)" if metric == "psnr" else "SSIM")
+    ax.grid(True, alpha=0.3)
+
+
+def main():
+    args = parse_args()
+    store = common.Store(args.store)
+    dataset, points = collect(store, args)
+    grid = aggregate(points)
+    common.ensure_out(args.out)
+
+    l1s = sorted({p["alpha_l1"] for p in points if math.isfinite(p["alpha_l1"])})
+    if l1s == [1.0] or not l1s:
+        l1_text = r"$\alpha_{L1}$ = 1"
+    else:
+        l1_text = r"$\alpha_{L1}$ = " + ", ".join(f"{v:g}" for v in l1s) + " (paper: 1)"
+        note(f"runs use loss.refine.l1 = {', '.join(f'{v:g}' for v in l1s)}, not 1 as in Fig. 6")
+    seeds = sorted({str(p["seed"]) for p in points})
+    xp, xadv = r"$\alpha_p$", r"$\alpha_{adv}$"
+
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8.2), constrained_layout=True)
+    for row, metric in enumerate(("psnr", "ssim")):
+        panel(axes[row, 0], grid, metric, "alpha_p", "alpha_adv", xp, xadv, PAPER_P, PAPER_ADV,
+              args.xscale, args.input_baseline)
+        panel(axes[row, 1], grid, metric, "alpha_adv", "alpha_p", xadv, xp, PAPER_ADV, PAPER_P,
+              args.xscale, args.input_baseline)
+        axes[row, 0].set_title(f"{metric.upper()} vs {xp}")
+        axes[row, 1].set_title(f"{metric.upper()} vs {xadv}")
+    # one legend per column, below it: both rows of a column draw the same lines, and a
+    # legend inside a panel hides points of a 3x3 or larger grid
+    for col in range(2):
+        handles, labels = axes[1, col].get_legend_handles_labels()
+        axes[1, col].legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.16),
+                            ncol=2, frameon=False)
+    fig.suptitle(f"DMGN loss-weight sensitivity (Fig. 6), {l1_text}; test set: {dataset}\n"
+                 f"{len(points)} run{'s' * (len(points) != 1)}, {len(grid)} weight pair{'s' * (len(grid) != 1)}, "
+                 f"seed{'s' * (len(seeds) != 1)} {', '.join(seeds)}; "
+                 "mean ± std over seeds (n per line in legend)", fontsize=10)
+    common.save_figure(fig, args.out, args.stem)
+    write_csv(grid, dataset, args.out, args.stem)
+
+
+if __name__ == "__main__":
+    common.main_wrapper(PROG, main)

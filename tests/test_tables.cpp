@@ -1,0 +1,189 @@
+// Paper tables II-VII and the seed statistics / ordering check of Table I, from a RunStore.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "report/paper_table.h"
+#include "report/tables.h"
+#include "store/run_store.h"
+#include "test_util.h"
+
+namespace fs = std::filesystem;
+using dmgn::report::Format;
+
+namespace {
+
+// A completed run with a real config text (so seeds group by configuration) and test metrics
+// (dataset, psnr, ssim).
+int64_t add_run(dmgn::store::RunStore& store, const std::string& experiment, const std::string& variant,
+                int64_t seed, const std::vector<std::tuple<std::string, double, double>>& tests,
+                const std::vector<std::string>& extra = {}, const std::string& sweep = "") {
+  std::vector<std::string> sets = {"run.experiment=\"" + experiment + "\"", "run.variant=\"" + variant + "\"",
+                                   "run.seed=" + std::to_string(seed), "run.sweep=\"" + sweep + "\""};
+  sets.insert(sets.end(), extra.begin(), extra.end());
+  const auto cfg = dmgn::Config::defaults(sets);
+  dmgn::store::RunInfo info;
+  info.experiment = experiment;
+  info.variant = variant;
+  info.sweep = sweep;
+  info.seed = seed;
+  info.config_text = cfg.canonical();
+  info.config_hash = cfg.hash();
+  info.provenance = {{"dataset", "real"}, {"vgg_weights", "file"}, {"steps", "100"}};
+  const int64_t id = store.begin_run(info);
+  for (const auto& [dataset, psnr, ssim] : tests)
+    store.log_metrics({{id, 100, "test", dataset, "psnr", psnr, "real20"},
+                       {id, 100, "test", dataset, "ssim", ssim, "real20"}});
+  store.finish_run(id, "completed");
+  return id;
+}
+
+bool contains(const std::string& s, const std::string& needle) { return s.find(needle) != std::string::npos; }
+
+}  // namespace
+
+TEST(Tables, SeedsOfTheLatestConfigurationAreAveragedAndTheOrderingIsChecked) {
+  const fs::path dir = dmgn::testing::scratch("tables_seeds");
+  dmgn::store::RunStore store(dir / "runs.sqlite");
+  // An older RDMC configuration (other step budget): superseded, not averaged in.
+  add_run(store, "table1", "RDMC", 0, {{"builtin", 40.0, 0.99}}, {"train.max_steps=7"});
+  for (int64_t seed : {0, 1, 2}) {
+    add_run(store, "table1", "Base model", seed, {{"builtin", 20.0 + static_cast<double>(seed), 0.80}});
+    add_run(store, "table1", "RDMC", seed, {{"builtin", 21.0 + static_cast<double>(seed), 0.81}});
+  }
+  // The same seed again: the latest run of that seed counts, once.
+  add_run(store, "table1", "RDMC", 2, {{"builtin", 23.0, 0.81}});
+  // Another sweep's DMGN run: excluded by --sweep.
+  add_run(store, "table1", "DMGN", 0, {{"builtin", 10.0, 0.5}}, {}, "other");
+
+  dmgn::report::ReportOptions o;
+  const auto t = dmgn::report::build_report_table(store, "table1", o);
+  const auto& base = t.rows[0];
+  ASSERT_EQ(base.label, "Base model");
+  const auto& col = t.columns.back();
+  ASSERT_EQ(col.id, "builtin");
+  const size_t c = t.columns.size() - 1;
+  ASSERT_TRUE(base.cells[c][0].ours.has_value());
+  EXPECT_DOUBLE_EQ(*base.cells[c][0].ours, 21.0);
+  EXPECT_DOUBLE_EQ(base.cells[c][0].ours_std, 1.0);
+  EXPECT_EQ(base.cells[c][0].ours_n, 3);
+  EXPECT_EQ(base.seeds, (std::vector<int64_t>{0, 1, 2}));
+  const auto& rdmc = t.rows[1];
+  EXPECT_DOUBLE_EQ(*rdmc.cells[c][0].ours, 22.0);  // 21, 22, 23: not the 40 of the old config
+  EXPECT_EQ(rdmc.cells[c][0].ours_n, 3);
+  EXPECT_EQ(rdmc.run_ids.size(), 3u);
+
+  const std::string md = dmgn::report::render_report_table(store, "table1", Format::markdown, o);
+  EXPECT_TRUE(contains(md, "| 21.00 ± 1.00 | 0.800 ± 0.000 |")) << md;
+  EXPECT_TRUE(contains(md, "runs ")) << md;
+  EXPECT_TRUE(contains(md, "(seeds 0, 1, 2)")) << md;
+  EXPECT_TRUE(contains(md, "Base model (21.00 +- 1.00) < RDMC (22.00 +- 1.00): holds (within one std), in 3 of 3 seeds"))
+      << md;
+  EXPECT_TRUE(contains(md, "R-RDMC")) << md;
+  const std::string tex = dmgn::report::render_report_table(store, "table1", Format::latex, o);
+  EXPECT_TRUE(contains(tex, "21.00 $\\pm$ 1.00")) << tex;
+  const std::string csv = dmgn::report::render_report_table(store, "table1", Format::csv, o);
+  EXPECT_TRUE(contains(csv, "builtin_psnr_ours_std")) << csv;
+
+  // --sweep: only that sweep's runs.
+  o.sweep = "other";
+  const auto other = dmgn::report::build_report_table(store, "table1", o);
+  EXPECT_FALSE(other.rows[0].run.has_value());
+  EXPECT_DOUBLE_EQ(*other.rows[4].cells.back()[0].ours, 10.0);  // DMGN
+}
+
+TEST(Tables, PerColumnModelsCrossTaskDiagonalAndEmptyStores) {
+  const fs::path dir = dmgn::testing::scratch("tables_cross");
+  {
+    // Every table renders from an empty store in every format: paper numbers, dashes for ours.
+    dmgn::store::RunStore empty(dir / "empty.sqlite");
+    for (const auto& id : dmgn::report::table_ids())
+      for (Format f : {Format::markdown, Format::csv, Format::latex}) {
+        const std::string text = dmgn::report::render_report_table(empty, id, f);
+        EXPECT_FALSE(text.empty()) << id;
+        if (f == Format::markdown) EXPECT_TRUE(contains(text, "| DMGN |")) << id << text;
+      }
+    EXPECT_THROW(dmgn::report::table_spec("table4"), dmgn::ConfigError);
+  }
+  dmgn::store::RunStore store(dir / "runs.sqlite");
+  // Table V: one model per benchmark, both labelled DMGN.
+  const int64_t l = add_run(store, "table5", "DMGN", 0, {{"rain100l", 38.1, 0.98}});
+  const int64_t h = add_run(store, "table5", "DMGN", 0, {{"rain100h", 29.9, 0.90}}, {"train.max_steps=9"});
+  const std::string t5 = dmgn::report::render_report_table(store, "table5", Format::csv);
+  EXPECT_TRUE(contains(t5, "DMGN,38.53,38.10,0.0000,1,0.983,0.980,0.00000,1,30.72,29.90")) << t5;
+  EXPECT_TRUE(contains(t5, std::to_string(l) + " " + std::to_string(h))) << t5;
+
+  // Table VI columns map to the store ids of datasets.csv.
+  add_run(store, "table6", "DMGN", 0, {{"sots_indoor", 33.0, 0.97}, {"dcpdn_testa", 30.0, 0.95}});
+  const std::string t6 = dmgn::report::render_report_table(store, "table6", Format::markdown);
+  EXPECT_TRUE(contains(t6, "| DMGN | 35.33 | 33.00 | 0.986 | 0.970 | 28.99 | – |")) << t6;
+
+  // Table VII: the DMGN row is the diagonal of the three task models.
+  add_run(store, "table7", "DMGN (trained on reflection)", 0,
+          {{"real20", 22.0, 0.80}, {"rain100h", 15.0, 0.50}, {"ohaze", 14.0, 0.60}});
+  add_run(store, "table7", "DMGN (trained on rain)", 0,
+          {{"real20", 18.0, 0.70}, {"rain100h", 28.0, 0.88}, {"ohaze", 15.0, 0.61}});
+  add_run(store, "table7", "DMGN (trained on haze)", 0,
+          {{"real20", 17.0, 0.69}, {"rain100h", 16.0, 0.52}, {"ohaze", 24.0, 0.90}});
+  const std::string t7 = dmgn::report::render_report_table(store, "table7", Format::markdown);
+  EXPECT_TRUE(contains(t7, "| DMGN | 23.05 | 22.00 | 0.823 | 0.800 | 30.72 | 28.00 | 0.903 | 0.880 | 25.11 | 24.00 | "
+                           "0.910 | 0.900 |"))
+      << t7;
+  EXPECT_TRUE(contains(t7, "| DMGN (trained on rain) | n/a | 18.00 | n/a | 0.700 | n/a | 28.00 |")) << t7;
+  EXPECT_TRUE(contains(t7, "| ERRNet | 22.86 | – |")) << t7;
+  EXPECT_TRUE(contains(t7, "ours is the diagonal")) << t7;
+
+  // Table III from `dmgn bench model` rows at the chosen size.
+  dmgn::store::BenchRow b;
+  b.bench = "model";
+  b.config_hash = "abc";
+  b.device = "cpu: test (2 cores)";
+  const std::string who = "experiment=table3 variant=\"DMGN\" threads=2";
+  for (auto [name, value, params] : std::vector<std::tuple<std::string, double, std::string>>{
+           {"parameters", 65.5e6, who},
+           {"macs", 466.9e9, who + " size=256"},
+           {"latency_ms", 1234.0, who + " size=256 repeats=20 warmup=3"},
+           {"macs", 1867.6e9, who + " size=512"},
+           {"latency_ms", 5000.0, who + " size=512 repeats=20 warmup=3"}}) {
+    b.name = name;
+    b.value = value;
+    b.params = params;
+    store.log_bench(b);
+  }
+  const std::string t3 = dmgn::report::render_report_table(store, "table3", Format::markdown);
+  EXPECT_TRUE(contains(t3, "| DMGN | 232.5 | 466.9 | 0.066 | 1.234 | n/a | 65.50 | config abc; cpu: test (2 cores), 2 "
+                           "thread(s); 256x256 |"))
+      << t3;
+  EXPECT_TRUE(contains(t3, "| IBCLN | 289.2 | – | 0.071 | – |")) << t3;
+  dmgn::report::ReportOptions big;
+  big.size = 512;
+  EXPECT_TRUE(contains(dmgn::report::render_report_table(store, "table3", Format::markdown, big), "| 1867.6 |"));
+}
+
+TEST(Tables, DatasetIdsFileIsValidated) {
+  const fs::path dir = dmgn::testing::scratch("tables_ids");
+  std::ofstream(dir / "ok.csv") << "paper_name,dataset_id\nWild,sir2_wild\n\"Indoor (SOTS)\",sots_indoor\n";
+  const auto ids = dmgn::report::load_dataset_ids(dir / "ok.csv");
+  EXPECT_EQ(ids.at("Wild"), "sir2_wild");
+  EXPECT_EQ(ids.at("Indoor (SOTS)"), "sots_indoor");
+  EXPECT_TRUE(dmgn::report::load_dataset_ids(dir / "absent.csv").empty());
+  std::ofstream(dir / "dup.csv") << "paper_name,dataset_id\nWild,a\nWild,b\n";
+  try {
+    dmgn::report::load_dataset_ids(dir / "dup.csv");
+    FAIL() << "duplicate accepted";
+  } catch (const dmgn::DataError& e) {
+    EXPECT_TRUE(contains(e.what(), "dup.csv:3")) << e.what();
+  }
+  std::ofstream(dir / "head.csv") << "name,id\n";
+  EXPECT_THROW(dmgn::report::load_dataset_ids(dir / "head.csv"), dmgn::DataError);
+  // The shipped file maps every dataset column of the shipped paper tables.
+  const auto shipped = dmgn::report::load_dataset_ids(fs::path(DMGN_SOURCE_DIR) / "reports/paper/datasets.csv");
+  for (const char* name : {"Real20", "Wild", "Solid", "Postcard", "Rain100L", "Rain100H", "Indoor (SOTS)",
+                           "Outdoor (SOTS)", "O-HAZE", "TestA-DCPDN"})
+    EXPECT_TRUE(shipped.count(name)) << name;
+}
