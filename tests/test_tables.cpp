@@ -11,6 +11,7 @@
 #include "report/paper_table.h"
 #include "report/tables.h"
 #include "store/run_store.h"
+#include "proc_util.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
@@ -186,4 +187,38 @@ TEST(Tables, DatasetIdsFileIsValidated) {
   for (const char* name : {"Real20", "Wild", "Solid", "Postcard", "Rain100L", "Rain100H", "Indoor (SOTS)",
                            "Outdoor (SOTS)", "O-HAZE", "TestA-DCPDN"})
     EXPECT_TRUE(shipped.count(name)) << name;
+}
+
+TEST(Tables, BenchModelRowsFillTableThree) {
+  const fs::path dir = dmgn::testing::scratch("tables_bench");
+  std::vector<std::string> args = {"bench", "model", "experiments/table1/dmgn.toml", "--sizes", "32,48",
+                                   "--repeats", "3", "--warmup", "1", "--train-steps", "1", "--train-size", "32"};
+  for (const auto& s : dmgn::testing::tiny_run(dir)) args.insert(args.end(), {"--set", s});
+  args.insert(args.end(), {"--set", "run.experiment=\"table3\""});
+  auto c = dmgn::testing::spawn_dmgn(args, (dir / "bench.log").string());
+  ASSERT_EQ(dmgn::testing::wait_child(c, 300), 0) << dmgn::testing::read_text(c.log);
+  const std::string out = dmgn::testing::read_text(c.log);
+  EXPECT_TRUE(contains(out, "  32x32   :")) << out;
+  EXPECT_TRUE(contains(out, "ms median")) << out;
+  EXPECT_TRUE(contains(out, "ms per step at batch 4 x 32x32")) << out;
+  dmgn::store::RunStore store(dir / "runs.sqlite");
+  int latency = 0;
+  for (const auto& b : store.benches("model")) {
+    latency += b.name == "latency_ms";
+    if (b.name == "latency_ms") {
+      EXPECT_GT(b.value, 0.0);
+    }
+    EXPECT_TRUE(contains(b.params, "experiment=table3 variant=\"DMGN\"")) << b.params;
+  }
+  EXPECT_EQ(latency, 2);
+  dmgn::report::ReportOptions o;
+  o.size = 48;
+  const auto t = dmgn::report::build_report_table(store, "table3", o);
+  const auto& dmgn_row = t.rows.back();
+  ASSERT_EQ(dmgn_row.label, "DMGN");
+  EXPECT_TRUE(dmgn_row.cells[0][0].ours.has_value());  // GMACs at 48
+  EXPECT_TRUE(dmgn_row.cells[0][1].ours.has_value());  // seconds at 48
+  EXPECT_GT(*dmgn_row.cells[0][2].ours, 0.0);          // parameters (M)
+  o.size = 64;                                          // not benchmarked at 64: a dash
+  EXPECT_FALSE(dmgn::report::build_report_table(store, "table3", o).rows.back().cells[0][0].ours.has_value());
 }

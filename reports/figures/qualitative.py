@@ -25,6 +25,12 @@ COLUMNS = [("input", "input"), ("coarse", "coarse background"), ("background", "
 PANEL_W = 2.1
 
 
+
+def short_id(sample_id, width=28):
+    """The last path component of a sample id, cut to fit beside a row of images."""
+    text = str(sample_id).rsplit("/", 1)[-1]
+    return text if len(text) <= width else "…" + text[-(width - 1):]
+
 def parse_args():
     p = common.make_parser(PROG, __doc__.split("\n\n")[0], store=False)
     p.add_argument("--dump", action="append", required=True, metavar="DIR",
@@ -102,7 +108,7 @@ def per_dump(m, max_samples, out, stem):
             elif key == "background":
                 title += "\n" + scores(s, "refined")
             show(axes[r, c], imgs[key], title, imgs["input"].shape)
-        axes[r, 0].set_ylabel(f"sample {s['id']}", fontsize=8)
+        axes[r, 0].set_ylabel(short_id(s['id']), fontsize=8)
     fig.suptitle("Qualitative results — " + header(m), fontsize=10)
     common.save_figure(fig, out, stem)
 
@@ -128,7 +134,7 @@ def compare(ms, max_samples, out):
                              figsize=(PANEL_W * ncol, ph * len(rows) + 0.7), constrained_layout=True)
     for r, (i, row) in enumerate(zip(common_ids, rows)):
         show(axes[r, 0], row["input"], "input\n" + scores(by_id[0][i], "input"))
-        axes[r, 0].set_ylabel(f"sample {i}", fontsize=8)
+        axes[r, 0].set_ylabel(short_id(i), fontsize=8)
         for k, m in enumerate(ms):
             show(axes[r, k + 1], row["refined"][k], labels[k] + "\n" + scores(by_id[k][i], "refined"),
                  row["input"].shape)
