@@ -201,3 +201,22 @@ TEST(Sweep, RunsWorkersSkipsCompletedResumesStoppedAndRespectsLocks) {
   EXPECT_NE(out.find("4 runs: 4 done, 0 running"), std::string::npos) << out;
   EXPECT_NE(out.find("    1  done"), std::string::npos) << out;
 }
+
+TEST(Sweep, AFailingRunIsReportedWithItsLogAndTheOthersStillRun) {
+  const fs::path dir = dmgn::testing::scratch("sweep_fail");
+  // Variant "Bad" tests on a benchmark whose root does not exist: its worker fails.
+  const fs::path f = write(
+      dir / "s.toml", "[sweep]\nname = \"f\"\n" + tiny_sets(dir, {"train.max_steps=2"}) + "[[variants]]\nname = \"Bad\"\nconfig = '" +
+                          repo("experiments/table1/dmgn.toml") +
+                          "'\nset = ['data.test=[\"real20\"]', 'datasets.real20.root=\"" + (dir / "absent").string() +
+                          "\"']\n[[variants]]\nname = \"Good\"\nconfig = '" + repo("experiments/table1/dmgn.toml") + "'\n");
+  auto c = dmgn::testing::spawn_dmgn({"sweep", f.string(), "--workers", "2"}, (dir / "sweep.log").string());
+  EXPECT_EQ(dmgn::testing::wait_child(c, 300), 1) << dmgn::testing::read_text(c.log);
+  const std::string out = dmgn::testing::read_text(c.log);
+  EXPECT_NE(out.find("FAILED #1 Bad seed 0: exit code 1: dmgn: error:"), std::string::npos) << out;
+  EXPECT_NE(out.find("absent"), std::string::npos) << out;  // the child's one-line error names the root
+  EXPECT_NE(out.find("done   #2 Good seed 0"), std::string::npos) << out;
+  EXPECT_NE(out.find("1 completed, 1 failed"), std::string::npos) << out;
+  EXPECT_NE(out.find("  failed: Bad seed 0: exit code 1"), std::string::npos) << out;
+  EXPECT_NE(out.find("(log: "), std::string::npos) << out;
+}
