@@ -97,15 +97,6 @@ std::map<std::string, std::map<std::string, std::string>> parse_csv(const std::s
   return out;
 }
 
-template <class E, class F>
-std::string error_of(F&& fn) {
-  try {
-    fn();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "<no exception of the expected type>";
-}
 
 const char* const kDash = "–";
 
@@ -163,18 +154,18 @@ TEST(PaperCsv, LoadsTable1TranscriptionAndRejectsMalformedFiles) {
   };
   for (const auto& b : bad) {
     const fs::path p = write(b.name, b.text);
-    const std::string msg = error_of<dmgn::DataError>([&] { dmgn::report::load_paper_csv(p); });
+    const std::string msg = dmgn::testing::error_of<dmgn::DataError>([&] { dmgn::report::load_paper_csv(p); });
     EXPECT_NE(msg.find(b.needle), std::string::npos) << b.name << ": " << msg;
     EXPECT_NE(msg.find(p.string()), std::string::npos) << b.name << ": " << msg;
   }
   const std::string missing =
-      error_of<dmgn::IoError>([&] { dmgn::report::load_paper_csv(dir / "absent.csv"); });
+      dmgn::testing::error_of<dmgn::IoError>([&] { dmgn::report::load_paper_csv(dir / "absent.csv"); });
   EXPECT_NE(missing.find("absent.csv"), std::string::npos) << missing;
 
   // A paper CSV without a metric Table I needs is refused, naming the file.
   const fs::path no_ssim = write("no_ssim.csv", "method,dataset,psnr\nDMGN,Real20,23.05\n");
   dmgn::store::RunStore store(dir / "runs.sqlite");
-  const std::string need = error_of<dmgn::DataError>(
+  const std::string need = dmgn::testing::error_of<dmgn::DataError>(
       [&] { dmgn::report::render_table1(store, no_ssim, Format::markdown); });
   EXPECT_NE(need.find("no_ssim.csv"), std::string::npos) << need;
   EXPECT_NE(need.find("'ssim'"), std::string::npos) << need;

@@ -35,15 +35,6 @@ fs::path write(const fs::path& file, const std::string& text) {
   return file;
 }
 
-template <class E, class F>
-std::string error_of(F&& fn) {
-  try {
-    fn();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "<no exception of the expected type>";
-}
 
 }  // namespace
 
@@ -111,7 +102,7 @@ TEST(SweepSpec, BadFilesAreOneLineErrorsNamingTheFileAndKey) {
   };
   for (const auto& b : bad) {
     const fs::path p = write(dir / b.name, b.text);
-    std::string msg = error_of<dmgn::Error>([&] { dmgn::sweep::expand(dmgn::sweep::load_sweep(p)); });
+    std::string msg = dmgn::testing::error_of<dmgn::Error>([&] { dmgn::sweep::expand(dmgn::sweep::load_sweep(p)); });
     EXPECT_NE(msg.find(b.needle), std::string::npos) << b.name << ": " << msg;
     EXPECT_NE(msg.find(p.string()), std::string::npos) << b.name << ": " << msg;
   }

@@ -30,6 +30,17 @@ inline std::vector<std::string> tiny_model() {
           "discriminator.layers=2",        "model.aca.reduction=2"};
 }
 
+// The message of the exception of type E that fn throws, or a marker when it throws none.
+template <class E, class F>
+std::string error_of(F&& fn) {
+  try {
+    fn();
+  } catch (const E& e) {
+    return e.what();
+  }
+  return "<no exception of the expected type>";
+}
+
 // Tiny model + tiny built-in data + a private store and run folder under `dir`.
 inline std::vector<std::string> tiny_run(const std::filesystem::path& dir) {
   auto v = tiny_model();

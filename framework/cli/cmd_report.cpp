@@ -25,11 +25,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-store::RunStore open_existing_store(const std::string& file) {
-  if (!fs::exists(file)) throw IoError(fmt::format("run store '{}' does not exist (train something first)", file));
-  return store::RunStore(file);
-}
-
 // DMGN_PYTHON, else Debian's interpreter (the one with python3-matplotlib), else python3.
 std::string python() {
   if (const char* p = std::getenv("DMGN_PYTHON"); p && *p) return p;

@@ -21,9 +21,7 @@ void add_store(CLI::App& app) {
     cmd->add_option("--variant", variant, "Only this variant");
     cmd->add_option("--status", status, "Only this status (running, completed, failed, interrupted)");
     cmd->callback([] {
-      if (!std::filesystem::exists(store_file))
-        throw IoError(fmt::format("run store '{}' does not exist (train something first)", store_file));
-      store::RunStore store(store_file);
+      const store::RunStore store = open_existing_store(store_file);
       store::RunFilter f;
       f.experiment = experiment;
       f.variant = variant;

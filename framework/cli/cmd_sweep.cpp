@@ -39,7 +39,7 @@ void add_sweep(CLI::App& app) {
     std::printf("%s", sweep::format_status(spec, sweep::sweep_status(runs)).c_str());
   });
 
-  cmd->callback([cmd, status] {
+  cmd->callback([status] {
     if (status->parsed()) return;
     if (file.empty()) throw ConfigError("dmgn sweep: give a sweep file (e.g. ablations/table1_small.toml)");
     const auto spec = sweep::load_sweep(file);
@@ -62,7 +62,6 @@ void add_sweep(CLI::App& app) {
       std::exit(130);
     }
     if (!r.failures.empty()) std::exit(1);
-    (void)cmd;
   });
 }
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "store/run_store.h"
 
 namespace dmgn::cli {
 
@@ -29,5 +30,7 @@ Config load_config(const std::string& file, const std::vector<std::string>& sets
 // experiments/presets/<task>.toml of this source tree (or `dir` if given).
 std::string preset_file(const std::string& task, const std::string& dir = "");
 std::string thousands(int64_t n);  // 65518888 -> "65,518,888"
+// Opens an existing run store; IoError naming the file when there is none (nothing trained yet).
+store::RunStore open_existing_store(const std::string& file);
 
 }  // namespace dmgn::cli

@@ -23,6 +23,12 @@ std::string preset_file(const std::string& task, const std::string& dir) {
   return p.string();
 }
 
+store::RunStore open_existing_store(const std::string& file) {
+  if (!std::filesystem::exists(file))
+    throw IoError(fmt::format("run store '{}' does not exist (train something first)", file));
+  return store::RunStore(file);
+}
+
 std::string thousands(int64_t n) {
   std::string digits = std::to_string(n < 0 ? -n : n), out;
   for (size_t i = 0; i < digits.size(); ++i) {

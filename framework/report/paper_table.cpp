@@ -16,7 +16,7 @@ namespace dmgn::report {
 
 namespace {
 
-// A completed run and its test numbers: (dataset, metric) -> the value at the highest step.
+// A completed run and its final numbers: (dataset, metric) -> RunStore::final_metrics.
 struct RunNumbers {
   store::RunRow run;
   std::string group;  // the run's configuration up to the seed
@@ -40,13 +40,10 @@ RunNumbers numbers_of(const store::RunStore& store, const store::RunRow& run, co
   RunNumbers out;
   out.run = run;
   out.group = group_key(run);
-  for (const auto& m : store.metrics(run.id, spec.split)) {
+  for (const auto& m : store.final_metrics(run.id, spec.split)) {
     const bool wanted = std::any_of(spec.metrics.begin(), spec.metrics.end(),
                                     [&](const MetricSpec& s) { return s.name == m.name; });
-    if (!wanted) continue;
-    const auto key = std::make_pair(m.dataset, m.name);
-    const auto it = out.best.find(key);
-    if (it == out.best.end() || m.step >= it->second.step) out.best[key] = m;
+    if (wanted) out.best[{m.dataset, m.name}] = m;
   }
   return out;
 }

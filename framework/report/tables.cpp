@@ -20,7 +20,7 @@ fs::path paper_dir(const ReportOptions& o) {
 
 const std::vector<MetricSpec> kPsnrSsim = {{"psnr", "PSNR", 2}, {"ssim", "SSIM", 3}};
 
-// "variant=\"DMGN\"" inside a bench row's params (written by `dmgn bench model`).
+// Whether a bench row's params (written by `dmgn bench model`) contain the word `word`.
 bool params_have(const std::string& params, const std::string& word) {
   return (" " + params + " ").find(" " + word + " ") != std::string::npos;
 }
@@ -51,19 +51,18 @@ PaperVsOurs build_table3(const store::RunStore& store, const PaperTable& paper, 
   for (const auto& label : paper.methods()) {
     TableRow row;
     row.label = label;
-    const std::string who = fmt::format("experiment={} variant=\"{}\"", spec.experiment, spec.variant_for(label));
+    const std::string variant = fmt::format("variant=\"{}\"", spec.variant_for(label));
     // The latest configuration benchmarked for this row.
     const store::BenchRow* latest = nullptr;
     for (const auto& b : benches)
-      if (params_have(b.params, fmt::format("experiment={}", spec.experiment)) &&
-          b.params.find(fmt::format("variant=\"{}\"", spec.variant_for(label))) != std::string::npos)
+      if (params_have(b.params, "experiment=" + spec.experiment) && b.params.find(variant) != std::string::npos)
         latest = &b;
     std::optional<double> gmacs, seconds, params_m;
     std::string device, threads;
     if (latest) {
       for (const auto& b : benches) {
         if (b.config_hash != latest->config_hash || b.device != latest->device ||
-            b.params.find(fmt::format("variant=\"{}\"", spec.variant_for(label))) == std::string::npos)
+            b.params.find(variant) == std::string::npos)
           continue;
         const auto size = param_value(b.params, "size");
         if (b.name == "parameters") params_m = b.value / 1e6;
@@ -90,7 +89,6 @@ PaperVsOurs build_table3(const store::RunStore& store, const PaperTable& paper, 
     params.ours = params_m;
     params.ours_n = params_m ? 1 : 0;
     row.cells.push_back({cell("gflops", gmacs), cell("inference_s", seconds), params});
-    (void)who;
     t.rows.push_back(std::move(row));
   }
   t.notes.push_back(fmt::format(

@@ -293,6 +293,18 @@ std::vector<Metric> RunStore::metrics(int64_t run_id, const std::string& split,
   return out;
 }
 
+std::vector<Metric> RunStore::final_metrics(int64_t run_id, const std::string& split) const {
+  std::map<std::pair<std::string, std::string>, Metric> best;
+  for (auto& m : metrics(run_id, split)) {
+    const auto key = std::make_pair(m.dataset, m.name);
+    const auto it = best.find(key);
+    if (it == best.end() || m.step >= it->second.step) best[key] = std::move(m);
+  }
+  std::vector<Metric> out;
+  for (auto& [key, m] : best) out.push_back(std::move(m));
+  return out;
+}
+
 std::vector<Artifact> RunStore::artifacts(int64_t run_id) const {
   std::vector<Artifact> out;
   db_->read([&] {

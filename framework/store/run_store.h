@@ -114,6 +114,9 @@ class RunStore {
   // In logging order; empty split/name = any.
   std::vector<Metric> metrics(int64_t run_id, const std::string& split = "",
                               const std::string& name = "") const;
+  // Per (dataset, name) of `split`, the value at the highest step (the latest logged on a tie):
+  // a run's final numbers. Ordered by dataset, then name.
+  std::vector<Metric> final_metrics(int64_t run_id, const std::string& split) const;
   std::vector<Artifact> artifacts(int64_t run_id) const;  // in logging order
 
   // An evaluation with its per-image rows, in one transaction; returns its id.

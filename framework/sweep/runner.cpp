@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "train/launch.h"
 
 namespace dmgn::sweep {
 namespace fs = std::filesystem;
@@ -32,18 +33,6 @@ fs::path store_dir(const SweepRun& run) {
   return dir.empty() ? fs::path(".") : dir;
 }
 
-// The test metrics of a run at their highest step (one row per dataset and name).
-std::vector<store::Metric> last_test_metrics(const store::RunStore& store, int64_t run_id) {
-  std::map<std::pair<std::string, std::string>, store::Metric> best;
-  for (const auto& m : store.metrics(run_id, "test")) {
-    auto& b = best[{m.dataset, m.name}];
-    if (b.name.empty() || m.step >= b.step) b = m;
-  }
-  std::vector<store::Metric> out;
-  for (auto& [k, m] : best) out.push_back(m);
-  return out;
-}
-
 RunStatus status_of(const SweepRun& run, const store::RunStore* store) {
   RunStatus s;
   s.run = run;
@@ -56,7 +45,7 @@ RunStatus status_of(const SweepRun& run, const store::RunStore* store) {
       if (r.status == "completed") s.row = r;
     if (s.row) {
       s.state = State::done;
-      s.test = last_test_metrics(*store, s.row->id);
+      s.test = store->final_metrics(s.row->id, "test");
       return s;
     }
     if (!rows.empty()) {
@@ -95,14 +84,6 @@ std::string last_line(const fs::path& file) {
   while (std::getline(in, line))
     if (line.find_first_not_of(" \t\r") != std::string::npos) last = line;
   return last;
-}
-
-std::string self_exe() {
-  char exe[4096];
-  const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-  if (n <= 0) throw IoError("cannot locate this executable (/proc/self/exe)");
-  exe[n] = '\0';
-  return exe;
 }
 
 // Takes the run's lock without blocking: the descriptor (to pass on to the child), or -1
@@ -148,7 +129,7 @@ pid_t spawn(const std::string& exe, const std::vector<std::string>& args, const 
 
 const char* state_name(State s) {
   switch (s) {
-    case State::todo: return "to do";
+    case State::not_started: return "to do";
     case State::running: return "running";
     case State::done: return "done";
     case State::failed: return "failed";
@@ -190,7 +171,7 @@ std::string count_line(const std::vector<RunStatus>& status) {
   std::map<State, int> n;
   for (const auto& s : status) ++n[s.state];
   return fmt::format("{} done, {} running, {} failed, {} interrupted, {} to do", n[State::done], n[State::running],
-                     n[State::failed], n[State::interrupted], n[State::todo]);
+                     n[State::failed], n[State::interrupted], n[State::not_started]);
 }
 
 std::string format_status(const SweepSpec& spec, const std::vector<RunStatus>& status) {
@@ -231,7 +212,7 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& o) {
   }
   if (o.dry_run) {
     for (const auto& s : queue)
-      std::printf("  would %s #%d %s (hash %s)\n", s.state == State::todo ? "start" : "resume", s.run.index,
+      std::printf("  would %s #%d %s (hash %s)\n", s.state == State::not_started ? "start" : "resume", s.run.index,
                   s.run.label().c_str(), s.run.hash.substr(0, 12).c_str());
     return out;
   }
@@ -242,12 +223,12 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& o) {
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   const int threads = o.threads > 0 ? o.threads
                                     : std::max(1, static_cast<int>(cores) / (o.workers * std::max(1, spec.nproc)));
-  const std::string exe = self_exe();
+  const std::string exe = train::self_executable();
   g_signal = 0;
   auto prev_int = std::signal(SIGINT, on_sweep_signal);
   auto prev_term = std::signal(SIGTERM, on_sweep_signal);
   std::vector<Active> active;
-  const int todo = static_cast<int>(queue.size());
+  const int queued = static_cast<int>(queue.size());
   int finished = 0;
 
   auto start_next = [&]() {
@@ -335,7 +316,7 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& o) {
       if (!o.quiet)
         std::printf("  done   #%d %s: run %lld in %s; %s  [%d/%d]\n", a.status.run.index, a.status.run.label().c_str(),
                     static_cast<long long>(now->row->id), duration_text(secs).c_str(), metrics_text(now->test).c_str(),
-                    finished, todo);
+                    finished, queued);
     } else if (out.interrupted) {
       if (!o.quiet) std::printf("  stopped #%d %s after %s\n", a.status.run.index, a.status.run.label().c_str(),
                                 duration_text(secs).c_str());
@@ -347,7 +328,7 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& o) {
       out.failures.push_back(fmt::format("{}: {}: {} (log: {})", a.status.run.label(), how, why, a.log.string()));
       if (!o.quiet)
         std::printf("  FAILED #%d %s: %s: %s (log %s)  [%d/%d]\n", a.status.run.index, a.status.run.label().c_str(),
-                    how.c_str(), why.c_str(), a.log.string().c_str(), finished, todo);
+                    how.c_str(), why.c_str(), a.log.string().c_str(), finished, queued);
     }
     std::fflush(stdout);
     start_next();

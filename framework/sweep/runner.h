@@ -19,12 +19,12 @@
 
 namespace dmgn::sweep {
 
-enum class State { todo, running, done, failed, interrupted };
+enum class State { not_started, running, done, failed, interrupted };
 const char* state_name(State s);  // "to do", "running", "done", "failed", "interrupted"
 
 struct RunStatus {
   SweepRun run;
-  State state = State::todo;
+  State state = State::not_started;
   std::optional<store::RunRow> row;  // the store's most relevant run of this hash, if any
   std::vector<store::Metric> test;   // its test metrics at the highest step (done runs)
 };

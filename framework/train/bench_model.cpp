@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include <torch/cuda.h>
+
 #include "core/error.h"
 #include "metrics/macs.h"
 #include "models/model.h"
@@ -17,12 +19,9 @@ namespace dmgn::train {
 
 namespace {
 
+// Waits for the device's queued work, so a timed pass includes it (LibTorch 1.13 and 2.x alike).
 void synchronize(const torch::Device& device) {
-#ifdef DMGN_HAVE_CUDA_SYNC
-  if (device.is_cuda()) torch::cuda::synchronize();
-#else
-  if (device.is_cuda()) torch::zeros({1}, torch::TensorOptions().device(device)).cpu();  // waits for the stream
-#endif
+  if (device.is_cuda()) torch::cuda::synchronize(device.index());
 }
 
 }  // namespace

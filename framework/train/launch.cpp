@@ -49,14 +49,19 @@ int free_tcp_port() {
   return ntohs(a.sin_port);
 }
 
-LaunchResult launch_local(const LaunchOptions& o) {
-  if (o.nproc < 1) throw ConfigError(fmt::format("--nproc must be >= 1 (got {})", o.nproc));
-  if (o.args.empty()) throw ConfigError("dmgn launch: nothing to run (give the worker command after --)");
-  const int port = o.master_port > 0 ? o.master_port : free_tcp_port();
+std::string self_executable() {
   char exe[4096];
   const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof(exe) - 1);
   if (n <= 0) throw IoError("cannot locate this executable (/proc/self/exe)");
   exe[n] = '\0';
+  return exe;
+}
+
+LaunchResult launch_local(const LaunchOptions& o) {
+  if (o.nproc < 1) throw ConfigError(fmt::format("--nproc must be >= 1 (got {})", o.nproc));
+  if (o.args.empty()) throw ConfigError("dmgn launch: nothing to run (give the worker command after --)");
+  const int port = o.master_port > 0 ? o.master_port : free_tcp_port();
+  const std::string exe = self_executable();
 
   if (!o.quiet)
     std::fprintf(stderr, "dmgn launch: %d workers, rendezvous at %s:%d\n", o.nproc, o.master_addr.c_str(), port);
@@ -74,11 +79,11 @@ LaunchResult launch_local(const LaunchOptions& o) {
       ::setenv("MASTER_ADDR", o.master_addr.c_str(), 1);
       ::setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
       std::vector<char*> argv;
-      argv.push_back(exe);
+      argv.push_back(const_cast<char*>(exe.c_str()));
       for (const auto& a : o.args) argv.push_back(const_cast<char*>(a.c_str()));
       argv.push_back(nullptr);
-      ::execv(exe, argv.data());
-      std::fprintf(stderr, "dmgn launch: cannot execute %s: %s\n", exe, std::strerror(errno));
+      ::execv(exe.c_str(), argv.data());
+      std::fprintf(stderr, "dmgn launch: cannot execute %s: %s\n", exe.c_str(), std::strerror(errno));
       ::_exit(127);
     }
     WorkerExit w;

@@ -35,6 +35,9 @@ struct LaunchResult {
 
 LaunchResult launch_local(const LaunchOptions& options);
 
+// The path of this executable (/proc/self/exe), for starting copies of it.
+std::string self_executable();
+
 // A TCP port that is free on 127.0.0.1 right now.
 int free_tcp_port();
 
