@@ -192,32 +192,37 @@ TEST(Tables, DatasetIdsFileIsValidated) {
 TEST(Tables, BenchModelRowsFillTableThree) {
   const fs::path dir = dmgn::testing::scratch("tables_bench");
   std::vector<std::string> args = {"bench", "model", "experiments/table1/dmgn.toml", "--sizes", "32,48",
-                                   "--repeats", "3", "--warmup", "1", "--train-steps", "1", "--train-size", "32"};
+                                   "--repeats", "3", "--warmup", "1", "--train-steps", "1", "--train-size", "32",
+                                   "--fwd-bwd-repeats", "1", "--precision", "fp32,bf16"};
   for (const auto& s : dmgn::testing::tiny_run(dir)) args.insert(args.end(), {"--set", s});
   args.insert(args.end(), {"--set", "run.experiment=\"table3\""});
   auto c = dmgn::testing::spawn_dmgn(args, (dir / "bench.log").string());
   ASSERT_EQ(dmgn::testing::wait_child(c, 300), 0) << dmgn::testing::read_text(c.log);
   const std::string out = dmgn::testing::read_text(c.log);
-  EXPECT_TRUE(contains(out, "  32x32   :")) << out;
+  EXPECT_TRUE(contains(out, "  32x32  : ")) << out;
   EXPECT_TRUE(contains(out, "ms median")) << out;
-  EXPECT_TRUE(contains(out, "ms per step at batch 4 x 32x32")) << out;
+  EXPECT_TRUE(contains(out, "ms per step (G + critic + losses + Adam) at batch 4 x 32x32")) << out;
+  EXPECT_TRUE(contains(out, "of measured GEMM")) << out;
   dmgn::store::RunStore store(dir / "runs.sqlite");
   int latency = 0;
+  double fp32_at_48 = 0;
   for (const auto& b : store.benches("model")) {
     latency += b.name == "latency_ms";
     if (b.name == "latency_ms") {
       EXPECT_GT(b.value, 0.0);
+      if (contains(b.params, "precision=fp32") && contains(b.params, "size=48")) fp32_at_48 = b.value;
     }
     EXPECT_TRUE(contains(b.params, "experiment=table3 variant=\"DMGN\"")) << b.params;
   }
-  EXPECT_EQ(latency, 2);
+  EXPECT_EQ(latency, 4);  // 2 sizes x fp32, bf16
   dmgn::report::ReportOptions o;
   o.size = 48;
   const auto t = dmgn::report::build_report_table(store, "table3", o);
   const auto& dmgn_row = t.rows.back();
   ASSERT_EQ(dmgn_row.label, "DMGN");
   EXPECT_TRUE(dmgn_row.cells[0][0].ours.has_value());  // GMACs at 48
-  EXPECT_TRUE(dmgn_row.cells[0][1].ours.has_value());  // seconds at 48
+  ASSERT_TRUE(dmgn_row.cells[0][1].ours.has_value());  // seconds at 48: the fp32 row, not bf16
+  EXPECT_DOUBLE_EQ(*dmgn_row.cells[0][1].ours, fp32_at_48 / 1000.0);
   EXPECT_GT(*dmgn_row.cells[0][2].ours, 0.0);          // parameters (M)
   o.size = 64;                                          // not benchmarked at 64: a dash
   EXPECT_FALSE(dmgn::report::build_report_table(store, "table3", o).rows.back().cells[0][0].ours.has_value());

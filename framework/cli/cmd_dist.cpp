@@ -12,7 +12,6 @@
 #include "gitrev.h"
 #include "store/run_store.h"
 #include "train/bench.h"
-#include "train/bench_model.h"
 #include "train/launch.h"
 #include "train/trainer.h"
 
@@ -41,20 +40,6 @@ void add_launch(CLI::App& app) {
   });
 }
 
-namespace {
-
-// A benchmark row with what identifies the setting: config hash, device, torch, git revision.
-store::BenchRow bench_row(const Config& cfg, const char* bench, const std::string& device) {
-  store::BenchRow b;
-  b.bench = bench;
-  b.config_hash = cfg.hash();
-  b.device = device;
-  b.torch_version = compat::torch_version();
-  b.git_revision = DMGN_GIT_REVISION;
-  return b;
-}
-
-}  // namespace
 
 void add_bench(CLI::App& app) {
   auto* cmd = app.add_subcommand("bench", "Benchmarks (results go to the run store)");
@@ -197,62 +182,7 @@ void add_bench(CLI::App& app) {
       std::printf("stored in %s (benchmarks table)\n", cfg.get_string("runtime.store").c_str());
     });
   }
-  {
-    auto* mc = cmd->add_subcommand(
-        "model", "Parameters, MACs and inference latency per image at given sizes (Table III); training step optional");
-    static std::string file;
-    static std::vector<std::string> sets;
-    static train::ModelBenchOptions mo;
-    mc->add_option("config", file, "Config file")->required();
-    mc->add_option("--set", sets, "Override key.path=value (repeatable)");
-    mc->add_option("--sizes", mo.sizes, "Square input sizes (multiples of 4)")->delimiter(',');
-    mc->add_option("--repeats", mo.repeats, "Timed passes per size (the median is reported)");
-    mc->add_option("--warmup", mo.warmup, "Untimed passes first");
-    mc->add_option("--train-steps", mo.train_steps, "Timed training steps at --train-batch x --train-size; 0 = skip");
-    mc->add_option("--train-batch", mo.train_batch, "Training batch for the step time");
-    mc->add_option("--train-size", mo.train_size, "Training crop for the step time");
-    mc->callback([] {
-      const Config cfg = load_config(file, sets);
-      const auto r = train::measure_model(cfg, mo);
-      const std::string device = train::device_description(train::runtime_device(cfg));
-      std::printf("bench model | %s | %d torch thread(s) | config %s (%s/%s)\n", device.c_str(), r.threads,
-                  cfg.short_hash().c_str(), cfg.get_string("run.experiment").c_str(),
-                  cfg.get_string("run.variant").c_str());
-      std::printf("parameters : %s (vestigial ones excluded)\n", thousands(r.parameters).c_str());
-      for (const auto& l : r.latency)
-        std::printf("%4lldx%-4lld : %8.1f GMACs | inference %10.2f ms median (min %.2f, max %.2f, %d runs)\n",
-                    static_cast<long long>(l.size), static_cast<long long>(l.size), static_cast<double>(l.macs) / 1e9,
-                    l.median_ms, l.min_ms, l.max_ms, l.repeats);
-      if (r.train_steps > 0)
-        std::printf("training   : %.1f ms per step at batch %lld x %lldx%lld, %.2f images/s (%lld steps)\n",
-                    r.train_step_ms, static_cast<long long>(r.train_batch), static_cast<long long>(r.train_size),
-                    static_cast<long long>(r.train_size), r.train_images_per_s,
-                    static_cast<long long>(r.train_steps));
-      store::RunStore store(cfg.get_string("runtime.store"));
-      store::BenchRow b = bench_row(cfg, "model", device);
-      const std::string who = fmt::format("experiment={} variant=\"{}\" threads={}", cfg.get_string("run.experiment"),
-                                          cfg.get_string("run.variant"), r.threads);
-      const auto put = [&](const char* name, double v, const char* unit, const std::string& params) {
-        b.name = name;
-        b.value = v;
-        b.unit = unit;
-        b.params = params;
-        store.log_bench(b);
-      };
-      put("parameters", static_cast<double>(r.parameters), "count", who);
-      for (const auto& l : r.latency) {
-        const std::string at = fmt::format("{} size={}", who, l.size);
-        put("macs", static_cast<double>(l.macs), "MAC", at);
-        put("latency_ms", l.median_ms, "ms", fmt::format("{} repeats={} warmup={}", at, l.repeats, mo.warmup));
-      }
-      if (r.train_steps > 0) {
-        const std::string at = fmt::format("{} batch={} size={} steps={}", who, r.train_batch, r.train_size, r.train_steps);
-        put("train_step_ms", r.train_step_ms, "ms", at);
-        put("train_images_per_s", r.train_images_per_s, "images/s", at);
-      }
-      std::printf("stored in %s (benchmarks table)\n", cfg.get_string("runtime.store").c_str());
-    });
-  }
+  add_bench_model(*cmd);
   {
     auto* wk = cmd->add_subcommand("scaling-worker", "(internal) one rank of bench scaling");
     wk->group("");  // hidden

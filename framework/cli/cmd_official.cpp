@@ -10,6 +10,7 @@
 #include "models/model.h"
 #include "models/official_import.h"
 #include "train/checkpoint.h"
+#include "train/bench.h"
 #include "train/trainer.h"
 
 namespace dmgn::cli {
@@ -76,12 +77,19 @@ void add_official(CLI::App& app) {
       const auto ref = compat::load_state_dict(base / "outputs.pt");
       if (input.size() != 1)
         throw DataError(fmt::format("'{}' should hold one tensor", (base / "input.pt").string()));
-      torch::NoGradGuard no_grad;
+      // Plain fp32 on either device: cuDNN's TF32 convolutions (LibTorch's default on Ampere and
+      // later) round to 10 mantissa bits; tools/official_parity.py --device cuda turns them off too.
+      const torch::Device device = train::runtime_device(cfg);
+      compat::set_cudnn_allow_tf32(false);
+      model->to(device);
+      c10::InferenceMode inference;
       model->eval();
-      const auto out = model->forward(input.begin()->second.to(torch::kFloat32));
+      auto out = model->forward(input.begin()->second.to(device, torch::kFloat32));
+      for (auto* t : {&out.background, &out.coarse, &out.noise})
+        if (t->defined()) *t = t->cpu();
       bool ok = true;
-      std::printf("parity %s (%s, torch %s, CPU fp32), tolerance %.1e\n", task.c_str(), base.string().c_str(),
-                  compat::torch_version().c_str(), tolerance);
+      std::printf("parity %s (%s, torch %s, %s fp32), tolerance %.1e\n", task.c_str(), base.string().c_str(),
+                  compat::torch_version().c_str(), train::device_description(device).c_str(), tolerance);
       for (const auto& [name, ours] : std::vector<std::pair<std::string, torch::Tensor>>{
                {"B", out.background}, {"B_coarse", out.coarse}, {"R", out.noise}}) {
         auto it = ref.find(name);

@@ -24,12 +24,15 @@ void add_bench(CLI::App& app);     // bench scaling | data
 void add_data(CLI::App& app);      // data check | list
 void add_score(CLI::App& app);     // score (PSNR/SSIM of image files or folders)
 void add_sweep(CLI::App& app);     // sweep FILE, sweep status FILE
+void add_bench_model(CLI::App& bench);  // bench model (a subcommand of bench)
 
 // Shared helpers.
 Config load_config(const std::string& file, const std::vector<std::string>& sets);
 // experiments/presets/<task>.toml of this source tree (or `dir` if given).
 std::string preset_file(const std::string& task, const std::string& dir = "");
 std::string thousands(int64_t n);  // 65518888 -> "65,518,888"
+// A benchmark row with what identifies the setting: config hash, device, torch, git revision.
+store::BenchRow bench_row(const Config& cfg, const char* bench, const std::string& device);
 // Opens an existing run store; IoError naming the file when there is none (nothing trained yet).
 store::RunStore open_existing_store(const std::string& file);
 

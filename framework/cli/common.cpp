@@ -3,7 +3,9 @@
 #include <filesystem>
 
 #include "cli/commands.h"
+#include "core/compat.h"
 #include "core/error.h"
+#include "gitrev.h"
 
 namespace dmgn::cli {
 
@@ -36,6 +38,16 @@ std::string thousands(int64_t n) {
     out.push_back(digits[i]);
   }
   return n < 0 ? "-" + out : out;
+}
+
+store::BenchRow bench_row(const Config& cfg, const char* bench, const std::string& device) {
+  store::BenchRow b;
+  b.bench = bench;
+  b.config_hash = cfg.hash();
+  b.device = device;
+  b.torch_version = compat::torch_version();
+  b.git_revision = DMGN_GIT_REVISION;
+  return b;
 }
 
 }  // namespace dmgn::cli

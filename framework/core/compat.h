@@ -1,7 +1,19 @@
 #pragma once
-// The one place that knows about LibTorch version differences (Debian's 1.13 CPU build and
-// CUDA LibTorch 2.x), plus reading files written by Python's torch.save.
+// The one place that knows about LibTorch version and build differences: Debian's 1.13 CPU
+// build (CI) and the CUDA LibTorch 2.x bundled with Python's torch (the GPU machine), plus
+// reading files written by Python's torch.save. Nothing else in the project tests
+// TORCH_VERSION_* or the CUDA / NCCL build flags; they ask here.
 #include <torch/torch.h>
+
+// Which c10d process groups this build can create (torch's own USE_C10D_* flags, and for
+// Gloo also its headers, which LibTorch builds do not all ship). train/distributed.cpp
+// includes and creates process groups only under these.
+#if defined(USE_C10D_GLOO) && defined(DMGN_HAVE_GLOO_HEADERS)
+#define DMGN_HAS_GLOO 1
+#endif
+#if defined(USE_C10D_NCCL)
+#define DMGN_HAS_NCCL 1
+#endif
 
 #include <filesystem>
 #include <map>
@@ -15,8 +27,45 @@ namespace dmgn::compat {
 // the file.
 std::map<std::string, torch::Tensor> load_state_dict(const std::filesystem::path& file);
 
-// "1.13.1", "2.4.0", ...
+// "1.13.1", "2.11.0", ...
 std::string torch_version();
 bool cuda_available();
+// Whether this LibTorch was built with the NCCL process group (USE_C10D_NCCL) and whether
+// the project was compiled against CUDA headers (DMGN_WITH_CUDA: device names, TF32 state).
+bool has_nccl();
+bool has_gloo();
+bool has_cuda_headers();
+
+// What a benchmark row names as the device: the GPU's name ("NVIDIA H100 80GB HBM3") for
+// a CUDA device, the CPU's model name from /proc/cpuinfo otherwise ("cpu" when unknown).
+std::string device_name(const torch::Device& device);
+
+// Mixed precision for one device type while the guard lives: ops that autocast lists run in
+// `dtype` (bf16), the rest in fp32; the previous state is restored on destruction (also the
+// cast cache is cleared, as Python's torch.autocast does on exit). `enabled` = false makes a
+// guard that changes nothing. LibTorch 1.13 and 2.x spell these calls differently.
+class AutocastGuard {
+ public:
+  AutocastGuard(torch::DeviceType device_type, torch::ScalarType dtype, bool enabled = true);
+  ~AutocastGuard();
+  AutocastGuard(const AutocastGuard&) = delete;
+  AutocastGuard& operator=(const AutocastGuard&) = delete;
+
+ private:
+  torch::DeviceType type_;
+  bool active_ = false, prev_enabled_ = false;
+  torch::ScalarType prev_dtype_ = torch::kFloat;
+};
+bool autocast_enabled(torch::DeviceType device_type);
+
+// cuDNN's per-shape algorithm search (torch.backends.cudnn.benchmark); no effect on CPU.
+void set_cudnn_benchmark(bool on);
+bool cudnn_benchmark();
+// Whether cuDNN convolutions may use TF32 for fp32 tensors (torch.backends.cudnn.allow_tf32).
+bool cudnn_allows_tf32();
+void set_cudnn_allow_tf32(bool on);
+
+// Waits for a CUDA device's queued work; no-op for the CPU.
+void synchronize(const torch::Device& device);
 
 }  // namespace dmgn::compat

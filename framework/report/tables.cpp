@@ -64,6 +64,8 @@ PaperVsOurs build_table3(const store::RunStore& store, const PaperTable& paper, 
         if (b.config_hash != latest->config_hash || b.device != latest->device ||
             b.params.find(variant) == std::string::npos)
           continue;
+        // fp32 numbers only (rows before `--precision` existed carry no precision).
+        if (b.params.find("precision=") != std::string::npos && !params_have(b.params, "precision=fp32")) continue;
         const auto size = param_value(b.params, "size");
         if (b.name == "parameters") params_m = b.value / 1e6;
         if (b.name == "macs" && size && *size == static_cast<double>(o.size)) gmacs = b.value / 1e9;

@@ -3,9 +3,9 @@
 #include <fmt/format.h>
 
 #include <chrono>
-#include <fstream>
 #include <thread>
 
+#include "core/compat.h"
 #include "core/error.h"
 #include "data/benchmarks.h"
 #include "data/loader.h"
@@ -28,9 +28,11 @@ ThroughputResult measure_training_throughput(const Config& cfg, Collective& c, i
   int64_t step = 0;
   auto one = [&] { session.step(loader.next_rolling(), step++); };
   for (int64_t i = 0; i < warmup; ++i) one();
+  compat::synchronize(device);
   c.barrier();
   const auto t0 = std::chrono::steady_clock::now();
   for (int64_t i = 0; i < steps; ++i) one();
+  compat::synchronize(device);
   c.barrier();
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
@@ -65,17 +67,9 @@ LoaderThroughput measure_loader_throughput(const Config& cfg, int64_t batches, i
 }
 
 std::string device_description(const torch::Device& device) {
-  if (device.is_cuda()) return "cuda:" + std::to_string(device.index() < 0 ? 0 : device.index());
-  std::string model;
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("model name", 0) == 0) {
-      if (auto p = line.find(':'); p != std::string::npos) model = line.substr(p + 2);
-      break;
-    }
-  }
-  if (model.empty()) model = "unknown CPU";
-  return fmt::format("cpu: {} ({} cores)", model, std::thread::hardware_concurrency());
+  if (device.is_cuda())
+    return fmt::format("cuda:{}: {}", device.has_index() ? device.index() : 0, compat::device_name(device));
+  return fmt::format("cpu: {} ({} cores)", compat::device_name(device), std::thread::hardware_concurrency());
 }
 
 }  // namespace dmgn::train

@@ -5,79 +5,179 @@
 #include <algorithm>
 #include <chrono>
 
-#include <torch/cuda.h>
-
+#include "core/compat.h"
 #include "core/error.h"
 #include "metrics/macs.h"
 #include "models/model.h"
 #include "nn/layers.h"
 #include "train/bench.h"
 #include "train/distributed.h"
+#include "train/execution.h"
 #include "train/trainer.h"
 
 namespace dmgn::train {
 
 namespace {
 
-// Waits for the device's queued work, so a timed pass includes it (LibTorch 1.13 and 2.x alike).
-void synchronize(const torch::Device& device) {
-  if (device.is_cuda()) torch::cuda::synchronize(device.index());
+template <class F>
+Timing time_median(const torch::Device& device, int warmup, int repeats, F&& f) {
+  for (int i = 0; i < warmup; ++i) f();
+  compat::synchronize(device);
+  std::vector<double> ms;
+  for (int i = 0; i < repeats; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    compat::synchronize(device);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  Timing t;
+  t.repeats = repeats;
+  t.min_ms = ms.front();
+  t.max_ms = ms.back();
+  t.median_ms = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
+  return t;
 }
+
+// Forward MACs of one pass of `model` on an n x 3 x size x size input.
+uint64_t count_macs(models::Model& model, const Execution& ex, int64_t n, int64_t size) {
+  c10::InferenceMode inference;
+  metrics::MacCounter counter;
+  model.forward(ex.place(torch::zeros({n, 3, size, size})));
+  return counter.total();
+}
+
+double tflops_of(uint64_t macs, double ms) { return 2.0 * static_cast<double>(macs) / (ms * 1e-3) / 1e12; }
 
 }  // namespace
 
+double measure_gemm_tflops(const torch::Device& device, torch::ScalarType dtype) {
+  const int64_t n = device.is_cuda() ? 4096 : 1024;
+  const auto opts = torch::TensorOptions().device(device).dtype(dtype);
+  // Random operands (zeros can run faster than real data), several pairs so that repeated
+  // products do not just re-read one pair from the cache.
+  std::vector<torch::Tensor> a, b;
+  for (int i = 0; i < 4; ++i) {
+    a.push_back(torch::randn({n, n}, opts));
+    b.push_back(torch::randn({n, n}, opts));
+  }
+  c10::InferenceMode inference;
+  int k = 0;
+  const int per_call = device.is_cuda() ? 20 : 2;
+  const Timing t = time_median(device, 2, device.is_cuda() ? 15 : 5, [&] {
+    for (int i = 0; i < per_call; ++i, ++k) torch::mm(a[k % 4], b[k % 4]);
+  });
+  return 2.0 * static_cast<double>(n * n * n) * per_call / (t.median_ms * 1e-3) / 1e12;
+}
+
+std::optional<double> datasheet_tflops(const std::string& name, const std::string& mode) {
+  // NVIDIA's datasheets, dense (no sparsity). H200 SXM has the H100 SXM's compute.
+  struct Peak {
+    double fp32, tf32, bf16;
+  };
+  std::optional<Peak> p;
+  const auto has = [&](const char* s) { return name.find(s) != std::string::npos; };
+  if (has("H200"))
+    p = Peak{67.0, 494.7, 989.4};
+  else if (has("H100") && has("PCIe"))
+    p = Peak{51.2, 378.0, 756.0};
+  else if (has("H100"))
+    p = Peak{67.0, 494.7, 989.4};
+  if (!p) return std::nullopt;
+  if (mode == "fp32") return p->fp32;
+  if (mode == "tf32") return p->tf32;
+  if (mode == "bf16") return p->bf16;
+  return std::nullopt;
+}
+
 ModelBench measure_model(const Config& cfg, const ModelBenchOptions& o) {
   if (o.repeats < 1) throw ConfigError(fmt::format("--repeats must be >= 1 (got {})", o.repeats));
+  if (o.fwd_bwd_repeats < 0) throw ConfigError("--fwd-bwd-repeats must be >= 0");
   for (int64_t s : o.sizes)
     if (s < 16 || s % 4 != 0) throw ConfigError(fmt::format("--sizes: {} is not a multiple of 4 >= 16", s));
+  if (o.train_size < 16 || o.train_size % 4 != 0)
+    throw ConfigError(fmt::format("--train-size: {} is not a multiple of 4 >= 16", o.train_size));
+  if (o.train_batch < 1) throw ConfigError("--train-batch must be >= 1");
+  if (o.precisions.empty()) throw ConfigError("--precision: nothing to measure");
   apply_threads(cfg);
   const torch::Device device = runtime_device(cfg);
-  torch::manual_seed(cfg.get_int("run.seed"));
-  auto model = models::build_model(cfg);
-  model->to(device);
-  model->eval();
+
   ModelBench r;
   r.threads = torch::get_num_threads();
-  r.parameters = nn::count_parameters(*model).total - model->vestigial_parameters();
-  {
-    torch::NoGradGuard no_grad;
+  r.device = device_description(device);
+  r.device_name = compat::device_name(device);
+  r.cudnn_tf32 = device.is_cuda() && compat::cudnn_allows_tf32();
+  r.train_batch = o.train_batch;
+  r.train_size = o.train_size;
+
+  for (const auto& precision : o.precisions) {
+    Config pc = cfg;
+    pc.set(fmt::format("train.precision=\"{}\"", precision));
+    const Execution ex = Execution::from_config(pc, device);  // validates the name
+    r.channels_last = ex.channels_last;
+    if (device.is_cuda()) compat::set_cudnn_benchmark(ex.cudnn_benchmark);
+
+    torch::manual_seed(cfg.get_int("run.seed"));
+    auto model = models::build_model(cfg);
+    model->to(device);
+    ex.lay_out(*model);
+    r.parameters = nn::count_parameters(*model).total - model->vestigial_parameters();
+
+    PrecisionBench pb;
+    pb.precision = precision;
+    pb.datasheet_mode = ex.bf16 ? "bf16" : (r.cudnn_tf32 ? "tf32" : "fp32");
+    if (o.peak) pb.gemm_tflops = measure_gemm_tflops(device, ex.bf16 ? torch::kBFloat16 : torch::kFloat);
+    pb.datasheet_tflops = datasheet_tflops(r.device_name, pb.datasheet_mode);
+
+    model->eval();
     for (int64_t size : o.sizes) {
       LatencyAtSize l;
       l.size = size;
-      {
-        metrics::MacCounter counter;
-        model->forward(torch::zeros({1, 3, size, size}, torch::TensorOptions().device(device)));
-        l.macs = counter.total();
-      }
-      const auto x = torch::rand({1, 3, size, size}, torch::TensorOptions().device(device)) * 2 - 1;
-      for (int i = 0; i < o.warmup; ++i) model->forward(x);
-      synchronize(device);
-      std::vector<double> ms;
-      for (int i = 0; i < o.repeats; ++i) {
-        const auto t0 = std::chrono::steady_clock::now();
-        const auto out = model->forward(x);
-        synchronize(device);
-        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-      }
-      std::sort(ms.begin(), ms.end());
-      l.repeats = o.repeats;
-      l.min_ms = ms.front();
-      l.max_ms = ms.back();
-      l.median_ms = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
-      r.latency.push_back(l);
+      l.macs = count_macs(*model, ex, 1, size);
+      const auto x = ex.place(torch::rand({1, 3, size, size}) * 2 - 1);
+      c10::InferenceMode inference;
+      l.t = time_median(device, o.warmup, o.repeats, [&] {
+        const auto amp = ex.autocast();
+        model->forward(x);
+      });
+      const double rate = tflops_of(l.macs, l.t.median_ms);
+      if (pb.gemm_tflops > 0) l.fraction_measured = rate / pb.gemm_tflops;
+      if (pb.datasheet_tflops) l.fraction_datasheet = rate / *pb.datasheet_tflops;
+      pb.latency.push_back(l);
     }
-  }
-  if (o.train_steps > 0) {
-    Config tc = cfg;
-    tc.set(fmt::format("train.batch_size={}", o.train_batch));
-    tc.set(fmt::format("data.crop={}", o.train_size));
-    const CollectivePtr single = make_collective(DistEnv{});
-    const auto t = measure_training_throughput(tc, *single, o.train_steps, o.train_warmup);
-    r.train_batch = o.train_batch;
-    r.train_size = o.train_size;
-    r.train_steps = t.steps;
-    r.train_step_ms = 1000.0 * t.seconds / static_cast<double>(std::max<int64_t>(1, t.steps));
-    r.train_images_per_s = t.images_per_s;
+
+    if (o.fwd_bwd_repeats > 0) {
+      model->train();
+      pb.train_macs = count_macs(*model, ex, o.train_batch, o.train_size);
+      const auto x = ex.place(torch::rand({o.train_batch, 3, o.train_size, o.train_size}) * 2 - 1);
+      const auto target = ex.place(torch::rand({o.train_batch, 3, o.train_size, o.train_size}) * 2 - 1);
+      pb.fwd_bwd = time_median(device, std::max(1, o.warmup), o.fwd_bwd_repeats, [&] {
+        torch::Tensor loss;
+        {
+          const auto amp = ex.autocast();
+          const auto out = model->forward(x);
+          loss = (out.background - target).abs().mean().to(torch::kFloat);
+          for (const auto* t : {&out.coarse, &out.noise})
+            if (t->defined()) loss = loss + ((*t - target).abs().mean()).to(torch::kFloat);
+        }
+        loss.backward();
+        for (auto& p : model->parameters()) p.mutable_grad() = torch::Tensor();
+      });
+      if (pb.gemm_tflops > 0) pb.fwd_bwd_fraction_measured = tflops_of(3 * pb.train_macs, pb.fwd_bwd.median_ms) / pb.gemm_tflops;
+    }
+    model.reset();
+
+    if (o.train_steps > 0) {
+      Config tc = pc;
+      tc.set(fmt::format("train.batch_size={}", o.train_batch));
+      tc.set(fmt::format("data.crop={}", o.train_size));
+      const CollectivePtr single = make_collective(DistEnv{});
+      const auto t = measure_training_throughput(tc, *single, o.train_steps, o.train_warmup);
+      pb.train_steps = t.steps;
+      pb.train_step_ms = 1000.0 * t.seconds / static_cast<double>(std::max<int64_t>(1, t.steps));
+      pb.train_images_per_s = t.images_per_s;
+    }
+    r.runs.push_back(std::move(pb));
   }
   return r;
 }

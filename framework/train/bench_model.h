@@ -1,37 +1,80 @@
 #pragma once
-// `dmgn bench model`: the complexity of a configured model on this device (Table III):
-// parameters, multiply-accumulates per image at each input size, inference latency per image
-// (batch 1, eval mode, no autograd; median of `repeats` timed passes after `warmup`,
-// synchronised on CUDA) and, optionally, the training step at batch B x size (the real
-// TrainSession step on the config's training data, train.batch_size and data.crop replaced).
+// `dmgn bench model`: the speed and complexity of a configured model on this device (Table
+// III, and the comparison with the official code in tools/peer_bench.py). For each precision
+// asked for (fp32, bf16 autocast), on one device and in the config's memory format
+// (runtime.channels_last):
+//   - inference latency per image at each size: batch 1, eval mode, c10::InferenceMode, the
+//     median of `repeats` passes after `warmup`, each synchronised on CUDA;
+//   - forward+backward of the generator at batch `train_batch` x `train_size`^2: the
+//     summed L1 of every output against a random target, backward, median of `fwd_bwd_repeats`
+//     (the same measurement tools/peer_bench.py makes on the official code);
+//   - optionally the whole training step (TrainSession: G and critic, losses, Adam) at the
+//     same batch on the config's training data, and its images/s;
+//   - the fraction of the device's peak that the multiply-accumulate rate reaches: 2 x MACs /
+//     time against (a) the matrix-product ceiling measured here in the same precision and
+//     (b) the datasheet peak when the device is one we know (H100, H200).
+// Parameters exclude the vestigial ones (models/model.h).
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "core/config.h"
 
 namespace dmgn::train {
 
-struct LatencyAtSize {
-  int64_t size = 0;
-  uint64_t macs = 0;
+struct Timing {
   double median_ms = 0, min_ms = 0, max_ms = 0;
   int repeats = 0;
 };
 
+struct LatencyAtSize {
+  int64_t size = 0;
+  uint64_t macs = 0;
+  Timing t;
+  double fraction_measured = 0;               // 2*MACs/s over the measured GEMM ceiling
+  std::optional<double> fraction_datasheet;   // over the datasheet peak, when known
+};
+
+struct PrecisionBench {
+  std::string precision;  // "fp32" or "bf16"
+  double gemm_tflops = 0;                     // measured matrix-product ceiling
+  std::optional<double> datasheet_tflops;     // the device's published dense peak
+  std::string datasheet_mode;                 // "fp32", "tf32" (cuDNN TF32 on) or "bf16"
+  std::vector<LatencyAtSize> latency;
+  uint64_t train_macs = 0;                    // forward MACs of one batch at train size
+  Timing fwd_bwd;                             // repeats 0 = not measured
+  double fwd_bwd_fraction_measured = 0;       // counting backward as 2x forward
+  int64_t train_steps = 0;                    // 0 = not measured
+  double train_step_ms = 0, train_images_per_s = 0;
+};
+
 struct ModelBench {
   int64_t parameters = 0;
-  std::vector<LatencyAtSize> latency;
-  int64_t train_batch = 0, train_size = 0, train_steps = 0;  // train_steps 0 = not measured
-  double train_step_ms = 0, train_images_per_s = 0;
   int threads = 0;
+  std::string device, device_name;
+  bool channels_last = false, cudnn_tf32 = false;
+  int64_t train_batch = 0, train_size = 0;
+  std::vector<PrecisionBench> runs;
 };
 
 struct ModelBenchOptions {
   std::vector<int64_t> sizes{256, 512};
+  std::vector<std::string> precisions{"fp32"};
   int repeats = 20, warmup = 3;
+  int fwd_bwd_repeats = 20;  // 0 = skip
   int64_t train_steps = 0, train_warmup = 2, train_batch = 4, train_size = 256;
+  bool peak = true;          // measure the GEMM ceiling
 };
 
 ModelBench measure_model(const Config& cfg, const ModelBenchOptions& options);
+
+// Dense matrix-product ceiling on `device` in `dtype` (fp32 or bf16), TFLOP/s: the median of
+// n x n products (n = 4096 on CUDA, 1024 on the CPU).
+double measure_gemm_tflops(const torch::Device& device, torch::ScalarType dtype);
+
+// The published dense peak in TFLOP/s for a device name we know, in `mode` ("fp32", "tf32",
+// "bf16"); nullopt for any other device (CPUs included).
+std::optional<double> datasheet_tflops(const std::string& device_name, const std::string& mode);
 
 }  // namespace dmgn::train

@@ -1,10 +1,15 @@
 #include "train/distributed.h"
 
 #include <fmt/format.h>
+#include <torch/csrc/distributed/c10d/HashStore.hpp>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
-#ifdef USE_C10D_NCCL
+
+#include "core/compat.h"
+#ifdef DMGN_HAS_GLOO
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
+#ifdef DMGN_HAS_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
@@ -111,14 +116,16 @@ int env_int(const char* name, int fallback, bool* present = nullptr) {
 
 std::string resolve_backend(const CollectiveOptions& o) {
   std::string b = o.backend;
-  if (b == "auto") b = o.device.is_cuda() ? "nccl" : "gloo";
+  if (b == "auto") b = o.device.is_cuda() && compat::has_nccl() ? "nccl" : "gloo";
   if (b != "gloo" && b != "nccl")
     throw ConfigError(fmt::format("config key 'runtime.dist_backend': '{}' is not one of auto, gloo, nccl",
                                   o.backend));
-#ifndef USE_C10D_NCCL
-  if (b == "nccl")
+  if (b == "nccl" && !compat::has_nccl())
     throw ConfigError("the NCCL backend was asked for, but this LibTorch build has no NCCL (use gloo)");
-#endif
+  if (b == "gloo" && !compat::has_gloo())
+    throw ConfigError(o.device.is_cuda() ? "the Gloo backend was asked for, but this build has no Gloo (use nccl)"
+                                         : "this build has no Gloo process group (LibTorch without Gloo, or "
+                                           "gloo/config.h missing at build time): CPU runs need world size 1");
   return b;
 }
 
@@ -140,6 +147,44 @@ void rendezvous(c10d::Store& store, const DistEnv& env, std::chrono::millisecond
           env.world_size, env.rank));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+// The c10d process group for `backend` over `pg_store`; `keep_alive` is the store that must
+// outlive it (rank 0's TCPStore server, or the in-process store at world size 1).
+CollectivePtr make_group(const std::string& backend, c10::intrusive_ptr<c10d::Store> keep_alive,
+                         c10::intrusive_ptr<c10d::Store> pg_store, const DistEnv& env,
+                         const CollectiveOptions& options) {
+  try {
+#ifdef DMGN_HAS_NCCL
+    if (backend == "nccl") {
+      auto o = c10d::ProcessGroupNCCL::Options::create();
+      o->timeout = options.timeout;
+      auto pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(pg_store, env.rank, env.world_size, o);
+      return std::make_shared<C10dCollective<c10d::ProcessGroupNCCL>>(keep_alive, pg, env.rank, env.world_size,
+                                                                       backend, options.device);
+    }
+#endif
+#ifdef DMGN_HAS_GLOO
+    auto o = c10d::ProcessGroupGloo::Options::create(options.timeout);
+    if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname && *ifname)
+      o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+    else if (env.master_addr == "127.0.0.1" || env.master_addr == "localhost")
+      o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+    else
+      o->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+    o->threads = 2;
+    auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(pg_store, env.rank, env.world_size, o);
+    return std::make_shared<C10dCollective<c10d::ProcessGroupGloo>>(keep_alive, pg, env.rank, env.world_size, backend,
+                                                                     options.device);
+#else
+    throw DistError(fmt::format("rank {}: this build has no {} process group", env.rank, backend));
+#endif
+  } catch (const DistError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw DistError(fmt::format("rank {}: could not create the {} process group: {}", env.rank, backend,
+                                error_summary(e)));
   }
 }
 
@@ -168,8 +213,15 @@ DistEnv dist_env_from_environment() {
 }
 
 CollectivePtr make_collective(const DistEnv& env, const CollectiveOptions& options) {
-  if (env.world_size <= 1) return std::make_shared<LocalCollective>();
+  if (env.world_size <= 1 && options.backend == "auto" && !(options.device.is_cuda() && compat::has_nccl()))
+    return std::make_shared<LocalCollective>();
   const std::string backend = resolve_backend(options);
+  if (env.world_size <= 1) {
+    // A process group of one (NCCL on a single GPU, or an explicit backend): the same
+    // all-reduce and broadcast calls as at world size N, over an in-process store.
+    c10::intrusive_ptr<c10d::Store> store = c10::make_intrusive<c10d::HashStore>();
+    return make_group(backend, store, c10::make_intrusive<c10d::PrefixStore>("pg", store), env, options);
+  }
 
   c10d::TCPStoreOptions so;
   so.port = static_cast<uint16_t>(env.master_port);
@@ -197,38 +249,11 @@ CollectivePtr make_collective(const DistEnv& env, const CollectiveOptions& optio
     throw DistError(fmt::format("rank {}: rendezvous at {}:{} failed: {}", env.rank, env.master_addr,
                                 env.master_port, error_summary(e)));
   }
-  auto pg_store = c10::make_intrusive<c10d::PrefixStore>("pg", store);
-  try {
-#ifdef USE_C10D_NCCL
-    if (backend == "nccl") {
-      auto o = c10d::ProcessGroupNCCL::Options::create();
-      o->timeout = options.timeout;
-      auto pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(pg_store, env.rank, env.world_size, o);
-      return std::make_shared<C10dCollective<c10d::ProcessGroupNCCL>>(tcp, pg, env.rank, env.world_size,
-                                                                       backend, options.device);
-    }
-#endif
-    auto o = c10d::ProcessGroupGloo::Options::create(options.timeout);
-    if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname && *ifname)
-      o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
-    else if (env.master_addr == "127.0.0.1" || env.master_addr == "localhost")
-      o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
-    else
-      o->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-    o->threads = 2;
-    auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(pg_store, env.rank, env.world_size, o);
-    return std::make_shared<C10dCollective<c10d::ProcessGroupGloo>>(tcp, pg, env.rank, env.world_size, backend,
-                                                                     options.device);
-  } catch (const DistError&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw DistError(fmt::format("rank {}: could not create the {} process group: {}", env.rank, backend,
-                                error_summary(e)));
-  }
+  return make_group(backend, tcp, c10::make_intrusive<c10d::PrefixStore>("pg", store), env, options);
 }
 
 void broadcast_module(Collective& c, torch::nn::Module& module, int root) {
-  if (c.world_size() == 1) return;
+  if (c.backend() == "none") return;
   torch::NoGradGuard g;
   std::vector<torch::Tensor> ts;
   for (auto& p : module.parameters()) ts.push_back(p);
@@ -240,7 +265,7 @@ void broadcast_module(Collective& c, torch::nn::Module& module, int root) {
 }
 
 void broadcast_buffers(Collective& c, torch::nn::Module& module, int root) {
-  if (c.world_size() == 1) return;
+  if (c.backend() == "none") return;
   torch::NoGradGuard g;
   std::map<std::pair<c10::ScalarType, std::string>, std::vector<torch::Tensor>> groups;
   for (auto& b : module.buffers())
@@ -289,7 +314,7 @@ void GradientBuckets::lay_out(const std::vector<size_t>& with_grad) {
 }
 
 void GradientBuckets::average(Collective& c) {
-  if (c.world_size() == 1) return;
+  if (c.backend() == "none") return;
   torch::NoGradGuard g;
   std::vector<size_t> with_grad;
   for (size_t i = 0; i < params_.size(); ++i)
@@ -317,7 +342,7 @@ void GradientBuckets::average(Collective& c) {
 
 torch::Tensor all_gather_rows(Collective& c, const torch::Tensor& row) {
   TORCH_CHECK(row.dim() == 1, "all_gather_rows expects a 1-D tensor");
-  if (c.world_size() == 1) return row.unsqueeze(0).clone();
+  if (c.backend() == "none") return row.unsqueeze(0).clone();
   // Sum of zero rows plus one filled row per rank: exact in any dtype, done in int64 for
   // integers and float64 for floats.
   const auto wide = row.is_floating_point() ? torch::kFloat64 : torch::kInt64;
@@ -328,7 +353,7 @@ torch::Tensor all_gather_rows(Collective& c, const torch::Tensor& row) {
 }
 
 void broadcast_string(Collective& c, std::string& s, int root) {
-  if (c.world_size() == 1) return;
+  if (c.backend() == "none") return;
   std::vector<torch::Tensor> len{torch::tensor({static_cast<int64_t>(s.size())}, torch::kInt64)};
   c.broadcast(len, root);
   const int64_t n = len[0].item<int64_t>();
@@ -343,7 +368,7 @@ void broadcast_string(Collective& c, std::string& s, int root) {
 }
 
 std::vector<double> all_reduce_values(Collective& c, std::vector<double> values) {
-  if (c.world_size() == 1 || values.empty()) return values;
+  if (c.backend() == "none" || values.empty()) return values;
   std::vector<torch::Tensor> t{torch::tensor(values, torch::kFloat64)};
   c.all_reduce_sum(t);
   const auto acc = t[0].accessor<double, 1>();

@@ -1,8 +1,10 @@
 #pragma once
 // Collective: the data-parallel primitives the trainer uses (rank, world size, all-reduce,
 // broadcast, barrier), over torch's c10d process groups: Gloo for CPU tensors, NCCL when the
-// LibTorch build has it (USE_C10D_NCCL) and the run is on CUDA. World size 1 needs no
-// process group: every operation is then the identity.
+// LibTorch build has it (USE_C10D_NCCL) and the run is on CUDA. At world size 1 a CPU run
+// with backend "auto" needs no process group (every operation is the identity, backend()
+// "none"); a CUDA run (auto = nccl) or an explicit "gloo" / "nccl" gets a real process group
+// of one over an in-process store, so one GPU runs the same NCCL calls as N.
 //
 // Workers read the torchrun variables (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
 // MASTER_PORT), so `torchrun --no-python --nproc-per-node N dmgn train ...` launches them;
@@ -54,8 +56,9 @@ struct CollectiveOptions {
   std::chrono::milliseconds timeout{std::chrono::seconds(300)};
   torch::Device device = torch::kCPU;  // where the training tensors live
 };
-// World size 1: a collective without a process group. Otherwise: rendezvous (above), then a
-// c10d process group. DistError when the rendezvous fails or times out.
+// World size 1: a collective without a process group, or a group of one (see the top).
+// Otherwise: rendezvous (above), then a c10d process group. DistError when the rendezvous
+// fails or times out.
 CollectivePtr make_collective(const DistEnv& env, const CollectiveOptions& options = {});
 
 // --- data-parallel helpers -------------------------------------------------------------
@@ -74,7 +77,7 @@ void broadcast_buffers(Collective& c, torch::nn::Module& module, int root = 0);
 // results are copied back. Parameters whose gradient is undefined after backward are left
 // out; every rank runs the same graph, so the set is the same everywhere. The flat buffers are
 // laid out once and reused every step (again only if the set of defined gradients changes).
-// No-op at world size 1.
+// No-op without a process group (backend "none").
 class GradientBuckets {
  public:
   GradientBuckets(std::vector<torch::Tensor> params, int64_t bucket_bytes);

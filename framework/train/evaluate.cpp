@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "core/compat.h"
 #include "core/error.h"
 #include "data/benchmarks.h"
 #include "data/image_io.h"
@@ -32,7 +33,15 @@ namespace {
 // Sums of the per-image metrics over samples first, first + stride, ... < n.
 EvalResult accumulate(models::Model& model, const data::Dataset& dataset, const metrics::Spec& spec,
                       const EvalOptions& opt, int64_t n, int64_t first, int64_t stride, bool save) {
-  torch::NoGradGuard no_grad;
+  // Inference mode: no autograd bookkeeping at all (faster than no_grad); fp32 whatever the
+  // training precision; no cuDNN algorithm search, since benchmark images differ in size.
+  c10::InferenceMode inference;
+  const bool benchmark = compat::cudnn_benchmark();
+  compat::set_cudnn_benchmark(false);
+  struct Restore {
+    bool on;
+    ~Restore() { compat::set_cudnn_benchmark(on); }
+  } restore{benchmark};
   const bool was_training = model.is_training();
   model.eval();
   EvalResult r;
@@ -56,7 +65,7 @@ EvalResult accumulate(models::Model& model, const data::Dataset& dataset, const 
       continue;
     }
     const int64_t h = s.input.size(-2), w = s.input.size(-1);
-    auto input = pad_to_multiple(s.input.unsqueeze(0).to(opt.device), multiple);
+    auto input = pad_to_multiple(s.input.unsqueeze(0).to(opt.device), multiple).contiguous(opt.memory_format);
     auto out = model.forward(model.to_model(input));
     using torch::indexing::Slice;
     auto b = model.from_model(out.background)

@@ -42,6 +42,7 @@ struct EvalOptions {
   std::filesystem::path save_dir;          // write the first `save_count` results as PNGs
   int64_t save_count = 4;                  // < 0 = all
   torch::Device device = torch::kCPU;
+  torch::MemoryFormat memory_format = torch::MemoryFormat::Contiguous;  // runtime.channels_last
   bool skip_bad = false;                   // data.on_bad_sample = "skip"
   int64_t size_multiple = 4;               // pad inputs to a multiple of this (reflection)
 };

@@ -39,7 +39,7 @@ LossTerms Objective::generator(const models::ModelOutput& out, const ModelBatch&
   LossTerms lt;
   auto add = [&](const char* name, double w, const std::function<torch::Tensor()>& f) {
     if (w <= 0) return;
-    lt.terms.emplace_back(name, w * f());
+    lt.terms.emplace_back(name, w * f().to(torch::kFloat));  // fp32 terms under bf16 autocast too
   };
   if (refine_) {
     add("l1_r", w_l1_r_, [&] { return (*l1_)(out.background, b.background); });

@@ -12,11 +12,11 @@ namespace dmgn::train {
 
 namespace {
 
-ModelBatch to_model_batch(const data::Batch& b, const models::Model& m, const torch::Device& dev) {
+ModelBatch to_model_batch(const data::Batch& b, const models::Model& m, const Execution& ex) {
   ModelBatch mb;
-  mb.input = m.to_model(b.input.to(dev));
-  mb.background = m.to_model(b.background.to(dev));
-  if (b.noise.defined()) mb.noise = m.to_model(b.noise.to(dev));
+  mb.input = m.to_model(ex.place(b.input));
+  mb.background = m.to_model(ex.place(b.background));
+  if (b.noise.defined()) mb.noise = m.to_model(ex.place(b.noise));
   return mb;
 }
 
@@ -37,7 +37,8 @@ data::LoaderOptions train_loader_options(const Config& cfg, const Collective& c)
 
 TrainSession::TrainSession(const Config& cfg, CollectivePtr collective, torch::Device device,
                            int64_t total_steps)
-    : coll_(std::move(collective)), device_(device), nonfinite_(cfg.get_string("train.nonfinite")) {
+    : coll_(std::move(collective)), device_(device), exec_(Execution::from_config(cfg, device)),
+      nonfinite_(cfg.get_string("train.nonfinite")) {
   if (nonfinite_ != "stop" && nonfinite_ != "skip")
     throw ConfigError(fmt::format("config key 'train.nonfinite': '{}' is not one of stop, skip", nonfinite_));
   const auto seed = static_cast<uint64_t>(cfg.get_int("run.seed"));
@@ -48,6 +49,8 @@ TrainSession::TrainSession(const Config& cfg, CollectivePtr collective, torch::D
     disc_ = nn::discriminators().make(cfg.get_string("discriminator.name"), cfg.sub("discriminator"));
   model_->to(device_);
   if (disc_) disc_->to(device_);
+  lay_out();
+  if (device_.is_cuda()) compat::set_cudnn_benchmark(exec_.cudnn_benchmark);
   // DDP: every rank starts from rank 0's weights. Afterwards each rank draws its own random
   // numbers (e.g. the gradient penalty's interpolation weights) from a rank-derived stream.
   broadcast_module(*coll_, *model_);
@@ -75,6 +78,11 @@ TrainSession::TrainSession(const Config& cfg, CollectivePtr collective, torch::D
   schedule_ = std::make_unique<LrSchedule>(cfg, total_steps);
 }
 
+void TrainSession::lay_out() {
+  exec_.lay_out(*model_);
+  if (disc_) exec_.lay_out(*disc_);
+}
+
 CheckpointParts TrainSession::parts() { return {model_.get(), disc_.get(), opt_g_.get(), opt_d_.get()}; }
 
 void TrainSession::set_disc_grad(bool on) {
@@ -96,13 +104,21 @@ StepResult TrainSession::step(const data::Batch& batch, int64_t step, bool stop_
   if (opt_d_) schedule_->apply(*opt_d_, lr_d_, step);
   broadcast_buffers(*coll_, *model_);
   if (disc_) broadcast_buffers(*coll_, *disc_);
-  const ModelBatch mb = to_model_batch(batch, *model_, device_);
-  auto out = model_->forward(mb.input);
+  const ModelBatch mb = to_model_batch(batch, *model_, exec_);
+  models::ModelOutput out;
+  {
+    const auto amp = exec_.autocast();
+    out = model_->forward(mb.input);
+  }
 
   bool d_bad = false;
   if (disc_) {  // Eq. 14: critic step on the detached output
     opt_d_->zero_grad();
-    auto ld = objective_->critic(*disc_, out, mb);
+    torch::Tensor ld;
+    {
+      const auto amp = exec_.autocast();
+      ld = objective_->critic(*disc_, out, mb).to(torch::kFloat);
+    }
     const double local = ld.item<double>();
     const auto agreed = all_reduce_values(*coll_, {std::isfinite(local) ? 0.0 : 1.0, local});
     d_bad = agreed[0] > 0;
@@ -118,6 +134,7 @@ StepResult TrainSession::step(const data::Batch& batch, int64_t step, bool stop_
   set_disc_grad(false);
   LossTerms lt;
   try {
+    const auto amp = exec_.autocast();
     lt = objective_->generator(out, mb, disc_.get());
   } catch (...) {
     set_disc_grad(true);

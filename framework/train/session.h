@@ -21,6 +21,7 @@
 #include "nn/discriminators.h"
 #include "train/checkpoint.h"
 #include "train/distributed.h"
+#include "train/execution.h"
 #include "train/objective.h"
 #include "train/schedule.h"
 
@@ -54,6 +55,10 @@ class TrainSession {
   Collective& collective() { return *coll_; }
   const CollectivePtr& collective_ptr() const { return coll_; }
   const torch::Device& device() const { return device_; }
+  const Execution& execution() const { return exec_; }
+  // Puts the model's and discriminator's 4-D tensors back in the run's memory format (after
+  // a checkpoint was loaded into them, which keeps the file's layout).
+  void lay_out();
   CheckpointParts parts();
   bool has_discriminator() const { return disc_ != nullptr; }
 
@@ -63,6 +68,7 @@ class TrainSession {
 
   CollectivePtr coll_;
   torch::Device device_;
+  Execution exec_;
   std::string nonfinite_;
   models::ModelPtr model_;
   std::unique_ptr<Objective> objective_;

@@ -170,6 +170,7 @@ TrainSummary run_training(const Config& cfg, const TrainOptions& options) {
   CheckpointMeta start;
   if (!plan.checkpoint.empty()) {
     start = load_checkpoint(plan.checkpoint, session.parts(), rank);
+    session.lay_out();
     if (lead) {
       log::info(fmt::format("resuming run {} from {} (step {})", plan.run_id, plan.checkpoint.string(), start.step));
       mark_resumed(*store, plan, start.step, total_steps);
@@ -186,9 +187,13 @@ TrainSummary run_training(const Config& cfg, const TrainOptions& options) {
     store->set_provenance(run_id, "metric_preset", preset.name);
     store->set_provenance(run_id, "metric_spec", preset.describe());
     store->set_provenance(run_id, "on_bad_sample", cfg.get_string("data.on_bad_sample"));
+    store->set_provenance(run_id, "precision", session.execution().precision());
+    store->set_provenance(run_id, "channels_last", session.execution().channels_last ? "true" : "false");
+    store->set_provenance(run_id, "dist_backend", coll->backend());
+    store->set_provenance(run_id, "device_name", compat::device_name(device));
     log::info(fmt::format("run {} | {} | config {} | {} steps ({} per epoch) | {} rank(s){} x batch {} | {} threads",
                           run_id, run_dir.string(), cfg.short_hash(), total_steps, per_epoch, world,
-                          world > 1 ? " (" + coll->backend() + ")" : "", lopt.batch_size,
+                          coll->backend() != "none" ? " (" + coll->backend() + ")" : "", lopt.batch_size,
                           torch::get_num_threads()));
   }
 
@@ -271,6 +276,7 @@ TrainSummary run_training(const Config& cfg, const TrainOptions& options) {
     EvalOptions eo;
     eo.max_samples = val_samples;
     eo.device = device;
+    eo.memory_format = session.execution().memory_format();
     eo.skip_bad = skip_bad;
     const auto r = evaluate(model, *val_set, metric_preset(cfg, val_set->name()), eo, *coll);
     record("val", r);
@@ -317,6 +323,7 @@ TrainSummary run_training(const Config& cfg, const TrainOptions& options) {
     for (const auto& ts : test_sets) {
       EvalOptions eo;
       eo.device = device;
+      eo.memory_format = session.execution().memory_format();
       eo.save_dir = run_dir / "samples" / ts->name();
       eo.skip_bad = skip_bad;
       const auto r = evaluate(model, *ts, metric_preset(cfg, ts->name()), eo, *coll);

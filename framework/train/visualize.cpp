@@ -67,7 +67,7 @@ fs::path dump_outputs(models::Model& model, const data::Dataset& dataset, const 
   std::error_code ec;
   fs::create_directories(o.dir, ec);
   if (ec) throw IoError(fmt::format("cannot create '{}': {}", o.dir.string(), ec.message()));
-  torch::NoGradGuard no_grad;
+  c10::InferenceMode inference;
   const bool was_training = model.is_training();
   model.eval();
   std::vector<std::string> samples;

@@ -1,0 +1,133 @@
+// dmgn bench model CONFIG: speed and complexity of a configured model (train/bench_model.h).
+#include <fmt/format.h>
+
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "core/compat.h"
+#include "store/run_store.h"
+#include "train/bench.h"
+#include "train/bench_model.h"
+#include "train/trainer.h"
+
+namespace dmgn::cli {
+
+namespace {
+
+std::string fraction_text(const train::LatencyAtSize& l, const train::PrecisionBench& pb) {
+  std::string s;
+  if (pb.gemm_tflops > 0) s += fmt::format("{:.1f}% of measured GEMM", 100 * l.fraction_measured);
+  if (l.fraction_datasheet)
+    s += fmt::format("{}{:.1f}% of {} datasheet", s.empty() ? "" : ", ", 100 * *l.fraction_datasheet, pb.datasheet_mode);
+  return s;
+}
+
+void print(const Config& cfg, const train::ModelBench& r) {
+  std::printf("bench model | %s | torch %s | %d torch thread(s) | %s | config %s (%s/%s)\n", r.device.c_str(),
+              compat::torch_version().c_str(), r.threads, r.channels_last ? "channels-last" : "contiguous",
+              cfg.short_hash().c_str(), cfg.get_string("run.experiment").c_str(), cfg.get_string("run.variant").c_str());
+  std::printf("parameters : %s (vestigial ones excluded)\n", thousands(r.parameters).c_str());
+  for (const auto& pb : r.runs) {
+    std::printf("[%s]", pb.precision.c_str());
+    if (pb.gemm_tflops > 0) std::printf(" GEMM ceiling %.2f TFLOP/s measured", pb.gemm_tflops);
+    if (pb.datasheet_tflops) std::printf(", datasheet %s peak %.1f TFLOP/s", pb.datasheet_mode.c_str(), *pb.datasheet_tflops);
+    std::printf("\n");
+    for (const auto& l : pb.latency)
+      std::printf("  %4lldx%-4lld: %8.1f GMACs | inference %10.2f ms median (min %.2f, max %.2f, %d runs) | %.2f "
+                  "TFLOP/s%s%s\n",
+                  static_cast<long long>(l.size), static_cast<long long>(l.size), static_cast<double>(l.macs) / 1e9,
+                  l.t.median_ms, l.t.min_ms, l.t.max_ms, l.t.repeats,
+                  2.0 * static_cast<double>(l.macs) / (l.t.median_ms * 1e-3) / 1e12,
+                  fraction_text(l, pb).empty() ? "" : " = ", fraction_text(l, pb).c_str());
+    if (pb.fwd_bwd.repeats > 0)
+      std::printf("  fwd+bwd  : %10.2f ms median (min %.2f, max %.2f, %d runs) at batch %lld x %lldx%lld, %.2f "
+                  "images/s%s\n",
+                  pb.fwd_bwd.median_ms, pb.fwd_bwd.min_ms, pb.fwd_bwd.max_ms, pb.fwd_bwd.repeats,
+                  static_cast<long long>(r.train_batch), static_cast<long long>(r.train_size),
+                  static_cast<long long>(r.train_size),
+                  1000.0 * static_cast<double>(r.train_batch) / pb.fwd_bwd.median_ms,
+                  pb.gemm_tflops > 0
+                      ? fmt::format(" | ~{:.1f}% of measured GEMM (backward counted as 2x forward)",
+                                    100 * pb.fwd_bwd_fraction_measured)
+                            .c_str()
+                      : "");
+    if (pb.train_steps > 0)
+      std::printf("  training : %10.2f ms per step (G + critic + losses + Adam) at batch %lld x %lldx%lld, %.2f "
+                  "images/s (%lld steps)\n",
+                  pb.train_step_ms, static_cast<long long>(r.train_batch), static_cast<long long>(r.train_size),
+                  static_cast<long long>(r.train_size), pb.train_images_per_s, static_cast<long long>(pb.train_steps));
+  }
+}
+
+void store_rows(const Config& cfg, const train::ModelBench& r, const train::ModelBenchOptions& mo) {
+  store::RunStore store(cfg.get_string("runtime.store"));
+  store::BenchRow b = bench_row(cfg, "model", r.device);
+  const std::string who =
+      fmt::format("experiment={} variant=\"{}\" threads={} device_name=\"{}\" channels_last={}",
+                  cfg.get_string("run.experiment"), cfg.get_string("run.variant"), r.threads, r.device_name,
+                  r.channels_last ? 1 : 0);
+  const auto put = [&](const char* name, double v, const char* unit, const std::string& params) {
+    b.name = name;
+    b.value = v;
+    b.unit = unit;
+    b.params = params;
+    store.log_bench(b);
+  };
+  put("parameters", static_cast<double>(r.parameters), "count", who);
+  for (const auto& pb : r.runs) {
+    const std::string p = fmt::format("{} precision={}", who, pb.precision);
+    if (pb.gemm_tflops > 0) put("gemm_tflops", pb.gemm_tflops, "TFLOP/s", p);
+    if (pb.datasheet_tflops)
+      put("datasheet_tflops", *pb.datasheet_tflops, "TFLOP/s", fmt::format("{} mode={}", p, pb.datasheet_mode));
+    for (const auto& l : pb.latency) {
+      const std::string at = fmt::format("{} size={}", p, l.size);
+      put("macs", static_cast<double>(l.macs), "MAC", at);
+      put("latency_ms", l.t.median_ms, "ms", fmt::format("{} repeats={} warmup={}", at, l.t.repeats, mo.warmup));
+      if (pb.gemm_tflops > 0) put("peak_fraction_measured", l.fraction_measured, "ratio", at);
+      if (l.fraction_datasheet)
+        put("peak_fraction_datasheet", *l.fraction_datasheet, "ratio", fmt::format("{} mode={}", at, pb.datasheet_mode));
+    }
+    const std::string at = fmt::format("{} batch={} size={}", p, r.train_batch, r.train_size);
+    if (pb.fwd_bwd.repeats > 0)
+      put("fwd_bwd_ms", pb.fwd_bwd.median_ms, "ms", fmt::format("{} repeats={}", at, pb.fwd_bwd.repeats));
+    if (pb.train_steps > 0) {
+      put("train_step_ms", pb.train_step_ms, "ms", fmt::format("{} steps={}", at, pb.train_steps));
+      put("train_images_per_s", pb.train_images_per_s, "images/s", fmt::format("{} steps={}", at, pb.train_steps));
+    }
+  }
+  std::printf("stored in %s (benchmarks table)\n", cfg.get_string("runtime.store").c_str());
+}
+
+}  // namespace
+
+void add_bench_model(CLI::App& bench) {
+  auto* mc = bench.add_subcommand(
+      "model",
+      "Inference latency per image, forward+backward and training step, MAC rate as a fraction of the device's peak "
+      "(Table III; the official-code comparison)");
+  static std::string file;
+  static std::vector<std::string> sets;
+  static train::ModelBenchOptions mo;
+  static bool no_peak = false;
+  mc->add_option("config", file, "Config file")->required();
+  mc->add_option("--set", sets, "Override key.path=value (repeatable)");
+  mc->add_option("--sizes", mo.sizes, "Square inference sizes (multiples of 4)")->delimiter(',');
+  mc->add_option("--precision", mo.precisions, "fp32 and/or bf16 (autocast), e.g. fp32,bf16")->delimiter(',');
+  mc->add_option("--repeats", mo.repeats, "Timed inference passes per size (the median is reported)");
+  mc->add_option("--warmup", mo.warmup, "Untimed passes first");
+  mc->add_option("--fwd-bwd-repeats", mo.fwd_bwd_repeats,
+                 "Timed forward+backward passes at --train-batch x --train-size; 0 = skip");
+  mc->add_option("--train-steps", mo.train_steps, "Timed whole training steps (G, critic, Adam); 0 = skip");
+  mc->add_option("--train-batch", mo.train_batch, "Batch for forward+backward and the training step");
+  mc->add_option("--train-size", mo.train_size, "Crop for forward+backward and the training step");
+  mc->add_flag("--no-peak", no_peak, "Skip the GEMM ceiling measurement");
+  mc->callback([] {
+    mo.peak = !no_peak;
+    const Config cfg = load_config(file, sets);
+    const auto r = train::measure_model(cfg, mo);
+    print(cfg, r);
+    store_rows(cfg, r, mo);
+  });
+}
+
+}  // namespace dmgn::cli

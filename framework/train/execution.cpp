@@ -1,0 +1,35 @@
+#include "train/execution.h"
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+
+namespace dmgn::train {
+
+Execution Execution::from_config(const Config& cfg, torch::Device device) {
+  Execution e;
+  e.device = device;
+  const std::string p = cfg.get_string("train.precision");
+  if (p != "fp32" && p != "bf16")
+    throw ConfigError(fmt::format("config key 'train.precision': '{}' is not one of fp32, bf16", p));
+  e.bf16 = p == "bf16";
+  e.channels_last = cfg.get_bool("runtime.channels_last");
+  e.cudnn_benchmark = cfg.get_bool("runtime.cudnn_benchmark");
+  return e;
+}
+
+torch::Tensor Execution::place(const torch::Tensor& x) const {
+  auto y = x.to(device);
+  return y.dim() == 4 ? y.contiguous(memory_format()) : y;
+}
+
+void Execution::lay_out(torch::nn::Module& module) const {
+  torch::NoGradGuard no_grad;
+  const auto fmt = memory_format();
+  for (auto& p : module.parameters())
+    if (p.dim() == 4 && !p.is_contiguous(fmt)) p.set_data(p.data().contiguous(fmt));
+  for (auto& b : module.buffers())
+    if (b.dim() == 4 && !b.is_contiguous(fmt)) b.set_data(b.data().contiguous(fmt));
+}
+
+}  // namespace dmgn::train

@@ -1,0 +1,44 @@
+#pragma once
+// Execution: how the tensors of a training or evaluation run are laid out and computed, read
+// from the config once and applied the same way by the trainer, evaluation, `dmgn bench
+// model` and `dmgn visualize`:
+//   train.precision        "fp32" or "bf16": bf16 = autocast (mixed precision) around the
+//                          forward pass and the losses; parameters, gradients and Adam stay
+//                          fp32, no loss scaling (bf16 has fp32's exponent range). Part of the
+//                          config hash: it changes the numbers.
+//   runtime.channels_last  4-D parameters and inputs in NHWC memory order (the order cuDNN's
+//                          and oneDNN's fast convolution kernels want).
+//   runtime.cudnn_benchmark  cuDNN's per-shape algorithm search for training (fixed crops);
+//                          evaluation turns it off, since benchmark images differ in size.
+// Evaluation runs in fp32 under c10::InferenceMode whatever train.precision says, so the
+// stored metrics do not depend on the training precision's rounding.
+#include <torch/torch.h>
+
+#include <string>
+
+#include "core/compat.h"
+#include "core/config.h"
+
+namespace dmgn::train {
+
+struct Execution {
+  torch::Device device = torch::kCPU;
+  bool bf16 = false;
+  bool channels_last = false;
+  bool cudnn_benchmark = true;
+
+  // ConfigError naming the key for a value outside the lists above.
+  static Execution from_config(const Config& cfg, torch::Device device);
+  std::string precision() const { return bf16 ? "bf16" : "fp32"; }
+  torch::MemoryFormat memory_format() const {
+    return channels_last ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+  }
+  // `x` on the device, in the memory format (4-D tensors only; others just moved).
+  torch::Tensor place(const torch::Tensor& x) const;
+  // Every 4-D parameter and buffer of `module` in the memory format (in place, same values).
+  void lay_out(torch::nn::Module& module) const;
+  // Autocast to bf16 on this device while the guard lives (a no-op guard for fp32).
+  compat::AutocastGuard autocast() const { return compat::AutocastGuard(device.type(), torch::kBFloat16, bf16); }
+};
+
+}  // namespace dmgn::train
