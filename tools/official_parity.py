@@ -163,17 +163,18 @@ def network_part(task, outs, I):
     return {"B": B - I, "B_coarse": B_coarse, "R": R}
 
 
-def run_task(task, repo_dir, out_dir, size, seed, init):
+def run_task(task, repo_dir, out_dir, size, seed, init, device="cpu"):
     module = importlib.import_module(TASKS[task])
     torch.manual_seed(seed)
     model = module.Model()
     if init == "signal":
         reinit_for_signal(model)
     model.eval()
+    model.to(device)
     num_params = sum(p.numel() for p in model.parameters())
     num_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    I = make_input(size, seed)
-    I_other = make_input(size, seed + 1)
+    I = make_input(size, seed).to(device)
+    I_other = make_input(size, seed + 1).to(device)
 
     with torch.no_grad():
         taps = model.head_feat.vgg(I.clone())
@@ -185,7 +186,7 @@ def run_task(task, repo_dir, out_dir, size, seed, init):
         hooks.remove()
         outs_other = model(I_other.clone())
     R, B_coarse, B = outs[0], outs[1], outs[2]
-    result = {"B": B.contiguous(), "B_coarse": B_coarse.contiguous(), "R": R.contiguous()}
+    result = {"B": B.contiguous().cpu(), "B_coarse": B_coarse.contiguous().cpu(), "R": R.contiguous().cpu()}
     for k, v in result.items():
         if tuple(v.shape) != (1, 3, size, size):
             raise RuntimeError(f"{task}: output {k} has shape {tuple(v.shape)}")
@@ -198,12 +199,12 @@ def run_task(task, repo_dir, out_dir, size, seed, init):
 
     d = os.path.join(out_dir, task)
     os.makedirs(d, exist_ok=True)
-    torch.save(model.state_dict(), os.path.join(d, "state_dict.pth"))
-    torch.save(I, os.path.join(d, "input.pt"))
+    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, os.path.join(d, "state_dict.pth"))
+    torch.save(I.cpu(), os.path.join(d, "input.pt"))
     torch.save(result, os.path.join(d, "outputs.pt"))
-    torch.save({"head": head.contiguous(), "mask_B": mask_B.contiguous()},
+    torch.save({"head": head.contiguous().cpu(), "mask_B": mask_B.contiguous().cpu()},
                os.path.join(d, "intermediates.pt"))
-    meta = {"task": task, "module": TASKS[task], "size": size, "seed": seed,
+    meta = {"task": task, "module": TASKS[task], "size": size, "seed": seed, "device": str(device),
             "torch_version": torch.__version__, "num_params": num_params,
             "num_trainable": num_trainable, "macs": hooks.total, "init": init,
             "vgg_init": "torchvision: kaiming_normal_(fan_out, relu), zero bias (random, unscaled)",
@@ -245,6 +246,8 @@ def main():
                     help="weights outside the VGG: re-drawn kaiming_normal_(fan_in) (signal) "
                          "or Model()'s PyTorch defaults (pytorch); see the module docstring")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                    help="where the official model runs (cuda: plain fp32, TF32 off)")
     args = ap.parse_args()
 
     repo = os.path.abspath(args.official_repo_dir)
@@ -262,8 +265,13 @@ def main():
     sys.dont_write_bytecode = True  # leave the official checkout untouched
     sys.path.insert(0, repo)
     install_torchvision_standin()
+    if args.device == "cuda":
+        if not torch.cuda.is_available():
+            sys.exit("official_parity: --device cuda but torch.cuda.is_available() is False")
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
     for task in args.tasks:
-        run_task(task, repo, args.out_dir, args.size, args.seed, args.init)
+        run_task(task, repo, args.out_dir, args.size, args.seed, args.init, args.device)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,191 @@
+#!/usr/bin/python3
+"""Times the official DMGN PyTorch code, the peer of `dmgn bench model`, on the same device.
+
+Usage:
+  python3 tools/peer_bench.py OFFICIAL_REPO_DIR [--device cpu|cuda] [--precision fp32 bf16]
+      [--sizes 256 512] [--repeats 20] [--warmup 3] [--fwd-bwd-repeats 20]
+      [--train-batch 4] [--train-size 256] [--threads N] [--store results/runs.sqlite]
+
+OFFICIAL_REPO_DIR is a checkout of funkdub/DMGN-Deep-Masking-Generative-Network-TIP2021 kept
+outside version control (its model_reflection.py and vgg.py are imported at run time; nothing
+of it is copied into this project). torchvision is replaced by the stand-in VGG-19 of
+tools/official_parity.py (random weights: speed does not depend on them).
+
+Measured exactly as `dmgn bench model` measures our model (train/bench_model.h):
+  inference  batch 1 at each size, eval(), torch.inference_mode(), median of --repeats timed
+             passes after --warmup, each followed by torch.cuda.synchronize() on CUDA;
+  fwd+bwd    train() mode, batch --train-batch at --train-size: the summed L1 of the three
+             returned images (R, B_coarse, B) against a random target, backward, gradients
+             dropped; median of --fwd-bwd-repeats;
+  bf16       torch.autocast(device, dtype=torch.bfloat16) around forward (and loss), as our
+             train.precision = "bf16"; fp32 runs with PyTorch's defaults (on CUDA cuDNN may
+             use TF32 for convolutions, as LibTorch does; torch.backends.cudnn.benchmark = True
+             for both implementations).
+Rows go to the run store's benchmarks table (bench 'peer', params 'impl=official ...'), with
+the device and torch version; tools/peer_compare.py prints the ratios against our rows.
+"""
+import argparse
+import datetime
+import os
+import platform
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from official_parity import install_torchvision_standin  # noqa: E402
+
+
+def device_name(device):
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "cpu"
+
+
+def device_description(device):
+    # The same text as train::device_description, so rows of both implementations pair up.
+    if device.type == "cuda":
+        return f"cuda:{device.index or 0}: {device_name(device)}"
+    return f"cpu: {device_name(device)} ({os.cpu_count()} cores)"
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_median(device, warmup, repeats, fn):
+    for _ in range(warmup):
+        fn()
+    sync(device)
+    ms = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        sync(device)
+        ms.append((time.perf_counter() - t0) * 1e3)
+    return {"median_ms": statistics.median(ms), "min_ms": min(ms), "max_ms": max(ms), "repeats": repeats}
+
+
+def git_revision():
+    try:
+        return subprocess.run(["git", "-C", HERE, "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("official_repo_dir")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "bf16"])
+    ap.add_argument("--sizes", nargs="+", type=int, default=[256, 512])
+    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--fwd-bwd-repeats", type=int, default=20)
+    ap.add_argument("--train-batch", type=int, default=4)
+    ap.add_argument("--train-size", type=int, default=256)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--store", default="results/runs.sqlite")
+    args = ap.parse_args()
+
+    repo = os.path.abspath(args.official_repo_dir)
+    if not os.path.isfile(os.path.join(repo, "model_reflection.py")):
+        sys.exit(f"peer_bench: {repo} is not the official DMGN code: model_reflection.py missing")
+    if args.repeats < 1 or args.fwd_bwd_repeats < 0:
+        sys.exit("peer_bench: --repeats must be >= 1 and --fwd-bwd-repeats >= 0")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("peer_bench: --device cuda but torch.cuda.is_available() is False")
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    device = torch.device("cuda", 0) if args.device == "cuda" else torch.device("cpu")
+    torch.backends.cudnn.benchmark = True
+    sys.dont_write_bytecode = True  # leave the official checkout untouched
+    sys.path.insert(0, repo)
+    install_torchvision_standin()
+    import model_reflection  # noqa: E402  (the official module)
+
+    rows = []
+    desc = device_description(device)
+    name = device_name(device)
+    print(f"peer (official DMGN code) | {desc} | torch {torch.__version__} | {torch.get_num_threads()} "
+          "torch thread(s)")
+    for precision in args.precision:
+        torch.manual_seed(args.seed)
+        model = model_reflection.Model().to(device)
+        amp = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if precision == "bf16" else None
+
+        def autocast():
+            return amp() if amp else torch.autocast(device.type, enabled=False)
+
+        params = (f'impl=official variant="DMGN" threads={torch.get_num_threads()} device_name="{name}" '
+                  f"precision={precision}")
+        print(f"[{precision}]")
+        model.eval()
+        for size in args.sizes:
+            x = torch.rand(1, 3, size, size, device=device) * 2 - 1
+            with torch.inference_mode():
+                def infer():
+                    with autocast():
+                        model(x)
+                t = time_median(device, args.warmup, args.repeats, infer)
+            print(f"  {size}x{size}: inference {t['median_ms']:.2f} ms median (min {t['min_ms']:.2f}, max "
+                  f"{t['max_ms']:.2f}, {t['repeats']} runs)")
+            rows.append(("latency_ms", t["median_ms"], "ms",
+                         f"{params} size={size} repeats={t['repeats']} warmup={args.warmup}"))
+        if args.fwd_bwd_repeats > 0:
+            model.train()
+            b, s = args.train_batch, args.train_size
+            x = torch.rand(b, 3, s, s, device=device) * 2 - 1
+            target = torch.rand(b, 3, s, s, device=device) * 2 - 1
+
+            def fwd_bwd():
+                with autocast():
+                    outs = model(x)
+                    loss = sum((o - target).abs().mean().float() for o in outs[:3])
+                loss.backward()
+                for p in model.parameters():
+                    p.grad = None
+            t = time_median(device, max(1, args.warmup), args.fwd_bwd_repeats, fwd_bwd)
+            print(f"  fwd+bwd  : {t['median_ms']:.2f} ms median (min {t['min_ms']:.2f}, max {t['max_ms']:.2f}, "
+                  f"{t['repeats']} runs) at batch {b} x {s}x{s}, {1000 * b / t['median_ms']:.2f} images/s")
+            rows.append(("fwd_bwd_ms", t["median_ms"], "ms",
+                         f"{params} batch={b} size={s} repeats={t['repeats']}"))
+        del model
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    os.makedirs(os.path.dirname(os.path.abspath(args.store)), exist_ok=True)
+    con = sqlite3.connect(args.store)
+    try:
+        have = con.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='benchmarks'").fetchone()
+        if not have:
+            sys.exit(f"peer_bench: {args.store} has no benchmarks table: run a dmgn command on it first "
+                     "(e.g. dmgn bench model) so it has the project's schema")
+        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        with con:
+            for name_, value, unit, p in rows:
+                con.execute("INSERT INTO benchmarks (bench, name, value, unit, params, config_hash, device, "
+                            "torch_version, git_revision, created_at) VALUES ('peer', ?, ?, ?, ?, '', ?, ?, ?, ?)",
+                            (name_, value, unit, p, desc, torch.__version__, git_revision(), now))
+    finally:
+        con.close()
+    print(f"stored in {args.store} (benchmarks table, bench 'peer')")
+
+
+if __name__ == "__main__":
+    main()
