@@ -2,7 +2,7 @@
 # The GPU check: on the lent GPU machine (device tool), from the repository root, with the
 # bundle of tools/gpu_bundle.sh carried along:
 #
-#   here:   tools/gpu_bundle.sh            (once; writes the git-ignored .gpu_bundle/, ~11 MB)
+#   here:   tools/gpu_bundle.sh            (once; writes the git-ignored .gpu_bundle/, ~14 MB)
 #   device: run(command="tools/gpu_check.sh", carry=[".gpu_bundle"])
 #
 # 1. builds a minimal static OpenCV from the bundle (tools/build_opencv_static.sh);
