@@ -127,10 +127,8 @@ def main():
     for precision in args.precision:
         torch.manual_seed(args.seed)
         model = model_reflection.Model().to(device)
-        amp = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if precision == "bf16" else None
-
         def autocast():
-            return amp() if amp else torch.autocast(device.type, enabled=False)
+            return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
         params = (f'impl=official variant="DMGN" threads={torch.get_num_threads()} device_name="{name}" '
                   f"precision={precision}")

@@ -114,9 +114,14 @@ int env_int(const char* name, int fallback, bool* present = nullptr) {
   return static_cast<int>(x);
 }
 
+// What "auto" means for these options: NCCL for CUDA tensors when the build has it, else Gloo.
+std::string auto_backend(const CollectiveOptions& o) {
+  return o.device.is_cuda() && compat::has_nccl() ? "nccl" : "gloo";
+}
+
 std::string resolve_backend(const CollectiveOptions& o) {
   std::string b = o.backend;
-  if (b == "auto") b = o.device.is_cuda() && compat::has_nccl() ? "nccl" : "gloo";
+  if (b == "auto") b = auto_backend(o);
   if (b != "gloo" && b != "nccl")
     throw ConfigError(fmt::format("config key 'runtime.dist_backend': '{}' is not one of auto, gloo, nccl",
                                   o.backend));
@@ -213,7 +218,7 @@ DistEnv dist_env_from_environment() {
 }
 
 CollectivePtr make_collective(const DistEnv& env, const CollectiveOptions& options) {
-  if (env.world_size <= 1 && options.backend == "auto" && !(options.device.is_cuda() && compat::has_nccl()))
+  if (env.world_size <= 1 && options.backend == "auto" && auto_backend(options) == "gloo")
     return std::make_shared<LocalCollective>();
   const std::string backend = resolve_backend(options);
   if (env.world_size <= 1) {

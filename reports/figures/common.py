@@ -127,6 +127,16 @@ def open_store(path):
     return conn
 
 
+def _equal_to(pairs):
+    """SQL conditions "col = ?" and their arguments for the (column, value) pairs whose value is set."""
+    where, args = [], []
+    for col, value in pairs:
+        if value is not None:
+            where.append(f"{col} = ?")
+            args.append(value)
+    return where, args
+
+
 class Store:
     """A read-only run store plus its path (for messages)."""
 
@@ -136,13 +146,7 @@ class Store:
 
     def runs(self, experiment=None, sweep=None, run_ids=None, status="completed"):
         """Rows of runs matching all given filters, ordered by id (dicts)."""
-        where, args = [], []
-        if experiment is not None:
-            where.append("experiment = ?")
-            args.append(experiment)
-        if sweep is not None:
-            where.append("sweep = ?")
-            args.append(sweep)
+        where, args = _equal_to([("experiment", experiment), ("sweep", sweep)])
         if run_ids:
             where.append("id IN (%s)" % ",".join("?" * len(run_ids)))
             args.extend(run_ids)
@@ -171,13 +175,7 @@ class Store:
 
     def metrics(self, run_id, split=None, dataset=None, names=None):
         """{(dataset, name): (steps int array, values float array)} sorted by step; NULL -> NaN."""
-        where, args = ["run_id = ?"], [run_id]
-        if split is not None:
-            where.append("split = ?")
-            args.append(split)
-        if dataset is not None:
-            where.append("dataset = ?")
-            args.append(dataset)
+        where, args = _equal_to([("run_id", run_id), ("split", split), ("dataset", dataset)])
         if names:
             where.append("name IN (%s)" % ",".join("?" * len(names)))
             args.extend(names)

@@ -165,7 +165,7 @@ def main():
     args = parse_args()
     store = common.Store(args.store)
     runs = store.select(args)
-    todo = []
+    plotted = []  # (run, train, val, test) of the runs that have something to plot
     for run in runs:
         train = store.metrics(run["id"], split="train")
         val = store.metrics(run["id"], split="val", names=list(VAL_NAMES))
@@ -173,12 +173,12 @@ def main():
         if not train and not val:
             note(f"run {run['id']} skipped: no train or val metrics")
             continue
-        todo.append((run, train, val, test))
-    if not todo:
+        plotted.append((run, train, val, test))
+    if not plotted:
         raise FigureError(f"store {store.path}: none of the {len(runs)} selected run(s) has "
                           "train or val metrics")
     common.ensure_out(args.out)
-    for run, train, val, test in todo:
+    for run, train, val, test in plotted:
         fig, axes = plt.subplots(2, 2, figsize=(12, 8.4), constrained_layout=True)
         ips = train_panels(axes[0, 0], axes[0, 1], train)
         val_panel(axes[1, 0], val, test, "psnr")
