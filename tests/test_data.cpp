@@ -2,6 +2,7 @@
 // fixed draws), the built-in dataset and the loader. Fixtures are written under
 // $DMGN_TEST_TMP/<unique folder>.
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (its home since fmt 11)
 #include <gtest/gtest.h>
 
 #include <atomic>

@@ -1,6 +1,7 @@
 // Rain streak and haze synthesis (data/synth_rain.h, data/synth_haze.h): the physics, the
 // presets, determinism, validation and the built-in dataset driving them.
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (its home since fmt 11)
 #include <gtest/gtest.h>
 
 #include <algorithm>

@@ -1,5 +1,6 @@
 // dmgn train | eval
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (its home since fmt 11)
 
 #include <algorithm>
 #include <cstdio>

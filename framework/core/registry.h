@@ -4,6 +4,7 @@
 // dmgn::register_builtins() (train/builtins.h); nothing relies on static initialisers.
 // Asking for an unknown name throws RegistryError listing the known names.
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (its home since fmt 11)
 
 #include <functional>
 #include <map>

@@ -1,6 +1,7 @@
 #include "data/augment.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (its home since fmt 11)
 
 #include <algorithm>
 #include <opencv2/imgproc.hpp>

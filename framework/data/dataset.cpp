@@ -1,6 +1,7 @@
 #include "data/dataset.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (its home since fmt 11)
 
 #include "core/error.h"
 
@@ -16,9 +17,18 @@ const char* split_name(Split split) {
   return "?";
 }
 
+Sample require_finite(Sample s, const std::string& dataset) {
+  for (const auto& [name, t] : {std::pair<const char*, const torch::Tensor*>{"input", &s.input},
+                                {"background", &s.background}, {"noise", &s.noise}})
+    if (t->defined() && !torch::isfinite(*t).all().item<bool>())
+      throw DataError(fmt::format("sample '{}' of dataset '{}': its {} has non-finite values (NaN or Inf)", s.id,
+                                  dataset, name));
+  return s;
+}
+
 std::vector<DataIssue> Dataset::check(size_t index) const {
   try {
-    get(index, 0);
+    require_finite(get(index, 0), name());
     return {};
   } catch (const DataError& e) {
     return {DataIssue{"sample", std::to_string(index), e.what()}};

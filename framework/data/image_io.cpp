@@ -1,6 +1,7 @@
 #include "data/image_io.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (its home since fmt 11)
 
 #include <algorithm>
 #include <fstream>

@@ -1,6 +1,7 @@
 #include "metrics/spec.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (its home since fmt 11)
 
 #include <cmath>
 

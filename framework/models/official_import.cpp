@@ -1,6 +1,7 @@
 #include "models/official_import.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (its home since fmt 11)
 
 #include <regex>
 #include <set>

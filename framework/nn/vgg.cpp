@@ -1,6 +1,7 @@
 #include "nn/vgg.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (its home since fmt 11)
 
 #include <fstream>
 #include <map>
