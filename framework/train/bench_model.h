@@ -4,16 +4,25 @@
 // asked for (fp32, bf16 autocast), on one device and in the config's memory format
 // (runtime.channels_last):
 //   - inference latency per image at each size: batch 1, eval mode, c10::InferenceMode, the
-//     median of `repeats` passes after `warmup`, each synchronised on CUDA;
+//     median of `repeats` passes after `warmup`, each synchronised on CUDA; on CUDA also as the
+//     replay of a CUDA graph of the same pass (`graphs`), which removes the per-kernel launch
+//     cost that an eager pass pays on the host;
 //   - forward+backward of the generator at batch `train_batch` x `train_size`^2: the
 //     summed L1 of every output against a random target, backward, median of `fwd_bwd_repeats`
-//     (the same measurement tools/peer_bench.py makes on the official code);
+//     (the same measurement tools/peer_bench.py makes on the official code); on CUDA also as a
+//     graph replay (forward, loss and backward captured together);
 //   - optionally the whole training step (TrainSession: G and critic, losses, Adam) at the
 //     same batch on the config's training data, and its images/s;
 //   - the fraction of the device's peak that the multiply-accumulate rate reaches: 2 x MACs /
 //     time against (a) the matrix-product ceiling measured here in the same precision and
 //     (b) the datasheet peak when the device is one we know (H100, H200).
-// Parameters exclude the vestigial ones (models/model.h).
+// Parameters exclude the vestigial ones (models/model.h). MACs are the architecture's (the
+// official layout's count, whatever kernels compute it).
+// Each part is measured on its own: a part that fails (a non-finite training step, a graph that
+// cannot be captured) is recorded in `failures` and the others still run, so what was measured
+// is printed and stored either way.
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -31,7 +40,9 @@ struct Timing {
 struct LatencyAtSize {
   int64_t size = 0;
   uint64_t macs = 0;
-  Timing t;
+  Timing t;                                   // eager
+  Timing graph;                               // CUDA graph replay (repeats 0 = not measured)
+  const Timing& best() const { return graph.repeats > 0 && graph.median_ms < t.median_ms ? graph : t; }
   double fraction_measured = 0;               // 2*MACs/s over the measured GEMM ceiling
   std::optional<double> fraction_datasheet;   // over the datasheet peak, when known
 };
@@ -44,6 +55,12 @@ struct PrecisionBench {
   std::vector<LatencyAtSize> latency;
   uint64_t train_macs = 0;                    // forward MACs of one batch at train size
   Timing fwd_bwd;                             // repeats 0 = not measured
+  Timing fwd_bwd_graph;                       // as a CUDA graph replay (repeats 0 = not measured)
+  const Timing& best_fwd_bwd() const {
+    return fwd_bwd_graph.repeats > 0 && (fwd_bwd.repeats == 0 || fwd_bwd_graph.median_ms < fwd_bwd.median_ms)
+               ? fwd_bwd_graph
+               : fwd_bwd;
+  }
   double fwd_bwd_fraction_measured = 0;       // counting backward as 2x forward
   int64_t train_steps = 0;                    // 0 = not measured
   double train_step_ms = 0, train_images_per_s = 0;
@@ -55,7 +72,9 @@ struct ModelBench {
   std::string device, device_name;
   bool channels_last = false, cudnn_tf32 = false;
   int64_t train_batch = 0, train_size = 0;
+  bool graphs = false;                        // CUDA graph replays were attempted
   std::vector<PrecisionBench> runs;
+  std::vector<std::string> failures;          // "<precision> <part>: <error>", one per failed part
 };
 
 struct ModelBenchOptions {
@@ -65,6 +84,7 @@ struct ModelBenchOptions {
   int fwd_bwd_repeats = 20;  // 0 = skip
   int64_t train_steps = 0, train_warmup = 2, train_batch = 4, train_size = 256;
   bool peak = true;          // measure the GEMM ceiling
+  bool graphs = true;        // on CUDA, also time CUDA graph replays
 };
 
 ModelBench measure_model(const Config& cfg, const ModelBenchOptions& options);

@@ -1,0 +1,317 @@
+#!/usr/bin/python3
+"""Compiles every translation unit of dmgn (framework, CLI and tests) against the headers of the
+GPU machine's CUDA LibTorch, without a GPU and without its libraries, and checks the objects.
+
+    tools/cuda_compile_check.py [BUILD_DIR] [--toolchain TARBALL] [--jobs N] [--keep]
+
+What it catches, on a machine that has only Debian's LibTorch 1.13 (CI):
+  1. code that does not compile against LibTorch 2.x and the fmt 12 headers it ships (the API
+     differences that core/compat.h must hide, fmt::join's move to <fmt/ranges.h>, ...);
+  2. objects that reference a symbol of a library that LibTorch carries only as headers (fmt,
+     oneDNN, fbgemm, ...): such a build compiles on the GPU machine and fails to link there
+     (fmt::v12::vformat is the one seen: framework/CMakeLists.txt uses fmt header-only);
+  3. a translation unit that silently picked up Debian's LibTorch 1.13 headers from /usr/include
+     instead of the 2.x ones.
+
+How: BUILD_DIR (default build/) is the normal CMake build tree; its compile_commands.json gives
+each file's real flags. Debian's LibTorch include folder and defines are replaced by the
+toolchain's (the definitions the CUDA build gets from Caffe2Targets.cmake, plus DMGN_WITH_CUDA,
+as framework/CMakeLists.txt sets for a CUDA LibTorch; no Gloo headers and no HDF5, as on the GPU
+machine), <torch/torch.h> is precompiled once, and every file is compiled at -O0 to an object
+whose undefined symbols are read with `nm -uC` (files that include no LibTorch header, directly or
+through the project's headers, are compiled without the precompiled header).
+
+The toolchain is ../shared/toolchains/libtorch-*-headers.tar.xz beside the repository
+(shared/toolchains/README.md), and the CUDA headers /usr/local/cuda*/include. Where either is
+missing (a user's own clone), the check is skipped with that reason: exit status 77, which
+CTest reports as skipped. Exit 1 when a file fails to compile or an object fails a check.
+"""
+import argparse
+import glob
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tarfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+SKIP = 77
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Definitions of the CUDA LibTorch's CMake targets (share/cmake/Caffe2/Caffe2Targets.cmake:
+# torch_cpu and torch_cuda's INTERFACE_COMPILE_DEFINITIONS), and the project's own for a CUDA
+# LibTorch (framework/CMakeLists.txt). The GPU bundle builds without HDF5 and the wheel has no
+# Gloo headers, so DMGN_HAVE_HDF5 and DMGN_HAVE_GLOO_HEADERS are left out.
+CUDA_DEFINES = ["USE_DISTRIBUTED", "USE_C10D_GLOO", "USE_RPC", "USE_TENSORPIPE", "USE_NVSHMEM",
+                "USE_C10D_NCCL", "DMGN_WITH_CUDA=1"]
+# Flags of the Debian build that describe Debian's LibTorch or this machine's optional
+# libraries, dropped before the toolchain's are added.
+DROP_DEFINE = re.compile(r"^-D(USE_[A-Z0-9_]+|DMGN_HAVE_GLOO_HEADERS|DMGN_HAVE_HDF5|GFLAGS_IS_A_DLL|"
+                         r"GLOG_CUSTOM_PREFIX_SUPPORT|DMGN_WITH_CUDA)(=.*)?$")
+DROP_INCLUDE = re.compile(r"(/torch/csrc/api/include|/hdf5/)")
+# Libraries that LibTorch ships only as headers in its include folder (compiled into its own
+# shared objects, not exported for us): an object referencing one of their symbols cannot link
+# against LibTorch alone. Demangled C++ namespaces and C prefixes.
+HEADER_ONLY_LIBS = {
+    "fmt": re.compile(r"^fmt::"),
+    "oneDNN": re.compile(r"^(dnnl|dnnl_|oneapi::dnnl)"),
+    "fbgemm": re.compile(r"^fbgemm::"),
+    "kineto": re.compile(r"^libkineto::"),
+    "tensorpipe": re.compile(r"^tensorpipe::"),
+    "protobuf": re.compile(r"^google::protobuf::"),
+    "sleef": re.compile(r"^Sleef_"),
+    "cpuinfo": re.compile(r"^cpuinfo_"),
+    "pthreadpool": re.compile(r"^pthreadpool_"),
+    "XNNPACK": re.compile(r"^xnn_"),
+    "NNPACK/QNNPACK": re.compile(r"^(nnp_|pytorch_qnnp_)"),
+}
+DEBIAN_TORCH_HEADERS = re.compile(r"^/usr/include/(torch|ATen|c10|caffe2)/")
+
+
+def skip(reason):
+    print(f"cuda_compile_check: skipped: {reason}")
+    sys.exit(SKIP)
+
+
+def find_toolchain(explicit):
+    if explicit:
+        if not os.path.isfile(explicit):
+            sys.exit(f"cuda_compile_check: --toolchain {explicit}: no such file")
+        return explicit
+    hits = sorted(glob.glob(os.path.join(ROOT, "..", "shared", "toolchains", "libtorch-*-headers.tar.xz")))
+    if not hits:
+        skip(f"no LibTorch header toolchain at {os.path.normpath(os.path.join(ROOT, '..', 'shared', 'toolchains'))} "
+             "(it travels with the development workplace, not with a clone)")
+    return hits[-1]
+
+
+def find_cuda_include():
+    for d in ["/usr/local/cuda/include"] + sorted(glob.glob("/usr/local/cuda-*/include"), reverse=True):
+        if os.path.isfile(os.path.join(d, "cuda_runtime_api.h")):
+            return d
+    skip("no CUDA headers (cuda_runtime_api.h under /usr/local/cuda*/include)")
+
+
+def unpack(tarball, dest):
+    stamp = os.path.join(dest, ".unpacked")
+    key = f"{os.path.basename(tarball)} {os.path.getsize(tarball)} {int(os.path.getmtime(tarball))}"
+    if os.path.isfile(stamp) and open(stamp).read() == key:
+        return
+    os.makedirs(dest, exist_ok=True)
+    with tarfile.open(tarball) as t:
+        t.extractall(dest)
+    with open(stamp, "w") as f:
+        f.write(key)
+
+
+def output_of(args):
+    return args[args.index("-o") + 1] if "-o" in args else None
+
+
+INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.M)
+TORCH_HEADER = re.compile(r"^(torch|ATen|c10)/")
+_torch_memo = {}
+
+
+def includes_torch(path, seen=None):
+    """Whether the file includes a LibTorch header, itself or through the project's own headers
+    (quoted or angled includes that resolve under framework/ or beside the file)."""
+    if path in _torch_memo:
+        return _torch_memo[path]
+    seen = seen if seen is not None else set()
+    if path in seen:
+        return False
+    seen.add(path)
+    try:
+        text = open(path, errors="replace").read()
+    except OSError:
+        return False
+    found = False
+    for inc in INCLUDE.findall(text):
+        if TORCH_HEADER.match(inc):
+            found = True
+            break
+        for base in (os.path.dirname(path), os.path.join(ROOT, "framework"), os.path.join(ROOT, "tests")):
+            cand = os.path.join(base, inc)
+            if os.path.isfile(cand):
+                if includes_torch(os.path.normpath(cand), seen):
+                    found = True
+                break
+        if found:
+            break
+    _torch_memo[path] = found
+    return found
+
+
+def uses_torch(entry):
+    """Files that include no LibTorch header skip the precompiled header: forcing it on them
+    costs ~4 s each for nothing (and would hide a header that forgets its own includes)."""
+    return includes_torch(os.path.normpath(entry["file"]))
+
+
+def rewrite(args, torch_inc, cuda_inc, pch):
+    """The compile flags of one Debian-build command, retargeted at the CUDA LibTorch headers."""
+    out, i = [], 1  # args[0] is the compiler
+    while i < len(args):
+        a = args[i]
+        if a in ("-o", "-c", "-MF", "-MT", "-include"):
+            i += 2
+            continue
+        if a == "-isystem" or a == "-I":
+            if not DROP_INCLUDE.search(args[i + 1]):
+                out += [a, args[i + 1]]
+            i += 2
+            continue
+        if (a.startswith("-I") and DROP_INCLUDE.search(a)) or DROP_DEFINE.match(a):
+            i += 1
+            continue
+        if a.startswith("-O") or a in ("-MD", "-MMD", "-Winvalid-pch", "-g") or a.startswith("-include"):
+            i += 1
+            continue
+        if a == "-x":
+            i += 2
+            continue
+        out.append(a)
+        i += 1
+    inc = ["-isystem", torch_inc, "-isystem", os.path.join(torch_inc, "torch", "csrc", "api", "include"),
+           "-isystem", cuda_inc]
+    defs = ["-D" + d for d in CUDA_DEFINES]
+    tail = ["-O0", "-Winvalid-pch"] + (["-include", pch] if pch else [])
+    return [args[0]] + defs + inc + out + tail
+
+
+def compile_one(job):
+    src, cmd, obj, dep, cwd = job
+    os.makedirs(os.path.dirname(obj), exist_ok=True)
+    full = cmd + ["-MMD", "-MF", dep, "-c", src, "-o", obj]
+    t0 = time.time()
+    r = subprocess.run(full, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return src, r.returncode, r.stdout, time.time() - t0
+
+
+def undefined_symbols(obj):
+    r = subprocess.run(["nm", "-uC", obj], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        return None, r.stderr.strip()
+    syms = []
+    for line in r.stdout.splitlines():
+        parts = line.strip().split(None, 1)
+        if len(parts) == 2 and parts[0] in ("U", "w"):
+            syms.append(parts[1])
+    return syms, ""
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("build_dir", nargs="?", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--toolchain", help="the headers tarball (default: ../shared/toolchains/libtorch-*-headers.tar.xz)")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--keep", action="store_true", help="keep the objects (BUILD_DIR/cudacheck/obj)")
+    ap.add_argument("--only", metavar="REGEX", help="check only the files whose path matches (development)")
+    a = ap.parse_args()
+
+    tarball = find_toolchain(a.toolchain)
+    cuda_inc = find_cuda_include()
+    ccj = os.path.join(a.build_dir, "compile_commands.json")
+    if not os.path.isfile(ccj):
+        sys.exit(f"cuda_compile_check: {ccj} missing: configure the build first (CMAKE_EXPORT_COMPILE_COMMANDS "
+                 "is on in CMakeLists.txt)")
+    work = os.path.join(os.path.abspath(a.build_dir), "cudacheck")
+    tc = os.path.join(work, "toolchain")
+    t0 = time.time()
+    unpack(tarball, tc)
+    torch_inc = os.path.join(tc, "include")
+    if not os.path.isfile(os.path.join(torch_inc, "torch", "csrc", "api", "include", "torch", "torch.h")):
+        sys.exit(f"cuda_compile_check: {tarball} has no include/torch/csrc/api/include/torch/torch.h")
+    version = "?"
+    for vh in glob.glob(os.path.join(torch_inc, "torch", "**", "version.h"), recursive=True):
+        parts = dict(re.findall(r"#define TORCH_VERSION_(MAJOR|MINOR|PATCH) (\d+)", open(vh).read()))
+        if len(parts) == 3:
+            version = f"{parts['MAJOR']}.{parts['MINOR']}.{parts['PATCH']}"
+            break
+
+    entries = [e for e in json.load(open(ccj)) if e["file"].endswith(".cpp") and "cmake_pch" not in e["file"]]
+    if a.only:
+        entries = [e for e in entries if re.search(a.only, e["file"])]
+    if not entries:
+        sys.exit(f"cuda_compile_check: no .cpp entries in {ccj}")
+
+    # One precompiled <torch/torch.h> with the flags of the library's first file.
+    pch_dir = os.path.join(work, "pch")
+    os.makedirs(pch_dir, exist_ok=True)
+    pch = os.path.join(pch_dir, "torch_pch.h")
+    with open(pch, "w") as f:
+        f.write("#include <torch/torch.h>\n")
+    lib = next((e for e in entries if "/framework/" in e["file"] and "/cli/" not in e["file"]), entries[0])
+    base = rewrite(shlex.split(lib["command"]), torch_inc, cuda_inc, None)
+    r = subprocess.run(base + ["-x", "c++-header", pch, "-o", pch + ".gch"], cwd=lib["directory"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0:
+        print(r.stdout[-4000:])
+        sys.exit("cuda_compile_check: <torch/torch.h> of the toolchain does not compile with the build's flags")
+    t_pch = time.time() - t0
+
+    jobs = []
+    objdir = os.path.join(work, "obj")
+    for e in entries:
+        rel = os.path.relpath(e["file"], ROOT).replace(os.sep, "_")
+        jobs.append((e["file"], rewrite(shlex.split(e["command"]), torch_inc, cuda_inc, pch if uses_torch(e) else None),
+                     os.path.join(objdir, rel + ".o"), os.path.join(objdir, rel + ".d"), e["directory"]))
+    with ThreadPoolExecutor(max(1, a.jobs)) as ex:
+        results = list(ex.map(compile_one, jobs))
+
+    failures = []
+    for src, code, out, _ in results:
+        if code != 0:
+            errs = [l for l in out.splitlines() if "error" in l][:6]
+            failures.append(f"{os.path.relpath(src, ROOT)}: does not compile\n    " + "\n    ".join(errs or out.splitlines()[-6:]))
+        elif "not used because" in out or "precompiled header" in out and "invalid" in out:
+            failures.append(f"{os.path.relpath(src, ROOT)}: the precompiled <torch/torch.h> was rejected:\n    {out.strip()[:400]}")
+    compiled = {src for src, code, _, _ in results if code == 0}
+    refs = 0
+    for src, _, obj, dep, _ in jobs:
+        if src not in compiled:
+            continue
+        syms, err = undefined_symbols(obj)
+        if syms is None:
+            failures.append(f"{os.path.relpath(src, ROOT)}: nm failed: {err}")
+            continue
+        bad = {}
+        for s in syms:
+            for lib_name, pat in HEADER_ONLY_LIBS.items():
+                if pat.match(s):
+                    bad.setdefault(lib_name, []).append(s)
+        for lib_name, ss in bad.items():
+            refs += len(ss)
+            failures.append(f"{os.path.relpath(src, ROOT)}: references {len(ss)} symbol(s) of {lib_name}, which "
+                            f"LibTorch ships only as headers (the link fails on the GPU machine), e.g. {ss[0]}")
+        if os.path.isfile(dep):
+            deps = open(dep).read().replace("\\\n", " ").split()
+            leaked = sorted({d for d in deps if DEBIAN_TORCH_HEADERS.match(d)})
+            if leaked:
+                failures.append(f"{os.path.relpath(src, ROOT)}: included Debian's LibTorch headers instead of the "
+                                f"toolchain's, e.g. {leaked[0]}")
+    if not a.keep:
+        for _, _, obj, dep, _ in jobs:
+            for p in (obj, dep):
+                if os.path.exists(p):
+                    os.remove(p)
+
+    slowest = sorted(results, key=lambda r: -r[3])[:3]
+    print(f"cuda_compile_check: LibTorch {version} headers ({os.path.basename(tarball)}), CUDA headers {cuda_inc}")
+    print(f"  {len(jobs)} translation units, {len(compiled)} compiled, {len(failures)} problem(s); "
+          f"precompiled header {t_pch:.0f} s, total {time.time() - t0:.0f} s with {a.jobs} jobs; slowest: "
+          + ", ".join(f"{os.path.relpath(s, ROOT)} {t:.0f} s" for s, _, _, t in slowest))
+    if failures:
+        print("\n".join("  FAIL " + f for f in failures))
+        return 1
+    print("  ok: every file compiles with the CUDA build's defines, and no object references a symbol of "
+          "a library that LibTorch ships only as headers")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
