@@ -81,6 +81,11 @@ using DatasetPtr = std::shared_ptr<Dataset>;
 using DatasetRegistry = Registry<DatasetPtr, const Config& /*full config*/, Split>;
 DatasetRegistry& datasets();
 
+// The sample itself when its tensors hold only finite values; a DataError naming the sample,
+// the dataset and the tensor otherwise (a synthesis or decoder bug must not reach training as a
+// NaN loss several steps later).
+Sample require_finite(Sample s, const std::string& dataset);
+
 // Stacks samples (all with the same shapes) into a batch; DataError naming the first
 // mismatching sample otherwise (also when only some samples have a noise layer).
 Batch collate(std::vector<Sample> samples);

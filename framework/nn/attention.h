@@ -52,7 +52,8 @@ enum class NdmNormalise { batch, sample, none };
 class NdmImpl : public torch::nn::Module {
  public:
   NdmImpl(int64_t channels, NdmNormalise normalise);
-  // Returns the normalised noise map A_r (N x 1 x H x W); A_b = 1 - A_r.
+  // Returns the normalised noise map A_r (N x 1 x H x W, fp32 also under bf16 autocast: the
+  // sigmoid and the normalisation run in fp32, see normalise_map); A_b = 1 - A_r.
   torch::Tensor forward(const torch::Tensor& f_input, const torch::Tensor& f_noise);
 
  private:
@@ -60,7 +61,12 @@ class NdmImpl : public torch::nn::Module {
   NdmNormalise normalise_;
 };
 
-// (A - mean) / (max - mean), per batch tensor or per sample (official: whole batch).
+// (A - mean) / (max - mean), per batch tensor or per sample (official: whole batch), computed
+// in fp32 whatever the input's type (the result is fp32). In bf16 the mean of a nearly constant
+// map rounds to within one bf16 step (2^-8 near 1) of its maximum, or onto it, so max - mean
+// loses every significant bit: the quotient explodes (inf on the GPU after a few training
+// steps, observed in the paper-size model's first bf16 steps on an H200) where fp32 gives the
+// official code's values.
 torch::Tensor normalise_map(const torch::Tensor& a, NdmNormalise mode);
 NdmNormalise ndm_normalise_from_string(const std::string& s, const std::string& key);
 

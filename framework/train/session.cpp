@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "data/benchmarks.h"
+#include "train/nonfinite.h"
 
 namespace dmgn::train {
 
@@ -50,7 +51,7 @@ TrainSession::TrainSession(const Config& cfg, CollectivePtr collective, torch::D
   model_->to(device_);
   if (disc_) disc_->to(device_);
   lay_out();
-  if (device_.is_cuda()) compat::set_cudnn_benchmark(exec_.cudnn_benchmark);
+  exec_.apply_cudnn();
   // DDP: every rank starts from rank 0's weights. Afterwards each rank draws its own random
   // numbers (e.g. the gradient penalty's interpolation weights) from a rank-derived stream.
   broadcast_module(*coll_, *model_);
@@ -90,11 +91,12 @@ void TrainSession::set_disc_grad(bool on) {
     for (auto& p : disc_->parameters()) p.set_requires_grad(on);
 }
 
-void TrainSession::nonfinite_stop(int64_t step, const std::string& term) const {
+void TrainSession::nonfinite_stop(int64_t step, const std::string& term, const std::string& diagnosis) const {
   throw Error(fmt::format("non-finite loss at step {} in term '{}'{} (train.nonfinite = \"stop\"; set "
-                          "\"skip\" to drop such steps)",
+                          "\"skip\" to drop such steps); {}",
                           step + 1, term,
-                          coll_->world_size() > 1 ? fmt::format(" (world size {})", coll_->world_size()) : ""));
+                          coll_->world_size() > 1 ? fmt::format(" (world size {})", coll_->world_size()) : "",
+                          diagnosis));
 }
 
 StepResult TrainSession::step(const data::Batch& batch, int64_t step, bool stop_here) {
@@ -163,7 +165,8 @@ StepResult TrainSession::step(const data::Batch& batch, int64_t step, bool stop_
   if (bad.empty() && v[1] > 0) bad = "total";
   if (bad.empty() && d_bad) bad = kCriticTerm;
   if (!bad.empty()) {
-    if (nonfinite_ == "stop") nonfinite_stop(step, bad);
+    res.diagnosis = diagnose_nonfinite(mb, out, *model_, disc_.get());
+    if (nonfinite_ == "stop") nonfinite_stop(step, bad, res.diagnosis);
     res.skipped = true;
     res.bad_term = bad;
     return res;

@@ -30,6 +30,7 @@ namespace dmgn::train {
 struct StepResult {
   bool skipped = false;        // a non-finite loss on some rank; the update was dropped
   std::string bad_term;        // the term that was non-finite (when skipped)
+  std::string diagnosis;       // what else was non-finite then (train/nonfinite.h)
   bool stop_requested = false; // some rank asked to stop (signal); all ranks see it
   double loss = 0, d_loss = 0; // averaged over ranks
   std::vector<std::pair<std::string, double>> terms;  // weighted terms, averaged over ranks
@@ -64,7 +65,7 @@ class TrainSession {
 
  private:
   void set_disc_grad(bool on);
-  [[noreturn]] void nonfinite_stop(int64_t step, const std::string& term) const;
+  [[noreturn]] void nonfinite_stop(int64_t step, const std::string& term, const std::string& diagnosis) const;
 
   CollectivePtr coll_;
   torch::Device device_;

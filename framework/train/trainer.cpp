@@ -294,7 +294,9 @@ TrainSummary run_training(const Config& cfg, const TrainOptions& options) {
       ++step;
       if (res.skipped) {
         ++summary.skipped_steps;
-        if (lead) log::warn(fmt::format("non-finite loss at step {} in term '{}': step skipped", step, res.bad_term));
+        if (lead)
+          log::warn(fmt::format("non-finite loss at step {} in term '{}': step skipped; {}", step, res.bad_term,
+                                res.diagnosis));
       } else if (step % log_every == 0 || step == total_steps) {
         const std::string line = progress.line(step, format_terms(res, has_d));
         if (progress_on) {

@@ -1,0 +1,73 @@
+#include "train/nonfinite.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <utility>
+#include <vector>
+
+namespace dmgn::train {
+
+namespace {
+
+using Named = std::vector<std::pair<std::string, torch::Tensor>>;
+
+Named params_of(torch::nn::Module& m, bool grads) {
+  Named v;
+  for (const auto& item : m.named_parameters()) {
+    const auto& p = item.value();
+    v.emplace_back(item.key(), grads ? p.grad() : p);
+  }
+  return v;
+}
+
+std::string part(const char* what, const std::string& bad) {
+  return fmt::format("{}: {}", what, bad.empty() ? "finite" : "NON-FINITE " + bad);
+}
+
+}  // namespace
+
+std::string first_nonfinite(const Named& named) {
+  torch::NoGradGuard g;
+  std::vector<torch::Tensor> flags;
+  std::vector<size_t> which;
+  for (size_t i = 0; i < named.size(); ++i)
+    if (named[i].second.defined() && named[i].second.numel() > 0) {
+      flags.push_back(torch::isfinite(named[i].second.detach()).all().reshape({1}));
+      which.push_back(i);
+    }
+  if (flags.empty()) return "";
+  const auto ok = torch::cat(flags).to(torch::kCPU);  // one transfer
+  const auto* p = ok.data_ptr<bool>();
+  std::string first;
+  int more = 0;
+  for (size_t k = 0; k < which.size(); ++k)
+    if (!p[k]) {
+      if (first.empty())
+        first = named[which[k]].first;
+      else
+        ++more;
+    }
+  if (first.empty()) return "";
+  return more ? fmt::format("{} (and {} more)", first, more) : first;
+}
+
+std::string diagnose_nonfinite(const ModelBatch& batch, const models::ModelOutput& out, torch::nn::Module& model,
+                               torch::nn::Module* disc) {
+  Named outs{{"coarse", out.coarse}, {"noise", out.noise}, {"separator_mask", out.separator_mask},
+             {"background_map", out.background_map}};
+  for (size_t i = 0; i < out.coarse_masks.size(); ++i) outs.emplace_back(fmt::format("coarse_mask{}", i), out.coarse_masks[i]);
+  for (size_t i = 0; i < out.refine_masks.size(); ++i) outs.emplace_back(fmt::format("refine_mask{}", i), out.refine_masks[i]);
+  outs.emplace_back("background", out.background);
+  std::vector<std::string> parts{
+      part("batch", first_nonfinite({{"input", batch.input}, {"background", batch.background}, {"noise", batch.noise}})),
+      part("outputs", first_nonfinite(outs)), part("generator parameters", first_nonfinite(params_of(model, false))),
+      part("generator gradients of the last update", first_nonfinite(params_of(model, true)))};
+  if (disc) {
+    parts.push_back(part("discriminator parameters", first_nonfinite(params_of(*disc, false))));
+    parts.push_back(part("discriminator gradients", first_nonfinite(params_of(*disc, true))));
+  }
+  return fmt::format("{}", fmt::join(parts, "; "));
+}
+
+}  // namespace dmgn::train
