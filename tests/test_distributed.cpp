@@ -65,6 +65,7 @@ std::map<MetricKey, double> metric_map(const fs::path& store_file, bool with_rat
 }
 
 TEST_F(Distributed, TwoGlooRanksWithBatchTwoEqualOneRankWithBatchFour) {
+  DMGN_REQUIRE_GLOO();
   const auto dir = dmgn::testing::scratch("ddp_equal");
   // No batch statistics: per-sample NDM normalisation, no BatchNorm in the critic, and a
   // deterministic Lipschitz constraint (the gradient penalty draws random numbers per rank).
@@ -177,9 +178,13 @@ void kill_and_resume(int nproc) {
 }
 
 TEST_F(Distributed, KilledSingleProcessRunResumesBitwise) { kill_and_resume(1); }
-TEST_F(Distributed, KilledTwoRankRunResumesBitwise) { kill_and_resume(2); }
+TEST_F(Distributed, KilledTwoRankRunResumesBitwise) {
+  DMGN_REQUIRE_GLOO();
+  kill_and_resume(2);
+}
 
 TEST_F(Distributed, MissingOrDyingRankIsAClearErrorNotAHang) {
+  DMGN_REQUIRE_GLOO();
   const auto dir = dmgn::testing::scratch("ddp_faults");
   auto cfg = dmgn::testing::tiny_run(dir);
   cfg.push_back("runtime.dist_timeout_s=3");
@@ -249,6 +254,7 @@ TEST_F(Distributed, MissingOrDyingRankIsAClearErrorNotAHang) {
 }
 
 TEST_F(Distributed, NonFiniteLossIsAgreedAcrossRanks) {
+  DMGN_REQUIRE_GLOO();
   const auto dir = dmgn::testing::scratch("ddp_nan");
   auto cfg = dmgn::testing::tiny_run(dir);
   // An absurd learning rate overflows the parameters after the first step.
@@ -329,6 +335,7 @@ TEST_F(Distributed, CollectivePrimitivesAndEnvironment) {
 }
 
 TEST_F(Distributed, BenchScalingStoresImagesPerSecondAndEfficiency) {
+  DMGN_REQUIRE_GLOO();
   const auto dir = dmgn::testing::scratch("bench_scaling");
   auto cfg = dmgn::testing::tiny_run(dir);
   const Child c = spawn_dmgn(with_sets({"bench", "scaling", kBase, "--steps", "2", "--warmup", "1"}, cfg),

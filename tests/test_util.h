@@ -8,6 +8,17 @@
 #include <string>
 #include <vector>
 
+#include "core/compat.h"
+
+// Skips the calling test, with the reason, in a build without a Gloo process group (a CUDA
+// LibTorch from the pip wheel ships no Gloo headers): CPU data-parallel runs need one.
+#define DMGN_REQUIRE_GLOO()                                                                          \
+  do {                                                                                               \
+    if (!::dmgn::compat::has_gloo())                                                                 \
+      GTEST_SKIP() << "this build has no Gloo process group (LibTorch without Gloo headers, e.g. "   \
+                      "the pip wheel): CPU data-parallel runs need one";                            \
+  } while (0)
+
 namespace dmgn::testing {
 
 // A fresh folder under $DMGN_TEST_TMP (or the system temp dir), unique per call.
