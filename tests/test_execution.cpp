@@ -108,6 +108,7 @@ TEST(Execution, ChannelsLastMatchesContiguousAndBf16StaysClose) {
 }
 
 TEST(Execution, Bf16ChannelsLastTrainingOnAGroupOfOneWithInferenceModeValidation) {
+  DMGN_REQUIRE_GLOO();
   const auto dir = dmgn::testing::scratch("exec_train");
   const auto base = with(dmgn::testing::tiny_run(dir), {"train.max_steps=4", "train.val_every=2"});
   // fp32 with no process group vs fp32 on a Gloo group of one (the single-GPU NCCL path's
@@ -170,6 +171,25 @@ TEST(Execution, BenchModelMeasuresBothPrecisionsAndTheirPeakFractions) {
   EXPECT_NE(dmgn::testing::error_of<dmgn::ConfigError>([&] { train::measure_model(Config::defaults(o), mo); })
                 .find("train.precision"),
             std::string::npos);
+  EXPECT_FALSE(r.graphs);  // CUDA graphs: CUDA only
+  EXPECT_TRUE(r.failures.empty());
+
+  // A part that fails (here the training step: an absurd learning rate makes the loss
+  // non-finite) is recorded with its error; what was measured before and after stays.
+  const auto dir = dmgn::testing::scratch("bench_partial");
+  auto broken = with(dmgn::testing::tiny_run(dir), {"optim.lr=1e30", "loss.refine.adversarial=0.0"});
+  mo.precisions = {"fp32"};
+  mo.train_steps = 3;
+  mo.train_warmup = 1;
+  const auto p = train::measure_model(Config::defaults(broken), mo);
+  ASSERT_EQ(p.failures.size(), 1u);
+  EXPECT_NE(p.failures[0].find("fp32 training step: non-finite loss at step"), std::string::npos) << p.failures[0];
+  EXPECT_NE(p.failures[0].find("; batch: finite; outputs: "), std::string::npos) << p.failures[0];  // the diagnosis
+  ASSERT_EQ(p.runs.size(), 1u);
+  EXPECT_EQ(p.runs[0].latency.size(), 1u);
+  EXPECT_GT(p.runs[0].latency[0].t.median_ms, 0.0);
+  EXPECT_EQ(p.runs[0].fwd_bwd.repeats, 1);
+  EXPECT_EQ(p.runs[0].train_steps, 0);
 }
 
 // --- CUDA (skipped without a GPU) ------------------------------------------------------

@@ -2,10 +2,12 @@
 // official layout (parameter counts, MACs, state-dict names) and the Table I compositions.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 #include <set>
 #include <sstream>
 
+#include "core/compat.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "metrics/macs.h"
@@ -143,6 +145,90 @@ TEST_F(Model, AcaSignNegatesTheNoiseCue) {
   EXPECT_TRUE((pos * x).ge(0).all().item<bool>());
   EXPECT_TRUE((neg * x).le(0).all().item<bool>());
   EXPECT_TRUE(pos.abs().le(x.abs() + 1e-7).all().item<bool>());
+}
+
+TEST_F(Model, HeadLowResTapsComputeTheSameFunctionGradientsAndMacs) {
+  // relu1_1 (full size), relu2_1 (1/2), relu3_1 (1/4) and relu4_1 (1/8): the last two go through
+  // low-resolution taps. An odd, non-square size checks the resize and the reflection border.
+  const Config cfg = Config::defaults({"model.head.taps=[1, 6, 11, 20]"});
+  auto holder = std::make_shared<nn::HypercolumnHead>(cfg.sub("model.head"), 8);
+  auto& head = *holder;
+  const auto x0 = torch::rand({2, 3, 40, 56}) * 2 - 1;
+  const auto probe = torch::randn({2, 8, 40, 56});
+  struct Result {
+    torch::Tensor y, dx, dw, db;
+    uint64_t macs;
+  };
+  auto run = [&](bool taps) {
+    head.use_low_res_taps(taps ? nn::Head::Taps::always : nn::Head::Taps::never);
+    head.zero_grad();
+    auto x = x0.clone().requires_grad_(true);
+    dmgn::metrics::MacCounter macs;
+    auto y = head.forward(x);
+    (y * probe).sum().backward();
+    const auto& conv1 = *head.named_modules()["conv1"]->as<nn::ConvImpl>();
+    return Result{y.detach(), x.grad(), conv1.weight.grad().clone(), conv1.bias.grad().clone(), macs.total()};
+  };
+  const Result direct = run(false), tapped = run(true);
+  auto rel = [](const torch::Tensor& a, const torch::Tensor& b) {
+    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-12)).item<double>();
+  };
+  EXPECT_LT(rel(tapped.y, direct.y), 1e-5);
+  EXPECT_LT(rel(tapped.dx, direct.dx), 1e-5);
+  EXPECT_LT(rel(tapped.dw, direct.dw), 1e-5);
+  EXPECT_LT(rel(tapped.db, direct.db), 1e-5);
+  EXPECT_EQ(tapped.macs, direct.macs);  // the architecture's count either way
+  EXPECT_GT(direct.y.abs().max().item<double>(), 0.0);
+}
+
+TEST_F(Model, NdmNormalisationRunsInFp32ForBf16Maps) {
+  // A nearly constant map (what the NDM's sigmoid gives after a few bf16 training steps): 1020
+  // values at 1 and 4 at 1 - 2^-8. Its mean, 0.99998..., rounds to 1.0 in bf16, so a bf16
+  // max - mean is 0 and the map explodes (the cause of the non-finite bf16 training step on
+  // the GPU); in fp32 the normalised map is the official code's: max 1, the low values -255.
+  auto a = torch::ones({1, 1, 32, 32});
+  a.view({-1}).narrow(0, 0, 4).fill_(0.99609375);
+  for (auto mode : {nn::NdmNormalise::batch, nn::NdmNormalise::sample}) {
+    const auto ref = nn::normalise_map(a.to(torch::kDouble), mode).to(torch::kDouble);
+    const auto got = nn::normalise_map(a.to(torch::kBFloat16), mode);
+    EXPECT_EQ(got.scalar_type(), torch::kFloat);
+    EXPECT_NEAR(got.max().item<double>(), 1.0, 1e-3);
+    EXPECT_NEAR(got.min().item<double>(), ref.min().item<double>(), 1e-2 * std::abs(ref.min().item<double>()));
+    EXPECT_NEAR(ref.min().item<double>(), -255.0, 0.5);
+  }
+  // The NDM block under bf16 autocast: an fp32 map, finite, normalised (max 1).
+  nn::NdmImpl ndm(4, nn::NdmNormalise::batch);
+  const auto f = torch::randn({2, 4, 16, 16}), r = torch::randn({2, 4, 16, 16});
+  torch::Tensor m;
+  {
+    dmgn::compat::AutocastGuard amp(torch::kCPU, torch::kBFloat16);
+    m = ndm.forward(f, r);
+  }
+  EXPECT_EQ(m.scalar_type(), torch::kFloat);
+  EXPECT_TRUE(torch::isfinite(m).all().item<bool>());
+  EXPECT_NEAR(m.max().item<double>(), 1.0, 1e-5);
+}
+
+TEST_F(Model, ReflectPadByCopiesEqualsReflectionPad2dWithGradients) {
+  // What nn::reflect_pad runs on CUDA, checked here on the CPU against torch's kernel: values
+  // bitwise, gradients, both memory formats, pads 1 (3x3 convs) to 16 (G_refine's dilation).
+  for (int64_t pad : {1, 2, 3, 16}) {
+    for (bool cl : {false, true}) {
+      SCOPED_TRACE("pad " + std::to_string(pad) + (cl ? " channels-last" : " contiguous"));
+      auto x = torch::randn({2, 3, 17, 23});
+      if (cl) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+      const auto probe = torch::randn({2, 3, 17 + 2 * pad, 23 + 2 * pad});
+      auto a = x.clone().requires_grad_(true), b = x.clone().requires_grad_(true);
+      const auto ya = nn::reflect_pad_by_copies(a, pad);
+      const auto yb = torch::reflection_pad2d(b, {pad, pad, pad, pad});
+      EXPECT_TRUE(torch::equal(ya, yb));
+      EXPECT_EQ(ya.is_contiguous(torch::MemoryFormat::ChannelsLast), cl);
+      (ya * probe).sum().backward();
+      (yb * probe).sum().backward();
+      EXPECT_LT((a.grad() - b.grad()).abs().max().item<double>(), 1e-5);
+    }
+  }
+  EXPECT_THROW(nn::reflect_pad_by_copies(torch::zeros({1, 1, 4, 4}), 4), c10::Error);
 }
 
 TEST_F(Model, OfficialLayoutCountsMacsAndStateDictNames) {

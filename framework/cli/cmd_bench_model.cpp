@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "core/compat.h"
+#include "core/error.h"
 #include "store/run_store.h"
 #include "train/bench.h"
 #include "train/bench_model.h"
@@ -23,8 +24,9 @@ std::string fraction_text(const train::LatencyAtSize& l, const train::PrecisionB
 }
 
 void print(const Config& cfg, const train::ModelBench& r) {
-  std::printf("bench model | %s | torch %s | %d torch thread(s) | %s | config %s (%s/%s)\n", r.device.c_str(),
-              compat::torch_version().c_str(), r.threads, r.channels_last ? "channels-last" : "contiguous",
+  std::printf("bench model | %s | torch %s | %d torch thread(s) | %s | head taps: %s | config %s (%s/%s)\n",
+              r.device.c_str(), compat::torch_version().c_str(), r.threads,
+              r.channels_last ? "channels-last" : "contiguous", cfg.get_string("runtime.head_taps").c_str(),
               cfg.short_hash().c_str(), cfg.get_string("run.experiment").c_str(), cfg.get_string("run.variant").c_str());
   std::printf("parameters : %s (vestigial ones excluded)\n", thousands(r.parameters).c_str());
   for (const auto& pb : r.runs) {
@@ -32,25 +34,32 @@ void print(const Config& cfg, const train::ModelBench& r) {
     if (pb.gemm_tflops > 0) std::printf(" GEMM ceiling %.2f TFLOP/s measured", pb.gemm_tflops);
     if (pb.datasheet_tflops) std::printf(", datasheet %s peak %.1f TFLOP/s", pb.datasheet_mode.c_str(), *pb.datasheet_tflops);
     std::printf("\n");
-    for (const auto& l : pb.latency)
-      std::printf("  %4lldx%-4lld: %8.1f GMACs | inference %10.2f ms median (min %.2f, max %.2f, %d runs) | %.2f "
+    for (const auto& l : pb.latency) {
+      const auto& b = l.best();
+      std::printf("  %4lldx%-4lld: %8.1f GMACs | inference %10.2f ms median (min %.2f, max %.2f, %d runs%s) | %.2f "
                   "TFLOP/s%s%s\n",
                   static_cast<long long>(l.size), static_cast<long long>(l.size), static_cast<double>(l.macs) / 1e9,
-                  l.t.median_ms, l.t.min_ms, l.t.max_ms, l.t.repeats,
-                  2.0 * static_cast<double>(l.macs) / (l.t.median_ms * 1e-3) / 1e12,
+                  b.median_ms, b.min_ms, b.max_ms, b.repeats, &b == &l.graph ? ", CUDA graph" : "",
+                  2.0 * static_cast<double>(l.macs) / (b.median_ms * 1e-3) / 1e12,
                   fraction_text(l, pb).empty() ? "" : " = ", fraction_text(l, pb).c_str());
-    if (pb.fwd_bwd.repeats > 0)
-      std::printf("  fwd+bwd  : %10.2f ms median (min %.2f, max %.2f, %d runs) at batch %lld x %lldx%lld, %.2f "
+      if (l.graph.repeats > 0 && l.t.repeats > 0)
+        std::printf("             eager %.2f ms, CUDA graph %.2f ms\n", l.t.median_ms, l.graph.median_ms);
+    }
+    const auto& fb = pb.best_fwd_bwd();
+    if (fb.repeats > 0)
+      std::printf("  fwd+bwd  : %10.2f ms median (min %.2f, max %.2f, %d runs%s) at batch %lld x %lldx%lld, %.2f "
                   "images/s%s\n",
-                  pb.fwd_bwd.median_ms, pb.fwd_bwd.min_ms, pb.fwd_bwd.max_ms, pb.fwd_bwd.repeats,
+                  fb.median_ms, fb.min_ms, fb.max_ms, fb.repeats, &fb == &pb.fwd_bwd_graph ? ", CUDA graph" : "",
                   static_cast<long long>(r.train_batch), static_cast<long long>(r.train_size),
                   static_cast<long long>(r.train_size),
-                  1000.0 * static_cast<double>(r.train_batch) / pb.fwd_bwd.median_ms,
+                  1000.0 * static_cast<double>(r.train_batch) / fb.median_ms,
                   pb.gemm_tflops > 0
                       ? fmt::format(" | ~{:.1f}% of measured GEMM (backward counted as 2x forward)",
                                     100 * pb.fwd_bwd_fraction_measured)
                             .c_str()
                       : "");
+    if (pb.fwd_bwd_graph.repeats > 0 && pb.fwd_bwd.repeats > 0)
+      std::printf("             eager %.2f ms, CUDA graph %.2f ms\n", pb.fwd_bwd.median_ms, pb.fwd_bwd_graph.median_ms);
     if (pb.train_steps > 0)
       std::printf("  training : %10.2f ms per step (G + critic + losses + Adam) at batch %lld x %lldx%lld, %.2f "
                   "images/s (%lld steps)\n",
@@ -63,9 +72,9 @@ void store_rows(const Config& cfg, const train::ModelBench& r, const train::Mode
   store::RunStore store(cfg.get_string("runtime.store"));
   store::BenchRow b = bench_row(cfg, "model", r.device);
   const std::string who =
-      fmt::format("experiment={} variant=\"{}\" threads={} device_name=\"{}\" channels_last={}",
+      fmt::format("experiment={} variant=\"{}\" threads={} device_name=\"{}\" channels_last={} head_taps={}",
                   cfg.get_string("run.experiment"), cfg.get_string("run.variant"), r.threads, r.device_name,
-                  r.channels_last ? 1 : 0);
+                  r.channels_last ? 1 : 0, cfg.get_string("runtime.head_taps"));
   const auto put = [&](const char* name, double v, const char* unit, const std::string& params) {
     b.name = name;
     b.value = v;
@@ -82,14 +91,21 @@ void store_rows(const Config& cfg, const train::ModelBench& r, const train::Mode
     for (const auto& l : pb.latency) {
       const std::string at = fmt::format("{} size={}", p, l.size);
       put("macs", static_cast<double>(l.macs), "MAC", at);
-      put("latency_ms", l.t.median_ms, "ms", fmt::format("{} repeats={} warmup={}", at, l.t.repeats, mo.warmup));
+      if (l.t.repeats > 0)
+        put("latency_ms", l.t.median_ms, "ms", fmt::format("{} repeats={} warmup={} mode=eager", at, l.t.repeats, mo.warmup));
+      if (l.graph.repeats > 0)
+        put("latency_ms", l.graph.median_ms, "ms",
+            fmt::format("{} repeats={} warmup={} mode=graph", at, l.graph.repeats, mo.warmup));
       if (pb.gemm_tflops > 0) put("peak_fraction_measured", l.fraction_measured, "ratio", at);
       if (l.fraction_datasheet)
         put("peak_fraction_datasheet", *l.fraction_datasheet, "ratio", fmt::format("{} mode={}", at, pb.datasheet_mode));
     }
     const std::string at = fmt::format("{} batch={} size={}", p, r.train_batch, r.train_size);
     if (pb.fwd_bwd.repeats > 0)
-      put("fwd_bwd_ms", pb.fwd_bwd.median_ms, "ms", fmt::format("{} repeats={}", at, pb.fwd_bwd.repeats));
+      put("fwd_bwd_ms", pb.fwd_bwd.median_ms, "ms", fmt::format("{} repeats={} mode=eager", at, pb.fwd_bwd.repeats));
+    if (pb.fwd_bwd_graph.repeats > 0)
+      put("fwd_bwd_ms", pb.fwd_bwd_graph.median_ms, "ms",
+          fmt::format("{} repeats={} mode=graph", at, pb.fwd_bwd_graph.repeats));
     if (pb.train_steps > 0) {
       put("train_step_ms", pb.train_step_ms, "ms", fmt::format("{} steps={}", at, pb.train_steps));
       put("train_images_per_s", pb.train_images_per_s, "images/s", fmt::format("{} steps={}", at, pb.train_steps));
@@ -108,7 +124,7 @@ void add_bench_model(CLI::App& bench) {
   static std::string file;
   static std::vector<std::string> sets;
   static train::ModelBenchOptions mo;
-  static bool no_peak = false;
+  static bool no_peak = false, no_graphs = false;
   mc->add_option("config", file, "Config file")->required();
   mc->add_option("--set", sets, "Override key.path=value (repeatable)");
   mc->add_option("--sizes", mo.sizes, "Square inference sizes (multiples of 4)")->delimiter(',');
@@ -121,12 +137,19 @@ void add_bench_model(CLI::App& bench) {
   mc->add_option("--train-batch", mo.train_batch, "Batch for forward+backward and the training step");
   mc->add_option("--train-size", mo.train_size, "Crop for forward+backward and the training step");
   mc->add_flag("--no-peak", no_peak, "Skip the GEMM ceiling measurement");
+  mc->add_flag("--no-graphs", no_graphs, "On CUDA, time eager passes only (no CUDA graph replays)");
   mc->callback([] {
     mo.peak = !no_peak;
+    mo.graphs = !no_graphs;
     const Config cfg = load_config(file, sets);
     const auto r = train::measure_model(cfg, mo);
     print(cfg, r);
-    store_rows(cfg, r, mo);
+    store_rows(cfg, r, mo);  // what was measured is kept, also when a part failed
+    if (!r.failures.empty()) {
+      for (const auto& f : r.failures) std::fprintf(stderr, "bench model: failed: %s\n", f.c_str());
+      throw Error(fmt::format("bench model: {} part(s) failed (the rest is stored): {}", r.failures.size(),
+                              r.failures.front()));
+    }
   });
 }
 

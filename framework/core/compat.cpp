@@ -7,8 +7,14 @@
 
 #include <fstream>
 
+#include "core/error.h"
+
 #ifdef DMGN_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
+#include <ATen/cuda/CUDAEvent.h>
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 #endif
 
 namespace dmgn::compat {
@@ -140,6 +146,64 @@ void set_cudnn_allow_tf32(bool on) { at::globalContext().setAllowTF32CuDNN(on); 
 
 void synchronize(const torch::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize(device.has_index() ? device.index() : -1);
+}
+
+#ifdef DMGN_WITH_CUDA
+struct CudaGraph::Impl {
+  at::cuda::CUDAGraph graph;
+};
+#else
+struct CudaGraph::Impl {};
+#endif
+
+CudaGraph::CudaGraph() : impl_(std::make_unique<Impl>()) {}
+CudaGraph::~CudaGraph() = default;
+
+bool CudaGraph::available() { return has_cuda_headers() && cuda_available(); }
+
+void CudaGraph::capture(const torch::Device& device, const std::function<void()>& work, int warmup) {
+  if (captured_) throw Error("CUDA graph: already captured");
+  if (!device.is_cuda()) throw Error("CUDA graphs need a CUDA device (runtime.device = \"cuda\")");
+#ifdef DMGN_WITH_CUDA
+  const c10::DeviceIndex index = device.has_index() ? device.index() : 0;
+  c10::cuda::CUDAGuard device_guard(index);
+  const auto current = c10::cuda::getCurrentCUDAStream(index);
+  const auto side = c10::cuda::getStreamFromPool(/*isHighPriority=*/false, index);
+  at::cuda::CUDAEvent ready;
+  ready.record(current);
+  ready.block(side);  // the side stream sees everything queued before (the inputs)
+  {
+    c10::cuda::CUDAStreamGuard stream_guard(side);
+    for (int i = 0; i < warmup; ++i) work();
+    side.synchronize();
+    impl_->graph.capture_begin();
+    try {
+      work();
+    } catch (const std::exception& e) {
+      try {
+        impl_->graph.capture_end();
+      } catch (...) {
+      }
+      throw Error(fmt::format("CUDA graph capture failed: {}", error_summary(e)));
+    }
+    impl_->graph.capture_end();
+  }
+  at::cuda::CUDAEvent done;
+  done.record(side);
+  done.block(current);
+  captured_ = true;
+#else
+  (void)work;
+  (void)warmup;
+  throw Error("CUDA graphs need a CUDA build of LibTorch (this one was compiled without CUDA headers)");
+#endif
+}
+
+void CudaGraph::replay() {
+  if (!captured_) throw Error("CUDA graph: replay before capture");
+#ifdef DMGN_WITH_CUDA
+  impl_->graph.replay();
+#endif
 }
 
 }  // namespace dmgn::compat

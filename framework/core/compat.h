@@ -16,7 +16,9 @@
 #endif
 
 #include <filesystem>
+#include <functional>
 #include <map>
+#include <memory>
 #include <string>
 
 namespace dmgn::compat {
@@ -61,11 +63,35 @@ bool autocast_enabled(torch::DeviceType device_type);
 // cuDNN's per-shape algorithm search (torch.backends.cudnn.benchmark); no effect on CPU.
 void set_cudnn_benchmark(bool on);
 bool cudnn_benchmark();
-// Whether cuDNN convolutions may use TF32 for fp32 tensors (torch.backends.cudnn.allow_tf32).
+// Whether cuDNN convolutions may use TF32 for fp32 tensors (torch.backends.cudnn.allow_tf32;
+// on by default in PyTorch and LibTorch).
 bool cudnn_allows_tf32();
 void set_cudnn_allow_tf32(bool on);
 
 // Waits for a CUDA device's queued work; no-op for the CPU.
 void synchronize(const torch::Device& device);
+
+// A CUDA graph of fixed-shape work (Python's torch.cuda.graph): capture() runs `work` `warmup`
+// times on a side stream (cuDNN's algorithm search and the allocator settle there), then once
+// more while capturing; replay() reruns the captured kernels, writing into the same tensors
+// (inputs are read from, and outputs left in, the tensors the work used at capture). Only a
+// CUDA build (DMGN_WITH_CUDA) has them: capture() throws Error elsewhere, and when the work
+// synchronises with the host (a .item(), a pageable host-to-device copy) or is not capturable.
+class CudaGraph {
+ public:
+  CudaGraph();
+  ~CudaGraph();
+  CudaGraph(const CudaGraph&) = delete;
+  CudaGraph& operator=(const CudaGraph&) = delete;
+  static bool available();
+  void capture(const torch::Device& device, const std::function<void()>& work, int warmup = 3);
+  void replay();
+  bool captured() const { return captured_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  bool captured_ = false;
+};
 
 }  // namespace dmgn::compat

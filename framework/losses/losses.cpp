@@ -27,7 +27,13 @@ PerceptualLoss::PerceptualLoss(const Config& cfg, nn::Vgg19 vgg, models::InputRa
 
 torch::Tensor PerceptualLoss::prepare(const torch::Tensor& x) const {
   auto y = range_ == models::InputRange::minus_one_one ? (x + 1.0) * 0.5 : x;
-  if (imagenet_) y = (y - mean_.to(y.device())) / std_.to(y.device());
+  if (imagenet_) {
+    if (!dev_mean_.defined() || dev_mean_.device() != y.device()) {
+      dev_mean_ = mean_.to(y.device());
+      dev_std_ = std_.to(y.device());
+    }
+    y = (y - dev_mean_) / dev_std_;
+  }
   return y;
 }
 

@@ -52,6 +52,9 @@ class PerceptualLoss : public PixelLoss {
   bool imagenet_;
   models::InputRange range_;
   torch::Tensor mean_, std_;
+  // mean_ and std_ on the device of the last call: a host-to-device copy per call would make
+  // every training step wait for the host (and cannot be captured in a CUDA graph).
+  mutable torch::Tensor dev_mean_, dev_std_;
 };
 
 enum class Lipschitz { none, gp, clip };

@@ -15,6 +15,7 @@ Dmgn::Dmgn(const Config& cfg) {
   const int64_t c = m.get_ints("widths").at(0);
 
   head_ = register_module("head", nn::heads().make(m.get_string("head.name"), m.sub("head"), c));
+  head_->use_low_res_taps(nn::head_taps_from_string(cfg.get_string("runtime.head_taps")));
   if (noise_branch_)
     separator_ = register_module(
         "separator", nn::block_as<nn::SeparatorImpl>(m.get_string("separator.name"), m, {c},
@@ -87,10 +88,19 @@ ModelOutput Dmgn::forward(const torch::Tensor& input) {
     out.background = out.coarse;
     return out;
   }
-  torch::Tensor f_noise;
-  if (use_r_src_ || use_ndm_) f_noise = head_->forward(out.noise);  // F(R)
-  std::vector<torch::Tensor> e;                                      // Eq. 6
-  if (use_coarse_src_) e.push_back(head_->forward(out.coarse));      // F(B_coarse)
+  torch::Tensor f_noise, f_coarse;
+  const bool need_noise = use_r_src_ || use_ndm_;
+  if (need_noise && use_coarse_src_) {  // F(R) and F(B_coarse) in one pass over both (per image)
+    const auto both = head_->forward(torch::cat({out.noise, out.coarse}, 0));
+    f_noise = both.narrow(0, 0, input.size(0));
+    f_coarse = both.narrow(0, input.size(0), input.size(0));
+  } else if (need_noise) {
+    f_noise = head_->forward(out.noise);  // F(R)
+  } else if (use_coarse_src_) {
+    f_coarse = head_->forward(out.coarse);  // F(B_coarse)
+  }
+  std::vector<torch::Tensor> e;  // Eq. 6
+  if (use_coarse_src_) e.push_back(f_coarse);
   if (use_fb_src_) e.push_back(use_aca_ ? aca_->forward(fb, 1.0) : fb);
   if (use_r_src_) e.push_back(use_aca_ ? aca_->forward(f_noise, -1.0) : -f_noise);
   torch::Tensor prior;

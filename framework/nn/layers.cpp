@@ -32,7 +32,7 @@ torch::Tensor ConvImpl::forward(const torch::Tensor& x) {
   int64_t conv_pad = 0;
   if (pad_ > 0) {
     if (opt_.mode_ == Pad::reflect)
-      in = torch::reflection_pad2d(x, {pad_, pad_, pad_, pad_});
+      in = reflect_pad(x, pad_);
     else
       conv_pad = pad_;
   }
@@ -59,6 +59,33 @@ torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
   auto y = torch::linear(x, weight, bias);
   if (metrics::counting()) metrics::count_macs(static_cast<uint64_t>(y.numel() * in_));
   return y;
+}
+
+torch::Tensor reflect_pad(const torch::Tensor& x, int64_t p) {
+  if (p <= 0) return x;
+  if (!x.is_cuda() || x.dim() != 4) return torch::reflection_pad2d(x, {p, p, p, p});
+  return reflect_pad_by_copies(x, p);
+}
+
+torch::Tensor reflect_pad_by_copies(const torch::Tensor& x, int64_t p) {
+  TORCH_CHECK(x.dim() == 4, "reflect_pad: expected an NCHW tensor, got ", x.dim(), " dimensions");
+  if (p <= 0) return x;
+  const int64_t h = x.size(2), w = x.size(3);
+  TORCH_CHECK(p < h && p < w, "Padding size should be less than the corresponding input dimension, but got: padding (",
+              p, ", ", p, ") at dimension 3 of input ", x.sizes());
+  auto out = torch::empty({x.size(0), x.size(1), h + 2 * p, w + 2 * p},
+                          x.options().memory_format(x.suggest_memory_format()));
+  out.narrow(2, p, h).narrow(3, p, w).copy_(x);
+  // Rows above and below, within the interior columns: out row p-1-k = x row k+1, out row
+  // p+h+k = x row h-2-k (k = 0..p-1).
+  auto rows = out.narrow(3, p, w);
+  const auto mirror = [p](const torch::Tensor& t, int64_t dim) { return p == 1 ? t : t.flip({dim}); };
+  rows.narrow(2, 0, p).copy_(mirror(x.narrow(2, 1, p), 2));
+  rows.narrow(2, p + h, p).copy_(mirror(x.narrow(2, h - 1 - p, p), 2));
+  // Columns left and right over the full padded height (corners included), from columns of out.
+  out.narrow(3, 0, p).copy_(mirror(out.narrow(3, p + 1, p), 3));
+  out.narrow(3, p + w, p).copy_(mirror(out.narrow(3, w - 1, p), 3));
+  return out;
 }
 
 ParamCount count_parameters(const torch::nn::Module& module) {

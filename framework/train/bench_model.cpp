@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 
 #include "core/compat.h"
 #include "core/error.h"
@@ -106,77 +107,118 @@ ModelBench measure_model(const Config& cfg, const ModelBenchOptions& o) {
   r.threads = torch::get_num_threads();
   r.device = device_description(device);
   r.device_name = compat::device_name(device);
-  r.cudnn_tf32 = device.is_cuda() && compat::cudnn_allows_tf32();
   r.train_batch = o.train_batch;
   r.train_size = o.train_size;
+  r.graphs = o.graphs && device.is_cuda() && compat::CudaGraph::available();
 
   for (const auto& precision : o.precisions) {
     Config pc = cfg;
     pc.set(fmt::format("train.precision=\"{}\"", precision));
     const Execution ex = Execution::from_config(pc, device);  // validates the name
     r.channels_last = ex.channels_last;
-    if (device.is_cuda()) compat::set_cudnn_benchmark(ex.cudnn_benchmark);
-
-    torch::manual_seed(cfg.get_int("run.seed"));
-    auto model = models::build_model(cfg);
-    model->to(device);
-    ex.lay_out(*model);
-    r.parameters = nn::count_parameters(*model).total - model->vestigial_parameters();
+    ex.apply_cudnn();
+    r.cudnn_tf32 = device.is_cuda() && compat::cudnn_allows_tf32();
+    // One part at a time: a failure is recorded and the next part runs.
+    const auto attempt = [&](const std::string& part, const std::function<void()>& f) {
+      try {
+        f();
+        return true;
+      } catch (const std::exception& e) {
+        r.failures.push_back(fmt::format("{} {}: {}", precision, part, error_summary(e)));
+        return false;
+      }
+    };
 
     PrecisionBench pb;
     pb.precision = precision;
     pb.datasheet_mode = ex.bf16 ? "bf16" : (r.cudnn_tf32 ? "tf32" : "fp32");
-    if (o.peak) pb.gemm_tflops = measure_gemm_tflops(device, ex.bf16 ? torch::kBFloat16 : torch::kFloat);
     pb.datasheet_tflops = datasheet_tflops(r.device_name, pb.datasheet_mode);
+    if (o.peak) attempt("GEMM ceiling", [&] { pb.gemm_tflops = measure_gemm_tflops(device, ex.bf16 ? torch::kBFloat16 : torch::kFloat); });
 
-    model->eval();
-    for (int64_t size : o.sizes) {
-      LatencyAtSize l;
-      l.size = size;
-      l.macs = count_macs(*model, ex, 1, size);
-      const auto x = ex.place(torch::rand({1, 3, size, size}) * 2 - 1);
-      c10::InferenceMode inference;
-      l.t = time_median(device, o.warmup, o.repeats, [&] {
-        const auto amp = ex.autocast();
-        model->forward(x);
+    models::ModelPtr model;
+    const bool built = attempt("model", [&] {
+      torch::manual_seed(cfg.get_int("run.seed"));
+      model = models::build_model(cfg);
+      model->to(device);
+      ex.lay_out(*model);
+      r.parameters = nn::count_parameters(*model).total - model->vestigial_parameters();
+    });
+    if (built) {
+      model->eval();
+      for (int64_t size : o.sizes) {
+        LatencyAtSize l;
+        l.size = size;
+        const auto x = ex.place(torch::rand({1, 3, size, size}) * 2 - 1);
+        attempt(fmt::format("inference {}x{}", size, size), [&] {
+          l.macs = count_macs(*model, ex, 1, size);
+          c10::InferenceMode inference;
+          l.t = time_median(device, o.warmup, o.repeats, [&] {
+            const auto amp = ex.autocast();
+            model->forward(x);
+          });
+        });
+        if (r.graphs)
+          attempt(fmt::format("inference {}x{} as a CUDA graph", size, size), [&] {
+            c10::InferenceMode inference;
+            compat::CudaGraph graph;
+            models::ModelOutput out;
+            graph.capture(device, [&] {
+              const auto amp = ex.autocast();
+              out = model->forward(x);
+            }, std::max(1, o.warmup));
+            l.graph = time_median(device, 1, o.repeats, [&] { graph.replay(); });
+          });
+        if (l.t.repeats == 0 && l.graph.repeats == 0) continue;
+        const double rate = tflops_of(l.macs, l.best().median_ms);
+        if (pb.gemm_tflops > 0) l.fraction_measured = rate / pb.gemm_tflops;
+        if (pb.datasheet_tflops) l.fraction_datasheet = rate / *pb.datasheet_tflops;
+        pb.latency.push_back(l);
+      }
+
+      if (o.fwd_bwd_repeats > 0) {
+        model->train();
+        const auto x = ex.place(torch::rand({o.train_batch, 3, o.train_size, o.train_size}) * 2 - 1);
+        const auto target = ex.place(torch::rand({o.train_batch, 3, o.train_size, o.train_size}) * 2 - 1);
+        // The summed L1 of every output image, backward, gradients dropped (as the peer does).
+        const auto fwd_bwd = [&] {
+          torch::Tensor loss;
+          {
+            const auto amp = ex.autocast();
+            const auto out = model->forward(x);
+            loss = (out.background - target).abs().mean().to(torch::kFloat);
+            for (const auto* t : {&out.coarse, &out.noise})
+              if (t->defined()) loss = loss + ((*t - target).abs().mean()).to(torch::kFloat);
+          }
+          loss.backward();
+          for (auto& p : model->parameters()) p.mutable_grad() = torch::Tensor();
+        };
+        attempt("forward+backward", [&] {
+          pb.train_macs = count_macs(*model, ex, o.train_batch, o.train_size);
+          pb.fwd_bwd = time_median(device, std::max(1, o.warmup), o.fwd_bwd_repeats, fwd_bwd);
+        });
+        if (r.graphs)
+          attempt("forward+backward as a CUDA graph", [&] {
+            compat::CudaGraph graph;
+            graph.capture(device, fwd_bwd, std::max(1, o.warmup));
+            pb.fwd_bwd_graph = time_median(device, 1, o.fwd_bwd_repeats, [&] { graph.replay(); });
+          });
+        if (pb.gemm_tflops > 0 && pb.best_fwd_bwd().repeats > 0)
+          pb.fwd_bwd_fraction_measured = tflops_of(3 * pb.train_macs, pb.best_fwd_bwd().median_ms) / pb.gemm_tflops;
+      }
+      model.reset();
+    }
+
+    if (o.train_steps > 0)
+      attempt("training step", [&] {
+        Config tc = pc;
+        tc.set(fmt::format("train.batch_size={}", o.train_batch));
+        tc.set(fmt::format("data.crop={}", o.train_size));
+        const CollectivePtr single = make_collective(DistEnv{});
+        const auto t = measure_training_throughput(tc, *single, o.train_steps, o.train_warmup);
+        pb.train_steps = t.steps;
+        pb.train_step_ms = 1000.0 * t.seconds / static_cast<double>(std::max<int64_t>(1, t.steps));
+        pb.train_images_per_s = t.images_per_s;
       });
-      const double rate = tflops_of(l.macs, l.t.median_ms);
-      if (pb.gemm_tflops > 0) l.fraction_measured = rate / pb.gemm_tflops;
-      if (pb.datasheet_tflops) l.fraction_datasheet = rate / *pb.datasheet_tflops;
-      pb.latency.push_back(l);
-    }
-
-    if (o.fwd_bwd_repeats > 0) {
-      model->train();
-      pb.train_macs = count_macs(*model, ex, o.train_batch, o.train_size);
-      const auto x = ex.place(torch::rand({o.train_batch, 3, o.train_size, o.train_size}) * 2 - 1);
-      const auto target = ex.place(torch::rand({o.train_batch, 3, o.train_size, o.train_size}) * 2 - 1);
-      pb.fwd_bwd = time_median(device, std::max(1, o.warmup), o.fwd_bwd_repeats, [&] {
-        torch::Tensor loss;
-        {
-          const auto amp = ex.autocast();
-          const auto out = model->forward(x);
-          loss = (out.background - target).abs().mean().to(torch::kFloat);
-          for (const auto* t : {&out.coarse, &out.noise})
-            if (t->defined()) loss = loss + ((*t - target).abs().mean()).to(torch::kFloat);
-        }
-        loss.backward();
-        for (auto& p : model->parameters()) p.mutable_grad() = torch::Tensor();
-      });
-      if (pb.gemm_tflops > 0) pb.fwd_bwd_fraction_measured = tflops_of(3 * pb.train_macs, pb.fwd_bwd.median_ms) / pb.gemm_tflops;
-    }
-    model.reset();
-
-    if (o.train_steps > 0) {
-      Config tc = pc;
-      tc.set(fmt::format("train.batch_size={}", o.train_batch));
-      tc.set(fmt::format("data.crop={}", o.train_size));
-      const CollectivePtr single = make_collective(DistEnv{});
-      const auto t = measure_training_throughput(tc, *single, o.train_steps, o.train_warmup);
-      pb.train_steps = t.steps;
-      pb.train_step_ms = 1000.0 * t.seconds / static_cast<double>(std::max<int64_t>(1, t.steps));
-      pb.train_images_per_s = t.images_per_s;
-    }
     r.runs.push_back(std::move(pb));
   }
   return r;

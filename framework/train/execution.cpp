@@ -15,7 +15,14 @@ Execution Execution::from_config(const Config& cfg, torch::Device device) {
   e.bf16 = p == "bf16";
   e.channels_last = cfg.get_bool("runtime.channels_last");
   e.cudnn_benchmark = cfg.get_bool("runtime.cudnn_benchmark");
+  e.tf32 = cfg.get_bool("runtime.tf32");
   return e;
+}
+
+void Execution::apply_cudnn() const {
+  if (!device.is_cuda()) return;
+  compat::set_cudnn_benchmark(cudnn_benchmark);
+  compat::set_cudnn_allow_tf32(tf32);
 }
 
 torch::Tensor Execution::place(const torch::Tensor& x) const {

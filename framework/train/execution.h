@@ -10,6 +10,7 @@
 //                          and oneDNN's fast convolution kernels want).
 //   runtime.cudnn_benchmark  cuDNN's per-shape algorithm search for training (fixed crops);
 //                          evaluation turns it off, since benchmark images differ in size.
+//   runtime.tf32           cuDNN may use TF32 for fp32 convolutions (CUDA only).
 // Evaluation runs in fp32 under c10::InferenceMode whatever train.precision says, so the
 // stored metrics do not depend on the training precision's rounding.
 #include <torch/torch.h>
@@ -26,6 +27,7 @@ struct Execution {
   bool bf16 = false;
   bool channels_last = false;
   bool cudnn_benchmark = true;
+  bool tf32 = true;
 
   // ConfigError naming the key for a value outside the lists above.
   static Execution from_config(const Config& cfg, torch::Device device);
@@ -37,6 +39,8 @@ struct Execution {
   torch::Tensor place(const torch::Tensor& x) const;
   // Every 4-D parameter and buffer of `module` in the memory format (in place, same values).
   void lay_out(torch::nn::Module& module) const;
+  // The process-wide cuDNN switches for training on this device (benchmark, TF32); no-op on CPU.
+  void apply_cudnn() const;
   // Autocast to bf16 on this device while the guard lives (a no-op guard for fp32).
   compat::AutocastGuard autocast() const { return compat::AutocastGuard(device.type(), torch::kBFloat16, bf16); }
 };
