@@ -1,10 +1,12 @@
 #!/bin/bash
 # Builds a minimal static OpenCV (core, imgproc, imgcodecs with PNG and JPEG only) from the
 # trimmed Debian source that tools/gpu_bundle.sh packs, against the static zlib, libpng and
-# libjpeg it also packs. Used on the GPU machine (which has no OpenCV C++ headers or
-# libraries) by tools/gpu_check.sh, and runnable here to check the recipe.
+# libjpeg it also packs. tools/gpu_bundle.sh runs it here and carries the result; gpu_check.sh
+# runs it on the GPU machine only when the bundle has no prebuilt one.
 #
-#   tools/build_opencv_static.sh BUNDLE_DIR [JOBS]
+#   [OPENCV_WORK=DIR] tools/build_opencv_static.sh BUNDLE_DIR [JOBS]
+# OPENCV_WORK holds opencv-src.tar.xz, the unpacked source and the build tree (default: the
+# bundle itself).
 #
 # Result: BUNDLE_DIR/opencv-static/ with include/opencv4 and lib/cmake/opencv4/OpenCVConfig.cmake
 # (find_package(OpenCV) with -DOpenCV_DIR=BUNDLE_DIR/opencv-static/lib/cmake/opencv4). Nothing
@@ -13,14 +15,15 @@ set -euo pipefail
 B=$(cd "${1:?usage: build_opencv_static.sh BUNDLE_DIR [JOBS]}" && pwd)
 J=${2:-$(nproc)}
 P="$B/usr"
-SRC="$B/opencv-src"
+WORK=${OPENCV_WORK:-$B}
+SRC="$WORK/opencv-src"
 OUT="$B/opencv-static"
 [ -f "$OUT/lib/cmake/opencv4/OpenCVConfig.cmake" ] && { echo "opencv-static: already built ($OUT)"; exit 0; }
-[ -d "$SRC" ] || { mkdir -p "$SRC" && tar -xJf "$B/opencv-src.tar.xz" -C "$SRC"; }
+[ -d "$SRC" ] || { mkdir -p "$SRC" && tar -xJf "$WORK/opencv-src.tar.xz" -C "$SRC"; }
 # The trimmed source has no doc/ and data/ (install-only); OpenCV adds them unconditionally.
 for d in doc data; do mkdir -p "$SRC/$d"; [ -f "$SRC/$d/CMakeLists.txt" ] || : >"$SRC/$d/CMakeLists.txt"; done
 L="$P/lib/x86_64-linux-gnu"
-cmake -S "$SRC" -B "$B/opencv-build" -G "$(command -v ninja >/dev/null && echo Ninja || echo 'Unix Makefiles')" \
+cmake -S "$SRC" -B "$WORK/opencv-build" -G "$(command -v ninja >/dev/null && echo Ninja || echo 'Unix Makefiles')" \
   -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$OUT" -DCMAKE_POSITION_INDEPENDENT_CODE=ON \
   -DBUILD_SHARED_LIBS=OFF -DBUILD_LIST=core,imgproc,imgcodecs \
   -DBUILD_TESTS=OFF -DBUILD_PERF_TESTS=OFF -DBUILD_EXAMPLES=OFF -DBUILD_DOCS=OFF -DBUILD_opencv_apps=OFF \
@@ -38,8 +41,8 @@ cmake -S "$SRC" -B "$B/opencv-build" -G "$(command -v ninja >/dev/null && echo N
   -DZLIB_INCLUDE_DIR="$P/include" -DZLIB_LIBRARY="$L/libz.a" \
   -DPNG_PNG_INCLUDE_DIR="$P/include/libpng16" -DPNG_LIBRARY="$L/libpng16.a" \
   -DJPEG_INCLUDE_DIR="$P/include" -DJPEG_LIBRARY="$L/libjpeg.a" \
-  -DCMAKE_CXX_FLAGS="-I$P/include/x86_64-linux-gnu" >"$B/opencv-configure.log" 2>&1 \
-  || { tail -30 "$B/opencv-configure.log"; exit 1; }
-cmake --build "$B/opencv-build" -j "$J" >"$B/opencv-build.log" 2>&1 || { tail -30 "$B/opencv-build.log"; exit 1; }
-cmake --install "$B/opencv-build" >/dev/null
+  -DCMAKE_CXX_FLAGS="-I$P/include/x86_64-linux-gnu" >"$WORK/opencv-configure.log" 2>&1 \
+  || { tail -30 "$WORK/opencv-configure.log"; exit 1; }
+cmake --build "$WORK/opencv-build" -j "$J" >"$WORK/opencv-build.log" 2>&1 || { tail -30 "$WORK/opencv-build.log"; exit 1; }
+cmake --install "$WORK/opencv-build" >/dev/null
 echo "opencv-static: $OUT ($(du -sh "$OUT" | cut -f1))"

@@ -11,11 +11,14 @@
 #   usr/include, usr/lib/x86_64-linux-gnu  headers and static libraries: TOML++ and CLI11
 #       (header-only), fmt (headers + libfmt.so.9, 125 KB), SQLite (libsqlite3.a),
 #       GoogleTest/GoogleMock (static), zlib, libpng, libjpeg (static, for OpenCV);
-#   opencv-src.tar.xz  OpenCV 4.6 as Debian packages it (`apt-get source opencv`), trimmed to
-#       core, imgproc and imgcodecs: tools/build_opencv_static.sh builds a minimal static
-#       OpenCV from it there (PNG and JPEG codecs only; ~2 min on 16 cores). OpenCV choice:
-#       a minimal static build rather than a pre-decoded tensor format, so the GPU build runs
-#       the same data pipeline (synthesis, augmentation, image files) as CI;
+#   opencv-static/  a minimal static OpenCV 4.6 (core, imgproc, imgcodecs; PNG, JPEG, BMP, PxM
+#       codecs) built HERE by tools/build_opencv_static.sh from Debian's source (`apt-get source
+#       opencv`, trimmed, kept as opencv-src.tar.xz outside the carried folder's build), installed
+#       without its build tree: the GPU machine links it instead of spending ~75 s of its lease
+#       building it (gcc 12 objects link with the gcc 13 there; opencv-static.root records the
+#       path its CMake files name, which gpu_check.sh rewrites). OpenCV choice: a minimal static
+#       build rather than a pre-decoded tensor format, so the GPU build runs the same data
+#       pipeline (synthesis, augmentation, image files) as CI;
 #   photos/  the built-in dataset's 12 photos (python3-skimage's data folder);
 #   official/  the official DMGN code's model files (peer benchmark and parity; never
 #       committed: .gpu_bundle/ is git-ignored).
@@ -46,8 +49,12 @@ cp -a $L/libfmt.so $L/libfmt.so.9 $L/libfmt.so.9.1.0 $L/libsqlite3.a $L/libgtest
 cp -a $L/cmake/fmt $L/cmake/tomlplusplus $L/cmake/GTest "$P/lib/x86_64-linux-gnu/cmake/"
 cp -a /usr/share/cmake/CLI11 "$P/share/cmake/"
 
-# OpenCV source, trimmed.
-if [ ! -f "$B/opencv-src.tar.xz" ]; then
+# OpenCV source, trimmed, then built and installed into the bundle (the build tree and the
+# source stay out of what is carried: .gpu_bundle_work/).
+SRCW="$ROOT/.gpu_bundle_work"
+mkdir -p "$SRCW"
+[ -f "$B/opencv-src.tar.xz" ] && mv "$B/opencv-src.tar.xz" "$SRCW/"
+if [ ! -f "$SRCW/opencv-src.tar.xz" ]; then
   T=$(mktemp -d)
   trap 'rm -rf "$T"' EXIT
   mkdir -p "$T/lists/partial"
@@ -58,10 +65,14 @@ if [ ! -f "$B/opencv-src.tar.xz" ]; then
   mkdir -p "$T/x"
   tar -xJf "$T"/opencv_*.orig.tar.xz -C "$T/x"
   S=$(ls -d "$T"/x/opencv-*)
-  tar -cJf "$B/opencv-src.tar.xz" -C "$S" --exclude='modules/*/test' --exclude='modules/*/perf' \
+  tar -cJf "$SRCW/opencv-src.tar.xz" -C "$S" --exclude='modules/*/test' --exclude='modules/*/perf' \
       --exclude='modules/*/doc' --exclude='modules/*/misc' \
       CMakeLists.txt LICENSE cmake include platforms/scripts modules/core modules/imgproc modules/imgcodecs
 fi
+if [ ! -f "$B/opencv-static/lib/cmake/opencv4/OpenCVConfig.cmake" ]; then
+  OPENCV_WORK="$SRCW" "$ROOT/tools/build_opencv_static.sh" "$B" "$(nproc)"
+fi
+echo "$B" >"$B/opencv-static.root"
 
 # The built-in dataset's photos (data.builtin.photos; Debian's python3-skimage).
 SK=/usr/lib/python3/dist-packages/skimage/data

@@ -1,39 +1,63 @@
 #!/bin/bash
-# The GPU check: on the lent GPU machine (device tool), from the repository root, with the
-# bundle of tools/gpu_bundle.sh carried along:
+# The GPU check, in one device call from a bare machine (about 6 minutes of the call's 8 with
+# the start): on the lent GPU machine (device tool), from the repository root, with the bundle
+# of tools/gpu_bundle.sh carried along:
 #
-#   here:   tools/gpu_bundle.sh            (once; writes the git-ignored .gpu_bundle/, ~14 MB)
-#   device: run(command="tools/gpu_check.sh", carry=[".gpu_bundle"])
+#   here:   tools/gpu_bundle.sh            (once; writes the git-ignored .gpu_bundle/, ~20 MB)
+#   device: run(command="tools/gpu_check.sh", carry=[".gpu_bundle"], timeout_s=540)
 #
-# 1. builds a minimal static OpenCV from the bundle (tools/build_opencv_static.sh);
-# 2. builds dmgn against that machine's CUDA LibTorch 2.x (python3's torch, its NCCL) and
-#    the bundle's Debian headers and libraries, into build-gpu/;
-# 3. runs the test suite there (the Gpu.* cases run; everything else too);
-# 4. `dmgn bench model` on CUDA in fp32 and bf16 (contiguous and channels-last),
-#    the official code timed the same way (tools/peer_bench.py), and the ratios
-#    (tools/peer_compare.py);
-# 5. parity of outputs on imported weights on the GPU, fp32 (TF32 off), 256x256, <= 1e-3.
-# Logs and the store land in $OUT (the device tool's output folder) or results/gpu_check/.
-# Steps are independent: a failing step is reported and the next one still runs; the exit
-# status is the number of failed steps.
+# Steps (GPU_CHECK_STEPS selects a subset, default all, in this order):
+#   build    configure and build dmgn + tests against python3's CUDA LibTorch 2.x (its fmt, its
+#            NCCL) and the bundle's prebuilt static OpenCV and Debian headers, into build-gpu/;
+#   bench    `dmgn bench model` on CUDA, fp32 and bf16, channels-last, eager and as CUDA graphs,
+#            with the training step; the official code timed the same way (tools/peer_bench.py;
+#            PROFILE=SIZE adds its kernel-time profile); later ours with the head's low-resolution
+#            taps in training too, and the ratios (tools/peer_compare.py: ours = the fastest way
+#            of running);
+#   nan      the paper-size training step under variations (TF32 off, cuDNN search off, no
+#            critic, no NDM normalisation...), one line each: when asked for, or when the
+#            benchmark's training step was not finite;
+#   train    a quickstart-sized run on CUDA started by torchrun, killed (SIGKILL) after its
+#            first checkpoint, resumed to the end, and found completed in the store;
+#   gputests the Gpu.*, Execution.*, MetricsSpec.* and Distributed.* cases;
+#   parity   our outputs vs the official code's on imported weights, on the GPU (fp32, TF32 off);
+#   suite    the rest of the test suite, in what is left of GPU_CHECK_BUDGET (470) seconds since
+#            the start (each test capped).
+# Results, at most 8 files in $OUT (the device tool's output folder; results/gpu_check/
+# elsewhere): summary.txt (what is printed last), logs.tar.gz (every step's log), gpu.sqlite
+# (the store: benchmark rows of both implementations, the training run). A step that fails is
+# reported and the next one still runs (a failed build stops only what needs the binaries);
+# the exit status is the number of failed steps.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 B="$ROOT/.gpu_bundle"
 O="${OUT:-$ROOT/results/gpu_check}"
-mkdir -p "$O"
+L="$ROOT/results/gpu_check_logs"
+rm -rf "$L"
+mkdir -p "$O" "$L"
 STORE="$O/gpu.sqlite"
+SUMMARY="$O/summary.txt"
+: >"$SUMMARY"
 J=$(nproc)
 FAILED=0
-step() {  # step NAME COMMAND...: runs, logs to $O/NAME.log, reports
-  local name=$1; shift
+T_START=$SECONDS
+STEPS=" ${GPU_CHECK_STEPS:-build gputests bench parity train suite} "
+want() { [[ "$STEPS" == *" $1 "* ]]; }
+say() { echo "$*" | tee -a "$SUMMARY"; }
+pack() { tar -czf "$O/logs.tar.gz" --exclude='*.ckpt' --exclude='runs' --exclude='parity' -C "$L" . 2>/dev/null; }
+trap pack EXIT
+step() {  # step NAME LIMIT_S COMMAND...: runs with a time limit, logs to $L/NAME.log, reports
+  local name=$1 limit=$2
+  shift 2
   local t0=$SECONDS
-  echo "== $name: $*"
-  if "$@" >"$O/$name.log" 2>&1; then
-    echo "   ok ($((SECONDS - t0)) s)"
+  echo "== $name: $*" >>"$L/commands.txt"
+  if timeout -k 10 "$limit" "$@" >"$L/$name.log" 2>&1; then
+    say "   ok      $name ($((SECONDS - t0)) s)"
   else
-    echo "   FAILED ($((SECONDS - t0)) s): last lines of $O/$name.log:"
-    tail -15 "$O/$name.log" | sed 's/^/   | /'
+    local rc=$?
+    say "   FAILED  $name ($((SECONDS - t0)) s, exit $rc$([ $rc -eq 124 ] && echo ", time limit ${limit} s")): last lines:"
+    tail -12 "$L/$name.log" | sed 's/^/   | /' | tee -a "$SUMMARY"
     FAILED=$((FAILED + 1))
   fi
 }
@@ -41,46 +65,87 @@ step() {  # step NAME COMMAND...: runs, logs to $O/NAME.log, reports
 [ -d "$B/usr" ] || { echo "gpu_check: $B missing: run tools/gpu_bundle.sh here and carry .gpu_bundle" >&2; exit 100; }
 PY=$(command -v python3)
 export DMGN_PYTHON="$PY"  # figure scripts and tests: that machine's python3 has matplotlib and skimage
+export PYTHONUNBUFFERED=1
 TORCH_PREFIX=$("$PY" -c 'import torch; print(torch.utils.cmake_prefix_path)') || { echo "gpu_check: python3 has no torch" >&2; exit 100; }
 NCCL_INC=$("$PY" -c 'import os, nvidia.nccl as n; print(os.path.join(list(n.__path__)[0], "include"))' 2>/dev/null || true)
-"$PY" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "nccl", torch.cuda.nccl.version(), "device", torch.cuda.get_device_name(0))' | tee "$O/device.txt"
-nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.draw,power.limit,temperature.gpu --format=csv >>"$O/device.txt" 2>&1 || true
+say "gpu_check $(git rev-parse --short=12 HEAD 2>/dev/null)$(git diff --quiet 2>/dev/null || echo '+changes') on $(hostname), $J cores"
+"$PY" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(), "nccl", torch.cuda.nccl.version(), "device", torch.cuda.get_device_name(0))' 2>&1 | tee -a "$SUMMARY"
+nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.draw,power.limit,temperature.gpu,memory.used --format=csv,noheader 2>&1 | tee -a "$SUMMARY"
 
 # The built-in dataset's photos (data.builtin.root defaults to Debian's python3-skimage path).
 SK=/usr/lib/python3/dist-packages/skimage/data
 if [ ! -d "$SK" ] && [ -d "$B/photos" ]; then mkdir -p "$(dirname "$SK")" && ln -s "$B/photos" "$SK"; fi
 
-step opencv tools/build_opencv_static.sh "$B" "$J"
-step configure cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  "-DCMAKE_PREFIX_PATH=$B/usr;$TORCH_PREFIX" "-DOpenCV_DIR=$B/opencv-static/lib/cmake/opencv4" \
-  -DDMGN_WITH_HDF5=OFF "-DPython3_EXECUTABLE=$PY" ${NCCL_INC:+"-DCMAKE_CXX_FLAGS=-isystem $NCCL_INC"} \
-  "-DCMAKE_BUILD_RPATH=$B/usr/lib/x86_64-linux-gnu"
-step build cmake --build build-gpu -j "$J"
-[ -x build-gpu/dmgn ] || { echo "gpu_check: no build-gpu/dmgn: stopping"; exit 100; }
-D=build-gpu/dmgn
-step gpu_tests bash -c "cd build-gpu && ctest -R '^(Gpu|Execution)\.' --output-on-failure"
-step all_tests bash -c "cd build-gpu && ctest -j 8 --output-on-failure --timeout 900"
-
-# Speed: ours (fp32, bf16; contiguous and channels-last), then the official code, same sizes.
-CUDA=(--set 'runtime.device="cuda"' --set "runtime.store=\"$STORE\"")
-BENCH=(--sizes 256,512 --repeats 20 --warmup 5 --precision fp32,bf16 --fwd-bwd-repeats 20 --train-batch 4 --train-size 256)
-step bench_ours "$D" bench model experiments/table3.toml "${CUDA[@]}" "${BENCH[@]}" --train-steps 20
-step bench_ours_cl "$D" bench model experiments/table3.toml "${CUDA[@]}" --set runtime.channels_last=true "${BENCH[@]}" --train-steps 20
-if [ -f "$B/official/model_reflection.py" ]; then
-  step bench_official "$PY" tools/peer_bench.py "$B/official" --device cuda --precision fp32 bf16 --sizes 256 512 \
-    --repeats 20 --warmup 5 --fwd-bwd-repeats 20 --train-batch 4 --train-size 256 --store "$STORE"
-  step compare "$PY" tools/peer_compare.py --store "$STORE"
-  step parity_official "$PY" tools/official_parity.py "$B/official" "$O/parity" --size 256 --device cuda --tasks reflection rain haze
-  for t in reflection rain haze; do
-    step "parity_$t" "$D" parity "$O/parity" --task "$t" --tolerance 1e-3 --set 'runtime.device="cuda"'
-  done
-else
-  echo "== official code not in the bundle: peer benchmark and parity skipped"; FAILED=$((FAILED + 1))
+# The prebuilt OpenCV's CMake files name the bundle's libraries by the path it was built at.
+OCV="$B/opencv-static"
+if [ -f "$B/opencv-static.root" ]; then
+  OLD=$(cat "$B/opencv-static.root")
+  [ "$OLD" != "$B" ] && grep -rl --null "$OLD" "$OCV/lib/cmake" | xargs -0 -r sed -i "s|$OLD|$B|g"
+  echo "$B" >"$B/opencv-static.root"
 fi
 
-echo
-for f in bench_ours bench_ours_cl bench_official compare parity_reflection parity_rain parity_haze; do
-  [ -f "$O/$f.log" ] && { echo "--- $f"; grep -v '^stored in' "$O/$f.log" | tail -14; }
-done
-echo "gpu_check: $FAILED failed step(s); logs and $STORE in $O"
+D=build-gpu/dmgn
+if want build; then
+  [ -f "$OCV/lib/cmake/opencv4/OpenCVConfig.cmake" ] || step opencv 300 tools/build_opencv_static.sh "$B" "$J"
+  step configure 120 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    "-DCMAKE_PREFIX_PATH=$B/usr;$TORCH_PREFIX" "-DOpenCV_DIR=$OCV/lib/cmake/opencv4" \
+    -DDMGN_WITH_HDF5=OFF "-DPython3_EXECUTABLE=$PY" ${NCCL_INC:+"-DCMAKE_CXX_FLAGS=-isystem $NCCL_INC"}
+  step build 400 cmake --build build-gpu -j "$J"
+fi
+[ -x "$D" ] || { say "gpu_check: no $D: the steps that need it are skipped"; FAILED=$((FAILED + 1)); STEPS=" "; }
+
+CUDA=(--set 'runtime.device="cuda"' --set "runtime.store=\"$STORE\"")
+BENCH=(--sizes 256,512 --repeats 20 --warmup 5 --precision fp32,bf16 --fwd-bwd-repeats 20 --train-batch 4 --train-size 256)
+if want bench; then
+  # Ours (channels-last, eager and CUDA graphs, with the training step), then the official code
+  # timed the same way, then the ratios; the contiguous layout comes later (less likely the best).
+  step bench_ours_cl 240 "$D" bench model experiments/table3.toml "${CUDA[@]}" --set runtime.channels_last=true "${BENCH[@]}" --train-steps 20
+  if [ -f "$B/official/model_reflection.py" ]; then
+    step bench_official 180 "$PY" tools/peer_bench.py "$B/official" --device cuda --precision fp32 bf16 --sizes 256 512 \
+      --repeats 20 --warmup 5 --fwd-bwd-repeats 20 --train-batch 4 --train-size 256 --store "$STORE" ${PROFILE:+--profile-size "$PROFILE"}
+  else
+    say "   FAILED  official code not in the bundle: peer benchmark skipped"; FAILED=$((FAILED + 1))
+  fi
+fi
+# The training-step diagnosis runs when asked for, or when the paper-size step was not finite.
+if want nan || grep -q "non-finite loss" "$L/bench_ours_cl.log" 2>/dev/null; then
+  step nan_matrix 240 tools/gpu_nan_matrix.sh "$D"
+fi
+if want train; then
+  step train_cuda 240 tools/gpu_train_check.sh "$D" "$STORE" "$L/train"
+fi
+if want gputests; then
+  step gputests 180 bash -c "cd build-gpu && ctest -R '^(Gpu|Execution|MetricsSpec|Distributed)\.' -j 8 --output-on-failure --timeout 120"
+fi
+if want parity && [ -f "$B/official/model_reflection.py" ]; then
+  step parity_official 120 "$PY" tools/official_parity.py "$B/official" "$L/parity" --size 256 --device cuda --tasks reflection rain haze
+  for t in reflection rain haze; do
+    step "parity_$t" 60 "$D" parity "$L/parity" --task "$t" --tolerance 1e-3 --set 'runtime.device="cuda"'
+  done
+  rm -rf "$L/parity"
+fi
+if want bench; then
+  step bench_ours_taps 180 "$D" bench model experiments/table3.toml "${CUDA[@]}" --set runtime.channels_last=true \
+    --set 'runtime.head_taps="always"' "${BENCH[@]}" --train-steps 0
+  [ -f "$B/official/model_reflection.py" ] && step compare 30 "$PY" tools/peer_compare.py --store "$STORE"
+fi
+
+if want suite; then
+  left=$((${GPU_CHECK_BUDGET:-470} - (SECONDS - T_START)))
+  if [ "$left" -gt 60 ]; then
+    step suite "$left" bash -c "cd build-gpu && ctest -j $J --output-on-failure --timeout 100 -E '^(Gpu|Execution|MetricsSpec|Distributed)\.'"
+  else
+    say "   SKIPPED suite: ${left} s left of the check's ${GPU_CHECK_BUDGET:-470}"
+  fi
+fi
+
+{
+  echo
+  for f in bench_ours_cl bench_ours_taps bench_official compare nan_matrix train_cuda parity_reflection parity_rain parity_haze; do
+    [ -f "$L/$f.log" ] && { echo "--- $f"; grep -v '^stored in' "$L/$f.log" | grep -v '^\[rank' | tail -24; }
+  done
+  [ -f "$L/suite.log" ] && { echo "--- suite"; grep -E "tests passed|Failed|SEGFAULT|Not Run|Timeout|\*\*\*|Skipped|skipped" "$L/suite.log" | tail -30; }
+  [ -f "$L/gputests.log" ] && { echo "--- gputests"; grep -E "tests passed|Failed|\*\*\*" "$L/gputests.log" | tail -10; }
+  echo "gpu_check: $FAILED failed step(s) in $((SECONDS - T_START)) s; logs in logs.tar.gz, store gpu.sqlite"
+} | tee -a "$SUMMARY"
 exit "$FAILED"

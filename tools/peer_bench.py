@@ -79,6 +79,52 @@ def time_median(device, warmup, repeats, fn):
     return {"median_ms": statistics.median(ms), "min_ms": min(ms), "max_ms": max(ms), "repeats": repeats}
 
 
+KINDS = [("convolution", ("conv", "gemm", "xmma", "sm90", "sm80", "cutlass", "implicit", "winograd", "fft", "dgrad",
+                           "wgrad", "nhwc", "nchw")),
+         ("resize", ("upsample", "interp")), ("pad", ("reflection", "pad")), ("concat", ("cat",)),
+         ("layout/copy", ("copy", "transpose", "contiguous")), ("elementwise", ("elementwise", "vectorized", "unrolled")),
+         ("reduction", ("reduce",))]
+
+
+def profile(model, device, size, autocast):
+    """Device time of one inference pass by kind of kernel, and the heaviest kernels."""
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+    x = torch.rand(1, 3, size, size, device=device) * 2 - 1
+    with torch.inference_mode():
+        for _ in range(3):
+            with autocast():
+                model(x)
+        sync(device)
+        acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+        with torch_profile(activities=acts) as prof:
+            with autocast():
+                model(x)
+            sync(device)
+    kernels = {}
+    for e in prof.events():
+        on_device = str(getattr(e, "device_type", "")).endswith("CUDA")
+        if (device.type == "cuda") != on_device:
+            continue
+        t = e.time_range.elapsed_us()
+        kernels.setdefault(e.name, [0.0, 0])
+        kernels[e.name][0] += t
+        kernels[e.name][1] += 1
+    total = sum(v[0] for v in kernels.values()) or 1.0
+    by_kind = {}
+    for name, (t, n) in kernels.items():
+        low = name.lower()
+        kind = next((k for k, keys in KINDS if any(w in low for w in keys)), "other")
+        agg = by_kind.setdefault(kind, [0.0, 0])
+        agg[0] += t
+        agg[1] += n
+    print(f"  profile {size}x{size}: {total / 1e3:.2f} ms of device time in "
+          f"{sum(v[1] for v in kernels.values())} kernels")
+    for kind, (t, n) in sorted(by_kind.items(), key=lambda kv: -kv[1][0]):
+        print(f"    {kind:12s} {t / 1e3:8.2f} ms {100 * t / total:5.1f}% ({n} kernels)")
+    for name, (t, n) in sorted(kernels.items(), key=lambda kv: -kv[1][0])[:8]:
+        print(f"    {t / 1e3:8.2f} ms x{n:<4d} {name[:110]}")
+
+
 def git_revision():
     try:
         return subprocess.run(["git", "-C", HERE, "rev-parse", "--short=12", "HEAD"], capture_output=True,
@@ -101,6 +147,9 @@ def main():
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--store", default="results/runs.sqlite")
+    ap.add_argument("--profile-size", type=int, default=0,
+                    help="also profile one inference pass at this size per precision (torch.profiler) and print "
+                         "where the device time goes, by kind of kernel (nothing is stored)")
     args = ap.parse_args()
 
     repo = os.path.abspath(args.official_repo_dir)
@@ -145,6 +194,8 @@ def main():
                   f"{t['max_ms']:.2f}, {t['repeats']} runs)")
             rows.append(("latency_ms", t["median_ms"], "ms",
                          f"{params} size={size} repeats={t['repeats']} warmup={args.warmup}"))
+        if args.profile_size > 0:
+            profile(model, device, args.profile_size, autocast)
         if args.fwd_bwd_repeats > 0:
             model.train()
             b, s = args.train_batch, args.train_size

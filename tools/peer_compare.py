@@ -8,8 +8,10 @@ Usage:
 Pairs the latest `dmgn bench model` rows (bench 'model') with the latest rows that
 tools/peer_bench.py wrote (bench 'peer') on the same device (the benchmarks table's `device`
 text), per precision and measurement: inference latency per size, and forward+backward at the
-same batch and size. speed-up = official time / our time. The issue's goals: inference >= 2x,
-forward+backward (the training step's work) >= 1.5x. Exits 1 when no pair is found.
+same batch and size. Of ours, the fastest of the latest rows per way of running (eager or CUDA
+graph, contiguous or channels-last, runtime.head_taps) is compared, and named. speed-up = official time / our
+time. The goals: inference >= 2x, forward+backward (the training step's work) >= 1.5x. Exits 1
+when no pair is found.
 """
 import argparse
 import re
@@ -27,13 +29,33 @@ def param(params, key):
     return v[1:-1] if v.startswith('"') else v
 
 
+def key_of(r):
+    return (r["device"], param(r["params"], "precision") or "fp32", r["name"], param(r["params"], "size"),
+            param(r["params"], "batch"))
+
+
+def way_of(r):
+    return (param(r["params"], "mode") or "eager", param(r["params"], "channels_last") or "0",
+            param(r["params"], "head_taps") or "never")
+
+
 def latest(rows):
     """(device, precision, name, size, batch) -> the newest row (rows come in id order)."""
     out = {}
     for r in rows:
-        key = (r["device"], param(r["params"], "precision") or "fp32", r["name"], param(r["params"], "size"),
-               param(r["params"], "batch"))
-        out[key] = r
+        out[key_of(r)] = r
+    return out
+
+
+def fastest_of_latest(rows):
+    """The same key -> the fastest of the newest rows per way of running (mode, layout)."""
+    newest = {}
+    for r in rows:
+        newest[(key_of(r), way_of(r))] = r
+    out = {}
+    for (key, _), r in newest.items():
+        if key not in out or r["value"] < out[key]["value"]:
+            out[key] = r
     return out
 
 
@@ -51,14 +73,14 @@ def main():
     except sqlite3.Error as e:
         sys.exit(f"peer_compare: cannot read {args.store}: {e}")
     rows = [r for r in rows if args.device in r["device"]]
-    ours = latest(r for r in rows if r["bench"] == "model")
+    ours = fastest_of_latest(r for r in rows if r["bench"] == "model")
     peer = latest(r for r in rows if r["bench"] == "peer")
     pairs = sorted(k for k in ours if k in peer)
     if not pairs:
         sys.exit(f"peer_compare: no measurement in {args.store} has both a 'model' and a 'peer' row on the same "
                  "device (run dmgn bench model and tools/peer_bench.py with the same sizes and batch)")
     header = ["device", "precision", "measurement", "ours ms", "official ms", "speed-up", "goal", "met",
-              "ours torch", "official torch", "ours channels_last"]
+              "ours torch", "official torch", "ours way"]
     lines = []
     for key in pairs:
         device, precision, name, size, batch = key
@@ -68,7 +90,9 @@ def main():
         goal = GOALS[name]
         lines.append([device, precision, what, f"{o['value']:.2f}", f"{p['value']:.2f}", f"{ratio:.2f}x",
                       f">= {goal:g}x", "yes" if ratio >= goal else "no", o["torch_version"], p["torch_version"],
-                      param(o["params"], "channels_last") or "0"])
+                      "{} {} head-taps:{}".format(param(o["params"], "mode") or "eager",
+                                                  "channels-last" if param(o["params"], "channels_last") == "1"
+                                                  else "contiguous", param(o["params"], "head_taps") or "never")])
     if args.format == "csv":
         print(",".join(header))
         for line in lines:
