@@ -6,7 +6,8 @@
 #   here:   tools/gpu_bundle.sh            (once; writes the git-ignored .gpu_bundle/, ~20 MB)
 #   device: run(command="tools/gpu_check.sh", carry=[".gpu_bundle"], timeout_s=540)
 #
-# Steps (GPU_CHECK_STEPS selects a subset, default all, in this order):
+# Steps (GPU_CHECK_STEPS selects a subset, default all, in this order; GPU_CHECK_TARGET builds
+# one CMake target only, e.g. dmgn):
 #   build    configure and build dmgn + tests against python3's CUDA LibTorch 2.x (its fmt, its
 #            NCCL) and the bundle's prebuilt static OpenCV and Debian headers, into build-gpu/;
 #   bench    `dmgn bench model` on CUDA, fp32 and bf16, channels-last, eager and as CUDA graphs,
@@ -90,7 +91,7 @@ if want build; then
   step configure 120 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
     "-DCMAKE_PREFIX_PATH=$B/usr;$TORCH_PREFIX" "-DOpenCV_DIR=$OCV/lib/cmake/opencv4" \
     -DDMGN_WITH_HDF5=OFF "-DPython3_EXECUTABLE=$PY" ${NCCL_INC:+"-DCMAKE_CXX_FLAGS=-isystem $NCCL_INC"}
-  step build 400 cmake --build build-gpu -j "$J"
+  step build 400 cmake --build build-gpu -j "$J" ${GPU_CHECK_TARGET:+--target "$GPU_CHECK_TARGET"}
 fi
 [ -x "$D" ] || { say "gpu_check: no $D: the steps that need it are skipped"; FAILED=$((FAILED + 1)); STEPS=" "; }
 
