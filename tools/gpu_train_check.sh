@@ -4,8 +4,10 @@
 # overrides, and found completed in the store. Used by tools/gpu_check.sh; runnable anywhere
 # torchrun and a CUDA build of dmgn are:
 #
-#   [DEVICE=cpu] tools/gpu_train_check.sh DMGN_BINARY STORE WORK_DIR [STEPS]
-# (DEVICE, default cuda, is runtime.device: cpu checks the script itself on a machine without a GPU.)
+#   [DEVICE=cpu] [LAUNCH=env] tools/gpu_train_check.sh DMGN_BINARY STORE WORK_DIR [STEPS]
+# DEVICE (default cuda) is runtime.device; LAUNCH=env sets the torchrun variables itself instead
+# of starting torchrun: with DEVICE=cpu, what checks this script on a machine without a GPU (or
+# whose torchrun is broken, like Debian's torch 1.13 under Python 3.11).
 set -uo pipefail
 D=${1:?usage: gpu_train_check.sh DMGN_BINARY STORE WORK_DIR [STEPS]}
 STORE=${2:?store}
@@ -17,8 +19,13 @@ SETS=(--set "runtime.device=\"${DEVICE:-cuda}\"" --set "runtime.store=\"$STORE\"
       --set "train.max_steps=$STEPS" --set "train.checkpoint_every=$((STEPS / 4))" --set "train.val_every=$((STEPS / 2))"
       --set "runtime.log_every=$((STEPS / 8))" --set 'run.name="gpu_train_check"')
 start_run() {  # start_run LOG [--resume]: torchrun, one worker, in its own process group; sets pid
-  setsid "$PY" -m torch.distributed.run --standalone --nproc-per-node 1 --no-python \
-    "$D" train experiments/quickstart.toml "${SETS[@]}" "${@:2}" >"$W/$1" 2>&1 &
+  if [ "${LAUNCH:-torchrun}" = env ]; then
+    setsid env WORLD_SIZE=1 RANK=0 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=29531 \
+      "$D" train experiments/quickstart.toml "${SETS[@]}" "${@:2}" >"$W/$1" 2>&1 &
+  else
+    setsid "$PY" -m torch.distributed.run --standalone --nproc_per_node 1 --no_python \
+      "$D" train experiments/quickstart.toml "${SETS[@]}" "${@:2}" >"$W/$1" 2>&1 &
+  fi
   pid=$!
 }
 
@@ -57,7 +64,7 @@ cols = run.keys()
 last = con.execute("SELECT MAX(step) FROM metrics WHERE run_id = ? AND split = 'train'", (run["id"],)).fetchone()[0]
 print(f"store: run {run['id']} status={run['status']} device={run['device'] if 'device' in cols else '?'} "
       f"world_size={run['world_size'] if 'world_size' in cols else '?'} last train step {last}")
-tests = con.execute("SELECT dataset, name, value FROM metrics WHERE run_id = ? AND split = 'test' ORDER BY id",
+tests = con.execute("SELECT dataset, name, value FROM metrics WHERE run_id = ? AND split = 'test' ORDER BY rowid",
                     (run["id"],)).fetchall()
 for t in tests:
     print(f"  test {t['dataset']} {t['name']} {t['value']:.4f}")
