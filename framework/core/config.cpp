@@ -1,6 +1,7 @@
 #include "core/config.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -8,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/config_rules.h"
 #include "core/error.h"
 
 namespace dmgn {
@@ -248,6 +250,20 @@ Loaded load_file(const fs::path& file, std::vector<fs::path>& stack) {
   if (ec) canon = file;
   if (std::find(stack.begin(), stack.end(), canon) != stack.end())
     throw ConfigError(fmt::format("config {}: `extends` cycle through this file", file.string()));
+  // A folder opens as an empty stream: say what it is instead of reading an empty config (which
+  // would be the schema defaults: the full paper model).
+  if (fs::is_directory(file, ec)) {
+    std::vector<std::string> tomls;
+    for (const auto& e : fs::directory_iterator(file, ec))
+      if (e.path().extension() == ".toml") tomls.push_back(e.path().filename().string());
+    std::sort(tomls.begin(), tomls.end());
+    throw ConfigError(fmt::format("config '{}' is a folder, not a config file{}", file.string(),
+                                  tomls.empty() ? std::string()
+                                                : fmt::format(" (it holds {})", fmt::join(tomls, ", "))));
+  }
+  if (!fs::exists(file, ec)) throw ConfigError(fmt::format("config file '{}' does not exist", file.string()));
+  if (!fs::is_regular_file(file, ec))
+    throw ConfigError(fmt::format("config '{}' is not a regular file", file.string()));
   std::ifstream in(file);
   if (!in) throw ConfigError(fmt::format("config file '{}' cannot be read", file.string()));
   std::stringstream ss;
@@ -348,79 +364,6 @@ void apply_override(toml::table& root, Sources& sources, const std::string& assi
   }
 }
 
-void write_string(std::ostream& os, const std::string& s) {
-  os << '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': os << "\\\""; break;
-      case '\\': os << "\\\\"; break;
-      case '\n': os << "\\n"; break;
-      case '\t': os << "\\t"; break;
-      case '\r': os << "\\r"; break;
-      default:
-        if (c < 0x20) os << fmt::format("\\u{:04x}", c);
-        else os << c;
-    }
-  }
-  os << '"';
-}
-
-void write_value(std::ostream& os, const toml::node& v) {
-  if (const auto* s = v.as_string()) {
-    write_string(os, s->get());
-  } else if (const auto* i = v.as_integer()) {
-    os << i->get();
-  } else if (const auto* f = v.as_floating_point()) {
-    const double d = f->get();
-    if (std::isnan(d)) {
-      os << "nan";
-    } else if (std::isinf(d)) {
-      os << (d > 0 ? "inf" : "-inf");
-    } else {
-      std::string t = fmt::format("{}", d);  // shortest round-trip
-      if (t.find_first_of(".eE") == std::string::npos) t += ".0";
-      os << t;
-    }
-  } else if (const auto* b = v.as_boolean()) {
-    os << (b->get() ? "true" : "false");
-  } else if (const auto* a = v.as_array()) {
-    os << '[';
-    for (size_t i = 0; i < a->size(); ++i) {
-      if (i) os << ", ";
-      write_value(os, *a->get(i));
-    }
-    os << ']';
-  } else {
-    throw ConfigError("config holds a value type the canonical form does not support");
-  }
-}
-
-void write_table(std::ostream& os, const toml::table& t, const std::string& path,
-                 const std::set<std::string>& skip) {
-  std::vector<std::string> keys;
-  for (const auto& [k, v] : t) keys.emplace_back(k.str());
-  std::sort(keys.begin(), keys.end());
-  bool header_written = path.empty();
-  for (const auto& k : keys) {
-    const auto* v = t.get(k);
-    if (v->is_table()) continue;
-    if (!header_written) {
-      os << "\n[" << path << "]\n";
-      header_written = true;
-    }
-    os << k << " = ";
-    write_value(os, *v);
-    os << '\n';
-  }
-  for (const auto& k : keys) {
-    const auto* v = t.get(k);
-    if (!v->is_table()) continue;
-    const std::string sub = join_key(path, k);
-    if (skip.count(sub)) continue;
-    write_table(os, *v->as_table(), sub, skip);
-  }
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------
@@ -450,7 +393,15 @@ Config Config::resolve(toml::table user, std::map<std::string, std::string> sour
   instantiate_templates(cfg.state_->root, schema());
   cfg.state_->sources = std::move(sources);
   cfg.state_->origin = std::move(origin);
+  cfg.check_rules();
   return cfg;
+}
+
+void Config::check_rules() const {
+  config_rules::check(state_->root, [this](const std::string& key) {
+    const auto it = state_->sources.find(key);
+    return it == state_->sources.end() ? std::string("defaults") : it->second;
+  });
 }
 
 Config Config::load(const fs::path& file, const std::vector<std::string>& overrides) {
@@ -561,16 +512,36 @@ std::vector<std::string> Config::get_strings(std::string_view key) const {
 }
 
 void Config::set(const std::string& assignment) {
-  // Copy-on-write: other Config values sharing this state keep theirs.
-  auto fresh = std::make_shared<State>(*state_);
   const std::string full = prefix_.empty() ? assignment : prefix_ + "." + assignment;
   toml::table user;
   Sources sources;
   apply_override(user, sources, full);
+  merge_layer(std::move(user), std::move(sources));
+}
+
+void Config::overlay(const fs::path& file) {
+  std::vector<fs::path> stack;
+  Loaded user = load_file(file, stack);
+  merge_layer(std::move(user.table), std::move(user.sources));
+}
+
+void Config::merge_layer(toml::table user, std::map<std::string, std::string> sources) {
   validate(user, schema(), "", sources);
+  // Copy-on-write: other Config values sharing this state keep theirs.
+  auto fresh = std::make_shared<State>(*state_);
   merge_into(fresh->root, user);
+  // A table added here under an open table (e.g. a [datasets.NAME] given with --set) gets the
+  // template's other keys, as it would in a file.
+  instantiate_templates(fresh->root, schema());
   for (auto& [k, v] : sources) fresh->sources[k] = v;
+  const auto previous = std::move(state_);
   state_ = std::move(fresh);
+  try {
+    check_rules();
+  } catch (...) {
+    state_ = previous;
+    throw;
+  }
 }
 
 Config Config::sub(std::string_view prefix) const {
@@ -579,39 +550,6 @@ Config Config::sub(std::string_view prefix) const {
   const toml::node* n = state_->root.at_path(c.prefix_).node();
   if (!n || !n->is_table()) throw ConfigError(fmt::format("config table '{}' is missing", c.prefix_));
   return c;
-}
-
-std::string Config::canonical() const {
-  std::ostringstream os;
-  write_table(os, state_->root, "", {});
-  std::string s = os.str();
-  if (!s.empty() && s.front() == '\n') s.erase(0, 1);
-  return s;
-}
-
-std::string Config::hash() const {
-  std::ostringstream os;
-  write_table(os, state_->root, "", {"runtime", "datasets"});
-  // Of [datasets], only the entries the run reads, without where they live on disk: moving a
-  // benchmark to another folder keeps a run's identity; changing its adapter does not.
-  std::set<std::string> used;
-  const auto* data = state_->root.get_as<toml::table>("data");
-  if (data) {
-    for (const char* k : {"train", "val"})
-      if (const auto* v = data->get_as<std::string>(k)) used.insert(v->get());
-    if (const auto* tests = data->get_as<toml::array>("test"))
-      for (const auto& t : *tests)
-        if (const auto* v = t.as_string()) used.insert(v->get());
-  }
-  if (const auto* sets = state_->root.get_as<toml::table>("datasets"))
-    for (const auto& name : used)
-      if (const auto* entry = sets->get_as<toml::table>(name)) {
-        toml::table copy = *entry;
-        copy.erase("root");
-        copy.erase("train_root");
-        write_table(os, copy, "datasets." + name, {});
-      }
-  return sha256_hex(os.str());
 }
 
 std::string Config::source_of(std::string_view key) const {

@@ -6,7 +6,8 @@
 // whose value is a table; it is validated against the "*" template and its missing keys are
 // filled from it. The template itself does not appear in the resolved config.
 // The resolved config serialises canonically; its hash (without [runtime]) is the run's
-// identity.
+// identity. Values are checked against core/rules.toml (ranges, allowed strings, registered
+// names: core/config_rules.h) whenever a config is resolved or overridden.
 #include <toml++/toml.h>
 
 #include <cstdint>
@@ -48,6 +49,9 @@ class Config {
 
   // Programmatic override with the same checks as --set (used by sweeps and tests).
   void set(const std::string& assignment);
+  // The keys of FILE (and what it extends) over this config, with the same checks as a file
+  // (e.g. `dmgn eval --config mine.toml` declaring [datasets.mine] over a checkpoint's config).
+  void overlay(const std::filesystem::path& file);
 
   // A view of a sub-table: `cfg.sub("model.refine").get_float("ndm.alpha")`.
   Config sub(std::string_view prefix) const;
@@ -76,6 +80,10 @@ class Config {
   Config() = default;
   static Config resolve(toml::table user, std::map<std::string, std::string> sources,
                         const std::vector<std::string>& overrides, std::string origin);
+  // Validates `user` against the schema, merges it over this config, fills templates and
+  // checks core/rules.toml (this config is unchanged when that fails).
+  void merge_layer(toml::table user, std::map<std::string, std::string> sources);
+  void check_rules() const;
   std::string full_key(std::string_view key) const;
   const toml::node& node_at(std::string_view key) const;
   std::shared_ptr<State> state_;
