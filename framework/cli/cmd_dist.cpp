@@ -25,9 +25,10 @@ void add_launch(CLI::App& app) {
   static int port = 0;
   static double grace = 10;
   static std::vector<std::string> args;
-  cmd->add_option("--nproc", nproc, "Number of workers (ranks)")->check(CLI::PositiveNumber);
+  cmd->add_option("--nproc", nproc, "Number of workers (ranks)")->check(at_least(1));
   cmd->add_option("--master-port", port, "Rendezvous port (default: a free one)");
-  cmd->add_option("--grace", grace, "Seconds between SIGTERM and SIGKILL for the survivors of a failure");
+  cmd->add_option("--grace", grace, "Seconds between SIGTERM and SIGKILL for the survivors of a failure")
+      ->check(positive_number(/*or_zero=*/true));
   cmd->add_option("command", args, "The worker's dmgn command, after --")->required();
   cmd->callback([] {
     train::LaunchOptions o;
@@ -36,6 +37,7 @@ void add_launch(CLI::App& app) {
     o.master_port = port;
     o.grace_s = grace;
     const auto r = train::launch_local(o);
+    if (r.exit_code == kExitInterrupted) throw ExitStatus{kExitInterrupted};  // rank 0 printed how to resume
     if (r.exit_code != 0) throw DistError(fmt::format("dmgn launch: {} (exit code {})", r.message, r.exit_code));
   });
 }
@@ -53,11 +55,12 @@ void add_bench(CLI::App& app) {
     static int max_world = 2, threads = 0;
     sc->add_option("config", file, "Config file")->required();
     sc->add_option("--set", sets, "Override key.path=value (repeatable)");
-    sc->add_option("--global-batch", global_batch, "Images per step over all ranks");
-    sc->add_option("--steps", steps, "Timed steps per world size");
-    sc->add_option("--warmup", warmup, "Untimed steps first");
-    sc->add_option("--max-world", max_world, "Largest world size (every divisor of the batch up to it)");
-    sc->add_option("--threads", threads, "Torch threads per rank (0 = cores / world size)");
+    sc->add_option("--global-batch", global_batch, "Images per step over all ranks")->check(at_least(1));
+    sc->add_option("--steps", steps, "Timed steps per world size")->check(at_least(1));
+    sc->add_option("--warmup", warmup, "Untimed steps first")->check(at_least(0));
+    sc->add_option("--max-world", max_world, "Largest world size (every divisor of the batch up to it)")
+        ->check(at_least(1));
+    sc->add_option("--threads", threads, "Torch threads per rank (0 = cores / world size)")->check(at_least(0));
     sc->callback([] {
       const Config cfg = load_config(file, sets);
       if (max_world < 1 || global_batch < 1) throw ConfigError("bench scaling: --max-world and --global-batch must be >= 1");
@@ -135,10 +138,10 @@ void add_bench(CLI::App& app) {
     static int64_t batches = 100, warmup = 5, steps = 5, train_warmup = 2;
     dc->add_option("config", file, "Config file")->required();
     dc->add_option("--set", sets, "Override key.path=value (repeatable)");
-    dc->add_option("--batches", batches, "Timed loader batches");
-    dc->add_option("--warmup", warmup, "Untimed loader batches first");
-    dc->add_option("--steps", steps, "Timed training steps (the consumption side); 0 = skip it");
-    dc->add_option("--train-warmup", train_warmup, "Untimed training steps first");
+    dc->add_option("--batches", batches, "Timed loader batches")->check(at_least(1));
+    dc->add_option("--warmup", warmup, "Untimed loader batches first")->check(at_least(0));
+    dc->add_option("--steps", steps, "Timed training steps (the consumption side); 0 = skip it")->check(at_least(0));
+    dc->add_option("--train-warmup", train_warmup, "Untimed training steps first")->check(at_least(0));
     dc->callback([] {
       const Config cfg = load_config(file, sets);
       const auto lt = train::measure_loader_throughput(cfg, batches, warmup);

@@ -17,8 +17,8 @@ void add_sweep(CLI::App& app) {
   static bool retry_failed = false, dry_run = false;
   static std::vector<std::string> sets;
   cmd->add_option("file", file, "Sweep file");
-  cmd->add_option("--workers", workers, "Runs trained at once (separate processes)")->check(CLI::PositiveNumber);
-  cmd->add_option("--threads", threads, "torch threads per run (default: cores / workers)");
+  cmd->add_option("--workers", workers, "Runs trained at once (separate processes)")->check(at_least(1));
+  cmd->add_option("--threads", threads, "torch threads per run (default: cores / workers)")->check(at_least(0));
   cmd->add_option("--store", store_file, "Run store for every run (default: each config's runtime.store)");
   cmd->add_option("--set", sets, "Extra override for every run (repeatable; changes their config hash)");
   cmd->add_option("--log-dir", log_dir, "Worker logs (default: <store folder>/sweeps/<sweep name>/)");
@@ -57,11 +57,15 @@ void add_sweep(CLI::App& app) {
                 spec.name.c_str(), r.total, r.already_done, r.started, r.completed, r.failed, r.busy_elsewhere);
     for (const auto& f : r.failures) std::printf("  failed: %s\n", f.c_str());
     if (r.interrupted) {
-      std::printf("interrupted; continue with: dmgn sweep %s%s\n", file.c_str(),
-                  workers > 1 ? fmt::format(" --workers {}", workers).c_str() : "");
-      std::exit(130);
+      std::vector<std::string> words{"dmgn", "sweep", file};
+      if (workers > 1) words.insert(words.end(), {"--workers", std::to_string(workers)});
+      if (!store_file.empty()) words.insert(words.end(), {"--store", store_file});
+      for (const auto& set : sets) words.insert(words.end(), {"--set", set});
+      std::printf("interrupted; continue with: %s\n", shell_command(words).c_str());
+      std::fflush(stdout);
+      throw ExitStatus{kExitInterrupted};
     }
-    if (!r.failures.empty()) std::exit(1);
+    if (!r.failures.empty()) throw ExitStatus{kExitError};
   });
 }
 

@@ -47,13 +47,22 @@ void add_train(CLI::App& app) {
     train::TrainOptions opt;
     opt.resume = resume;
     const auto s = train::run_training(cfg, opt);
-    if (s.rank != 0) return;  // rank 0 reports for a data-parallel run
     if (s.interrupted) {
-      const std::string launcher = s.world_size > 1 ? fmt::format("launch --nproc {} -- ", s.world_size) : "";
-      std::printf("run %lld interrupted at step %lld; continue with: dmgn %strain %s --resume\n",
-                  static_cast<long long>(s.run_id), static_cast<long long>(s.steps), launcher.c_str(), file.c_str());
-      return;
+      if (s.rank == 0) {  // rank 0 reports for a data-parallel run; every rank exits the same way
+        // The command that resumes exactly this run: the same file and overrides (they decide
+        // the config hash that --resume looks for).
+        std::vector<std::string> words{"dmgn"};
+        if (s.world_size > 1) words.insert(words.end(), {"launch", "--nproc", std::to_string(s.world_size), "--"});
+        words.insert(words.end(), {"train", file});
+        for (const auto& set : sets) words.insert(words.end(), {"--set", set});
+        words.push_back("--resume");
+        std::printf("run %lld interrupted at step %lld (checkpoint written); continue with: %s\n",
+                    static_cast<long long>(s.run_id), static_cast<long long>(s.steps), shell_command(words).c_str());
+        std::fflush(stdout);
+      }
+      throw ExitStatus{kExitInterrupted};
     }
+    if (s.rank != 0) return;
     std::printf("\nrun %lld completed: %lld steps%s, folder %s\n", static_cast<long long>(s.run_id),
                 static_cast<long long>(s.steps),
                 s.skipped_steps ? fmt::format(" ({} skipped)", s.skipped_steps).c_str() : "",
@@ -68,25 +77,31 @@ void add_eval(CLI::App& app) {
   static std::string ckpt;
   static std::vector<std::string> sets, datasets;
   static int64_t max_samples = 0;
-  static std::string save_dir, store_file;
+  static std::string save_dir, store_file, overlay;
   cmd->add_option("checkpoint", ckpt, "Checkpoint (from train or import-official)")->required();
+  cmd->add_option("--config", overlay,
+                  "A TOML file over the checkpoint's config, e.g. [datasets.mine] tables declaring your own "
+                  "benchmark folders (then --dataset mine)")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--dataset", datasets,
                   "Dataset names: [datasets.<name>] benchmarks or registry datasets (default: the config's "
                   "data.test); repeatable");
   cmd->add_option("--set", sets, "Override key.path=value on the checkpoint's config (repeatable)");
-  cmd->add_option("--max-samples", max_samples, "Evaluate at most this many images per dataset");
+  cmd->add_option("--max-samples", max_samples, "Evaluate at most this many images per dataset (0 = all)")
+      ->check(at_least(0));
   cmd->add_option("--save-images", save_dir, "Write every input / output / ground truth as PNG under DIR/<dataset>/");
   cmd->add_option("--store", store_file, "Run store to write to (default: the config's runtime.store)");
   cmd->callback([] {
     const auto meta = train::read_checkpoint_meta(ckpt);
     Config cfg = Config::from_canonical(meta.config_text);
+    if (!overlay.empty()) cfg.overlay(overlay);
     for (const auto& s : sets) cfg.set(s);
     train::apply_threads(cfg);
     const auto device = train::runtime_device(cfg);
     // Every dataset opens (and its listing is checked) before the model is built.
     std::vector<data::DatasetPtr> sets_to_run;
     for (const auto& name : datasets.empty() ? cfg.get_strings("data.test") : datasets)
-      sets_to_run.push_back(data::open_dataset(cfg, name, data::Split::heldout));
+      sets_to_run.push_back(train::open_for_model(cfg, name, data::Split::heldout));
     auto model = models::build_model(cfg);
     train::load_checkpoint(ckpt, {model.get(), nullptr, nullptr, nullptr});
     model->to(device);

@@ -6,9 +6,34 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/error.h"
 #include "store/run_store.h"
 
 namespace dmgn::cli {
+
+// Exit statuses of `dmgn` (README, "Reliability"): 0 the command completed (for train: the run
+// completed); 1 an error, one line on stderr; 3 interrupted: a signal stopped the work after a
+// checkpoint, and the printed command resumes exactly it; CLI11's own codes (100-110) for a
+// malformed command line.
+inline constexpr int kExitError = 1;
+using dmgn::kExitInterrupted;  // core/error.h
+// Thrown by a command that has printed its own report and must end with `code`.
+struct ExitStatus {
+  int code;
+};
+
+// `words` as one shell command line: each word quoted when it needs it ('...' with ' escaped).
+std::string shell_command(const std::vector<std::string>& words);
+
+// An option validator: an integer >= lo ("--nproc: must be an integer >= 1, got '0'"; CLI11's
+// PositiveNumber prints the range of a double instead).
+CLI::Validator at_least(long long lo);
+// An option validator: a number > 0 (or >= 0 with `or_zero`).
+CLI::Validator positive_number(bool or_zero = false);
+
+// The one-line error for a first argument that names no command ("unknown command 'trian'
+// (did you mean 'train'?)"), or "" when it names one or is an option.
+std::string unknown_command(CLI::App& app, const std::string& first);
 
 void add_list(CLI::App& app);
 void add_config(CLI::App& app);
@@ -33,7 +58,8 @@ std::string preset_file(const std::string& task, const std::string& dir = "");
 std::string thousands(int64_t n);  // 65518888 -> "65,518,888"
 // A benchmark row with what identifies the setting: config hash, device, torch, git revision.
 store::BenchRow bench_row(const Config& cfg, const char* bench, const std::string& device);
-// Opens an existing run store; IoError naming the file when there is none (nothing trained yet).
+// Opens an existing run store for reading (it may sit in a read-only folder); IoError naming the
+// file when there is none (nothing trained yet).
 store::RunStore open_existing_store(const std::string& file);
 
 }  // namespace dmgn::cli

@@ -1,4 +1,10 @@
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cctype>
+#include <cstring>
 
 #include <filesystem>
 
@@ -28,7 +34,72 @@ std::string preset_file(const std::string& task, const std::string& dir) {
 store::RunStore open_existing_store(const std::string& file) {
   if (!std::filesystem::exists(file))
     throw IoError(fmt::format("run store '{}' does not exist (train something first)", file));
-  return store::RunStore(file);
+  return store::RunStore(file, store::RunStore::Access::read_only);
+}
+
+std::string shell_command(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words) {
+    const bool plain = !w.empty() && std::all_of(w.begin(), w.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("_./=:,+-@%", c) != nullptr;
+    });
+    std::string q = w;
+    if (!plain) {
+      q = "'";
+      for (char c : w) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+      q += "'";
+    }
+    out += (out.empty() ? "" : " ") + q;
+  }
+  return out;
+}
+
+CLI::Validator at_least(long long lo) {
+  return CLI::Validator(
+      [lo](std::string& v) -> std::string {
+        try {
+          size_t pos = 0;
+          const long long x = std::stoll(v, &pos);
+          if (pos == v.size() && x >= lo) return "";
+        } catch (const std::exception&) {
+        }
+        return fmt::format("must be an integer >= {}, got '{}'", lo, v);
+      },
+      fmt::format("INT>={}", lo));
+}
+
+CLI::Validator positive_number(bool or_zero) {
+  return CLI::Validator(
+      [or_zero](std::string& v) -> std::string {
+        try {
+          size_t pos = 0;
+          const double x = std::stod(v, &pos);
+          if (pos == v.size() && std::isfinite(x) && (x > 0 || (or_zero && x == 0))) return "";
+        } catch (const std::exception&) {
+        }
+        return fmt::format("must be a number {} 0, got '{}'", or_zero ? ">=" : ">", v);
+      },
+      or_zero ? "NUM>=0" : "NUM>0");
+}
+
+std::string unknown_command(CLI::App& app, const std::string& first) {
+  if (first.empty() || first[0] == '-') return "";
+  std::string best;
+  size_t best_d = SIZE_MAX;
+  std::vector<std::string> names;
+  for (const auto* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    const std::string& n = sub->get_name();
+    if (n == first) return "";
+    names.push_back(n);
+    const size_t d = edit_distance(n, first);
+    if (d < best_d) {
+      best_d = d;
+      best = n;
+    }
+  }
+  return fmt::format("unknown command '{}'{}; the commands: {}", first,
+                     best_d <= 2 ? fmt::format(" (did you mean '{}'?)", best) : std::string(),
+                     fmt::format("{}", fmt::join(names, ", ")));
 }
 
 std::string thousands(int64_t n) {

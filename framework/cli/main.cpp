@@ -1,4 +1,5 @@
-// dmgn: the command line. Errors print as one line "dmgn: error: ..." with exit code 1.
+// dmgn: the command line. Errors print as one line "dmgn: error: ..." with exit code 1; the
+// other exit statuses are listed in cli/commands.h.
 #include <fmt/format.h>
 
 #include <csignal>
@@ -43,11 +44,20 @@ int main(int argc, char** argv) {
   dmgn::cli::add_data(app);
   dmgn::cli::add_score(app);
   dmgn::cli::add_sweep(app);
+  if (argc > 1) {
+    const std::string unknown = dmgn::cli::unknown_command(app, argv[1]);
+    if (!unknown.empty()) {
+      std::fprintf(stderr, "dmgn: error: %s\n", unknown.c_str());
+      return 1;
+    }
+  }
   try {
     dmgn::register_builtins();
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const dmgn::cli::ExitStatus& s) {
+    return s.code;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "dmgn: error: %s\n", with_rank(dmgn::error_summary(e)).c_str());
     return 1;

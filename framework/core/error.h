@@ -6,6 +6,11 @@
 
 namespace dmgn {
 
+// The exit status of a dmgn process whose work a signal stopped after writing a checkpoint
+// (train, sweep, launch): resumable, distinct from completion (0) and from errors (1).
+inline constexpr int kExitInterrupted = 3;
+
+
 struct Error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <optional>
 
+#include "store/liveness.h"
+
 namespace dmgn::store {
 
 namespace {
@@ -59,7 +61,7 @@ std::string format_runs(const std::vector<RunRow>& runs, const RunStore& store) 
     const auto steps = r.provenance.find("steps");
     rows.push_back({
         std::to_string(r.id),
-        r.status,
+        live_status(r),
         or_dash(what),
         or_dash(r.task),
         steps == r.provenance.end() ? kDash : steps->second,

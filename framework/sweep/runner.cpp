@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/file_lock.h"
 #include "train/launch.h"
 
 namespace dmgn::sweep {
@@ -54,7 +55,7 @@ RunStatus status_of(const SweepRun& run, const store::RunStore* store) {
       s.state = st == "failed" ? State::failed : State::interrupted;  // 'running' without a live lock = died
     }
   }
-  if (lock_held(lock_file(run))) s.state = State::running;
+  if (lock_held(lock_file(run, /*create=*/false))) s.state = State::running;
   return s;
 }
 
@@ -84,18 +85,6 @@ std::string last_line(const fs::path& file) {
   while (std::getline(in, line))
     if (line.find_first_not_of(" \t\r") != std::string::npos) last = line;
   return last;
-}
-
-// Takes the run's lock without blocking: the descriptor (to pass on to the child), or -1
-// when another process holds it.
-int try_lock(const fs::path& file) {
-  const int fd = ::open(file.c_str(), O_RDWR | O_CREAT, 0644);
-  if (fd < 0) throw IoError(fmt::format("cannot open lock file '{}': {}", file.string(), std::strerror(errno)));
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
 }
 
 struct Active {
@@ -138,21 +127,17 @@ const char* state_name(State s) {
   return "?";
 }
 
-fs::path lock_file(const SweepRun& run) {
+fs::path lock_file(const SweepRun& run, bool create) {
   const fs::path dir = store_dir(run) / "sweep_locks";
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) throw IoError(fmt::format("cannot create '{}': {}", dir.string(), ec.message()));
+  if (create) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) throw IoError(fmt::format("cannot create '{}': {}", dir.string(), ec.message()));
+  }
   return dir / (run.hash + ".lock");
 }
 
-bool lock_held(const fs::path& file) {
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CREAT, 0644);
-  if (fd < 0) return false;
-  const bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-  ::close(fd);
-  return held;
-}
+bool lock_held(const fs::path& file) { return file_lock_held(file); }
 
 std::vector<RunStatus> sweep_status(const std::vector<SweepRun>& runs) {
   std::map<std::string, std::unique_ptr<store::RunStore>> stores;
@@ -160,7 +145,10 @@ std::vector<RunStatus> sweep_status(const std::vector<SweepRun>& runs) {
   for (const auto& run : runs) {
     auto it = stores.find(run.store);
     if (it == stores.end())
-      it = stores.emplace(run.store, fs::exists(run.store) ? std::make_unique<store::RunStore>(run.store) : nullptr)
+      it = stores
+               .emplace(run.store, fs::exists(run.store) ? std::make_unique<store::RunStore>(
+                                                              run.store, store::RunStore::Access::read_only)
+                                                        : nullptr)
                .first;
     out.push_back(status_of(run, it->second.get()));
   }
@@ -235,8 +223,9 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& o) {
     while (!queue.empty() && static_cast<int>(active.size()) < o.workers && !g_signal) {
       RunStatus s = queue.front();
       queue.pop_front();
-      const int fd = try_lock(lock_file(s.run));
-      if (fd < 0) {
+      // Inherited by the worker across exec: it holds the sweep's lock on the run until it ends.
+      auto lock = FileLock::try_acquire(lock_file(s.run), /*inherit=*/true);
+      if (!lock) {
         ++out.busy_elsewhere;
         if (!o.quiet) std::printf("  #%d %s: running in another process, skipped\n", s.run.index, s.run.label().c_str());
         continue;
@@ -245,7 +234,6 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& o) {
       if (fs::exists(s.run.store)) {
         const store::RunStore store(s.run.store);
         if (status_of(s.run, &store).state == State::done) {
-          ::close(fd);
           ++out.already_done;
           continue;
         }
@@ -273,8 +261,7 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& o) {
       a.status = s;
       a.log = log;
       a.started = std::chrono::steady_clock::now();
-      a.pid = spawn(exe, args, log, fd);
-      ::close(fd);
+      a.pid = spawn(exe, args, log, lock->fd());
       ++out.started;
       if (!o.quiet)
         std::printf("  start  #%d %s%s (log %s)\n", s.run.index, s.run.label().c_str(),
@@ -317,7 +304,8 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& o) {
         std::printf("  done   #%d %s: run %lld in %s; %s  [%d/%d]\n", a.status.run.index, a.status.run.label().c_str(),
                     static_cast<long long>(now->row->id), duration_text(secs).c_str(), metrics_text(now->test).c_str(),
                     finished, queued);
-    } else if (out.interrupted) {
+    } else if (out.interrupted || (WIFEXITED(status) && WEXITSTATUS(status) == kExitInterrupted)) {
+      // Stopped by us, or by a signal sent to the run itself: checkpointed, resumable.
       if (!o.quiet) std::printf("  stopped #%d %s after %s\n", a.status.run.index, a.status.run.label().c_str(),
                                 duration_text(secs).c_str());
     } else {

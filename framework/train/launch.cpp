@@ -117,7 +117,9 @@ LaunchResult launch_local(const LaunchOptions& o) {
         --running;
         if (WIFSIGNALED(status)) w.signal = WTERMSIG(status);
         if (WIFEXITED(status)) w.exit_code = WEXITSTATUS(status);
-        const bool bad = w.signal != 0 || w.exit_code != 0;
+        // A worker that checkpointed and stopped on a signal (kExitInterrupted) has not failed.
+        const bool bad = w.signal != 0 || (w.exit_code != 0 && w.exit_code != kExitInterrupted);
+        if (!bad && w.exit_code == kExitInterrupted && !failure) result.exit_code = kExitInterrupted;
         if (bad && !failure) {
           failure = true;
           w.failed_first = true;

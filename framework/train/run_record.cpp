@@ -1,14 +1,17 @@
 #include "train/run_record.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <fstream>
+#include <random>
 #include <sstream>
 
 #include "core/compat.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "gitrev.h"
+#include "store/liveness.h"
 #include "train/checkpoint.h"
 
 namespace dmgn::train {
@@ -62,12 +65,56 @@ RunPlan find_resumable(store::RunStore& store, const Config& cfg, int world) {
   return plan;
 }
 
+// "pid 123 on host since 2026-...", for whoever finds the run locked.
+std::string lock_owner_text() {
+  char host[256] = {0};
+  ::gethostname(host, sizeof(host) - 1);
+  return fmt::format("pid {} on {} since {}", ::getpid(), host, store::now_utc());
+}
+
+// The run's lock, or Error saying who holds it.
+std::shared_ptr<FileLock> lock_run(int64_t run_id, const fs::path& run_dir) {
+  const auto file = store::run_lock_path(run_dir.string());
+  auto lock = FileLock::try_acquire(file);
+  if (!lock) {
+    const std::string who = file_lock_text(file);
+    throw Error(fmt::format("run {} is being trained by another process{} (its lock {} is held): one process "
+                            "trains a run at a time; wait for it, or stop it and resume",
+                            run_id, who.empty() ? "" : " (" + who + ")", file.string()));
+  }
+  lock->describe(lock_owner_text());
+  return std::make_shared<FileLock>(std::move(*lock));
+}
+
+// 8 random hex digits: run folders stay distinct across stores that share an out_dir.
+std::string folder_token() {
+  std::random_device rd;
+  return fmt::format("{:08x}", static_cast<uint32_t>(rd()));
+}
+
+// A new folder for run `id` under out_dir (never an existing one).
+fs::path create_run_folder(const Config& cfg, int64_t id) {
+  const fs::path out_dir = cfg.get_string("runtime.out_dir");
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec) throw IoError(fmt::format("cannot create the runs folder '{}': {}", out_dir.string(), ec.message()));
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    const fs::path dir = out_dir / fmt::format("{:05d}-{}-{}", id, cfg.short_hash(), folder_token());
+    if (fs::create_directory(dir, ec)) return dir;
+    if (ec) throw IoError(fmt::format("cannot create the run folder '{}': {}", dir.string(), ec.message()));
+  }
+  throw IoError(fmt::format("cannot find a new run folder name under '{}'", out_dir.string()));
+}
+
 }  // namespace
 
 RunPlan plan_run(store::RunStore& store, const Config& cfg, bool resume, const RunIdentity& id) {
   if (resume) {
     RunPlan p = find_resumable(store, cfg, id.world_size);
-    if (p.run_id) return p;
+    if (p.run_id) {
+      p.lock = lock_run(p.run_id, p.run_dir);
+      return p;
+    }
     log::info("--resume: no unfinished run of this config and world size with a checkpoint; starting fresh");
   }
   store::RunInfo info;
@@ -86,20 +133,30 @@ RunPlan plan_run(store::RunStore& store, const Config& cfg, bool resume, const R
   info.provenance = id.provenance;
   RunPlan p;
   p.run_id = store.begin_run(info);
-  p.run_dir = fs::path(cfg.get_string("runtime.out_dir")) / fmt::format("{:05d}-{}", p.run_id, cfg.short_hash());
-  std::error_code ec;
-  fs::create_directories(p.run_dir / "checkpoints", ec);
-  if (ec)
-    throw IoError(fmt::format("cannot create the run folder '{}': {}", (p.run_dir / "checkpoints").string(),
-                              ec.message()));
-  {
-    std::ofstream out(p.run_dir / "config.toml");
-    out << cfg.canonical();
-    if (!out) throw IoError(fmt::format("cannot write '{}'", (p.run_dir / "config.toml").string()));
+  try {
+    p.run_dir = create_run_folder(cfg, p.run_id);
+    p.lock = lock_run(p.run_id, p.run_dir);
+    std::error_code ec;
+    fs::create_directory(p.run_dir / "checkpoints", ec);
+    if (ec)
+      throw IoError(fmt::format("cannot create the run folder '{}': {}", (p.run_dir / "checkpoints").string(),
+                                ec.message()));
+    {
+      std::ofstream out(p.run_dir / "config.toml");
+      out << cfg.canonical();
+      if (!out) throw IoError(fmt::format("cannot write '{}'", (p.run_dir / "config.toml").string()));
+    }
+    // The run folder is recorded as an artifact and in the run row (for --resume).
+    store.add_artifact(p.run_id, "run_dir", p.run_dir.string());
+    store.set_run_dir(p.run_id, p.run_dir.string());
+  } catch (...) {
+    try {
+      store.finish_run(p.run_id, "failed");  // never left 'running' by a run that could not start
+    } catch (const std::exception& e) {
+      log::warn(fmt::format("could not mark run {} failed: {}", p.run_id, e.what()));
+    }
+    throw;
   }
-  // The run folder is recorded as an artifact and in the run row (for --resume).
-  store.add_artifact(p.run_id, "run_dir", p.run_dir.string());
-  store.set_run_dir(p.run_id, p.run_dir.string());
   return p;
 }
 

@@ -108,6 +108,21 @@ CollectivePtr collective_from_environment(const Config& cfg) {
   return make_collective(dist_env_from_environment(), o);
 }
 
+data::DatasetPtr open_for_model(const Config& cfg, const std::string& name, data::Split split) {
+  auto ds = data::open_dataset(cfg, name, split);
+  const auto need = models::input_requirement(cfg);
+  ds->require_min_side(need.min_side, need.why);
+  return ds;
+}
+
+void check_crop_fits_model(const Config& cfg) {
+  const int64_t crop = cfg.get_int("data.crop");
+  const auto need = models::input_requirement(cfg);
+  if (crop > 0 && crop < need.min_side)
+    throw ConfigError(fmt::format("config key 'data.crop' = {} is smaller than the {}x{} the model takes ({})", crop,
+                                  need.min_side, need.min_side, need.why));
+}
+
 uint64_t parameter_hash(torch::nn::Module& module) {
   uint64_t h = 1469598103934665603ull;  // FNV-1a, 64 bit
   auto mix = [&](const torch::Tensor& t) {
@@ -121,6 +136,9 @@ uint64_t parameter_hash(torch::nn::Module& module) {
 }
 
 TrainSummary run_training(const Config& cfg, const TrainOptions& options) {
+  // From the start: a Ctrl-C while the data and the model are being prepared stops the run after
+  // its first step, with a checkpoint, instead of killing it on the spot.
+  StopSignals signals;
   apply_threads(cfg);
   const torch::Device device = worker_device(cfg);
   CollectivePtr coll = options.collective ? options.collective : collective_from_environment(cfg);
@@ -128,11 +146,12 @@ TrainSummary run_training(const Config& cfg, const TrainOptions& options) {
   const bool lead = rank == 0;
 
   // Data first: a bad photo or dataset name fails before anything is written.
-  auto train_set = data::open_dataset(cfg, cfg.get_string("data.train"), data::Split::train);
-  auto val_set = data::open_dataset(cfg, cfg.get_string("data.val"), data::Split::heldout);
+  check_crop_fits_model(cfg);
+  auto train_set = open_for_model(cfg, cfg.get_string("data.train"), data::Split::train);
+  auto val_set = open_for_model(cfg, cfg.get_string("data.val"), data::Split::heldout);
   std::vector<data::DatasetPtr> test_sets;
   for (const auto& name : cfg.get_strings("data.test"))
-    test_sets.push_back(data::open_dataset(cfg, name, data::Split::heldout));
+    test_sets.push_back(open_for_model(cfg, name, data::Split::heldout));
   const auto preset = metric_preset(cfg);
   const bool skip_bad = data::skip_bad_samples(cfg);
 
@@ -167,194 +186,199 @@ TrainSummary run_training(const Config& cfg, const TrainOptions& options) {
   if (!lead) plan = RunPlan::decode(plan_text);
   if (!plan.error.empty()) throw Error(lead ? plan.error : "rank 0: " + plan.error);
 
-  CheckpointMeta start;
-  if (!plan.checkpoint.empty()) {
-    start = load_checkpoint(plan.checkpoint, session.parts(), rank);
-    session.lay_out();
-    if (lead) {
-      log::info(fmt::format("resuming run {} from {} (step {})", plan.run_id, plan.checkpoint.string(), start.step));
-      mark_resumed(*store, plan, start.step, total_steps);
-    }
-  }
-  const int64_t run_id = plan.run_id;
-  const fs::path run_dir = plan.run_dir;
-  auto log_rows = [&](const std::vector<store::Metric>& rows) {
-    if (lead) store->log_metrics(rows);
-  };
-  if (lead) {
-    store->set_provenance(run_id, "world_size", std::to_string(world));
-    store->set_provenance(run_id, "global_batch", std::to_string(lopt.batch_size * world));
-    store->set_provenance(run_id, "metric_preset", preset.name);
-    store->set_provenance(run_id, "metric_spec", preset.describe());
-    store->set_provenance(run_id, "on_bad_sample", cfg.get_string("data.on_bad_sample"));
-    store->set_provenance(run_id, "precision", session.execution().precision());
-    store->set_provenance(run_id, "channels_last", session.execution().channels_last ? "true" : "false");
-    store->set_provenance(run_id, "dist_backend", coll->backend());
-    store->set_provenance(run_id, "device_name", compat::device_name(device));
-    log::info(fmt::format("run {} | {} | config {} | {} steps ({} per epoch) | {} rank(s){} x batch {} | {} threads",
-                          run_id, run_dir.string(), cfg.short_hash(), total_steps, per_epoch, world,
-                          coll->backend() != "none" ? " (" + coll->backend() + ")" : "", lopt.batch_size,
-                          torch::get_num_threads()));
-  }
-
-  TrainSummary summary;
-  summary.run_id = run_id;
-  summary.run_dir = run_dir;
-  summary.world_size = world;
-  summary.rank = rank;
-  const int64_t log_every = std::max<int64_t>(1, cfg.get_int("runtime.log_every"));
-  const bool progress_on = cfg.get_bool("runtime.progress") && lead;
-  const int64_t ckpt_every = cfg.get_int("train.checkpoint_every");
-  const int64_t val_every = cfg.get_int("train.val_every");
-  const int64_t val_samples = cfg.get_int("train.val_samples");
-  const int keep = static_cast<int>(cfg.get_int("train.keep_checkpoints"));
-  const fs::path ckpt_dir = run_dir / "checkpoints";
-
-  int64_t step = start.step;
-  loader.set_position(static_cast<uint64_t>(start.epoch), start.batch_in_epoch);
-  Progress progress(total_steps, step);
-  StopSignals signals;
-
-  // Bad samples the loaders skipped and grey files converted, summed over ranks (their shards
-  // are disjoint); kept as the largest count seen, so a resumed run does not lose earlier ones.
-  auto record_data_problems = [&] {
-    const auto counts = all_reduce_values(*coll, {static_cast<double>(loader.bad_samples().count()),
-                                                  static_cast<double>(train_set->converted_files())});
-    if (!lead) return;
-    const auto keep_max = [&](const char* key, double v) {
-      const auto row = store->run(run_id);
-      int64_t before = 0;
-      if (row && row->provenance.count(key)) before = std::stoll(row->provenance.at(key));
-      const int64_t now = std::max<int64_t>(before, std::llround(v));
-      if (now > 0 || (row && row->provenance.count(key))) store->set_provenance(run_id, key, std::to_string(now));
-    };
-    keep_max("skipped_samples", counts[0]);
-    keep_max("grayscale_converted", counts[1]);
-  };
-
-  // Every rank takes part (RNG states and parameter hashes are gathered); rank 0 writes, and
-  // its success or failure is shared so that every rank stops together on an error.
-  auto checkpoint = [&] {
-    const auto rng = all_gather_rows(*coll, generator_state(torch::kCPU));
-    torch::Tensor cuda_rng;
-    if (device.is_cuda()) cuda_rng = all_gather_rows(*coll, generator_state(device));
-    uint64_t h = parameter_hash(model);
-    if (auto* d = session.discriminator()) h ^= parameter_hash(*d) * 31;
-    const auto hashes = all_gather_rows(*coll, torch::tensor({static_cast<int64_t>(h)}, torch::kInt64));
-    const bool in_sync = hashes.eq(hashes[0]).all().item<bool>();
-    if (!in_sync && summary.ranks_in_sync && lead)
-      log::loud(fmt::format("data-parallel ranks hold DIFFERENT parameters at step {} (ranks_in_sync=false)", step));
-    summary.ranks_in_sync = summary.ranks_in_sync && in_sync;
-    std::string error;
-    if (lead) {
-      try {
-        CheckpointMeta meta;
-        meta.step = step;
-        meta.epoch = static_cast<int64_t>(loader.epoch());
-        meta.batch_in_epoch = loader.batch_index();
-        meta.config_text = cfg.canonical();
-        meta.world_size = world;
-        meta.rng_states = rng;
-        meta.cuda_rng_states = cuda_rng;
-        save_checkpoint(checkpoint_path(ckpt_dir, step), meta, session.parts());
-        prune_checkpoints(ckpt_dir, keep);
-      } catch (const std::exception& e) {
-        error = e.what();
-      }
-    }
-    const bool ok = all_reduce_values(*coll, {error.empty() ? 0.0 : 1.0})[0] == 0;
-    if (!ok) throw Error(lead ? error : fmt::format("rank 0 could not write the checkpoint of step {}", step));
-    record_data_problems();
-  };
-  auto record = [&](const char* split, const EvalResult& r) {
-    log_rows({{run_id, step, split, r.dataset, "psnr", r.psnr, r.preset},
-              {run_id, step, split, r.dataset, "ssim", r.ssim, r.preset},
-              {run_id, step, split, r.dataset, "psnr_input", r.psnr_input, r.preset},
-              {run_id, step, split, r.dataset, "ssim_input", r.ssim_input, r.preset}});
-  };
-  auto validate = [&] {
-    EvalOptions eo;
-    eo.max_samples = val_samples;
-    eo.device = device;
-    eo.memory_format = session.execution().memory_format();
-    eo.skip_bad = skip_bad;
-    const auto r = evaluate(model, *val_set, metric_preset(cfg, val_set->name()), eo, *coll);
-    record("val", r);
-    if (lead) {
-      std::printf("val  step %lld | %s (%lld images, %s) | PSNR %.2f SSIM %.4f | input PSNR %.2f SSIM %.4f\n",
-                  static_cast<long long>(step), r.dataset.c_str(), static_cast<long long>(r.samples),
-                  r.preset.c_str(), r.psnr, r.ssim, r.psnr_input, r.ssim_input);
-      std::fflush(stdout);
-    }
-  };
-
+  // From here on the run exists: any error marks it failed (a crash leaves it 'running' with
+  // its lock released, which shows as "died").
   try {
-    while (step < total_steps) {
-      const StepResult res = session.step(loader.next_rolling(), step, signals.stop());
-      ++step;
-      if (res.skipped) {
-        ++summary.skipped_steps;
-        if (lead)
-          log::warn(fmt::format("non-finite loss at step {} in term '{}': step skipped; {}", step, res.bad_term,
-                                res.diagnosis));
-      } else if (step % log_every == 0 || step == total_steps) {
-        const std::string line = progress.line(step, format_terms(res, has_d));
-        if (progress_on) {
-          std::printf("%s\n", line.c_str());
-          std::fflush(stdout);
-        }
-        std::vector<store::Metric> rows{{run_id, step, "train", train_set->name(), "loss", res.loss, ""}};
-        for (const auto& [name, v] : res.terms) rows.push_back({run_id, step, "train", train_set->name(), name, v, ""});
-        if (has_d) rows.push_back({run_id, step, "train", train_set->name(), "d_loss", res.d_loss, ""});
-        rows.push_back({run_id, step, "train", train_set->name(), "it_per_s", progress.rate(), ""});
-        log_rows(rows);
-      }
-      if (val_every > 0 && step % val_every == 0 && step < total_steps) validate();
-      if (ckpt_every > 0 && step % ckpt_every == 0 && step < total_steps) checkpoint();
-      if (res.stop_requested) {
-        if (lead) log::warn(fmt::format("stop requested (signal) at step {}: checkpointing and stopping", step));
-        checkpoint();
-        if (lead) store->finish_run(run_id, "interrupted");
-        summary.steps = step;
-        summary.interrupted = true;
-        return summary;
+    CheckpointMeta start;
+    if (!plan.checkpoint.empty()) {
+      start = load_checkpoint(plan.checkpoint, session.parts(), rank);
+      session.lay_out();
+      if (lead) {
+        log::info(fmt::format("resuming run {} from {} (step {})", plan.run_id, plan.checkpoint.string(), start.step));
+        mark_resumed(*store, plan, start.step, total_steps);
       }
     }
-    checkpoint();
-    validate();
-    for (const auto& ts : test_sets) {
+    const int64_t run_id = plan.run_id;
+    const fs::path run_dir = plan.run_dir;
+    auto log_rows = [&](const std::vector<store::Metric>& rows) {
+      if (lead) store->log_metrics(rows);
+    };
+    if (lead) {
+      store->set_provenance(run_id, "world_size", std::to_string(world));
+      store->set_provenance(run_id, "global_batch", std::to_string(lopt.batch_size * world));
+      store->set_provenance(run_id, "metric_preset", preset.name);
+      store->set_provenance(run_id, "metric_spec", preset.describe());
+      store->set_provenance(run_id, "on_bad_sample", cfg.get_string("data.on_bad_sample"));
+      store->set_provenance(run_id, "precision", session.execution().precision());
+      store->set_provenance(run_id, "channels_last", session.execution().channels_last ? "true" : "false");
+      store->set_provenance(run_id, "dist_backend", coll->backend());
+      store->set_provenance(run_id, "device_name", compat::device_name(device));
+      log::info(fmt::format("run {} | {} | config {} | {} steps ({} per epoch) | {} rank(s){} x batch {} | {} threads",
+                            run_id, run_dir.string(), cfg.short_hash(), total_steps, per_epoch, world,
+                            coll->backend() != "none" ? " (" + coll->backend() + ")" : "", lopt.batch_size,
+                            torch::get_num_threads()));
+    }
+
+    TrainSummary summary;
+    summary.run_id = run_id;
+    summary.run_dir = run_dir;
+    summary.world_size = world;
+    summary.rank = rank;
+    const int64_t log_every = std::max<int64_t>(1, cfg.get_int("runtime.log_every"));
+    const bool progress_on = cfg.get_bool("runtime.progress") && lead;
+    const int64_t ckpt_every = cfg.get_int("train.checkpoint_every");
+    const int64_t val_every = cfg.get_int("train.val_every");
+    const int64_t val_samples = cfg.get_int("train.val_samples");
+    const int keep = static_cast<int>(cfg.get_int("train.keep_checkpoints"));
+    const fs::path ckpt_dir = run_dir / "checkpoints";
+
+    int64_t step = start.step;
+    loader.set_position(static_cast<uint64_t>(start.epoch), start.batch_in_epoch);
+    Progress progress(total_steps, step);
+
+    // Bad samples the loaders skipped and grey files converted, summed over ranks (their shards
+    // are disjoint); kept as the largest count seen, so a resumed run does not lose earlier ones.
+    auto record_data_problems = [&] {
+      const auto counts = all_reduce_values(*coll, {static_cast<double>(loader.bad_samples().count()),
+                                                    static_cast<double>(train_set->converted_files())});
+      if (!lead) return;
+      const auto keep_max = [&](const char* key, double v) {
+        const auto row = store->run(run_id);
+        int64_t before = 0;
+        if (row && row->provenance.count(key)) before = std::stoll(row->provenance.at(key));
+        const int64_t now = std::max<int64_t>(before, std::llround(v));
+        if (now > 0 || (row && row->provenance.count(key))) store->set_provenance(run_id, key, std::to_string(now));
+      };
+      keep_max("skipped_samples", counts[0]);
+      keep_max("grayscale_converted", counts[1]);
+    };
+
+    // Every rank takes part (RNG states and parameter hashes are gathered); rank 0 writes, and
+    // its success or failure is shared so that every rank stops together on an error.
+    auto checkpoint = [&] {
+      const auto rng = all_gather_rows(*coll, generator_state(torch::kCPU));
+      torch::Tensor cuda_rng;
+      if (device.is_cuda()) cuda_rng = all_gather_rows(*coll, generator_state(device));
+      uint64_t h = parameter_hash(model);
+      if (auto* d = session.discriminator()) h ^= parameter_hash(*d) * 31;
+      const auto hashes = all_gather_rows(*coll, torch::tensor({static_cast<int64_t>(h)}, torch::kInt64));
+      const bool in_sync = hashes.eq(hashes[0]).all().item<bool>();
+      if (!in_sync && summary.ranks_in_sync && lead)
+        log::loud(fmt::format("data-parallel ranks hold DIFFERENT parameters at step {} (ranks_in_sync=false)", step));
+      summary.ranks_in_sync = summary.ranks_in_sync && in_sync;
+      std::string error;
+      if (lead) {
+        try {
+          CheckpointMeta meta;
+          meta.step = step;
+          meta.epoch = static_cast<int64_t>(loader.epoch());
+          meta.batch_in_epoch = loader.batch_index();
+          meta.config_text = cfg.canonical();
+          meta.world_size = world;
+          meta.rng_states = rng;
+          meta.cuda_rng_states = cuda_rng;
+          save_checkpoint(checkpoint_path(ckpt_dir, step), meta, session.parts());
+          prune_checkpoints(ckpt_dir, keep);
+        } catch (const std::exception& e) {
+          error = e.what();
+        }
+      }
+      const bool ok = all_reduce_values(*coll, {error.empty() ? 0.0 : 1.0})[0] == 0;
+      if (!ok) throw Error(lead ? error : fmt::format("rank 0 could not write the checkpoint of step {}", step));
+      record_data_problems();
+    };
+    auto record = [&](const char* split, const EvalResult& r) {
+      log_rows({{run_id, step, split, r.dataset, "psnr", r.psnr, r.preset},
+                {run_id, step, split, r.dataset, "ssim", r.ssim, r.preset},
+                {run_id, step, split, r.dataset, "psnr_input", r.psnr_input, r.preset},
+                {run_id, step, split, r.dataset, "ssim_input", r.ssim_input, r.preset}});
+    };
+    auto validate = [&] {
       EvalOptions eo;
+      eo.max_samples = val_samples;
       eo.device = device;
       eo.memory_format = session.execution().memory_format();
-      eo.save_dir = run_dir / "samples" / ts->name();
       eo.skip_bad = skip_bad;
-      const auto r = evaluate(model, *ts, metric_preset(cfg, ts->name()), eo, *coll);
-      record("test", r);
-      if (r.skipped) log_rows({{run_id, step, "test", r.dataset, "skipped", static_cast<double>(r.skipped), r.preset}});
-      summary.tests.push_back(r);
+      const auto r = evaluate(model, *val_set, metric_preset(cfg, val_set->name()), eo, *coll);
+      record("val", r);
+      if (lead) {
+        std::printf("val  step %lld | %s (%lld images, %s) | PSNR %.2f SSIM %.4f | input PSNR %.2f SSIM %.4f\n",
+                    static_cast<long long>(step), r.dataset.c_str(), static_cast<long long>(r.samples),
+                    r.preset.c_str(), r.psnr, r.ssim, r.psnr_input, r.ssim_input);
+        std::fflush(stdout);
+      }
+    };
+
+    {
+      while (step < total_steps) {
+        const StepResult res = session.step(loader.next_rolling(), step, signals.stop());
+        ++step;
+        if (res.skipped) {
+          ++summary.skipped_steps;
+          if (lead)
+            log::warn(fmt::format("non-finite loss at step {} in term '{}': step skipped; {}", step, res.bad_term,
+                                  res.diagnosis));
+        } else if (step % log_every == 0 || step == total_steps) {
+          const std::string line = progress.line(step, format_terms(res, has_d));
+          if (progress_on) {
+            std::printf("%s\n", line.c_str());
+            std::fflush(stdout);
+          }
+          std::vector<store::Metric> rows{{run_id, step, "train", train_set->name(), "loss", res.loss, ""}};
+          for (const auto& [name, v] : res.terms)
+            rows.push_back({run_id, step, "train", train_set->name(), name, v, ""});
+          if (has_d) rows.push_back({run_id, step, "train", train_set->name(), "d_loss", res.d_loss, ""});
+          rows.push_back({run_id, step, "train", train_set->name(), "it_per_s", progress.rate(), ""});
+          log_rows(rows);
+        }
+        if (val_every > 0 && step % val_every == 0 && step < total_steps) validate();
+        if (ckpt_every > 0 && step % ckpt_every == 0 && step < total_steps) checkpoint();
+        if (res.stop_requested) {
+          if (lead) log::warn(fmt::format("stop requested (signal) at step {}: checkpointing and stopping", step));
+          checkpoint();
+          if (lead) store->finish_run(run_id, "interrupted");
+          summary.steps = step;
+          summary.interrupted = true;
+          return summary;
+        }
+      }
+      checkpoint();
+      validate();
+      for (const auto& ts : test_sets) {
+        EvalOptions eo;
+        eo.device = device;
+        eo.memory_format = session.execution().memory_format();
+        eo.save_dir = run_dir / "samples" / ts->name();
+        eo.skip_bad = skip_bad;
+        const auto r = evaluate(model, *ts, metric_preset(cfg, ts->name()), eo, *coll);
+        record("test", r);
+        if (r.skipped)
+          log_rows({{run_id, step, "test", r.dataset, "skipped", static_cast<double>(r.skipped), r.preset}});
+        summary.tests.push_back(r);
+      }
+      if (lead) {
+        store->set_provenance(run_id, "steps", std::to_string(step));
+        store->set_provenance(run_id, "epochs",
+                              fmt::format("{:.2f}", static_cast<double>(step) / static_cast<double>(per_epoch)));
+        store->set_provenance(run_id, "train_samples_per_epoch", std::to_string(train_set->size()));
+        if (summary.skipped_steps)
+          store->set_provenance(run_id, "skipped_steps", std::to_string(summary.skipped_steps));
+        if (world > 1) store->set_provenance(run_id, "ranks_in_sync", summary.ranks_in_sync ? "true" : "false");
+        store->finish_run(run_id, "completed");
+      }
     }
-    if (lead) {
-      store->set_provenance(run_id, "steps", std::to_string(step));
-      store->set_provenance(run_id, "epochs",
-                            fmt::format("{:.2f}", static_cast<double>(step) / static_cast<double>(per_epoch)));
-      store->set_provenance(run_id, "train_samples_per_epoch", std::to_string(train_set->size()));
-      if (summary.skipped_steps)
-        store->set_provenance(run_id, "skipped_steps", std::to_string(summary.skipped_steps));
-      if (world > 1) store->set_provenance(run_id, "ranks_in_sync", summary.ranks_in_sync ? "true" : "false");
-      store->finish_run(run_id, "completed");
-    }
+    summary.steps = step;
+    return summary;
   } catch (...) {
     if (lead) {
       try {
-        store->finish_run(run_id, "failed");
+        store->finish_run(plan.run_id, "failed");
       } catch (const std::exception& e) {
-        log::warn(fmt::format("could not mark run {} failed: {}", run_id, e.what()));
+        log::warn(fmt::format("could not mark run {} failed: {}", plan.run_id, e.what()));
       }
     }
     throw;
   }
-  summary.steps = step;
-  return summary;
 }
 
 }  // namespace dmgn::train

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "data/dataset.h"
 #include "train/distributed.h"
 #include "train/evaluate.h"
 
@@ -54,6 +55,11 @@ torch::Device worker_device(const Config& cfg);
 // The collective of this process: world size 1 without launch variables, else the
 // rendezvous of train/distributed.h with runtime.dist_backend and runtime.dist_timeout_s.
 CollectivePtr collective_from_environment(const Config& cfg);
+// data::open_dataset for the config's model: the dataset refuses samples smaller than the model
+// takes (models::input_requirement), by name, under data.on_bad_sample.
+data::DatasetPtr open_for_model(const Config& cfg, const std::string& name, data::Split split);
+// ConfigError naming data.crop when training crops would be smaller than the model takes.
+void check_crop_fits_model(const Config& cfg);
 // FNV-1a hash of the bytes of a module's parameters (the ranks' sync check; buffers such as
 // BatchNorm statistics legitimately differ between steps and are re-broadcast before each).
 uint64_t parameter_hash(torch::nn::Module& module);

@@ -137,6 +137,27 @@ def _equal_to(pairs):
     return where, args
 
 
+def live_status(run):
+    """The stored status, or "died" for a 'running' run whose trainer's lock (<run_dir>/run.lock,
+    held for the run's life and released by the OS when its process ends) is free: the same
+    rule as the C++ store (framework/store/liveness.h)."""
+    if run.get("status") != "running":
+        return run.get("status")
+    lock = os.path.join(run.get("run_dir") or "", "run.lock")
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:
+        return "died"
+    try:
+        import fcntl
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return "died"  # nobody holds it
+    except OSError:
+        return "running"
+    finally:
+        os.close(fd)
+
+
 class Store:
     """A read-only run store plus its path (for messages)."""
 
@@ -155,6 +176,8 @@ class Store:
             args.append(status)
         sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
         rows = [dict(r) for r in self.conn.execute(sql, args)]
+        for r in rows:
+            r["status"] = live_status(r)
         if run_ids:
             found = {r["id"] for r in rows}
             absent = [i for i in run_ids if i not in found]
