@@ -1,5 +1,7 @@
 #include "store/run_store.h"
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include <chrono>
@@ -19,15 +21,6 @@ constexpr int kBusyTimeoutMs = 30'000;
 
 const std::set<std::string> kStatuses = {"running", "completed", "failed", "interrupted"};
 const std::set<std::string> kSplits = {"train", "val", "test"};
-
-std::string now_utc() {
-  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 constexpr const char* kRunColumns =
     "id, config_hash, name, experiment, variant, sweep, task, status, seed, git_revision, "
@@ -92,7 +85,43 @@ constexpr const char* kInsertMetric =
 
 }  // namespace
 
-RunStore::RunStore(const std::filesystem::path& file) : file_(file) {
+std::string now_utc() {
+  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+RunStore::RunStore(const std::filesystem::path& file, Access access) : file_(file) {
+  if (access == Access::read_only) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(file, ec))
+      throw IoError(fmt::format("store {}: no such file", file.string()));
+    db_ = std::make_unique<sqlite::Db>(sqlite::Db::read_only(file, kBusyTimeoutMs, /*immutable=*/false));
+    int version = 0;
+    try {
+      version = read_schema_version(*db_);
+    } catch (const StoreError&) {
+      // A WAL store in a folder we cannot write has no -shm file to share: read it as immutable
+      // (nobody can be writing to it there either). Elsewhere the error stands.
+      const auto dir = file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path();
+      if (::access(dir.c_str(), W_OK) == 0) throw;
+      db_ = std::make_unique<sqlite::Db>(sqlite::Db::read_only(file, kBusyTimeoutMs, /*immutable=*/true));
+      version = read_schema_version(*db_);
+    }
+    if (version > kSchemaVersion)
+      throw StoreError(fmt::format("store {}: schema version {} is newer than this build of dmgn supports ({}); "
+                                   "use a newer dmgn",
+                                   file.string(), version, kSchemaVersion));
+    if (version < kSchemaVersion)
+      throw StoreError(fmt::format("store {}: schema version {} is older than this build's ({}) and the store is "
+                                   "opened read-only: run any writing dmgn command on it once (or on a copy) to "
+                                   "migrate it",
+                                   file.string(), version, kSchemaVersion));
+    return;
+  }
   const auto parent = file.parent_path();
   if (!parent.empty()) {
     std::error_code ec;

@@ -83,11 +83,19 @@ struct RunFilter {  // empty field = any
 
 inline constexpr const char* kDefaultStoreFile = "results/runs.sqlite";
 
+// Now as the store writes timestamps: ISO-8601 UTC.
+std::string now_utc();
+
 class RunStore {
  public:
   static constexpr int kSchemaVersion = 3;
 
-  explicit RunStore(const std::filesystem::path& file = kDefaultStoreFile);
+  // read_write creates the file (and folders) if needed, sets WAL mode and migrates the
+  // schema. read_only opens an existing file without writing anything (no WAL switch, no
+  // migration, no -wal/-shm files where the folder cannot be written): listings and reports of
+  // a store on read-only media or someone else's folder. Writes on it fail with a StoreError.
+  enum class Access { read_write, read_only };
+  explicit RunStore(const std::filesystem::path& file = kDefaultStoreFile, Access access = Access::read_write);
   RunStore(RunStore&&) noexcept;
   RunStore& operator=(RunStore&&) noexcept;
   RunStore(const RunStore&) = delete;

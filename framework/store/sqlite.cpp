@@ -155,12 +155,56 @@ Db::Db(const std::filesystem::path& file, int busy_timeout_ms) : file_(file) {
   sqlite3_busy_timeout(raw, busy_timeout_ms);
 }
 
+Db Db::read_only(const std::filesystem::path& file, int busy_timeout_ms, bool immutable) {
+  Db db;
+  db.file_ = file;
+  db.read_only_ = true;
+  // A URI so that "immutable" can be asked for; the path is percent-escaped where it must be.
+  std::string uri = "file:";
+  for (unsigned char c : file.string()) {
+    if (c == '%' || c == '?' || c == '#')
+      uri += fmt::format("%{:02X}", c);
+    else
+      uri += static_cast<char>(c);
+  }
+  uri += immutable ? "?mode=ro&immutable=1" : "?mode=ro";
+  sqlite3* raw = nullptr;
+  const int rc = sqlite3_open_v2(uri.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nullptr);
+  db.db_.reset(raw);
+  if (rc != SQLITE_OK) {
+    const std::string msg = raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc);
+    throw StoreError(fmt::format("store {}: cannot open for reading: {}", file.string(), msg));
+  }
+  sqlite3_extended_result_codes(raw, 1);
+  sqlite3_busy_timeout(raw, busy_timeout_ms);
+  return db;
+}
+
 Db::~Db() = default;
+
+namespace {
+
+// A statement (or "step 'INSERT ...'") as an error names it: its first line, at most 60
+// characters (a migration script or a long INSERT would otherwise fill the screen).
+std::string statement_head(const std::string& sql) {
+  const std::string head = sql.substr(0, std::min<size_t>(sql.find('\n'), 60));
+  return head.size() < sql.size() ? head + "..." : head;
+}
+
+// The message of a failed call: "cannot write: the store or its folder is read-only" for the
+// SQLITE_READONLY family (whatever statement hit it), SQLite's own words otherwise.
+std::string failure_text(const std::filesystem::path& file, const std::string& what, int rc, const std::string& msg) {
+  if ((rc & 0xff) == SQLITE_READONLY)  // whatever statement hit it: the statement is not the news
+    return fmt::format("store {}: cannot write: the file or its folder is read-only (SQLite code {})",
+                       file.string(), rc);
+  return fmt::format("store {}: {} failed: {} (SQLite code {})", file.string(), what, msg, rc);
+}
+
+}  // namespace
 
 void Db::fail(int rc, const std::string& what) const {
   const std::string msg = db_ ? sqlite3_errmsg(db_.get()) : sqlite3_errstr(rc);
-  const std::string text =
-      fmt::format("store {}: {} failed: {} (SQLite code {})", file_.string(), what, msg, rc);
+  const std::string text = failure_text(file_, statement_head(what), rc, msg);
   if (is_busy(rc)) throw Busy(text);
   throw StoreError(text);
 }
@@ -171,8 +215,7 @@ void Db::exec(const std::string& sql) const {
   if (rc != SQLITE_OK) {
     const std::string msg = err ? err : sqlite3_errstr(rc);
     sqlite3_free(err);
-    const std::string text =
-        fmt::format("store {}: '{}' failed: {} (SQLite code {})", file_.string(), sql, msg, rc);
+    const std::string text = failure_text(file_, fmt::format("'{}'", statement_head(sql)), rc, msg);
     if (is_busy(rc)) throw Busy(text);
     throw StoreError(text);
   }

@@ -55,6 +55,10 @@ class Db {
  public:
   // Opens (creating if needed) and sets a busy timeout; the parent folder must exist.
   Db(const std::filesystem::path& file, int busy_timeout_ms);
+  // Opens an existing file for reading only (SQLITE_OPEN_READONLY), nothing created or changed.
+  // `immutable`: no locking or -shm file either (a WAL database in a folder that cannot be
+  // written; the file must not change while it is open).
+  static Db read_only(const std::filesystem::path& file, int busy_timeout_ms, bool immutable);
   Db(Db&&) noexcept = default;
   Db& operator=(Db&&) noexcept = default;
   ~Db();
@@ -74,6 +78,7 @@ class Db {
   // Retries body on contention without adding a transaction (setup pragmas etc.).
   void retry(const std::function<void()>& body) const;
 
+  bool is_read_only() const { return read_only_; }
   // Throws Busy or StoreError for a failed SQLite call `what`.
   [[noreturn]] void fail(int rc, const std::string& what) const;
 
@@ -81,8 +86,10 @@ class Db {
   struct Closer {
     void operator()(sqlite3* db) const;
   };
+  Db() = default;
   std::filesystem::path file_;
   std::unique_ptr<sqlite3, Closer> db_;
+  bool read_only_ = false;
 };
 
 }  // namespace dmgn::store::sqlite
