@@ -129,12 +129,15 @@ void add_bench_model(CLI::App& bench) {
   mc->add_option("--set", sets, "Override key.path=value (repeatable)");
   mc->add_option("--sizes", mo.sizes, "Square inference sizes (multiples of 4)")->delimiter(',');
   mc->add_option("--precision", mo.precisions, "fp32 and/or bf16 (autocast), e.g. fp32,bf16")->delimiter(',');
-  mc->add_option("--repeats", mo.repeats, "Timed inference passes per size (the median is reported)");
-  mc->add_option("--warmup", mo.warmup, "Untimed passes first");
+  mc->add_option("--repeats", mo.repeats, "Timed inference passes per size (the median is reported)")
+      ->check(at_least(1));
+  mc->add_option("--warmup", mo.warmup, "Untimed passes first")->check(at_least(0));
   mc->add_option("--fwd-bwd-repeats", mo.fwd_bwd_repeats,
                  "Timed forward+backward passes at --train-batch x --train-size; 0 = skip");
-  mc->add_option("--train-steps", mo.train_steps, "Timed whole training steps (G, critic, Adam); 0 = skip");
-  mc->add_option("--train-batch", mo.train_batch, "Batch for forward+backward and the training step");
+  mc->add_option("--train-steps", mo.train_steps, "Timed whole training steps (G, critic, Adam); 0 = skip")
+      ->check(at_least(0));
+  mc->add_option("--train-batch", mo.train_batch, "Batch for forward+backward and the training step")
+      ->check(at_least(1));
   mc->add_option("--train-size", mo.train_size, "Crop for forward+backward and the training step");
   mc->add_flag("--no-peak", no_peak, "Skip the GEMM ceiling measurement");
   mc->add_flag("--no-graphs", no_graphs, "On CUDA, time eager passes only (no CUDA graph replays)");

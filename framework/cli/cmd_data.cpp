@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "data/benchmarks.h"
 #include "data/check.h"
+#include "models/model.h"
 
 namespace dmgn::cli {
 
@@ -52,15 +53,19 @@ void add_data(CLI::App& app) {
     chk->add_option("config", file, "Config file")->required();
     chk->add_option("--set", sets, "Override key.path=value (repeatable)");
     chk->add_option("--dataset", names, "Check these datasets (both splits) instead of the config's data.*");
-    chk->add_option("--threads", threads, "Reader threads (0 = data.workers, at least 1)");
+    chk->add_option("--threads", threads, "Reader threads (0 = data.workers, at least 1)")->check(at_least(0));
     chk->add_flag("--all", all, "List every issue (default: the first 20 per dataset)");
     chk->callback([] {
       const Config cfg = load_config(file, sets);
       const int n = threads > 0 ? threads : static_cast<int>(std::max<int64_t>(1, cfg.get_int("data.workers")));
-      const auto checks = data::check_datasets(cfg, names, n, [](const data::DatasetCheck& c) {
-        print_check(c, all ? SIZE_MAX : 20);
-        std::fflush(stdout);
-      });
+      const auto need = models::input_requirement(cfg);  // samples the model cannot take are problems too
+      const auto checks = data::check_datasets(
+          cfg, names, n,
+          [](const data::DatasetCheck& c) {
+            print_check(c, all ? SIZE_MAX : 20);
+            std::fflush(stdout);
+          },
+          need.min_side, need.why);
       int64_t samples = 0, problems = 0, converted = 0;
       for (const auto& c : checks) {
         samples += static_cast<int64_t>(c.samples);

@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
 #include "cli/commands.h"
 #include "core/compat.h"
@@ -26,6 +27,16 @@ Config official_config(const std::string& task, const std::string& presets,
 }
 
 models::ModelPtr import_model(const Config& cfg, const fs::path& state_file) {
+  // A dmgn checkpoint is a zip archive too, but not a pickled state dict: say what it is.
+  std::optional<train::CheckpointMeta> ours;
+  try {
+    ours = train::read_checkpoint_meta(state_file);
+  } catch (const std::exception&) {
+  }
+  if (ours)
+    throw DataError(fmt::format("'{}' is a dmgn checkpoint ({}, step {}), not a state dict saved by the official "
+                                "code: use it as it is (dmgn eval / visualize / train --resume)",
+                                state_file.string(), ours->kind, ours->step));
   torch::manual_seed(cfg.get_int("run.seed"));
   auto model = models::build_model(cfg);
   const auto state = compat::load_state_dict(state_file);
@@ -65,7 +76,7 @@ void add_official(CLI::App& app) {
     static std::vector<std::string> sets;
     cmd->add_option("out_dir", dir, "OUT_DIR written by tools/official_parity.py")->required();
     cmd->add_option("--task", task, "reflection | rain | haze")->required();
-    cmd->add_option("--tolerance", tolerance, "Largest accepted max |difference|");
+    cmd->add_option("--tolerance", tolerance, "Largest accepted max |difference|")->check(positive_number());
     cmd->add_option("--presets", presets, "Folder with the task preset TOMLs (default: experiments/presets)");
     cmd->add_option("--set", sets, "Override key.path=value (repeatable)");
     cmd->callback([] {

@@ -123,7 +123,7 @@ Dump dump_checkpoint(const fs::path& ckpt, const std::string& dataset, int64_t c
   train::apply_threads(cfg);
   const auto device = train::runtime_device(cfg);
   const std::string name = dataset.empty() ? cfg.get_strings("data.test").front() : dataset;
-  const auto ds = data::open_dataset(cfg, name, data::Split::heldout);
+  const auto ds = train::open_for_model(cfg, name, data::Split::heldout);
   auto model = models::build_model(cfg);
   train::load_checkpoint(ckpt, {model.get(), nullptr, nullptr, nullptr});
   model->to(device);
@@ -221,7 +221,7 @@ void add_report(CLI::App& app) {
     add_selection(c, *a, "table1");
     c->add_option("--variant", a->variant, "Only this variant (default: the latest run of every variant)");
     c->add_option("--dataset", a->dataset, "Dataset to draw samples from (default: the run's first data.test)");
-    c->add_option("--count", a->count, "Samples per run");
+    c->add_option("--count", a->count, "Samples per run")->check(at_least(1));
     c->callback([a, kind] {
       std::vector<std::string> args{"--out", a->out};
       int with_masks = 0;
@@ -255,7 +255,7 @@ void add_visualize(CLI::App& app) {
     const std::string sf = store_file.empty() ? Config::from_canonical(meta.config_text).get_string("runtime.store")
                                               : store_file;
     if (fs::exists(sf))
-      if (const auto r = store::RunStore(sf).run_of_checkpoint(ckpt)) run_id = r->id;
+      if (const auto r = store::RunStore(sf, store::RunStore::Access::read_only).run_of_checkpoint(ckpt)) run_id = r->id;
     dump_checkpoint(ckpt, dataset, count, out, run_id);
     std::printf("wrote %s\n", (fs::path(out) / "manifest.json").string().c_str());
   });

@@ -139,6 +139,7 @@ void add_score(CLI::App& app) {
     for (const auto& p : pairs) width = std::max(width, p.name.size());
     std::vector<metrics::Quality> q(pairs.size());
     double psnr = 0, ssim = 0;
+    bool capped_any = false;
     const size_t chunk = 64;  // results print in order, one chunk at a time
     for (size_t first = 0; first < pairs.size(); first += chunk) {
       const size_t last = std::min(pairs.size(), first + chunk);
@@ -149,7 +150,10 @@ void add_score(CLI::App& app) {
         std::printf("%-*s %9s %9s\n", static_cast<int>(width), "image", "PSNR", "SSIM");
       }
       for (size_t i = first; i < last; ++i) {
-        std::printf("%-*s %9.4f %9.6f\n", static_cast<int>(width), pairs[i].name.c_str(), q[i].psnr, q[i].ssim);
+        const bool capped = q[i].psnr >= metrics::kPsnrCap;
+        std::printf("%-*s %9.4f %9.6f%s\n", static_cast<int>(width), pairs[i].name.c_str(), q[i].psnr, q[i].ssim,
+                    capped ? "  (identical: PSNR capped)" : "");
+        capped_any = capped_any || capped;
         psnr += q[i].psnr;
         ssim += q[i].ssim;
       }
@@ -158,6 +162,9 @@ void add_score(CLI::App& app) {
     const double n = static_cast<double>(pairs.size());
     std::printf("%-*s %9.4f %9.6f  (%zu image%s)\n", static_cast<int>(width), "mean", psnr / n, ssim / n,
                 pairs.size(), pairs.size() == 1 ? "" : "s");
+    if (capped_any)
+      std::printf("PSNR of identical images is reported as %.0f dB (the cap; skimage and BasicSR give inf)\n",
+                  metrics::kPsnrCap);
   });
 }
 

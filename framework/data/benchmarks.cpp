@@ -34,7 +34,7 @@ std::string entry_key(const std::string& name) { return "datasets." + name; }
 
 void log_unpaired(const std::string& name, const Listing& listing) {
   for (const auto& i : listing.missing)
-    log::warn(fmt::format("dataset '{}': {} (left out: data.on_bad_sample = \"skip\")", name, i.message));
+    log::warn(fmt::format("dataset '{}': {} (left out)", name, i.message));
   for (const auto& i : listing.issues) log::warn(fmt::format("dataset '{}': {}", name, i.message));
 }
 

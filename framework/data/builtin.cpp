@@ -150,7 +150,7 @@ size_t BuiltinDataset::size() const {
                                                     : options_.heldout_pairs);
 }
 
-Sample BuiltinDataset::get(size_t index, uint64_t epoch) const {
+Sample BuiltinDataset::make(size_t index, uint64_t epoch) const {
   if (index >= size())
     throw DataError(fmt::format("builtin/{}: sample index {} out of range (size {})",
                                 split_name(split_), index, size()));

@@ -74,7 +74,7 @@ class BuiltinDataset final : public Dataset {
   static std::shared_ptr<BuiltinDataset> from_config(const Config& full, Split split);
 
   size_t size() const override;
-  Sample get(size_t index, uint64_t epoch) const override;
+  Sample make(size_t index, uint64_t epoch) const override;
   std::string name() const override { return "builtin"; }
   std::map<std::string, std::string> provenance() const override;
 

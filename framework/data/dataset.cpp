@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>  // fmt::join (its home since fmt 11)
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace dmgn::data {
@@ -26,9 +28,35 @@ Sample require_finite(Sample s, const std::string& dataset) {
   return s;
 }
 
+Sample Dataset::get(size_t index, uint64_t epoch) const {
+  Sample s = make(index, epoch);
+  check_size(s);
+  return s;
+}
+
+void Dataset::require_min_side(int64_t side, std::string why) {
+  min_side_ = std::max<int64_t>(1, side);
+  min_side_why_ = std::move(why);
+}
+
+void Dataset::check_size(const Sample& s) const {
+  if (min_side_ <= 1 || !s.input.defined() || s.input.dim() < 2) return;
+  const int64_t h = s.input.size(-2), w = s.input.size(-1);
+  if (h < min_side_ || w < min_side_)
+    throw DataError(fmt::format("sample '{}' of dataset '{}' is {}x{} (width x height), smaller than the {}x{} the "
+                                "model takes{}",
+                                s.id, name(), w, h, min_side_, min_side_,
+                                min_side_why_.empty() ? "" : " (" + min_side_why_ + ")"));
+}
+
 std::vector<DataIssue> Dataset::check(size_t index) const {
   try {
-    require_finite(get(index, 0), name());
+    const Sample s = require_finite(make(index, 0), name());
+    try {
+      check_size(s);
+    } catch (const DataError& e) {
+      return {DataIssue{"too_small", s.id, e.what()}};
+    }
     return {};
   } catch (const DataError& e) {
     return {DataIssue{"sample", std::to_string(index), e.what()}};

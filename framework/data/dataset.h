@@ -1,11 +1,13 @@
 #pragma once
 // Datasets: indexed, deterministic sources of (input, background, noise) samples.
-// Contract for every Dataset:
+// Contract for every Dataset (adapters implement make(); get() is make() plus the checks
+// every sample gets):
 //   - get(index, epoch) is a pure function of (dataset seed, index, epoch): the same call
 //     returns bitwise the same sample, on any thread, in any order;
 //   - get() is safe to call from several threads at once (const, no unsynchronised state);
 //   - a sample it cannot make throws (DataError / IoError naming the file or sample), never
-//     a silent skip.
+//     a silent skip; so does a sample smaller than the model can take (require_min_side), so
+//     that data.on_bad_sample and `dmgn data check` treat it like any other bad sample.
 // Registry "dataset": factory(full config, split) -> std::shared_ptr<Dataset>.
 #include <torch/torch.h>
 
@@ -45,6 +47,7 @@ enum class Split { train, heldout };
 //         "undecodable"   a file that does not decode (corrupt PNG, JPEG cut short, ...)
 //         "unreadable"    a file that cannot be opened
 //         "size_mismatch" input and ground truth of different sizes
+//         "too_small"     smaller than the model takes (Dataset::require_min_side)
 //         "grayscale"     a grey file converted to RGB (a note: the sample is still used)
 //         "sample"        any other failure of a sample
 struct DataIssue {
@@ -61,7 +64,13 @@ class Dataset {
   // Samples per epoch.
   virtual size_t size() const = 0;
   // index < size(); epoch selects the epoch's random draws (ignored by fixed splits).
-  virtual Sample get(size_t index, uint64_t epoch) const = 0;
+  Sample get(size_t index, uint64_t epoch) const;
+  // The smallest height and width the consuming model takes, and why (e.g. "model.refine.
+  // dilations: reflection padding 16"); set once after opening, before samples are read.
+  void require_min_side(int64_t side, std::string why);
+  int64_t min_side() const { return min_side_; }
+  // DataError naming the sample when it is smaller than min_side (height or width).
+  void check_size(const Sample& s) const;
   virtual std::string name() const = 0;
   // Where the data comes from, stored with each run, e.g. {"dataset", "builtin-synthetic"}.
   virtual std::map<std::string, std::string> provenance() const = 0;
@@ -75,6 +84,14 @@ class Dataset {
   virtual std::vector<DataIssue> check(size_t index) const;
   // Grey files converted to RGB so far (each file counted once).
   virtual int64_t converted_files() const { return 0; }
+
+ protected:
+  // The adapter's sample (get() adds the size check).
+  virtual Sample make(size_t index, uint64_t epoch) const = 0;
+
+ private:
+  int64_t min_side_ = 1;
+  std::string min_side_why_;
 };
 
 using DatasetPtr = std::shared_ptr<Dataset>;

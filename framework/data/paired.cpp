@@ -308,7 +308,7 @@ int64_t PairedDataset::converted_files() const {
   return static_cast<int64_t>(converted_.size());
 }
 
-Sample PairedDataset::get(size_t index, uint64_t epoch) const {
+Sample PairedDataset::make(size_t index, uint64_t epoch) const {
   if (index >= size())
     throw DataError(fmt::format("dataset '{}': sample index {} out of range (size {})", options_.name,
                                 index, size()));
@@ -346,6 +346,18 @@ std::vector<DataIssue> PairedDataset::check(size_t index) const {
   try {
     Loaded l = load(f);
     note_converted(l.notes);
+    if (l.input.rows < min_side() || l.input.cols < min_side()) {  // what get() refuses
+      Sample probe;
+      probe.input = torch::empty({3, l.input.rows, l.input.cols});
+      probe.id = f.input.string();
+      try {
+        check_size(probe);
+      } catch (const DataError& e) {
+        auto issues = l.notes;
+        issues.push_back(DataIssue{"too_small", f.input.string(), e.what()});
+        return issues;
+      }
+    }
     return l.notes;
   } catch (const SizeMismatch& e) {
     return {DataIssue{"size_mismatch", f.input.string(), e.what()}};

@@ -90,7 +90,7 @@ class PairedDataset final : public Dataset {
   PairedDataset(Listing listing, PairedOptions options);
 
   size_t size() const override { return listing_.pairs.size(); }
-  Sample get(size_t index, uint64_t epoch) const override;
+  Sample make(size_t index, uint64_t epoch) const override;
   std::string name() const override { return options_.name; }
   std::map<std::string, std::string> provenance() const override;
   std::vector<DataIssue> listing_issues() const override;

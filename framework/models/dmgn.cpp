@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace dmgn::models {
@@ -112,6 +114,38 @@ ModelOutput Dmgn::forward(const torch::Tensor& input) {
   out.background = r.out + input;  // Eq. 3, residual
   out.refine_masks = std::move(r.masks);
   return out;
+}
+
+InputRequirement dmgn_input_requirement(const Config& cfg) {
+  const Config m = cfg.sub("model");
+  InputRequirement r;
+  const auto need = [&](int64_t side, std::string why) {
+    if (side > r.min_side) r = {side, std::move(why)};
+  };
+  need(2, "3x3 convolutions padded by reflection");
+  if (m.get_string("head.name") == "vgg_hypercolumn") {
+    const auto taps = m.get_ints("head.taps");
+    if (!taps.empty()) {
+      const int64_t deepest = *std::max_element(taps.begin(), taps.end());
+      const int64_t pools = nn::Vgg19Impl::pools_before(deepest);
+      need(int64_t(1) << pools, fmt::format("model.head.taps: VGG-19 features {} come after {} 2x2 poolings",
+                                            deepest, pools));
+    }
+  }
+  const auto widths = m.get_ints("widths");
+  if (widths.size() > 1) {
+    const int64_t downs = static_cast<int64_t>(widths.size()) - 1;
+    need((int64_t(1) << downs) + 1,
+         fmt::format("model.widths: {} stride-2 levels, the deepest padded by reflection", downs));
+  }
+  if (m.get_bool("refine.enabled")) {
+    const auto d = m.get_ints("refine.dilations");
+    if (!d.empty()) {
+      const int64_t most = *std::max_element(d.begin(), d.end());
+      need(most + 1, fmt::format("model.refine.dilations: reflection padding {}", most));
+    }
+  }
+  return r;
 }
 
 }  // namespace dmgn::models

@@ -34,4 +34,9 @@ class Dmgn : public Model {
   bool ndm_vestigial_ = false;
 };
 
+// The smallest input DMGN takes under `cfg` (models/model.h): the VGG-19 head's poolings up to
+// its deepest tap, the reflection padding at the encoder's deepest level, and G_refine's largest
+// dilation (reflection padding = dilation).
+InputRequirement dmgn_input_requirement(const Config& cfg);
+
 }  // namespace dmgn::models

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <map>
+
 #include "core/error.h"
 
 namespace dmgn::models {
@@ -33,6 +35,24 @@ ModelPtr build_model(const Config& cfg) {
     if (!file.empty() && model->vgg()) model->vgg()->load_weights(file);
   }
   return model;
+}
+
+namespace {
+
+std::map<std::string, InputRequirementRule>& requirement_rules() {
+  static std::map<std::string, InputRequirementRule> rules;
+  return rules;
+}
+
+}  // namespace
+
+void register_input_requirement(const std::string& model_name, InputRequirementRule rule) {
+  requirement_rules()[model_name] = std::move(rule);
+}
+
+InputRequirement input_requirement(const Config& cfg) {
+  const auto it = requirement_rules().find(cfg.get_string("model.name"));
+  return it == requirement_rules().end() ? InputRequirement{} : it->second(cfg);
 }
 
 }  // namespace dmgn::models

@@ -4,6 +4,7 @@
 // Images are in model space (see input_range): the trainer converts from [0, 1].
 #include <torch/torch.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -53,5 +54,19 @@ ModelRegistry& models();
 
 // Builds config's model.name and loads the VGG weights named in model.head.vgg_weights.
 ModelPtr build_model(const Config& cfg);
+
+// The smallest input height and width a configured model takes, and why (its largest
+// reflection padding, the depth of its poolings): datasets opened for the model refuse smaller
+// samples by name (data::Dataset::require_min_side), so they follow data.on_bad_sample and
+// `dmgn data check` reports them, instead of failing inside a padding op. Computed from the
+// config alone (no model is built); a model registers its rule next to its factory.
+struct InputRequirement {
+  int64_t min_side = 1;
+  std::string why;
+};
+using InputRequirementRule = std::function<InputRequirement(const Config& /*full config*/)>;
+void register_input_requirement(const std::string& model_name, InputRequirementRule rule);
+// For config's model.name; {1, ""} for a model that registered no rule.
+InputRequirement input_requirement(const Config& cfg);
 
 }  // namespace dmgn::models

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>  // fmt::join (its home since fmt 11)
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 
@@ -66,6 +67,12 @@ int64_t Vgg19Impl::channels_at(int64_t index) {
     throw ConfigError(fmt::format("VGG-19 features index {} out of range [0, {}]", index,
                                   ls.size() - 1));
   return ls[static_cast<size_t>(index)].channels;
+}
+
+int64_t Vgg19Impl::pools_before(int64_t index) {
+  channels_at(index);  // validates the index
+  const auto& ls = layers();
+  return std::count_if(ls.begin(), ls.begin() + index, [](const Layer& l) { return l.kind == Kind::pool; });
 }
 
 void check_vgg_taps(const std::vector<int64_t>& taps, const std::string& key) {

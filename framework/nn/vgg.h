@@ -25,6 +25,8 @@ class Vgg19Impl : public torch::nn::Module {
   bool pretrained() const { return pretrained_; }
   // Output channels at a features index.
   static int64_t channels_at(int64_t index);
+  // 2x2 max poolings before features index `index` (its resolution is 1/2^pools of the input).
+  static int64_t pools_before(int64_t index);
 
  private:
   std::vector<std::pair<int64_t, Conv>> convs_;  // features index -> conv

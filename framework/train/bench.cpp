@@ -18,7 +18,7 @@ ThroughputResult measure_training_throughput(const Config& cfg, Collective& c, i
   if (steps < 1) throw ConfigError("bench: --steps must be >= 1");
   apply_threads(cfg);
   const torch::Device device = worker_device(cfg);
-  auto train_set = data::open_dataset(cfg, cfg.get_string("data.train"), data::Split::train);
+  auto train_set = open_for_model(cfg, cfg.get_string("data.train"), data::Split::train);
   const data::LoaderOptions lopt = train_loader_options(cfg, c);
   data::Loader loader(train_set, lopt);
   // The collective is shared (not owned): wrap it without taking ownership.
@@ -49,7 +49,7 @@ ThroughputResult measure_training_throughput(const Config& cfg, Collective& c, i
 LoaderThroughput measure_loader_throughput(const Config& cfg, int64_t batches, int64_t warmup) {
   if (batches < 1) throw ConfigError("bench data: --batches must be >= 1");
   apply_threads(cfg);
-  auto train_set = data::open_dataset(cfg, cfg.get_string("data.train"), data::Split::train);
+  auto train_set = open_for_model(cfg, cfg.get_string("data.train"), data::Split::train);
   const CollectivePtr single = make_collective(DistEnv{});  // one process, rank 0 of 1
   data::Loader loader(train_set, train_loader_options(cfg, *single));
   for (int64_t i = 0; i < warmup; ++i) loader.next_rolling();

@@ -45,6 +45,10 @@ void read_module(torch::serialize::InputArchive& ar, torch::nn::Module& m, const
       throw DataError(fmt::format("checkpoint '{}': {} tensor '{}' has shape [{}], the model has [{}]",
                                   file.string(), what, key, fmt::join(t.sizes(), ","),
                                   fmt::join(dst.sizes(), ",")));
+    if (t.is_floating_point() && !torch::isfinite(t).all().item<bool>())
+      throw DataError(fmt::format("checkpoint '{}': {} tensor '{}' holds non-finite values (NaN or Inf); the run "
+                                  "had diverged when it was written: use an earlier checkpoint",
+                                  file.string(), what, key));
     dst.copy_(t);
   };
   for (auto& item : m.named_parameters()) load(item.key(), item.value(), false);
@@ -209,13 +213,27 @@ CheckpointMeta load_checkpoint(const fs::path& file, const CheckpointParts& part
     auto a = sub("discriminator", "discriminator");
     read_module(a, *parts.discriminator, "discriminator", file);
   }
+  // Adam's moments must be finite too: a NaN there turns the first update into NaN parameters.
+  const auto check_adam = [&](torch::optim::Optimizer& opt, const char* what) {
+    for (const auto& [key, state] : opt.state()) {
+      const auto* st = dynamic_cast<const torch::optim::AdamParamState*>(state.get());
+      if (!st) continue;
+      for (const auto* t : {&st->exp_avg(), &st->exp_avg_sq()})
+        if (t->defined() && !torch::isfinite(*t).all().item<bool>())
+          throw DataError(fmt::format("checkpoint '{}': the {} state holds non-finite values (NaN or Inf); the run "
+                                      "had diverged when it was written: use an earlier checkpoint",
+                                      file.string(), what));
+    }
+  };
   if (parts.opt_g) {
     auto a = sub("opt_g", "generator optimizer");
     parts.opt_g->load(a);
+    check_adam(*parts.opt_g, "generator optimizer");
   }
   if (parts.opt_d) {
     auto a = sub("opt_d", "discriminator optimizer");
     parts.opt_d->load(a);
+    check_adam(*parts.opt_d, "discriminator optimizer");
   }
   if (meta.kind == "train") {
     torch::Tensor rng;
