@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -73,6 +74,23 @@ inline bool wait_for_text(const Child& c, const std::string& text, double timeou
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return false;
+}
+
+// Runs `dmgn ARGS` through the shell (ARGS is shell text), stdout and stderr together.
+struct CliResult {
+  int code = -1;
+  std::string out;
+};
+inline CliResult dmgn_shell(const std::string& args) {
+  const std::string cmd = std::string(DMGN_BINARY) + " " + args + " 2>&1";
+  CliResult r;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  while (size_t n = std::fread(buf, 1, sizeof buf, p)) r.out.append(buf, n);
+  const int status = ::pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
 }
 
 inline std::vector<std::string> with_sets(std::vector<std::string> args, const std::vector<std::string>& sets) {

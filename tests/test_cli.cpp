@@ -92,7 +92,9 @@ TEST(Cli, BadInputIsOneClearLineAndLosesNothing) {
   auto unknown = run("train " + base + common + " --set model.cell=rdmcc");
   EXPECT_NE(unknown.code, 0);
   EXPECT_EQ(lines(unknown.out), 1) << unknown.out;
-  EXPECT_NE(unknown.out.find("unknown cell 'rdmcc'; known cells: plain, rdmc"), std::string::npos) << unknown.out;
+  EXPECT_NE(unknown.out.find("'model.cell' = \"rdmcc\": no cell of that name is registered (known: plain, rdmc)"),
+            std::string::npos)
+      << unknown.out;
 
   auto typo = run("train " + base + common + " --set train.batchsize=2");
   EXPECT_NE(typo.code, 0);

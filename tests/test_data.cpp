@@ -127,7 +127,7 @@ class CountingDataset final : public Dataset {
  public:
   explicit CountingDataset(size_t n) : n_(n) {}
   size_t size() const override { return n_; }
-  Sample get(size_t index, uint64_t epoch) const override {
+  Sample make(size_t index, uint64_t epoch) const override {
     const auto v = static_cast<float>(index);
     return Sample{torch::full({3, 2, 2}, v), torch::full({3, 2, 2}, v), {}, std::to_string(index)};
   }

@@ -161,7 +161,7 @@ TEST(MetricsSpec, ConfigKeysSelectValidateAndDescribe) {
   EXPECT_EQ(from({"task.name=haze", "eval.metric=basicsr_y"}).name, "basicsr_y");
   std::string e = config_error({"eval.metric=psnr_y"});
   EXPECT_NE(e.find("'eval.metric'"), std::string::npos) << e;
-  EXPECT_NE(e.find("'psnr_y'"), std::string::npos) << e;
+  EXPECT_NE(e.find("\"psnr_y\""), std::string::npos) << e;
   EXPECT_NE(e.find("basicsr_y, custom"), std::string::npos) << e;
 
   // custom: its defaults are the skimage convention; every key is read.

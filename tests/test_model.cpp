@@ -324,8 +324,13 @@ TEST_F(Model, TableOneVariantsAreCompositions) {
 }
 
 TEST_F(Model, RegistryErrorsListKnownNames) {
+  // A config naming an unknown cell is refused when it is loaded, naming the key.
+  EXPECT_NE(dmgn::testing::error_of<dmgn::ConfigError>([] { tiny({"model.cell=rdnc"}); })
+                .find("'model.cell' = \"rdnc\": no cell of that name is registered (known: plain, rdmc)"),
+            std::string::npos);
+  // The registry itself, asked in code.
   try {
-    dmgn::models::build_model(tiny({"model.cell=rdnc"}));
+    nn::cells().make("rdnc", tiny().sub("model"), nn::CellShape{4, 1, false, false, 0});
     FAIL() << "expected an error";
   } catch (const dmgn::RegistryError& e) {
     const std::string msg = e.what();

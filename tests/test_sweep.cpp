@@ -156,7 +156,7 @@ TEST(Sweep, RunsWorkersSkipsCompletedResumesStoppedAndRespectsLocks) {
     }
   }
   ::kill(c.pid, SIGTERM);
-  EXPECT_EQ(dmgn::testing::wait_child(c, 120), 130) << dmgn::testing::read_text(c.log);
+  EXPECT_EQ(dmgn::testing::wait_child(c, 120), dmgn::kExitInterrupted) << dmgn::testing::read_text(c.log);
   out = dmgn::testing::read_text(c.log);
   EXPECT_NE(out.find("interrupted; continue with: dmgn sweep"), std::string::npos) << out;
   status = dmgn::sweep::sweep_status(long_runs);
