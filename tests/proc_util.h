@@ -16,6 +16,9 @@
 
 namespace dmgn::testing {
 
+// experiments/base.toml of this source tree: the config the child-process tests start from.
+inline const std::string kBaseConfig = std::string(DMGN_SOURCE_DIR) + "/experiments/base.toml";
+
 struct Child {
   pid_t pid = -1;
   std::string log;

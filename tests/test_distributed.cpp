@@ -9,7 +9,7 @@
 
 #include "core/config.h"
 #include "models/model.h"
-#include "proc_util.h"
+#include "process_test.h"
 #include "store/run_store.h"
 #include "test_util.h"
 #include "train/builtins.h"
@@ -27,15 +27,9 @@ using dmgn::testing::spawn_dmgn;
 using dmgn::testing::wait_child;
 using dmgn::testing::with_sets;
 
-const std::string kBase = std::string(DMGN_SOURCE_DIR) + "/experiments/base.toml";
+const std::string kBase = dmgn::testing::kBaseConfig;
 
-class Distributed : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dmgn::register_builtins();
-    torch::set_num_threads(1);
-  }
-};
+class Distributed : public dmgn::testing::ProcessTest {};
 
 // The final checkpoint of the only run in `store_file`, loaded into a fresh model.
 dmgn::models::ModelPtr final_model(const fs::path& store_file) {

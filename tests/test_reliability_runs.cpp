@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "core/error.h"
-#include "proc_util.h"
+#include "process_test.h"
 #include "store/liveness.h"
 #include "store/run_store.h"
 #include "test_util.h"
@@ -23,22 +23,12 @@
 namespace {
 
 namespace fs = std::filesystem;
+using namespace dmgn::testing;  // NOLINT: child processes, logs, scratch folders
 using dmgn::Config;
-using dmgn::testing::Child;
-using dmgn::testing::read_text;
-using dmgn::testing::spawn_dmgn;
-using dmgn::testing::wait_child;
-using dmgn::testing::with_sets;
 
-const std::string kBase = std::string(DMGN_SOURCE_DIR) + "/experiments/base.toml";
+const std::string& kBase = kBaseConfig;
 
-class Reliability : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dmgn::register_builtins();
-    torch::set_num_threads(1);
-  }
-};
+class Reliability : public ProcessTest {};
 
 // The first checkpoint file under `runs`, or "" (polls until `timeout_s`).
 fs::path wait_for_checkpoint(const fs::path& runs, const Child& c, double timeout_s) {
