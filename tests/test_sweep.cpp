@@ -9,6 +9,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/file_lock.h"
 #include "proc_util.h"
 #include "store/run_store.h"
 #include "sweep/runner.h"
@@ -149,7 +150,7 @@ TEST(Sweep, RunsWorkersSkipsCompletedResumesStoppedAndRespectsLocks) {
   const auto long_runs = dmgn::sweep::expand(dmgn::sweep::load_sweep(f), {"train.max_steps=400", "train.checkpoint_every=1000"});
   for (int i = 0; i < 600; ++i) {  // until the first run has started training
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (dmgn::sweep::lock_held(dmgn::sweep::lock_file(long_runs[0])) && fs::exists(dir / "runs.sqlite")) {
+    if (dmgn::file_lock_held(dmgn::sweep::lock_file(long_runs[0])) && fs::exists(dir / "runs.sqlite")) {
       dmgn::store::RunStore store(dir / "runs.sqlite");
       const auto rows = store.runs({"", "", "", long_runs[0].hash, ""});
       if (!rows.empty() && !store.metrics(rows[0].id, "train").empty()) break;

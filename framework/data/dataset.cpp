@@ -28,9 +28,20 @@ Sample require_finite(Sample s, const std::string& dataset) {
   return s;
 }
 
+namespace {
+
+// The input's height and width (0 x 0 when it has none).
+std::pair<int64_t, int64_t> input_size(const Sample& s) {
+  if (!s.input.defined() || s.input.dim() < 2) return {0, 0};
+  return {s.input.size(-2), s.input.size(-1)};
+}
+
+}  // namespace
+
 Sample Dataset::get(size_t index, uint64_t epoch) const {
-  Sample s = make(index, epoch);
-  check_size(s);
+  Sample s = require_finite(make(index, epoch), name());
+  const auto [h, w] = input_size(s);
+  if (const auto problem = size_problem(h, w, s.id); !problem.empty()) throw DataError(problem);
   return s;
 }
 
@@ -39,24 +50,17 @@ void Dataset::require_min_side(int64_t side, std::string why) {
   min_side_why_ = std::move(why);
 }
 
-void Dataset::check_size(const Sample& s) const {
-  if (min_side_ <= 1 || !s.input.defined() || s.input.dim() < 2) return;
-  const int64_t h = s.input.size(-2), w = s.input.size(-1);
-  if (h < min_side_ || w < min_side_)
-    throw DataError(fmt::format("sample '{}' of dataset '{}' is {}x{} (width x height), smaller than the {}x{} the "
-                                "model takes{}",
-                                s.id, name(), w, h, min_side_, min_side_,
-                                min_side_why_.empty() ? "" : " (" + min_side_why_ + ")"));
+std::string Dataset::size_problem(int64_t h, int64_t w, const std::string& id) const {
+  if (min_side_ <= 1 || h == 0 || (h >= min_side_ && w >= min_side_)) return "";
+  return fmt::format("sample '{}' of dataset '{}' is {}x{} (width x height), smaller than the {}x{} the model takes{}",
+                     id, name(), w, h, min_side_, min_side_, min_side_why_.empty() ? "" : " (" + min_side_why_ + ")");
 }
 
 std::vector<DataIssue> Dataset::check(size_t index) const {
   try {
     const Sample s = require_finite(make(index, 0), name());
-    try {
-      check_size(s);
-    } catch (const DataError& e) {
-      return {DataIssue{"too_small", s.id, e.what()}};
-    }
+    const auto [h, w] = input_size(s);
+    if (const auto problem = size_problem(h, w, s.id); !problem.empty()) return {DataIssue{"too_small", s.id, problem}};
     return {};
   } catch (const DataError& e) {
     return {DataIssue{"sample", std::to_string(index), e.what()}};

@@ -69,8 +69,8 @@ class Dataset {
   // dilations: reflection padding 16"); set once after opening, before samples are read.
   void require_min_side(int64_t side, std::string why);
   int64_t min_side() const { return min_side_; }
-  // DataError naming the sample when it is smaller than min_side (height or width).
-  void check_size(const Sample& s) const;
+  // "" when an h x w sample (named `id`) fits min_side, else the one-line message saying why not.
+  std::string size_problem(int64_t h, int64_t w, const std::string& id) const;
   virtual std::string name() const = 0;
   // Where the data comes from, stored with each run, e.g. {"dataset", "builtin-synthetic"}.
   virtual std::map<std::string, std::string> provenance() const = 0;
@@ -86,7 +86,7 @@ class Dataset {
   virtual int64_t converted_files() const { return 0; }
 
  protected:
-  // The adapter's sample (get() adds the size check).
+  // The adapter's sample (get() adds the finiteness and size checks).
   virtual Sample make(size_t index, uint64_t epoch) const = 0;
 
  private:

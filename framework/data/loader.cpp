@@ -83,7 +83,7 @@ Sample fetch(const Dataset& ds, size_t index, uint64_t epoch, bool skip, BadSamp
   for (size_t k = 0; k < n; ++k) {
     const size_t i = (index + k) % n;
     try {
-      return require_finite(ds.get(i, epoch), ds.name());
+      return ds.get(i, epoch);  // finite and large enough (Dataset::get)
     } catch (const DataError& e) {
       if (!skip) throw;
       last = e.what();

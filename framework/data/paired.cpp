@@ -346,19 +346,10 @@ std::vector<DataIssue> PairedDataset::check(size_t index) const {
   try {
     Loaded l = load(f);
     note_converted(l.notes);
-    if (l.input.rows < min_side() || l.input.cols < min_side()) {  // what get() refuses
-      Sample probe;
-      probe.input = torch::empty({3, l.input.rows, l.input.cols});
-      probe.id = f.input.string();
-      try {
-        check_size(probe);
-      } catch (const DataError& e) {
-        auto issues = l.notes;
-        issues.push_back(DataIssue{"too_small", f.input.string(), e.what()});
-        return issues;
-      }
-    }
-    return l.notes;
+    auto issues = l.notes;  // and what get() would refuse:
+    if (const auto problem = size_problem(l.input.rows, l.input.cols, f.input.string()); !problem.empty())
+      issues.push_back(DataIssue{"too_small", f.input.string(), problem});
+    return issues;
   } catch (const SizeMismatch& e) {
     return {DataIssue{"size_mismatch", f.input.string(), e.what()}};
   } catch (const DataError& e) {

@@ -55,9 +55,6 @@ torch::Tensor HypercolumnHead::conv1_by_source(const torch::Tensor& image, const
   const torch::Tensor& weight = conv1_->weight;  // [out, 3 + sum of feature channels, k, k]
   const int64_t out = weight.size(0), k = weight.size(2);
   const int64_t pad = conv1_->padding(), dil = conv1_->options().dilation_;
-  const auto padded = [&](const torch::Tensor& x) {
-    return reflect_pad(x, pad);
-  };
 
   // Direct part: the image and the features close to full resolution, one conv.
   std::vector<torch::Tensor> direct{image}, direct_w{weight.narrow(1, 0, image.size(1))};
@@ -76,13 +73,13 @@ torch::Tensor HypercolumnHead::conv1_by_source(const torch::Tensor& image, const
     }
   }
   const std::vector<int64_t> unit{1, 1}, none{0, 0}, dilation{dil, dil};
-  auto y = torch::conv2d(padded(direct.size() == 1 ? direct[0] : torch::cat(direct, 1)),
+  auto y = torch::conv2d(reflect_pad(direct.size() == 1 ? direct[0] : torch::cat(direct, 1), pad),
                          direct_w.size() == 1 ? direct_w[0] : torch::cat(direct_w, 1), conv1_->bias,
                          at::IntArrayRef(unit), at::IntArrayRef(none), at::IntArrayRef(dilation));
   // Tapped part: per feature, the k*k tap products at its resolution, resized, shifted, summed.
   for (const auto& [f, wf] : tapped) {
     const auto taps = wf.permute({2, 3, 0, 1}).reshape({k * k * out, f.size(1), 1, 1});  // tap-major
-    const auto z = padded(resize_bilinear(torch::conv2d(f, taps), h, w, false));
+    const auto z = reflect_pad(resize_bilinear(torch::conv2d(f, taps), h, w, false), pad);
     for (int64_t ty = 0; ty < k; ++ty)
       for (int64_t tx = 0; tx < k; ++tx)
         y.add_(z.narrow(1, (ty * k + tx) * out, out).narrow(2, ty * dil, h).narrow(3, tx * dil, w));

@@ -142,23 +142,26 @@ std::string Stmt::text(int col) const {
 
 void Db::Closer::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
 
-Db::Db(const std::filesystem::path& file, int busy_timeout_ms) : file_(file) {
+void Db::open(const std::string& name, int flags, int busy_timeout_ms) {
   sqlite3* raw = nullptr;
-  const int rc = sqlite3_open_v2(file.string().c_str(), &raw,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  const int rc = sqlite3_open_v2(name.c_str(), &raw, flags, nullptr);
   db_.reset(raw);  // closed even when opening failed
   if (rc != SQLITE_OK) {
     const std::string msg = raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc);
-    throw StoreError(fmt::format("store {}: cannot open: {}", file.string(), msg));
+    throw StoreError(fmt::format("store {}: cannot open{}: {}", file_.string(),
+                                 (flags & SQLITE_OPEN_READONLY) ? " for reading" : "", msg));
   }
   sqlite3_extended_result_codes(raw, 1);
   sqlite3_busy_timeout(raw, busy_timeout_ms);
 }
 
+Db::Db(const std::filesystem::path& file, int busy_timeout_ms) : file_(file) {
+  open(file.string(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, busy_timeout_ms);
+}
+
 Db Db::read_only(const std::filesystem::path& file, int busy_timeout_ms, bool immutable) {
   Db db;
   db.file_ = file;
-  db.read_only_ = true;
   // A URI so that "immutable" can be asked for; the path is percent-escaped where it must be.
   std::string uri = "file:";
   for (unsigned char c : file.string()) {
@@ -168,15 +171,7 @@ Db Db::read_only(const std::filesystem::path& file, int busy_timeout_ms, bool im
       uri += static_cast<char>(c);
   }
   uri += immutable ? "?mode=ro&immutable=1" : "?mode=ro";
-  sqlite3* raw = nullptr;
-  const int rc = sqlite3_open_v2(uri.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nullptr);
-  db.db_.reset(raw);
-  if (rc != SQLITE_OK) {
-    const std::string msg = raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc);
-    throw StoreError(fmt::format("store {}: cannot open for reading: {}", file.string(), msg));
-  }
-  sqlite3_extended_result_codes(raw, 1);
-  sqlite3_busy_timeout(raw, busy_timeout_ms);
+  db.open(uri, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, busy_timeout_ms);
   return db;
 }
 

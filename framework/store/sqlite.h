@@ -78,7 +78,6 @@ class Db {
   // Retries body on contention without adding a transaction (setup pragmas etc.).
   void retry(const std::function<void()>& body) const;
 
-  bool is_read_only() const { return read_only_; }
   // Throws Busy or StoreError for a failed SQLite call `what`.
   [[noreturn]] void fail(int rc, const std::string& what) const;
 
@@ -87,9 +86,10 @@ class Db {
     void operator()(sqlite3* db) const;
   };
   Db() = default;
+  // sqlite3_open_v2(name, flags) with extended result codes and the busy timeout; StoreError.
+  void open(const std::string& name, int flags, int busy_timeout_ms);
   std::filesystem::path file_;
   std::unique_ptr<sqlite3, Closer> db_;
-  bool read_only_ = false;
 };
 
 }  // namespace dmgn::store::sqlite

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +18,7 @@
 
 #include "core/error.h"
 #include "core/file_lock.h"
+#include "store/liveness.h"
 #include "train/launch.h"
 
 namespace dmgn::sweep {
@@ -55,7 +55,10 @@ RunStatus status_of(const SweepRun& run, const store::RunStore* store) {
       s.state = st == "failed" ? State::failed : State::interrupted;  // 'running' without a live lock = died
     }
   }
-  if (lock_held(lock_file(run, /*create=*/false))) s.state = State::running;
+  // Running: a sweep worker holds the sweep's lock on it, or any process holds the run's own
+  // lock (a `dmgn train --resume` started by hand): either way not ours to start.
+  if (file_lock_held(lock_file(run, /*create=*/false)) || (s.row && store::live_status(*s.row) == "running"))
+    s.state = State::running;
   return s;
 }
 
@@ -137,7 +140,6 @@ fs::path lock_file(const SweepRun& run, bool create) {
   return dir / (run.hash + ".lock");
 }
 
-bool lock_held(const fs::path& file) { return file_lock_held(file); }
 
 std::vector<RunStatus> sweep_status(const std::vector<SweepRun>& runs) {
   std::map<std::string, std::unique_ptr<store::RunStore>> stores;

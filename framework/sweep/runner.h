@@ -55,9 +55,8 @@ struct SweepOutcome {
 
 SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& options);
 
-// The sweep's lock file of a run (its folder created on demand) and whether a live process
-// holds it (core/file_lock.h). The run itself also has its trainer's lock (store/liveness.h).
+// The sweep's lock file of a run (its folder created on demand; core/file_lock.h tells whether a
+// live process holds it). The run itself also has its trainer's lock (store/liveness.h).
 std::filesystem::path lock_file(const SweepRun& run, bool create = true);  // create: its folder
-bool lock_held(const std::filesystem::path& file);
 
 }  // namespace dmgn::sweep

@@ -38,7 +38,8 @@ struct CheckpointParts {
 void save_checkpoint(const std::filesystem::path& file, const CheckpointMeta& meta,
                      const CheckpointParts& parts);
 // Loads into the given parts (shapes must match; a missing or mis-shaped tensor, or one holding
-// NaN or Inf, is an error naming the file and the tensor; so are non-finite Adam moments). Restores rank `rank`'s RNG state for "train" checkpoints.
+// NaN or Inf, is an error naming the file and the tensor; so are non-finite Adam moments).
+// Restores rank `rank`'s RNG state for "train" checkpoints.
 CheckpointMeta load_checkpoint(const std::filesystem::path& file, const CheckpointParts& parts,
                                int rank = 0);
 // Reads only the metadata (e.g. the config to rebuild the model).
