@@ -40,7 +40,7 @@ dmgn::models::ModelPtr final_model(const fs::path& store_file) {
   EXPECT_TRUE(ckpt.has_value());
   const Config cfg = Config::from_canonical(dmgn::train::read_checkpoint_meta(*ckpt).config_text);
   auto m = dmgn::models::build_model(cfg);
-  dmgn::train::load_checkpoint(*ckpt, {m.get(), nullptr, nullptr, nullptr});
+  dmgn::train::load_checkpoint(*ckpt, dmgn::train::CheckpointParts::weights(m.get()));
   return m;
 }
 
@@ -252,7 +252,7 @@ TEST_F(Distributed, NonFiniteLossIsAgreedAcrossRanks) {
   const auto dir = dmgn::testing::scratch("ddp_nan");
   auto cfg = dmgn::testing::tiny_run(dir);
   // An absurd learning rate overflows the parameters after the first step.
-  for (const char* s : {"train.max_steps=4", "optim.lr=1e30", "loss.refine.adversarial=0.0"}) cfg.push_back(s);
+  for (const char* s : {"train.max_steps=4", "optim.lr=1e30", "loss.terms.adv_r.weight=0.0"}) cfg.push_back(s);
   const Child stop = spawn_dmgn(with_sets({"launch", "--nproc", "2", "--", "train", kBase}, cfg),
                                 (dir / "stop.log").string());
   EXPECT_EQ(wait_child(stop, 120), 1);

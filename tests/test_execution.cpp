@@ -73,7 +73,7 @@ TEST(Execution, ChannelsLastMatchesContiguousAndBf16StaysClose) {
   torch::Tensor ref;
   {
     c10::InferenceMode inference;
-    ref = model->forward(x).background.clone();
+    ref = model->forward(x).at("background").clone();
   }
   const auto cl = train::Execution::from_config(Config::defaults(with(tiny, {"runtime.channels_last=true"})),
                                                 torch::kCPU);
@@ -90,7 +90,7 @@ TEST(Execution, ChannelsLastMatchesContiguousAndBf16StaysClose) {
     c10::InferenceMode inference;
     const auto input = cl.place(x);
     EXPECT_TRUE(input.is_contiguous(torch::MemoryFormat::ChannelsLast));
-    EXPECT_LT(max_abs(model->forward(input).background, ref), 1e-5);
+    EXPECT_LT(max_abs(model->forward(input).at("background"), ref), 1e-5);
   }
   const auto bf = train::Execution::from_config(
       Config::defaults(with(tiny, {"train.precision=\"bf16\"", "runtime.channels_last=true"})), torch::kCPU);
@@ -98,7 +98,7 @@ TEST(Execution, ChannelsLastMatchesContiguousAndBf16StaysClose) {
   torch::Tensor y;
   {
     const auto amp = bf.autocast();
-    y = model->forward(bf.place(x)).background;
+    y = model->forward(bf.place(x)).at("background");
   }
   ASSERT_TRUE(torch::isfinite(y).all().item<bool>());
   const double d = max_abs(y, ref);
@@ -176,7 +176,7 @@ TEST(Execution, BenchModelMeasuresBothPrecisionsAndTheirPeakFractions) {
   // A part that fails (here the training step: an absurd learning rate makes the loss
   // non-finite) is recorded with its error; what was measured before and after stays.
   const auto dir = dmgn::testing::scratch("bench_partial");
-  auto broken = with(dmgn::testing::tiny_run(dir), {"optim.lr=1e30", "loss.refine.adversarial=0.0"});
+  auto broken = with(dmgn::testing::tiny_run(dir), {"optim.lr=1e30", "loss.terms.adv_r.weight=0.0"});
   mo.precisions = {"fp32"};
   mo.train_steps = 3;
   mo.train_warmup = 1;
@@ -206,9 +206,8 @@ TEST(Gpu, CudaForwardMatchesTheCpuInFp32) {
   model->to(torch::Device(torch::kCUDA, 0));
   const auto gpu = model->forward(x.to(torch::Device(torch::kCUDA, 0)));
   compat::set_cudnn_allow_tf32(tf32);
-  EXPECT_LT(max_abs(gpu.background, cpu.background), 1e-3);
-  EXPECT_LT(max_abs(gpu.coarse, cpu.coarse), 1e-3);
-  EXPECT_LT(max_abs(gpu.noise, cpu.noise), 1e-3);
+  for (const char* key : {"background", "coarse", "noise"})
+    EXPECT_LT(max_abs(gpu.at(key).cpu(), cpu.at(key)), 1e-3) << key;
 }
 
 TEST(Gpu, NcclGroupOfOneTrainsInBf16ChannelsLast) {

@@ -7,7 +7,7 @@
 #include "nn/vgg.h"
 #include "test_util.h"
 #include "train/builtins.h"
-#include "train/objective.h"
+#include "losses/terms.h"
 
 namespace {
 
@@ -85,12 +85,14 @@ TEST(Losses, ObjectiveComposesThePhases) {
     o.insert(o.end(), extra.begin(), extra.end());
     const Config cfg = Config::defaults(o);
     auto model = dmgn::models::build_model(cfg);
-    dmgn::train::Objective obj(cfg, *model);
+    dmgn::losses::TermSet set(cfg, *model);
     auto x = torch::rand({2, 3, 16, 16}) * 2 - 1;
-    dmgn::train::ModelBatch b{x, x * 0.5, x * 0.1};
+    const dmgn::losses::NamedTensors b{{"input", x}, {"background", x * 0.5}, {"noise", x * 0.1}};
     auto out = model->forward(x);
     LinearCritic d(torch::full({1, 3, 16, 16}, 0.01));
-    const auto lt = obj.generator(out, b, obj.adversarial() ? &d : nullptr);
+    std::map<std::string, dmgn::nn::Discriminator*> discs;
+    for (const auto& n : set.discriminators()) discs[n] = &d;
+    const auto lt = set.evaluate("generator", out, b, discs);
     std::vector<std::string> names;
     double sum = 0;
     for (const auto& [n, t] : lt.terms) {
@@ -102,11 +104,44 @@ TEST(Losses, ObjectiveComposesThePhases) {
   };
   using V = std::vector<std::string>;
   EXPECT_EQ(terms_of({}), (V{"l1_r", "p_r", "adv_r", "l1_c", "p_c", "l1_n", "p_n"}));
-  EXPECT_EQ(terms_of({"loss.refine.adversarial=0"}), (V{"l1_r", "p_r", "l1_c", "p_c", "l1_n", "p_n"}));
-  EXPECT_EQ(terms_of({"loss.refine.perceptual=0", "loss.coarse.perceptual=0"}),
+  EXPECT_EQ(terms_of({"loss.terms.adv_r.weight=0"}), (V{"l1_r", "p_r", "l1_c", "p_c", "l1_n", "p_n"}));
+  EXPECT_EQ(terms_of({"loss.terms.p_r.weight=0", "loss.terms.p_c.weight=0", "loss.terms.p_n.weight=0"}),
             (V{"l1_r", "adv_r", "l1_c", "l1_n"}));
-  EXPECT_EQ(terms_of({"model.refine.enabled=false"}), (V{"l1_c", "p_c", "l1_n", "p_n"}));  // Coarse
-  EXPECT_EQ(terms_of({"loss.coarse.noise=false"}), (V{"l1_r", "p_r", "adv_r", "l1_c", "p_c"}));
+  EXPECT_EQ(terms_of({"model.refine.enabled=false"}), (V{"l1_c", "p_c", "l1_n", "p_n"}));  // Coarse: no B
+  EXPECT_EQ(terms_of({"model.noise_branch=false", "model.refine.sources=[\"coarse\", \"fb\"]",
+                      "model.refine.ndm.enabled=false", "model.refine.aca=false"}),
+            (V{"l1_r", "p_r", "adv_r", "l1_c", "p_c"}));  // no G_r: no R to supervise
+  // The order of the sum follows `order`, then the name.
+  EXPECT_EQ(terms_of({"loss.terms.l1_c.order=0"}), (V{"l1_c", "l1_r", "p_r", "adv_r", "p_c", "l1_n", "p_n"}));
+}
+
+TEST(Losses, TermsFromConfigAreCheckedByName) {
+  dmgn::register_builtins();
+  auto build = [](std::vector<std::string> extra) {
+    auto o = dmgn::testing::tiny_model();
+    o.insert(o.end(), extra.begin(), extra.end());
+    const Config cfg = Config::defaults(o);
+    auto model = dmgn::models::build_model(cfg);
+    dmgn::losses::TermSet set(cfg, *model);
+  };
+  // A new term in a config: its own table, the template's defaults for the rest.
+  EXPECT_NO_THROW(build({"loss.terms.extra.loss=\"l1\"", "loss.terms.extra.output=\"coarse\"",
+                         "loss.terms.extra.target=\"background\"", "loss.terms.extra.weight=0.3"}));
+  // An output the model lacks, a loss that is not registered, a negative weight: named.
+  const auto lacking = dmgn::testing::error_of<dmgn::ConfigError>([&] {
+    build({"loss.terms.extra.loss=\"l1\"", "loss.terms.extra.output=\"transmission\"",
+           "loss.terms.extra.target=\"background\"", "loss.terms.extra.weight=1"});
+  });
+  EXPECT_NE(lacking.find("[loss.terms.extra]"), std::string::npos) << lacking;
+  EXPECT_NE(lacking.find("no output 'transmission'"), std::string::npos) << lacking;
+  EXPECT_NE(lacking.find("coarse"), std::string::npos) << lacking;  // lists what it declares
+  EXPECT_THROW(build({"loss.terms.l1_c.loss=\"l2\""}), dmgn::ConfigError);
+  EXPECT_THROW(build({"loss.terms.l1_c.weight=-1"}), dmgn::ConfigError);
+  // Every weight 0: nothing to train.
+  EXPECT_THROW(build({"loss.terms.l1_r.weight=0", "loss.terms.p_r.weight=0", "loss.terms.adv_r.weight=0",
+                      "loss.terms.l1_c.weight=0", "loss.terms.p_c.weight=0", "loss.terms.l1_n.weight=0",
+                      "loss.terms.p_n.weight=0"}),
+               dmgn::ConfigError);
 }
 
 }  // namespace

@@ -287,7 +287,7 @@ TEST_F(Model, RainPresetMatchesOfficialDerainingLayout) {
   dmgn::metrics::MacCounter macs;
   auto out = model->forward(torch::zeros({1, 3, 64, 64}));
   EXPECT_EQ(macs.total(), 28709815296ull);
-  EXPECT_FALSE(out.background_map.defined());  // no NDM fusion
+  EXPECT_FALSE(out.has("background_map"));  // no NDM fusion
 }
 
 TEST_F(Model, TableOneVariantsAreCompositions) {
@@ -307,12 +307,15 @@ TEST_F(Model, TableOneVariantsAreCompositions) {
     auto model = dmgn::models::build_model(cfg);
     torch::NoGradGuard g;
     auto out = model->forward(x);
-    EXPECT_EQ(out.background.sizes(), x.sizes());
-    EXPECT_EQ(out.noise.defined(), e.noise);
-    EXPECT_EQ(model->has_refine(), e.refine);
-    EXPECT_EQ(!out.coarse_masks.empty(), e.masks);
-    EXPECT_EQ(out.background_map.defined(), e.ndm);
-    if (!e.refine) EXPECT_TRUE(torch::equal(out.background, out.coarse));
+    const auto& spec = model->spec();
+    EXPECT_EQ(out.at(spec.primary).sizes(), x.sizes());
+    EXPECT_EQ(out.has("noise"), e.noise);
+    EXPECT_EQ(spec.declares("noise"), e.noise);
+    EXPECT_EQ(out.has("background"), e.refine);  // B exists with a refining phase
+    EXPECT_EQ(spec.primary, e.refine ? "background" : "coarse");
+    EXPECT_EQ(out.has("coarse_masks"), e.masks);
+    EXPECT_EQ(out.has("background_map"), e.ndm);
+    for (const auto& key : out.keys()) EXPECT_TRUE(spec.declares(key)) << "undeclared output " << key;
   }
   // Inconsistent compositions are refused with the key at fault.
   try {

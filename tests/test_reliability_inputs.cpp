@@ -94,7 +94,8 @@ TEST_F(Inputs, ValuesAreCheckedAgainstTheirRangesAndRegistriesAtLoad) {
     for (auto&& [k, v] : t) {
       const std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
       if (v.is_table()) {
-        walk(*v.as_table(), prefix == "datasets" ? "datasets.*" : key);
+        // Open tables ([datasets.NAME], [loss.terms.NAME]): their entries share the "*" rule.
+        walk(*v.as_table(), prefix == "datasets" || key.rfind("loss.terms.", 0) == 0 ? prefix + ".*" : key);
         continue;
       }
       const bool numeric = v.is_integer() || v.is_floating_point() ||
@@ -154,10 +155,10 @@ TEST_F(Inputs, ACheckpointHoldingNanIsRefusedNamingTheTensor) {
   dmgn::train::CheckpointMeta meta;
   meta.kind = "weights";
   meta.config_text = cfg.canonical();
-  dmgn::train::save_checkpoint(dir / "nan.ckpt", meta, {model.get(), nullptr, nullptr, nullptr});
+  dmgn::train::save_checkpoint(dir / "nan.ckpt", meta, dmgn::train::CheckpointParts::weights(model.get()));
   auto fresh = dmgn::models::build_model(cfg);
   const std::string err = error_of<dmgn::DataError>(
-      [&] { dmgn::train::load_checkpoint(dir / "nan.ckpt", {fresh.get(), nullptr, nullptr, nullptr}); });
+      [&] { dmgn::train::load_checkpoint(dir / "nan.ckpt", dmgn::train::CheckpointParts::weights(fresh.get())); });
   EXPECT_NE(err.find("model tensor 'refine.in.weight' holds non-finite values"), std::string::npos) << err;
 }
 

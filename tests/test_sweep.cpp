@@ -47,9 +47,9 @@ TEST(SweepSpec, VariantsTimesGridTimesSeedsWithValidatedConfigs) {
                                                   "'\n[[variants]]\nname = \"DMGN\"\nconfig = '" +
                                                   repo("experiments/table1/dmgn.toml") +
                                                   "'\nset = ['train.max_steps=7']\n"
-                                                  "[[axes]]\nname = \"alpha_p\"\nkeys = ['loss.refine.perceptual', "
-                                                  "'loss.coarse.perceptual']\nscale = [1.0, 0.5]\nvalues = [0, 0.1]\n"
-                                                  "[[axes]]\nname = \"alpha_adv\"\nkeys = ['loss.refine.adversarial']\n"
+                                                  "[[axes]]\nname = \"alpha_p\"\nkeys = ['loss.terms.p_r.weight', "
+                                                  "'loss.terms.p_c.weight']\nscale = [1.0, 0.5]\nvalues = [0, 0.1]\n"
+                                                  "[[axes]]\nname = \"alpha_adv\"\nkeys = ['loss.terms.adv_r.weight']\n"
                                                   "values = [0.01, 1]\n");
   const auto spec = dmgn::sweep::load_sweep(f);
   EXPECT_EQ(spec.name, "g");
@@ -66,9 +66,9 @@ TEST(SweepSpec, VariantsTimesGridTimesSeedsWithValidatedConfigs) {
   EXPECT_EQ(runs[4].variant, "RDMC alpha_p=0.1 alpha_adv=0.01");
   EXPECT_EQ(runs[8].variant, "DMGN alpha_p=0 alpha_adv=0.01");
   const auto cfg = dmgn::sweep::load_run_config(runs[5]);  // RDMC alpha_p=0.1 alpha_adv=0.01 seed 4
-  EXPECT_DOUBLE_EQ(cfg.get_float("loss.refine.perceptual"), 0.1);
-  EXPECT_DOUBLE_EQ(cfg.get_float("loss.coarse.perceptual"), 0.05);
-  EXPECT_DOUBLE_EQ(cfg.get_float("loss.refine.adversarial"), 0.01);
+  EXPECT_DOUBLE_EQ(cfg.get_float("loss.terms.p_r.weight"), 0.1);
+  EXPECT_DOUBLE_EQ(cfg.get_float("loss.terms.p_c.weight"), 0.05);
+  EXPECT_DOUBLE_EQ(cfg.get_float("loss.terms.adv_r.weight"), 0.01);
   EXPECT_EQ(cfg.get_int("run.seed"), 4);
   EXPECT_EQ(cfg.get_string("run.sweep"), "g");
   EXPECT_EQ(cfg.get_string("model.cell"), "rdmc");

@@ -15,7 +15,7 @@
 #include "test_util.h"
 #include "train/builtins.h"
 #include "train/checkpoint.h"
-#include "train/objective.h"
+#include "losses/terms.h"
 #include "train/trainer.h"
 
 namespace {
@@ -38,7 +38,7 @@ TEST_F(Train, ThirtyStepsLowerTheLossAndTheRunIsStored) {
   const auto dir = dmgn::testing::scratch("train30");
   auto o = dmgn::testing::tiny_run(dir);
   for (const char* s : {"train.max_steps=30", "runtime.log_every=1", "optim.lr=0.001",
-                        "loss.refine.adversarial=0.0", "run.experiment=table1", "run.variant=DMGN"})
+                        "loss.terms.adv_r.weight=0.0", "run.experiment=table1", "run.variant=DMGN"})
     o.push_back(s);
   const Config cfg = Config::defaults(o);
   const auto s = dmgn::train::run_training(cfg);
@@ -53,16 +53,17 @@ TEST_F(Train, ThirtyStepsLowerTheLossAndTheRunIsStored) {
   const auto batch = dmgn::data::collate(samples);
   auto loss_of = [&](dmgn::models::Model& m) {
     torch::NoGradGuard g;
-    dmgn::train::Objective obj(cfg, m);
-    dmgn::train::ModelBatch mb{m.to_model(batch.input), m.to_model(batch.background),
-                               m.to_model(batch.noise)};
-    return obj.generator(m.forward(mb.input), mb, nullptr).total.item<double>();
+    dmgn::losses::TermSet terms(cfg, m);
+    const dmgn::losses::NamedTensors mb{{"input", m.to_model(batch.input)},
+                                        {"background", m.to_model(batch.background)},
+                                        {"noise", m.to_model(batch.noise)}};
+    return terms.evaluate("generator", m.forward(mb.at("input")), mb, {}).total.item<double>();
   };
   torch::manual_seed(cfg.get_int("run.seed"));
   auto initial = dmgn::models::build_model(cfg);
   auto trained = dmgn::models::build_model(cfg);
   dmgn::train::load_checkpoint(*dmgn::train::latest_checkpoint(s.run_dir / "checkpoints"),
-                               {trained.get(), nullptr, nullptr, nullptr});
+                               dmgn::train::CheckpointParts::weights(trained.get()));
   const double before = loss_of(*initial), after = loss_of(*trained);
   // Deterministic (seeded CPU run): measured 0.542 -> 0.433.
   EXPECT_LT(after, 0.9 * before) << "before " << before << " after " << after;
@@ -110,10 +111,10 @@ TEST_F(Train, SameSeedGivesTheSameLossSequenceAndCheckpointsRoundTrip) {
   const Config cfg = Config::from_canonical(meta.config_text);
   torch::manual_seed(123);  // different init: the load must overwrite everything
   auto a = dmgn::models::build_model(cfg);
-  dmgn::train::load_checkpoint(*ckpt, {a.get(), nullptr, nullptr, nullptr});
+  dmgn::train::load_checkpoint(*ckpt, dmgn::train::CheckpointParts::weights(a.get()));
   torch::manual_seed(456);
   auto b = dmgn::models::build_model(cfg);
-  dmgn::train::load_checkpoint(*ckpt, {b.get(), nullptr, nullptr, nullptr});
+  dmgn::train::load_checkpoint(*ckpt, dmgn::train::CheckpointParts::weights(b.get()));
   auto pa = a->named_parameters(), pb = b->named_parameters();
   for (const auto& item : pa) EXPECT_TRUE(torch::equal(item.value(), pb[item.key()])) << item.key();
 }
@@ -121,7 +122,7 @@ TEST_F(Train, SameSeedGivesTheSameLossSequenceAndCheckpointsRoundTrip) {
 TEST_F(Train, NonFiniteLossStopsWithStepAndTerm) {
   const auto dir = dmgn::testing::scratch("train_nan");
   auto o = dmgn::testing::tiny_run(dir);
-  for (const char* s : {"train.max_steps=3", "optim.lr=1e30", "loss.refine.adversarial=0.0"}) o.push_back(s);
+  for (const char* s : {"train.max_steps=3", "optim.lr=1e30", "loss.terms.adv_r.weight=0.0"}) o.push_back(s);
   // An absurd learning rate overflows the parameters after the first step.
   try {
     dmgn::train::run_training(Config::defaults(o));
@@ -153,7 +154,7 @@ TEST_F(Train, UnwritableOrFullCheckpointFolderKeepsThePreviousCheckpoint) {
   meta.config_text = cfg.canonical();
   const auto ckdir = dir / "checkpoints";
   const auto good = dmgn::train::checkpoint_path(ckdir, 2);
-  dmgn::train::save_checkpoint(good, meta, {model.get(), nullptr, nullptr, nullptr});
+  dmgn::train::save_checkpoint(good, meta, dmgn::train::CheckpointParts::weights(model.get()));
   const auto bytes = std::filesystem::file_size(good);
   auto intact = [&] {
     EXPECT_EQ(std::filesystem::file_size(good), bytes);
@@ -167,7 +168,7 @@ TEST_F(Train, UnwritableOrFullCheckpointFolderKeepsThePreviousCheckpoint) {
   std::ofstream(dir / "blocker") << "x";
   meta.step = 4;
   try {
-    dmgn::train::save_checkpoint(dir / "blocker" / "step_00000004.ckpt", meta, {model.get(), nullptr, nullptr, nullptr});
+    dmgn::train::save_checkpoint(dir / "blocker" / "step_00000004.ckpt", meta, dmgn::train::CheckpointParts::weights(model.get()));
     ADD_FAILURE() << "expected an error";
   } catch (const dmgn::IoError& e) {
     EXPECT_NE(std::string(e.what()).find((dir / "blocker").string()), std::string::npos) << e.what();
@@ -186,7 +187,7 @@ TEST_F(Train, UnwritableOrFullCheckpointFolderKeepsThePreviousCheckpoint) {
     setrlimit(RLIMIT_FSIZE, &rl);
     int code = 3;
     try {
-      dmgn::train::save_checkpoint(next, meta, {model.get(), nullptr, nullptr, nullptr});
+      dmgn::train::save_checkpoint(next, meta, dmgn::train::CheckpointParts::weights(model.get()));
       code = 1;  // should not succeed
     } catch (const dmgn::IoError& e) {
       code = std::string(e.what()).find(next.string()) != std::string::npos ? 0 : 2;
@@ -204,7 +205,7 @@ TEST_F(Train, UnwritableOrFullCheckpointFolderKeepsThePreviousCheckpoint) {
   intact();
   // And the intact checkpoint still loads.
   auto again = dmgn::models::build_model(cfg);
-  dmgn::train::load_checkpoint(good, {again.get(), nullptr, nullptr, nullptr});
+  dmgn::train::load_checkpoint(good, dmgn::train::CheckpointParts::weights(again.get()));
   auto pa = model->named_parameters(), pb = again->named_parameters();
   for (const auto& item : pa) EXPECT_TRUE(torch::equal(item.value(), pb[item.key()])) << item.key();
 }

@@ -21,7 +21,8 @@
 #include "data/loader.h"
 #include "test_util.h"
 #include "train/distributed.h"
-#include "train/session.h"
+#include "train/builtins.h"
+#include "train/recipe.h"
 #include "train/trainer.h"
 
 namespace {
@@ -49,12 +50,13 @@ std::string fingerprint() {
 
 // One line per step: loss, d_loss, then name=value per term; values as C99 hex floats.
 std::string step_line(int64_t s, const tr::StepResult& r) {
-  std::string l = fmt::format("{} loss={:a} d_loss={:a}", s + 1, r.loss, r.d_loss);
+  std::string l = fmt::format("{} loss={:a} d_loss={:a}", s + 1, r.loss, r.other("d_loss"));
   for (const auto& [name, v] : r.terms) l += fmt::format(" {}={:a}", name, v);
   return l;
 }
 
 std::vector<std::string> run_first_steps(int n) {
+  dmgn::register_builtins();
   auto cfg = Config::load(std::string(DMGN_SOURCE_DIR) + "/experiments/quickstart.toml",
                           {"runtime.threads=1", "data.workers=0"});
   tr::apply_threads(cfg);
@@ -62,10 +64,10 @@ std::vector<std::string> run_first_steps(int n) {
   auto train_set = tr::open_for_model(cfg, cfg.get_string("data.train"), dmgn::data::Split::train);
   dmgn::data::Loader loader(train_set, tr::train_loader_options(cfg, *coll));
   const int64_t total = cfg.get_int("train.max_steps");  // the quickstart's schedule, not n
-  tr::TrainSession session(cfg, coll, torch::kCPU, total);
+  const auto session = tr::build_recipe({cfg, coll, torch::kCPU, total});
   std::vector<std::string> lines;
   for (int s = 0; s < n; ++s) {
-    const auto r = session.step(loader.next_rolling(), s);
+    const auto r = session->step(loader.next_rolling(), s);
     EXPECT_FALSE(r.skipped) << "step " << s + 1 << ": " << r.bad_term;
     lines.push_back(step_line(s, r));
   }
@@ -169,7 +171,7 @@ void write_format1(const std::filesystem::path& file, const tr::CheckpointMeta& 
   });
 }
 
-std::vector<std::string> two_more_steps(tr::TrainSession& session, dmgn::data::Loader& loader, int64_t from) {
+std::vector<std::string> two_more_steps(tr::Recipe& session, dmgn::data::Loader& loader, int64_t from) {
   std::vector<std::string> lines;
   for (int64_t s = from; s < from + 2; ++s) lines.push_back(step_line(s, session.step(loader.next_rolling(), s)));
   return lines;
@@ -179,6 +181,7 @@ std::vector<std::string> two_more_steps(tr::TrainSession& session, dmgn::data::L
 }  // namespace
 
 TEST(TrainGolden, Format1CheckpointLoadsAndResumes) {
+  dmgn::register_builtins();
   const auto dir = dmgn::testing::scratch("format1");
   const auto coll = tr::make_collective(tr::DistEnv{}, tr::CollectiveOptions{});
   auto overrides = dmgn::testing::tiny_model();
@@ -191,29 +194,32 @@ TEST(TrainGolden, Format1CheckpointLoadsAndResumes) {
   const auto legacy = dir / "format1.ckpt";
   {
     dmgn::data::Loader loader(train_set, tr::train_loader_options(cfg, *coll));
-    tr::TrainSession session(cfg, coll, torch::kCPU, 4);
-    for (int64_t s = 0; s < 2; ++s) session.step(loader.next_rolling(), s);
+    const auto session = tr::build_recipe({cfg, coll, torch::kCPU, 4});
+    for (int64_t s = 0; s < 2; ++s) session->step(loader.next_rolling(), s);
     tr::CheckpointMeta meta;
     meta.step = 2;
     meta.epoch = static_cast<int64_t>(loader.epoch());
     meta.batch_in_epoch = loader.batch_index();
     meta.config_text = cfg.canonical();
-    const auto p = session.parts();
-    write_format1(legacy, meta, *p.model, *p.discriminator, *p.opt_g, *p.opt_d);
+    const auto p = session->parts();
+    ASSERT_EQ(p.modules.size(), 2u);
+    ASSERT_EQ(p.optimizers.size(), 2u);
+    write_format1(legacy, meta, *p.modules[0].second, *p.modules[1].second, *p.optimizers[0].second,
+                  *p.optimizers[1].second);
     if (std::getenv("DMGN_RECORD_GOLDEN")) {
       tr::save_checkpoint(dir / "main.ckpt", meta, p);
       std::ofstream out(kLegacySteps);
-      for (const auto& l : two_more_steps(session, loader, 2)) out << l << "\n";
+      for (const auto& l : two_more_steps(*session, loader, 2)) out << l << "\n";
       GTEST_SKIP() << "recorded " << kLegacySteps;
     }
   }
   dmgn::data::Loader loader(train_set, tr::train_loader_options(cfg, *coll));
   torch::manual_seed(12345);  // the checkpoint's RNG state must replace this
-  tr::TrainSession session(cfg, coll, torch::kCPU, 4);
-  const auto loaded = tr::load_checkpoint(legacy, session.parts());
+  const auto session = tr::build_recipe({cfg, coll, torch::kCPU, 4});
+  const auto loaded = tr::load_checkpoint(legacy, session->parts());
   ASSERT_EQ(loaded.step, 2);
   loader.set_position(static_cast<uint64_t>(loaded.epoch), loaded.batch_in_epoch);
-  const auto got = two_more_steps(session, loader, loaded.step);
+  const auto got = two_more_steps(*session, loader, loaded.step);
   std::ifstream in(kLegacySteps);
   std::vector<std::string> want;
   for (std::string l; std::getline(in, l);) want.push_back(l);

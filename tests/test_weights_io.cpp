@@ -37,10 +37,10 @@ TEST(WeightsIo, VggWeightsLoadFromAFileNamedInConfig) {
     auto o = dmgn::testing::tiny_model();
     o.push_back("model.head.vgg_weights=\"" + file.string() + "\"");
     auto model = dmgn::models::build_model(dmgn::Config::defaults(o));
-    ASSERT_TRUE(model->vgg());
-    EXPECT_TRUE(model->vgg()->pretrained());
+    ASSERT_TRUE(model->shared_vgg());
+    EXPECT_TRUE(model->shared_vgg()->pretrained());
     int i = 0;
-    for (const auto& item : model->vgg()->named_parameters()) {
+    for (const auto& item : model->shared_vgg()->named_parameters()) {
       const float want = 0.001f * static_cast<float>(++i);
       EXPECT_FLOAT_EQ(item.value().min().item<float>(), want) << item.key();
       EXPECT_FLOAT_EQ(item.value().max().item<float>(), want) << item.key();
@@ -49,7 +49,7 @@ TEST(WeightsIo, VggWeightsLoadFromAFileNamedInConfig) {
   }
   // Without a file the weights stay random and the model says so.
   auto random = dmgn::models::build_model(dmgn::Config::defaults(dmgn::testing::tiny_model()));
-  EXPECT_FALSE(random->vgg()->pretrained());
+  EXPECT_FALSE(random->shared_vgg()->pretrained());
 }
 
 TEST(WeightsIo, BadWeightFilesNameTheFileAndTheTensor) {

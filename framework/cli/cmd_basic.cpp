@@ -1,11 +1,13 @@
 // dmgn list | config show | info
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join
 
 #include <cstdio>
 #include <map>
 
 #include "cli/commands.h"
 #include "core/registry.h"
+#include "losses/terms.h"
 #include "metrics/macs.h"
 #include "models/model.h"
 #include "nn/layers.h"
@@ -76,6 +78,24 @@ void add_info(CLI::App& app) {
     std::printf("MACs        %.1f G for one 3x%lldx%lld image (every conv and linear layer that runs, "
                 "VGG passes included)\n",
                 static_cast<double>(macs) / 1e9, static_cast<long long>(size), static_cast<long long>(size));
+    // What the model declares (models/outputs.h) and what the recipe trains it with.
+    const auto& spec = model->spec();
+    static const char* kinds[] = {"image", "mask", "map"};
+    for (size_t i = 0; i < spec.outputs.size(); ++i) {
+      const auto& d = spec.outputs[i];
+      std::printf("%s %s%s (%s%s): %s\n", i == 0 ? "outputs    " : "           ", d.key.c_str(),
+                  d.key == spec.primary ? " [primary]" : "", kinds[static_cast<int>(d.kind)], d.list ? " list" : "",
+                  d.what.c_str());
+    }
+    std::printf("inputs      %s, padded to a multiple of %lld\n",
+                spec.input_range == models::InputRange::minus_one_one ? "[-1, 1]" : "[0, 1]",
+                static_cast<long long>(spec.size_multiple));
+    const losses::TermSet terms(cfg, *model);
+    std::vector<std::string> listed;
+    for (const auto& t : terms.active())
+      listed.push_back(fmt::format("{} {:g} ({} {} vs {})", t.name, t.weight, t.loss, t.output, t.target));
+    std::printf("recipe      %s: %s\n", cfg.get_string("train.recipe").c_str(),
+                fmt::format("{}", fmt::join(listed, ", ")).c_str());
   });
 }
 

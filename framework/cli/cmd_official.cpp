@@ -64,7 +64,7 @@ void add_official(CLI::App& app) {
       train::CheckpointMeta meta;
       meta.kind = "weights";
       meta.config_text = cfg.canonical();
-      train::save_checkpoint(out, meta, {model.get(), nullptr, nullptr, nullptr});
+      train::save_checkpoint(out, meta, dmgn::train::CheckpointParts::weights(model.get()));
       std::printf("wrote %s (task %s; evaluate with: dmgn eval %s)\n", out.c_str(), task.c_str(), out.c_str());
     });
   }
@@ -96,13 +96,15 @@ void add_official(CLI::App& app) {
       c10::InferenceMode inference;
       model->eval();
       auto out = model->forward(input.begin()->second.to(device, torch::kFloat32));
-      for (auto* t : {&out.background, &out.coarse, &out.noise})
-        if (t->defined()) *t = t->cpu();
+      out.apply([](const torch::Tensor& t) { return t.cpu(); });
       bool ok = true;
       std::printf("parity %s (%s, torch %s, %s fp32), tolerance %.1e\n", task.c_str(), base.string().c_str(),
                   compat::torch_version().c_str(), train::device_description(device).c_str(), tolerance);
-      for (const auto& [name, ours] : std::vector<std::pair<std::string, torch::Tensor>>{
-               {"B", out.background}, {"B_coarse", out.coarse}, {"R", out.noise}}) {
+      // Every output the model declares with a name in the reference implementation.
+      for (const auto& d : model->spec().outputs) {
+        if (d.reference.empty()) continue;
+        const std::string& name = d.reference;
+        const torch::Tensor ours = out.get(d.key);
         auto it = ref.find(name);
         if (it == ref.end())
           throw DataError(fmt::format("'{}' has no tensor '{}'", (base / "outputs.pt").string(), name));

@@ -125,7 +125,7 @@ Dump dump_checkpoint(const fs::path& ckpt, const std::string& dataset, int64_t c
   const std::string name = dataset.empty() ? cfg.get_strings("data.test").front() : dataset;
   const auto ds = train::open_for_model(cfg, name, data::Split::heldout);
   auto model = models::build_model(cfg);
-  train::load_checkpoint(ckpt, {model.get(), nullptr, nullptr, nullptr});
+  train::load_checkpoint(ckpt, dmgn::train::CheckpointParts::weights(model.get()));
   model->to(device);
   train::DumpOptions o;
   o.dir = dir;

@@ -103,7 +103,7 @@ void add_eval(CLI::App& app) {
     for (const auto& name : datasets.empty() ? cfg.get_strings("data.test") : datasets)
       sets_to_run.push_back(train::open_for_model(cfg, name, data::Split::heldout));
     auto model = models::build_model(cfg);
-    train::load_checkpoint(ckpt, {model.get(), nullptr, nullptr, nullptr});
+    train::load_checkpoint(ckpt, dmgn::train::CheckpointParts::weights(model.get()));
     model->to(device);
     store::RunStore store(store_file.empty() ? cfg.get_string("runtime.store") : store_file);
     const auto run = store.run_of_checkpoint(ckpt);

@@ -10,7 +10,7 @@ namespace dmgn::models {
 
 Dmgn::Dmgn(const Config& cfg) {
   const Config m = cfg.sub("model");
-  range_ = input_range_from_string(m.get_string("input_range"));
+  spec_.input_range = input_range_from_string(m.get_string("input_range"));
   noise_branch_ = m.get_bool("noise_branch");
   coarse_residual_ = m.get_bool("coarse_residual");
   const bool vestigial = m.get_bool("vestigial");
@@ -58,6 +58,7 @@ Dmgn::Dmgn(const Config& cfg) {
     refine_ = register_module("refine",
                               nn::generators().make(m.get_string("refine.generator"), m, {sources * c}));
   }
+  declare(cfg);
 }
 
 int64_t Dmgn::vestigial_parameters() const {
@@ -69,37 +70,52 @@ int64_t Dmgn::vestigial_parameters() const {
   return n;
 }
 
-ModelOutput Dmgn::forward(const torch::Tensor& input) {
-  ModelOutput out;
+void Dmgn::declare(const Config& cfg) {
+  using K = OutputDecl::Kind;
+  auto& o = spec_.outputs;
+  if (refine_) o.push_back({"background", K::image, false, "B, the refined background (Eq. 3)", "B"});
+  o.push_back({"coarse", K::image, false, "B_coarse, the coarse background (Eq. 1)", "B_coarse"});
+  if (gen_r_) o.push_back({"noise", K::image, false, "R, the generated noise layer (Eq. 1)", "R"});
+  if (separator_) o.push_back({"separator_mask", K::mask, false, "A, the separator's mask (Eq. 2)", ""});
+  if (use_ndm_) o.push_back({"background_map", K::map, false, "A_b = 1 - A_r, the noise distribution prior (Eq. 9)", ""});
+  o.push_back({"coarse_masks", K::mask, true, "the masks of G_b's RDMC cells, in order (Fig. 1)", ""});
+  if (refine_) o.push_back({"refine_masks", K::mask, true, "the masks of G_refine, in order (Eq. 10)", ""});
+  spec_.primary = refine_ ? "background" : "coarse";
+  spec_.size_multiple = 4;  // the official test code pads to a multiple of 4
+  spec_.task = cfg.get_string("task.name");
+}
+
+Outputs Dmgn::forward(const torch::Tensor& input) {
+  Outputs out;
   auto f = head_->forward(input);  // F = F(I)
   torch::Tensor fb = f, fr;
   if (separator_) {
     auto s = separator_->forward(f);  // Eq. 2
     fb = s.fb;
     fr = s.fr;
-    out.separator_mask = s.mask;
+    out.set("separator_mask", s.mask);
   }
   auto gb = gen_b_->forward(fb);  // Eq. 1
-  out.coarse = coarse_residual_ ? gb.out + input : gb.out;
-  out.coarse_masks = std::move(gb.masks);
+  const torch::Tensor coarse = coarse_residual_ ? gb.out + input : gb.out;
+  out.set("coarse", coarse);
+  out.set_list("coarse_masks", std::move(gb.masks));
+  torch::Tensor noise;
   if (gen_r_) {
     auto gr = gen_r_->forward(fr);
-    out.noise = coarse_residual_ ? gr.out + input : gr.out;
+    noise = coarse_residual_ ? gr.out + input : gr.out;
+    out.set("noise", noise);
   }
-  if (!refine_) {
-    out.background = out.coarse;
-    return out;
-  }
+  if (!refine_) return out;  // the primary output is B_coarse
   torch::Tensor f_noise, f_coarse;
   const bool need_noise = use_r_src_ || use_ndm_;
   if (need_noise && use_coarse_src_) {  // F(R) and F(B_coarse) in one pass over both (per image)
-    const auto both = head_->forward(torch::cat({out.noise, out.coarse}, 0));
+    const auto both = head_->forward(torch::cat({noise, coarse}, 0));
     f_noise = both.narrow(0, 0, input.size(0));
     f_coarse = both.narrow(0, input.size(0), input.size(0));
   } else if (need_noise) {
-    f_noise = head_->forward(out.noise);  // F(R)
+    f_noise = head_->forward(noise);  // F(R)
   } else if (use_coarse_src_) {
-    f_coarse = head_->forward(out.coarse);  // F(B_coarse)
+    f_coarse = head_->forward(coarse);  // F(B_coarse)
   }
   std::vector<torch::Tensor> e;  // Eq. 6
   if (use_coarse_src_) e.push_back(f_coarse);
@@ -108,11 +124,11 @@ ModelOutput Dmgn::forward(const torch::Tensor& input) {
   torch::Tensor prior;
   if (use_ndm_) {
     prior = 1.0 - ndm_->forward(f, f_noise);  // A_b = 1 - A_r (Eq. 9)
-    out.background_map = prior;
+    out.set("background_map", prior);
   }
   auto r = refine_->forward(e.size() == 1 ? e[0] : torch::cat(e, 1), prior);
-  out.background = r.out + input;  // Eq. 3, residual
-  out.refine_masks = std::move(r.masks);
+  out.set("background", r.out + input);  // Eq. 3, residual
+  out.set_list("refine_masks", std::move(r.masks));
   return out;
 }
 

@@ -16,10 +16,11 @@ namespace dmgn::models {
 class Dmgn : public Model {
  public:
   explicit Dmgn(const Config& cfg);
-  ModelOutput forward(const torch::Tensor& input) override;
-  nn::Vgg19 vgg() const override { return head_->vgg(); }
-  bool has_refine() const override { return refine_ != nullptr; }
-  bool has_noise() const override { return noise_branch_; }
+  // Outputs: "background" (B, with a refining phase), "coarse" (B_coarse; the primary output
+  // without one), "noise" (R), "separator_mask" (A), "background_map" (A_b), and the lists
+  // "coarse_masks" / "refine_masks" (RDMC masks, Fig. 1).
+  models::Outputs forward(const torch::Tensor& input) override;
+  nn::Vgg19 shared_vgg() const override { return head_->vgg(); }
   int64_t vestigial_parameters() const override;
 
  private:
@@ -32,6 +33,7 @@ class Dmgn : public Model {
   std::shared_ptr<nn::AcaImpl> aca_;
   std::shared_ptr<nn::NdmImpl> ndm_;
   bool ndm_vestigial_ = false;
+  void declare(const Config& cfg);
 };
 
 // The smallest input DMGN takes under `cfg` (models/model.h): the VGG-19 head's poolings up to

@@ -9,11 +9,11 @@
 namespace dmgn::models {
 
 torch::Tensor Model::to_model(const torch::Tensor& x01) const {
-  return range_ == InputRange::minus_one_one ? x01 * 2.0 - 1.0 : x01;
+  return spec_.input_range == InputRange::minus_one_one ? x01 * 2.0 - 1.0 : x01;
 }
 
 torch::Tensor Model::from_model(const torch::Tensor& x) const {
-  return range_ == InputRange::minus_one_one ? (x + 1.0) * 0.5 : x;
+  return spec_.input_range == InputRange::minus_one_one ? (x + 1.0) * 0.5 : x;
 }
 
 InputRange input_range_from_string(const std::string& s) {
@@ -32,7 +32,7 @@ ModelPtr build_model(const Config& cfg) {
   auto model = models().make(cfg.get_string("model.name"), cfg);
   if (cfg.has("model.head.vgg_weights")) {
     const std::string file = cfg.get_string("model.head.vgg_weights");
-    if (!file.empty() && model->vgg()) model->vgg()->load_weights(file);
+    if (!file.empty() && model->shared_vgg()) model->shared_vgg()->load_weights(file);
   }
   return model;
 }

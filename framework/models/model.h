@@ -1,7 +1,9 @@
 #pragma once
 // The interface every restoration system in the registry implements (kind "model"), so the
 // trainer, evaluator and reports treat DMGN, its ablations and the other seed systems alike.
-// Images are in model space (see input_range): the trainer converts from [0, 1].
+// Images are in model space (see input_range): the trainer converts from [0, 1]. A model is new
+// files plus a registration: its factory (models()), its smallest input
+// (register_input_requirement) and what it outputs (its ModelSpec).
 #include <torch/torch.h>
 
 #include <functional>
@@ -11,38 +13,31 @@
 
 #include "core/config.h"
 #include "core/registry.h"
+#include "models/outputs.h"
 #include "nn/vgg.h"
 
 namespace dmgn::models {
 
-struct ModelOutput {
-  torch::Tensor background;         // B: the final restored background
-  torch::Tensor coarse;             // B_coarse (equals B when there is no refining phase)
-  torch::Tensor noise;              // R: the generated noise layer (undefined without one)
-  torch::Tensor separator_mask;     // A of Eq. 2 (undefined without a separator)
-  torch::Tensor background_map;     // A_b = 1 - A_r of Eq. 9 (undefined without NDM)
-  std::vector<torch::Tensor> coarse_masks, refine_masks;  // RDMC masks, in order (Fig. 1)
-};
-
-enum class InputRange { minus_one_one, zero_one };
-
+// A model returns named outputs and declares them (models/outputs.h); nothing outside a model
+// reads its outputs by a slot of its own.
 class Model : public torch::nn::Module {
  public:
-  virtual ModelOutput forward(const torch::Tensor& input) = 0;
-  // The frozen VGG-19 the model holds (for sharing with the perceptual loss); may be null.
-  virtual nn::Vgg19 vgg() const = 0;
-  // Whether the model has a refining phase (decides which loss terms apply).
-  virtual bool has_refine() const = 0;
-  virtual bool has_noise() const = 0;
-  InputRange input_range() const { return range_; }
+  virtual Outputs forward(const torch::Tensor& input) = 0;
+  // What it outputs, its primary output, input range, size multiple and metric task.
+  const ModelSpec& spec() const { return spec_; }
+  // A frozen VGG-19 the model holds that losses may share (the perceptual loss); null if none.
+  virtual nn::Vgg19 shared_vgg() const { return nullptr; }
+  InputRange input_range() const { return spec_.input_range; }
   // [0,1] images <-> model space.
   torch::Tensor to_model(const torch::Tensor& x01) const;
   torch::Tensor from_model(const torch::Tensor& x) const;
+  // The primary output (the restored image) of forward(), in model space.
+  torch::Tensor restore(const torch::Tensor& input) { return forward(input).at(spec_.primary); }
   // Parameters that exist only to mirror the official layout and never run.
   virtual int64_t vestigial_parameters() const { return 0; }
 
  protected:
-  InputRange range_ = InputRange::minus_one_one;
+  ModelSpec spec_;  // filled by the model's constructor
 };
 using ModelPtr = std::shared_ptr<Model>;
 

@@ -16,7 +16,7 @@
 //
 //   [[axes]]                         # ... and/or a grid (Fig. 6): the product of all axes
 //   name = "alpha_p"
-//   keys = ["loss.refine.perceptual", "loss.coarse.perceptual"]
+//   keys = ["loss.terms.p_r.weight", "loss.terms.p_c.weight"]
 //   scale = [1.0, 0.5]               # key i gets value * scale[i] (default all 1)
 //   values = [0.0, 0.01, 0.1, 1.0]
 //

@@ -9,7 +9,7 @@
 #include "core/error.h"
 #include "data/benchmarks.h"
 #include "data/loader.h"
-#include "train/session.h"
+#include "train/recipe.h"
 #include "train/trainer.h"
 
 namespace dmgn::train {
@@ -23,10 +23,10 @@ ThroughputResult measure_training_throughput(const Config& cfg, Collective& c, i
   data::Loader loader(train_set, lopt);
   // The collective is shared (not owned): wrap it without taking ownership.
   CollectivePtr shared(&c, [](Collective*) {});
-  TrainSession session(cfg, shared, device, warmup + steps);
+  const auto recipe = build_recipe({cfg, shared, device, warmup + steps});
 
   int64_t step = 0;
-  auto one = [&] { session.step(loader.next_rolling(), step++); };
+  auto one = [&] { recipe->step(loader.next_rolling(), step++); };
   for (int64_t i = 0; i < warmup; ++i) one();
   compat::synchronize(device);
   c.barrier();

@@ -161,7 +161,7 @@ ModelBench measure_model(const Config& cfg, const ModelBenchOptions& o) {
           attempt(fmt::format("inference {}x{} as a CUDA graph", size, size), [&] {
             c10::InferenceMode inference;
             compat::CudaGraph graph;
-            models::ModelOutput out;
+            models::Outputs out;
             graph.capture(device, [&] {
               const auto amp = ex.autocast();
               out = model->forward(x);
@@ -185,9 +185,11 @@ ModelBench measure_model(const Config& cfg, const ModelBenchOptions& o) {
           {
             const auto amp = ex.autocast();
             const auto out = model->forward(x);
-            loss = (out.background - target).abs().mean().to(torch::kFloat);
-            for (const auto* t : {&out.coarse, &out.noise})
-              if (t->defined()) loss = loss + ((*t - target).abs().mean()).to(torch::kFloat);
+            for (const auto& d : model->spec().outputs) {
+              if (d.kind != models::OutputDecl::Kind::image || d.list || !out.has(d.key)) continue;
+              const auto l = (out.at(d.key) - target).abs().mean().to(torch::kFloat);
+              loss = loss.defined() ? loss + l : l;
+            }
           }
           loss.backward();
           for (auto& p : model->parameters()) p.mutable_grad() = torch::Tensor();

@@ -8,10 +8,10 @@
 //     replay of a CUDA graph of the same pass (`graphs`), which removes the per-kernel launch
 //     cost that an eager pass pays on the host;
 //   - forward+backward of the generator at batch `train_batch` x `train_size`^2: the
-//     summed L1 of every output against a random target, backward, median of `fwd_bwd_repeats`
+//     summed L1 of every image output the model declares against a random target, backward, median of `fwd_bwd_repeats`
 //     (the same measurement tools/peer_bench.py makes on the official code); on CUDA also as a
 //     graph replay (forward, loss and backward captured together);
-//   - optionally the whole training step (TrainSession: G and critic, losses, Adam) at the
+//   - optionally the whole training step (the config's recipe: e.g. G and critic, losses, Adam) at the
 //     same batch on the config's training data, and its images/s;
 //   - the fraction of the device's peak that the multiply-accumulate rate reaches: 2 x MACs /
 //     time against (a) the matrix-product ceiling measured here in the same precision and

@@ -6,6 +6,7 @@
 #include "losses/losses.h"
 #include "models/builtins.h"
 #include "nn/builtins.h"
+#include "train/recipe.h"
 
 namespace dmgn {
 
@@ -16,6 +17,7 @@ void register_builtins() {
     models::register_builtins();
     losses::register_builtins();
     data::register_builtins();
+    train::register_recipes();
   });
 }
 

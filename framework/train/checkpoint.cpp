@@ -93,7 +93,29 @@ void write_archive(torch::serialize::OutputArchive& root, const fs::path& tmp, c
                               std::strerror(err)));
 }
 
+// Part names share the archive's root with the metadata.
+void check_part_names(const CheckpointParts& parts, const fs::path& file) {
+  static const std::vector<std::string> reserved{"format", "step", "epoch", "batch_in_epoch", "config", "kind",
+                                                 "world_size", "rng_cpu", "rng_cuda", "modules", "optimizers"};
+  std::vector<std::string> seen;
+  auto check = [&](const std::string& name, const void* part) {
+    if (!part) throw Error(fmt::format("checkpoint '{}': part '{}' is null", file.string(), name));
+    if (name.empty() || std::find(reserved.begin(), reserved.end(), name) != reserved.end() ||
+        std::find(seen.begin(), seen.end(), name) != seen.end())
+      throw Error(fmt::format("checkpoint '{}': part name '{}' is empty, reserved or used twice", file.string(), name));
+    seen.push_back(name);
+  };
+  for (const auto& [name, m] : parts.modules) check(name, m);
+  for (const auto& [name, o] : parts.optimizers) check(name, o);
+}
+
 }  // namespace
+
+torch::nn::Module* CheckpointParts::module(const std::string& name) const {
+  for (const auto& [n, m] : modules)
+    if (n == name) return m;
+  return nullptr;
+}
 
 void atomic_write(const fs::path& file, const std::function<void(const fs::path&)>& write) {
   const fs::path dir = file.parent_path().empty() ? fs::path(".") : file.parent_path();
@@ -123,7 +145,7 @@ void atomic_write(const fs::path& file, const std::function<void(const fs::path&
 
 void save_checkpoint(const fs::path& file, const CheckpointMeta& meta, const CheckpointParts& parts) {
   torch::serialize::OutputArchive root;
-  root.write("format", scalar(1));
+  root.write("format", scalar(2));
   root.write("step", scalar(meta.step));
   root.write("epoch", scalar(meta.epoch));
   root.write("batch_in_epoch", scalar(meta.batch_in_epoch));
@@ -135,26 +157,22 @@ void save_checkpoint(const fs::path& file, const CheckpointMeta& meta, const Che
                                 : at::detail::getDefaultCPUGenerator().get_state().unsqueeze(0);
   root.write("rng_cpu", rng);  // [ranks, state bytes]
   if (meta.cuda_rng_states.defined()) root.write("rng_cuda", meta.cuda_rng_states);
-  if (parts.model) {
+  check_part_names(parts, file);
+  std::vector<std::string> modules, optimizers;
+  for (const auto& [name, m] : parts.modules) {
     torch::serialize::OutputArchive a;
-    write_module(a, *parts.model);
-    root.write("model", a);
+    write_module(a, *m);
+    root.write(name, a);
+    modules.push_back(name);
   }
-  if (parts.discriminator) {
+  for (const auto& [name, opt] : parts.optimizers) {
     torch::serialize::OutputArchive a;
-    write_module(a, *parts.discriminator);
-    root.write("discriminator", a);
+    opt->save(a);
+    root.write(name, a);
+    optimizers.push_back(name);
   }
-  if (parts.opt_g) {
-    torch::serialize::OutputArchive a;
-    parts.opt_g->save(a);
-    root.write("opt_g", a);
-  }
-  if (parts.opt_d) {
-    torch::serialize::OutputArchive a;
-    parts.opt_d->save(a);
-    root.write("opt_d", a);
-  }
+  root.write("modules", c10::IValue(fmt::format("{}", fmt::join(modules, ","))));
+  root.write("optimizers", c10::IValue(fmt::format("{}", fmt::join(optimizers, ","))));
   atomic_write(file, [&](const fs::path& tmp) { write_archive(root, tmp, file); });
 }
 
@@ -205,35 +223,24 @@ CheckpointMeta load_checkpoint(const fs::path& file, const CheckpointParts& part
       throw DataError(fmt::format("checkpoint '{}' has no {} state", file.string(), what));
     return a;
   };
-  if (parts.model) {
-    auto a = sub("model", "model");
-    read_module(a, *parts.model, "model", file);
-  }
-  if (parts.discriminator) {
-    auto a = sub("discriminator", "discriminator");
-    read_module(a, *parts.discriminator, "discriminator", file);
+  check_part_names(parts, file);
+  for (const auto& [name, m] : parts.modules) {
+    auto a = sub(name.c_str(), name.c_str());
+    read_module(a, *m, name, file);
   }
   // Adam's moments must be finite too: a NaN there turns the first update into NaN parameters.
-  const auto check_adam = [&](torch::optim::Optimizer& opt, const char* what) {
-    for (const auto& [key, state] : opt.state()) {
+  for (const auto& [name, opt] : parts.optimizers) {
+    auto a = sub(name.c_str(), ("optimizer " + name).c_str());
+    opt->load(a);
+    for (const auto& [key, state] : opt->state()) {
       const auto* st = dynamic_cast<const torch::optim::AdamParamState*>(state.get());
       if (!st) continue;
       for (const auto* t : {&st->exp_avg(), &st->exp_avg_sq()})
         if (t->defined() && !torch::isfinite(*t).all().item<bool>())
-          throw DataError(fmt::format("checkpoint '{}': the {} state holds non-finite values (NaN or Inf); the run "
-                                      "had diverged when it was written: use an earlier checkpoint",
-                                      file.string(), what));
+          throw DataError(fmt::format("checkpoint '{}': the state of optimizer '{}' holds non-finite values (NaN or "
+                                      "Inf); the run had diverged when it was written: use an earlier checkpoint",
+                                      file.string(), name));
     }
-  };
-  if (parts.opt_g) {
-    auto a = sub("opt_g", "generator optimizer");
-    parts.opt_g->load(a);
-    check_adam(*parts.opt_g, "generator optimizer");
-  }
-  if (parts.opt_d) {
-    auto a = sub("opt_d", "discriminator optimizer");
-    parts.opt_d->load(a);
-    check_adam(*parts.opt_d, "discriminator optimizer");
   }
   if (meta.kind == "train") {
     torch::Tensor rng;
@@ -253,8 +260,8 @@ CheckpointMeta load_checkpoint(const fs::path& file, const CheckpointParts& part
     if (root.try_read("rng_cuda", cuda_rng) && compat::cuda_available() && rank < cuda_rng.size(0)) {
       meta.cuda_rng_states = cuda_rng;
       c10::Device dev(c10::kCUDA, 0);  // the GPU the model lives on
-      if (parts.model)
-        for (const auto& p : parts.model->parameters())
+      for (const auto& [name, m] : parts.modules)
+        for (const auto& p : m->parameters())
           if (p.is_cuda()) {
             dev = p.device();
             break;

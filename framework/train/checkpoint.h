@@ -1,6 +1,9 @@
 #pragma once
-// Checkpoints: model (+ discriminator) parameters and buffers, optimizer states, the
-// counters needed to resume, the RNG state and the resolved config text. Written atomically
+// Checkpoints: named modules (parameters and buffers) and named optimizer states, as a
+// training recipe names them (DMGN: modules "model", "discriminator"; optimizers "opt_g",
+// "opt_d"), the counters needed to resume, the RNG state and the resolved config text.
+// Format 2 lists its parts; format 1 (before recipes) stored DMGN's four fixed parts under the
+// same names and still loads. Written atomically
 // (temp file in the same folder, fsync, rename, fsync of the folder), so a crash or a full
 // disk leaves the previous checkpoint intact.
 #include <torch/torch.h>
@@ -8,6 +11,8 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace dmgn::train {
 
@@ -29,10 +34,11 @@ struct CheckpointMeta {
 torch::Tensor generator_state(const torch::Device& device);
 
 struct CheckpointParts {
-  torch::nn::Module* model = nullptr;
-  torch::nn::Module* discriminator = nullptr;
-  torch::optim::Optimizer* opt_g = nullptr;
-  torch::optim::Optimizer* opt_d = nullptr;
+  std::vector<std::pair<std::string, torch::nn::Module*>> modules;
+  std::vector<std::pair<std::string, torch::optim::Optimizer*>> optimizers;
+  // Only the model's weights (module "model"): evaluation, export, import.
+  static CheckpointParts weights(torch::nn::Module* model) { return {{{"model", model}}, {}}; }
+  torch::nn::Module* module(const std::string& name) const;  // null when absent
 };
 
 void save_checkpoint(const std::filesystem::path& file, const CheckpointMeta& meta,

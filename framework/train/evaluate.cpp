@@ -48,7 +48,7 @@ EvalResult accumulate(models::Model& model, const data::Dataset& dataset, const 
   r.dataset = dataset.name();
   r.preset = spec.name;
   r.spec = spec.describe();
-  const int64_t multiple = std::max<int64_t>(1, opt.size_multiple);
+  const int64_t multiple = std::max<int64_t>(1, model.spec().size_multiple);
   for (int64_t i = first; i < n; i += stride) {
     data::Sample s;
     try {
@@ -66,12 +66,12 @@ EvalResult accumulate(models::Model& model, const data::Dataset& dataset, const 
     }
     const int64_t h = s.input.size(-2), w = s.input.size(-1);
     auto input = pad_to_multiple(s.input.unsqueeze(0).to(opt.device), multiple).contiguous(opt.memory_format);
-    auto out = model.forward(model.to_model(input));
+    const auto out = model.forward(model.to_model(input));
     using torch::indexing::Slice;
-    auto b = model.from_model(out.background)
-                 .index({Slice(), Slice(), Slice(0, h), Slice(0, w)})
-                 .clamp(0, 1)
-                 .cpu();
+    const auto image = [&](const torch::Tensor& y) {  // model space -> [0,1], padding cropped
+      return model.from_model(y).index({Slice(), Slice(), Slice(0, h), Slice(0, w)}).clamp(0, 1).cpu();
+    };
+    auto b = image(out.at(model.spec().primary));
     const auto q = metrics::assess(b[0], s.background, spec);
     const auto q0 = metrics::assess(s.input, s.background, spec);
     r.psnr += q.psnr;
@@ -86,12 +86,10 @@ EvalResult accumulate(models::Model& model, const data::Dataset& dataset, const 
       data::write_image(stem.string() + "_input.png", data::to_mat(s.input.clamp(0, 1)));
       data::write_image(score.output, data::to_mat(b[0]));
       data::write_image(stem.string() + "_gt.png", data::to_mat(s.background));
-      if (out.noise.defined())
-        data::write_image(stem.string() + "_noise.png",
-                          data::to_mat(model.from_model(out.noise)
-                                           .index({Slice(), Slice(), Slice(0, h), Slice(0, w)})
-                                           .clamp(0, 1)
-                                           .cpu()[0]));
+      // The model's other image outputs (DMGN: the noise layer R, the coarse background).
+      for (const auto& d : model.spec().outputs)
+        if (d.kind == models::OutputDecl::Kind::image && !d.list && d.key != model.spec().primary && out.has(d.key))
+          data::write_image(fmt::format("{}_{}.png", stem.string(), d.key), data::to_mat(image(out.at(d.key))[0]));
     }
     r.images.push_back(std::move(score));
   }

@@ -44,7 +44,6 @@ struct EvalOptions {
   torch::Device device = torch::kCPU;
   torch::MemoryFormat memory_format = torch::MemoryFormat::Contiguous;  // runtime.channels_last
   bool skip_bad = false;                   // data.on_bad_sample = "skip"
-  int64_t size_multiple = 4;               // pad inputs to a multiple of this (reflection)
 };
 
 EvalResult evaluate(models::Model& model, const data::Dataset& dataset, const metrics::Spec& spec,

@@ -21,7 +21,7 @@ Named params_of(torch::nn::Module& m, bool grads) {
   return v;
 }
 
-std::string part(const char* what, const std::string& bad) {
+std::string part(const std::string& what, const std::string& bad) {
   return fmt::format("{}: {}", what, bad.empty() ? "finite" : "NON-FINITE " + bad);
 }
 
@@ -52,20 +52,14 @@ std::string first_nonfinite(const Named& named) {
   return more ? fmt::format("{} (and {} more)", first, more) : first;
 }
 
-std::string diagnose_nonfinite(const ModelBatch& batch, const models::ModelOutput& out, torch::nn::Module& model,
-                               torch::nn::Module* disc) {
-  Named outs{{"coarse", out.coarse}, {"noise", out.noise}, {"separator_mask", out.separator_mask},
-             {"background_map", out.background_map}};
-  for (size_t i = 0; i < out.coarse_masks.size(); ++i) outs.emplace_back(fmt::format("coarse_mask{}", i), out.coarse_masks[i]);
-  for (size_t i = 0; i < out.refine_masks.size(); ++i) outs.emplace_back(fmt::format("refine_mask{}", i), out.refine_masks[i]);
-  outs.emplace_back("background", out.background);
-  std::vector<std::string> parts{
-      part("batch", first_nonfinite({{"input", batch.input}, {"background", batch.background}, {"noise", batch.noise}})),
-      part("outputs", first_nonfinite(outs)), part("generator parameters", first_nonfinite(params_of(model, false))),
-      part("generator gradients of the last update", first_nonfinite(params_of(model, true)))};
-  if (disc) {
-    parts.push_back(part("discriminator parameters", first_nonfinite(params_of(*disc, false))));
-    parts.push_back(part("discriminator gradients", first_nonfinite(params_of(*disc, true))));
+std::string diagnose_nonfinite(const std::map<std::string, torch::Tensor>& batch, const models::Outputs* out,
+                               const std::vector<std::pair<std::string, torch::nn::Module*>>& modules) {
+  std::vector<std::string> parts{part("batch", first_nonfinite(Named(batch.begin(), batch.end()))),
+                                 part("outputs", out ? first_nonfinite(out->flat()) : std::string())};
+  for (const auto& [name, m] : modules) {
+    parts.push_back(part(fmt::format("{} parameters", name).c_str(), first_nonfinite(params_of(*m, false))));
+    parts.push_back(
+        part(fmt::format("{} gradients of the last update", name).c_str(), first_nonfinite(params_of(*m, true))));
   }
   return fmt::format("{}", fmt::join(parts, "; "));
 }

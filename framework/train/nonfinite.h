@@ -1,24 +1,26 @@
 #pragma once
 // What was non-finite when a loss term was: read on the failure path only (a few reductions
 // and one transfer each), so that "non-finite loss at step N in term T" says where to look.
-//   batch      the step's input / background / noise (a bad sample; the loader also refuses
+//   batch      the step's named batch tensors (a bad sample; the loader also refuses
 //              non-finite samples, so this points at the placement on the device);
-//   outputs    the model's outputs (background, coarse, noise, masks, maps) in forward order;
-//   params     the generator's and discriminator's parameters (a previous update broke them);
+//   outputs    the model's named outputs in the order it set them;
+//   params     each of the recipe's modules' parameters (a previous update broke them);
 //   grads      the gradients still held from the previous update (finite loss, non-finite
 //              gradient: the update that broke the parameters).
 // Each part names the first non-finite tensor by its module path and counts the others.
 #include <torch/torch.h>
 
+#include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
-#include "models/model.h"
-#include "train/objective.h"
+#include "models/outputs.h"
 
 namespace dmgn::train {
 
-std::string diagnose_nonfinite(const ModelBatch& batch, const models::ModelOutput& out, torch::nn::Module& model,
-                               torch::nn::Module* disc);
+std::string diagnose_nonfinite(const std::map<std::string, torch::Tensor>& batch, const models::Outputs* out,
+                               const std::vector<std::pair<std::string, torch::nn::Module*>>& modules);
 
 // "" when every named tensor is finite (undefined ones are skipped), else "<first name> (and N
 // more)" with N the further non-finite ones.

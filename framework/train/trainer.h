@@ -1,7 +1,7 @@
 #pragma once
 // Trainer: one run of a resolved config, end to end, on one data-parallel worker (the launch
-// environment decides the rank and world size, train/distributed.h). A TrainSession holds the
-// model, discriminator, objective and optimizers; the loader gives this rank its shard of
+// environment decides the rank and world size, train/distributed.h). The config's training
+// recipe (train/recipe.h) holds the named modules, loss terms and optimizers; the loader gives this rank its shard of
 // each global step (train.batch_size samples per rank); prints a progress line (step, losses, it/s, ETA) every
 // runtime.log_every steps; validates (PSNR/SSIM vs the identity baseline) every
 // train.val_every steps; checkpoints atomically every train.checkpoint_every steps and at the
@@ -11,7 +11,8 @@
 // run "interrupted"; `resume` continues a run from its latest checkpoint.
 // Data-parallel: rank 0 alone opens the store, prints progress and writes checkpoints (with
 // every rank's RNG state); validation and test metrics are reduced across ranks; at every
-// checkpoint the ranks compare a hash of their parameters (provenance ranks_in_sync).
+// checkpoint the ranks compare a hash of every module's parameters (provenance ranks_in_sync;
+// buffers legitimately differ between steps and are re-broadcast before each).
 // Resume needs the world size the checkpoint was written with.
 #include <filesystem>
 #include <vector>
@@ -60,8 +61,5 @@ CollectivePtr collective_from_environment(const Config& cfg);
 data::DatasetPtr open_for_model(const Config& cfg, const std::string& name, data::Split split);
 // ConfigError naming data.crop when training crops would be smaller than the model takes.
 void check_crop_fits_model(const Config& cfg);
-// FNV-1a hash of the bytes of a module's parameters (the ranks' sync check; buffers such as
-// BatchNorm statistics legitimately differ between steps and are re-broadcast before each).
-uint64_t parameter_hash(torch::nn::Module& module);
 
 }  // namespace dmgn::train

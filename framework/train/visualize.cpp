@@ -74,39 +74,47 @@ fs::path dump_outputs(models::Model& model, const data::Dataset& dataset, const 
   for (int64_t i = 0; i < n; ++i) {
     const auto s = dataset.get(static_cast<size_t>(i), 0);
     const int64_t h = s.input.size(-2), w = s.input.size(-1);
-    const auto input = pad_to_multiple(s.input.unsqueeze(0).to(o.device), 4);
+    const auto input = pad_to_multiple(s.input.unsqueeze(0).to(o.device), model.spec().size_multiple);
     const auto out = model.forward(model.to_model(input));
-    const auto b = model.from_model(out.background);
+    const auto& spec_m = model.spec();
+    const auto b = model.from_model(out.at(spec_m.primary));
     const std::string p = fmt::format("{:03d}", i);
     save_rgb(o.dir / (p + "_input.png"), s.input.unsqueeze(0), h, w);
     save_rgb(o.dir / (p + "_background.png"), b, h, w);
     save_rgb(o.dir / (p + "_target.png"), s.background.unsqueeze(0), h, w);
-    std::string coarse = "null", noise = "null";
-    if (out.coarse.defined()) {
-      save_rgb(o.dir / (p + "_coarse.png"), model.from_model(out.coarse), h, w);
-      coarse = json_string(p + "_coarse.png");
+    // The model's declared outputs: images as "<id>_<key>.png" (manifest key <key>, null when
+    // absent), mask lists "<name>_masks" as "<id>_mask_<name>_NN.png" with their means
+    // (manifest keys <name>_masks and <name>_mask_means).
+    std::vector<std::string> fields;
+    for (const auto& d : spec_m.outputs) {
+      if (d.kind == models::OutputDecl::Kind::image && !d.list && d.key != "background") {
+        std::string file = "null";
+        if (out.has(d.key)) {
+          save_rgb(o.dir / (p + "_" + d.key + ".png"), model.from_model(out.at(d.key)), h, w);
+          file = json_string(p + "_" + d.key + ".png");
+        }
+        fields.push_back(fmt::format("{}: {}", json_string(d.key), file));
+      } else if (d.kind == models::OutputDecl::Kind::mask && d.list) {
+        const std::string group = d.key.size() > 6 && d.key.compare(d.key.size() - 6, 6, "_masks") == 0
+                                      ? d.key.substr(0, d.key.size() - 6)
+                                      : d.key;
+        std::vector<std::string> files, means;
+        std::vector<double> mean_values;
+        save_masks(out.list(d.key), o.dir, p + "_mask_" + group, files, mean_values);
+        for (double v : mean_values) means.push_back(json_number(v));
+        fields.push_back(fmt::format("{}: {}, {}: {}", json_string(group + "_masks"), json_list(files),
+                                     json_string(group + "_mask_means"), json_list(means)));
+      }
     }
-    if (out.noise.defined()) {
-      save_rgb(o.dir / (p + "_noise.png"), model.from_model(out.noise), h, w);
-      noise = json_string(p + "_noise.png");
-    }
-    std::vector<std::string> cm, rm;
-    std::vector<double> cmean, rmean;
-    save_masks(out.coarse_masks, o.dir, p + "_mask_coarse", cm, cmean);
-    save_masks(out.refine_masks, o.dir, p + "_mask_refine", rm, rmean);
     const auto bc = b.index({0, Slice(), Slice(0, h), Slice(0, w)}).clamp(0, 1).cpu();
     const auto q = metrics::assess(bc, s.background, spec);
     const auto q0 = metrics::assess(s.input, s.background, spec);
-    std::vector<std::string> cms, rms;
-    for (double v : cmean) cms.push_back(json_number(v));
-    for (double v : rmean) rms.push_back(json_number(v));
     samples.push_back(fmt::format(
-        "    {{\"id\": {}, \"input\": {}, \"coarse\": {}, \"background\": {}, \"noise\": {}, \"target\": {},\n"
-        "     \"psnr\": {}, \"ssim\": {}, \"psnr_input\": {}, \"ssim_input\": {},\n"
-        "     \"coarse_masks\": {}, \"refine_masks\": {},\n     \"coarse_mask_means\": {}, \"refine_mask_means\": {}}}",
-        json_string(s.id), json_string(p + "_input.png"), coarse, json_string(p + "_background.png"), noise,
+        "    {{\"id\": {}, \"input\": {}, \"background\": {}, \"target\": {},\n"
+        "     \"psnr\": {}, \"ssim\": {}, \"psnr_input\": {}, \"ssim_input\": {}{}}}",
+        json_string(s.id), json_string(p + "_input.png"), json_string(p + "_background.png"),
         json_string(p + "_target.png"), json_number(q.psnr), json_number(q.ssim), json_number(q0.psnr),
-        json_number(q0.ssim), json_list(cm), json_list(rm), json_list(cms), json_list(rms)));
+        json_number(q0.ssim), fields.empty() ? "" : fmt::format(",\n     {}", fmt::join(fields, ",\n     "))));
   }
   if (was_training) model.train();
   const fs::path manifest = o.dir / "manifest.json";

@@ -3,7 +3,7 @@
 alpha_adv (alpha_L1 = 1).
 
 Reads completed runs of the sweep from the SQLite run store, takes alpha_p =
-loss.refine.perceptual and alpha_adv = loss.refine.adversarial from each run's config_text,
+loss.terms.p_r.weight and alpha_adv = loss.terms.adv_r.weight from each run's config_text,
 the test PSNR and SSIM at the run's highest test step on one test dataset, and aggregates
 over seeds per (alpha_p, alpha_adv): mean, sample standard deviation (ddof=1; no error bar
 for n=1) and n.
@@ -30,9 +30,21 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 PROG = "fig6.py"
-KEY_P = "loss.refine.perceptual"
-KEY_ADV = "loss.refine.adversarial"
-KEY_L1 = "loss.refine.l1"
+# The weights of DMGN's refine-phase terms ([loss.terms.*]); runs logged before loss terms came
+# from config (issue 15) name them loss.refine.*, read as a fallback.
+KEY_P = ("loss.terms.p_r.weight", "loss.refine.perceptual")
+KEY_ADV = ("loss.terms.adv_r.weight", "loss.refine.adversarial")
+KEY_L1 = ("loss.terms.l1_r.weight", "loss.refine.l1")
+
+
+def weight(cfg, keys, run_id):
+    """The first of `keys` the run's config has, as a float (FigureError when none is a number)."""
+    for k in keys[:-1]:
+        try:
+            return common.config_float(cfg, k, run_id)
+        except FigureError:
+            pass
+    return common.config_float(cfg, keys[-1], run_id)
 PAPER_P, PAPER_ADV = 0.1, 0.01  # Sec. IV-A, Implementation Details
 METRICS = ("psnr", "ssim", "psnr_input", "ssim_input")
 
@@ -55,10 +67,10 @@ def collect(store, args):
     rows = []
     for run in runs:
         cfg = common.run_config(run)
-        ap = common.config_float(cfg, KEY_P, run["id"])
-        aadv = common.config_float(cfg, KEY_ADV, run["id"])
+        ap = weight(cfg, KEY_P, run["id"])
+        aadv = weight(cfg, KEY_ADV, run["id"])
         try:
-            al1 = common.config_float(cfg, KEY_L1, run["id"])
+            al1 = weight(cfg, KEY_L1, run["id"])
         except FigureError:
             al1 = math.nan
         seed = cfg.get("run", {}).get("seed", run.get("seed"))
@@ -233,7 +245,7 @@ def main():
         l1_text = r"$\alpha_{L1}$ = 1"
     else:
         l1_text = r"$\alpha_{L1}$ = " + ", ".join(f"{v:g}" for v in l1s) + " (paper: 1)"
-        note(f"runs use loss.refine.l1 = {', '.join(f'{v:g}' for v in l1s)}, not 1 as in Fig. 6")
+        note(f"runs use loss.terms.l1_r.weight = {', '.join(f'{v:g}' for v in l1s)}, not 1 as in Fig. 6")
     seeds = sorted({str(p["seed"]) for p in points})
     xp, xadv = r"$\alpha_p$", r"$\alpha_{adv}$"
 

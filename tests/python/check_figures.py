@@ -74,8 +74,8 @@ CREATE TABLE artifacts (run_id INTEGER NOT NULL, kind TEXT NOT NULL, path TEXT N
 
 
 def config(ap, aadv, seed, experiment, variant):
-    return (f'[loss.coarse]\nl1 = 0.5\nperceptual = 0.05\n\n'
-            f'[loss.refine]\nadversarial = {aadv!r}\nl1 = 1.0\nperceptual = {ap!r}\n\n'
+    return (f'[loss.terms.adv_r]\nweight = {aadv!r}\n\n[loss.terms.l1_r]\nweight = 1.0\n\n'
+            f'[loss.terms.p_r]\nweight = {ap!r}\n\n'
             f'[run]\nexperiment = "{experiment}"\nname = "synthetic"\nseed = {seed}\n'
             f'sweep = ""\nvariant = "{variant}"\n')
 

@@ -1,0 +1,170 @@
+#include "losses/terms.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace dmgn::losses {
+
+std::vector<TermSpec> term_specs(const Config& cfg) {
+  std::vector<TermSpec> out;
+  const auto* terms = cfg.root().at_path("loss.terms").as_table();
+  if (!terms) return out;
+  for (const auto& [key, node] : *terms) {
+    const std::string name(key.str());
+    if (name == "*" || !node.is_table()) continue;
+    const Config t = cfg.sub("loss.terms." + name);
+    TermSpec s;
+    s.name = name;
+    s.loss = t.get_string("loss");
+    s.output = t.get_string("output");
+    s.target = t.get_string("target");
+    s.condition = t.get_string("condition");
+    s.module = t.get_string("module");
+    s.phase = t.get_string("phase");
+    s.weight = t.get_float("weight");
+    s.decay = t.get_float("decay");
+    s.order = t.get_int("order");
+    s.optional = t.get_bool("optional");
+    out.push_back(std::move(s));
+  }
+  std::stable_sort(out.begin(), out.end(), [](const TermSpec& a, const TermSpec& b) {
+    return a.order != b.order ? a.order < b.order : a.name < b.name;
+  });
+  return out;
+}
+
+std::vector<double> TermValues::values() const {
+  std::vector<torch::Tensor> parts{total.detach().reshape({1})};
+  for (const auto& [name, t] : terms) parts.push_back(t.detach().reshape({1}));
+  const auto host = torch::cat(parts).to(torch::kCPU, torch::kFloat64);
+  const auto* p = host.data_ptr<double>();
+  return std::vector<double>(p, p + host.numel());
+}
+
+void TermValues::add(const std::string& name, torch::Tensor weighted) {
+  total = total.defined() ? total + weighted : weighted;
+  terms.emplace_back(name, std::move(weighted));
+}
+
+TermSet::TermSet(const Config& cfg, const models::Model& model) {
+  const auto& spec = model.spec();
+  const LossContext ctx{model.shared_vgg(), model.input_range()};
+  std::map<std::string, LossTermPtr> made;  // one instance per registered loss
+  for (const auto& s : term_specs(cfg)) {
+    if (!(s.weight > 0)) continue;
+    const auto where = fmt::format("config table [loss.terms.{}]", s.name);
+    const auto* decl = spec.find(s.output);
+    if (!decl) {
+      if (s.optional) continue;
+      std::vector<std::string> keys;
+      for (const auto& d : spec.outputs) keys.push_back(d.key);
+      throw ConfigError(fmt::format("{}: the model '{}' has no output '{}' (it declares: {}; set optional = true "
+                                    "to drop the term where an output is absent)",
+                                    where, cfg.get_string("model.name"), s.output, fmt::join(keys, ", ")));
+    }
+    if (s.target.empty()) throw ConfigError(fmt::format("{}: 'target' is empty", where));
+    auto& loss = made[s.loss];
+    if (!loss) loss = losses().make(s.loss, cfg, ctx);
+    Built b;
+    b.pixel = std::dynamic_pointer_cast<PixelLoss>(loss);
+    b.critic = std::dynamic_pointer_cast<CriticLoss>(loss);
+    if (b.critic && (s.module.empty() || s.condition.empty()))
+      throw ConfigError(fmt::format("{}: the adversarial loss '{}' needs 'module' and 'condition'", where, s.loss));
+    if (b.critic && decl->list)
+      throw ConfigError(fmt::format("{}: the adversarial loss '{}' takes one output, '{}' is a list", where, s.loss,
+                                    s.output));
+    active_.push_back(s);
+    built_.push_back(std::move(b));
+  }
+  if (active_.empty())
+    throw ConfigError("every loss term has weight 0 or scores an output the model lacks: nothing to train "
+                      "([loss.terms.*])");
+}
+
+std::vector<std::string> TermSet::discriminators() const {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < active_.size(); ++i)
+    if (built_[i].critic && std::find(out.begin(), out.end(), active_[i].module) == out.end())
+      out.push_back(active_[i].module);
+  return out;
+}
+
+namespace {
+
+const torch::Tensor* find(const NamedTensors& batch, const std::string& key) {
+  const auto it = batch.find(key);
+  return it == batch.end() || !it->second.defined() ? nullptr : &it->second;
+}
+
+}  // namespace
+
+TermValues TermSet::evaluate(const std::string& phase, const models::Outputs& out, const NamedTensors& batch,
+                             const std::map<std::string, nn::Discriminator*>& discs) const {
+  TermValues tv;
+  for (size_t i = 0; i < active_.size(); ++i) {
+    const auto& s = active_[i];
+    if (s.phase != phase) continue;
+    const auto ys = out.list(s.output);
+    const auto* target = find(batch, s.target);
+    const auto* cond = s.condition.empty() ? nullptr : find(batch, s.condition);
+    if (ys.empty() || !target || (!s.condition.empty() && !cond)) {
+      if (s.optional) continue;
+      throw Error(fmt::format("loss term '{}': {}", s.name,
+                              ys.empty() ? fmt::format("the model returned no output '{}'", s.output)
+                                         : fmt::format("the batch has no '{}'", !target ? s.target : s.condition)));
+    }
+    const auto& b = built_[i];
+    torch::Tensor value;
+    if (b.critic) {
+      const auto it = discs.find(s.module);
+      if (it == discs.end() || !it->second)
+        throw Error(fmt::format("loss term '{}' needs the discriminator '{}'", s.name, s.module));
+      value = b.critic->generator(*it->second, ys[0], *cond);
+    } else if (ys.size() == 1) {
+      value = (*b.pixel)(ys[0], *target);
+    } else {  // per iteration / scale: item i of N weighted decay^(N-1-i)
+      const auto n = static_cast<double>(ys.size());
+      for (size_t k = 0; k < ys.size(); ++k) {
+        const auto v = (*b.pixel)(ys[k], *target) * std::pow(s.decay, n - 1 - static_cast<double>(k));
+        value = value.defined() ? value + v : v;
+      }
+    }
+    tv.add(s.name, s.weight * value.to(torch::kFloat));  // fp32 terms under bf16 autocast too
+  }
+  return tv;
+}
+
+torch::Tensor TermSet::critic(const std::string& module, const models::Outputs& out, const NamedTensors& batch,
+                              nn::Discriminator& d) const {
+  torch::Tensor total;
+  for (size_t i = 0; i < active_.size(); ++i) {
+    const auto& s = active_[i];
+    if (!built_[i].critic || s.module != module) continue;
+    const auto fake = out.get(s.output);
+    const auto* real = find(batch, s.target);
+    const auto* cond = find(batch, s.condition);
+    if (!fake.defined() || !real || !cond) {
+      if (s.optional) continue;
+      throw Error(fmt::format("loss term '{}': the critic needs output '{}' and batch '{}', '{}'", s.name, s.output,
+                              s.target, s.condition));
+    }
+    const auto v = built_[i].critic->critic(d, fake, *real, *cond);
+    total = total.defined() ? total + v : v;
+  }
+  return total;
+}
+
+void TermSet::after_critic_step(const std::string& module, nn::Discriminator& d) const {
+  for (size_t i = 0; i < active_.size(); ++i)
+    if (built_[i].critic && active_[i].module == module) {
+      built_[i].critic->constrain(d);
+      return;  // one constraint per discriminator
+    }
+}
+
+}  // namespace dmgn::losses

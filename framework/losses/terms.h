@@ -1,0 +1,78 @@
+#pragma once
+// Loss terms from config: every [loss.terms.NAME] table is one weighted term of the training
+// objective, evaluated on named model outputs and named batch tensors:
+//   loss        a registered loss (`dmgn list loss`)
+//   output      the model output it scores (models/outputs.h); a list output (per iteration or
+//               scale) is scored item by item with weight decay^(N-1-i) on item i of N
+//   target      the batch tensor it compares with ("background", "noise", "input", ...)
+//   condition   for adversarial losses: the batch tensor the critic is conditioned on
+//   module      for adversarial losses: the recipe's discriminator module it uses
+//   weight      0 disables the term (a Table I toggle); the term is then not computed
+//   order       its place in the sum (then by name), so totals are reproducible
+//   phase       the update it belongs to (the recipe's phases; DMGN: "generator")
+//   optional    a term whose output the model does not declare, or whose target a batch
+//               lacks, is dropped instead of refused (DMGN's refine terms on "Coarse")
+// DMGN's Eq. 15-17 are the default list (core/defaults.toml). Losses receive one context:
+// the model's shared VGG, its input range, and a physics operator when a recipe has one.
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/config.h"
+#include "losses/losses.h"
+#include "models/model.h"
+
+namespace dmgn::losses {
+
+struct TermSpec {
+  std::string name, loss, output, target, condition, module, phase;
+  double weight = 0, decay = 1;
+  int64_t order = 0;
+  bool optional = false;
+};
+
+// Every [loss.terms.NAME] of cfg, in summation order (order, then name).
+std::vector<TermSpec> term_specs(const Config& cfg);
+
+// Named tensors of one batch in model space ("input", "background", "noise", ...).
+using NamedTensors = std::map<std::string, torch::Tensor>;
+
+struct TermValues {
+  torch::Tensor total;
+  std::vector<std::pair<std::string, torch::Tensor>> terms;  // weighted, fp32, by name
+  // [total, term_1, ..., term_n] as doubles, read from the device in one transfer (one sync).
+  std::vector<double> values() const;
+  void add(const std::string& name, torch::Tensor weighted);
+};
+
+// The active terms of a config for a model: weight > 0 and output declared (or refused with
+// the term's name). Pixel losses and critics are built once, sharing the context.
+class TermSet {
+ public:
+  TermSet(const Config& cfg, const models::Model& model);
+  // The adversarial terms' discriminator modules, by name (empty without adversarial terms).
+  std::vector<std::string> discriminators() const;
+  // The phase's terms on `out` and `batch`; discriminators by module name (frozen by the caller).
+  TermValues evaluate(const std::string& phase, const models::Outputs& out, const NamedTensors& batch,
+                      const std::map<std::string, nn::Discriminator*>& discs) const;
+  // The critic losses of the adversarial terms using discriminator `module` (Eq. 14 for DMGN),
+  // on detached outputs; undefined when none applies to this batch.
+  torch::Tensor critic(const std::string& module, const models::Outputs& out, const NamedTensors& batch,
+                       nn::Discriminator& d) const;
+  // After each critic step of `module` (weight clipping, when configured).
+  void after_critic_step(const std::string& module, nn::Discriminator& d) const;
+  const std::vector<TermSpec>& active() const { return active_; }
+
+ private:
+  struct Built {
+    PixelLossPtr pixel;
+    std::shared_ptr<CriticLoss> critic;
+  };
+  std::vector<TermSpec> active_;
+  std::vector<Built> built_;  // parallel to active_
+};
+
+}  // namespace dmgn::losses

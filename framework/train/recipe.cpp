@@ -1,0 +1,175 @@
+#include "train/recipe.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "data/benchmarks.h"
+#include "train/nonfinite.h"
+
+namespace dmgn::train {
+
+double StepResult::other(const std::string& name) const {
+  for (const auto& [n, v] : others)
+    if (n == name) return v;
+  return 0;
+}
+
+data::LoaderOptions train_loader_options(const Config& cfg, const Collective& c) {
+  data::LoaderOptions o;
+  o.batch_size = cfg.get_int("train.batch_size");
+  o.seed = static_cast<uint64_t>(cfg.get_int("run.seed"));
+  o.workers = cfg.get_int("data.workers");
+  o.skip_bad = data::skip_bad_samples(cfg);
+  o.rank = c.rank();
+  o.world_size = c.world_size();
+  return o;
+}
+
+RecipeRegistry& recipes() {
+  static RecipeRegistry registry("recipe");
+  return registry;
+}
+
+RecipePtr build_recipe(const RecipeEnv& env) { return recipes().make(env.cfg.get_string("train.recipe"), env); }
+
+Recipe::Recipe(const RecipeEnv& env)
+    : cfg_(env.cfg), coll_(env.collective), device_(env.device), exec_(Execution::from_config(env.cfg, env.device)),
+      nonfinite_(env.cfg.get_string("train.nonfinite")),
+      seed_(static_cast<uint64_t>(env.cfg.get_int("run.seed"))) {
+  if (nonfinite_ != "stop" && nonfinite_ != "skip")
+    throw ConfigError(fmt::format("config key 'train.nonfinite': '{}' is not one of stop, skip", nonfinite_));
+  if (!(cfg_.get_float("runtime.bucket_mb") > 0)) throw ConfigError("config key 'runtime.bucket_mb' must be > 0");
+  torch::manual_seed(seed_);
+  schedule_ = std::make_unique<LrSchedule>(cfg_, env.total_steps);
+}
+
+void Recipe::add_module(const std::string& name, std::shared_ptr<torch::nn::Module> module) {
+  for (const auto& [n, m] : modules_)
+    if (n == name) throw Error(fmt::format("recipe module '{}' added twice", name));
+  module->to(device_);
+  exec_.lay_out(*module);
+  modules_.emplace_back(name, std::move(module));
+}
+
+void Recipe::split_rng_streams() {
+  exec_.apply_cudnn();
+  // DDP: every rank starts from rank 0's weights. Afterwards each rank draws its own random
+  // numbers from a rank-derived stream.
+  for (const auto& [n, m] : modules_) broadcast_module(*coll_, *m);
+  if (coll_->rank() > 0) torch::manual_seed(derive_seed(seed_, "rank", static_cast<uint64_t>(coll_->rank())));
+}
+
+void Recipe::add_adam(const std::string& name, std::vector<torch::Tensor> params, double lr,
+                      std::pair<double, double> betas) {
+  std::vector<torch::Tensor> trainable;
+  for (auto& p : params)
+    if (p.requires_grad()) trainable.push_back(p);
+  Optim o;
+  o.name = name;
+  o.lr = lr;
+  const auto bucket_bytes = static_cast<int64_t>(cfg_.get_float("runtime.bucket_mb") * 1024 * 1024);
+  o.buckets = std::make_unique<GradientBuckets>(trainable, bucket_bytes);
+  o.adam = std::make_unique<torch::optim::Adam>(trainable,
+                                                torch::optim::AdamOptions(lr).betas({betas.first, betas.second}));
+  optims_.push_back(std::move(o));
+}
+
+Recipe::Optim& Recipe::optim(const std::string& name) {
+  for (auto& o : optims_)
+    if (o.name == name) return o;
+  throw Error(fmt::format("recipe has no optimizer '{}'", name));
+}
+
+CheckpointParts Recipe::parts() const {
+  CheckpointParts p;
+  for (const auto& [n, m] : modules_) p.modules.emplace_back(n, m.get());
+  for (const auto& o : optims_) p.optimizers.emplace_back(o.name, o.adam.get());
+  return p;
+}
+
+void Recipe::lay_out() {
+  for (const auto& [n, m] : modules_) exec_.lay_out(*m);
+}
+
+uint64_t Recipe::parameter_hash() const {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a, 64 bit
+  for (const auto& [n, m] : modules_)
+    for (const auto& p : m->parameters()) {
+      const auto c = p.detach().cpu().contiguous();
+      const auto* b = static_cast<const unsigned char*>(c.data_ptr());
+      const size_t len = static_cast<size_t>(c.numel()) * c.element_size();
+      for (size_t i = 0; i < len; ++i) h = (h ^ b[i]) * 1099511628211ull;
+    }
+  return h;
+}
+
+void Recipe::nonfinite_stop(int64_t step, const std::string& term, const std::string& diagnosis) const {
+  throw Error(fmt::format("non-finite loss at step {} in term '{}'{} (train.nonfinite = \"stop\"; set "
+                          "\"skip\" to drop such steps); {}",
+                          step + 1, term,
+                          coll_->world_size() > 1 ? fmt::format(" (world size {})", coll_->world_size()) : "",
+                          diagnosis));
+}
+
+bool Recipe::Frame::update(const std::string& optimizer, const losses::TermValues& tv, const std::string& report,
+                           const std::string& bad_name) {
+  auto& o = owner_.optim(optimizer);
+  auto& coll = *owner_.coll_;
+  const double world = coll.world_size();
+  // One reduction: [stop, total non-finite, term_i non-finite..., total, term_i...].
+  const size_t nt = tv.terms.size();
+  const std::vector<double> local = tv.values();  // [total, term_i...]: one device sync
+  std::vector<double> v(2 + 2 * nt + 1, 0.0);
+  v[0] = stop_here_ ? 1 : 0;
+  v[1] = std::isfinite(local[0]) ? 0 : 1;
+  v[2 + nt] = local[0];
+  for (size_t i = 0; i < nt; ++i) {
+    v[2 + i] = std::isfinite(local[1 + i]) ? 0 : 1;
+    v[3 + nt + i] = local[1 + i];
+  }
+  v = all_reduce_values(coll, std::move(v));
+  result_.stop_requested = result_.stop_requested || v[0] > 0;
+  if (report == "loss") {
+    result_.loss = v[2 + nt] / world;
+    for (size_t i = 0; i < nt; ++i) result_.terms.emplace_back(tv.terms[i].first, v[3 + nt + i] / world);
+  } else {
+    result_.others.emplace_back(report, v[2 + nt] / world);
+  }
+  std::string bad;
+  for (size_t i = 0; i < nt && bad.empty(); ++i)
+    if (v[2 + i] > 0) bad = tv.terms[i].first;
+  if (bad.empty() && v[1] > 0) bad = bad_name;
+  if (!bad.empty()) bad_.push_back(bad);
+  if (!bad_.empty()) return false;  // this phase or an earlier one was non-finite on some rank
+  o.adam->zero_grad();
+  tv.total.backward();
+  o.buckets->average(coll);
+  o.adam->step();
+  return true;
+}
+
+StepResult Recipe::step(const data::Batch& batch, int64_t step, bool stop_here) {
+  for (auto& o : optims_) schedule_->apply(*o.adam, o.lr, step);
+  for (const auto& [n, m] : modules_) broadcast_buffers(*coll_, *m);
+  Frame f(*this, stop_here);
+  auto& m = model();
+  f.batch_["input"] = m.to_model(exec_.place(batch.input));
+  f.batch_["background"] = m.to_model(exec_.place(batch.background));
+  if (batch.noise.defined()) f.batch_["noise"] = m.to_model(exec_.place(batch.noise));
+  run(f);
+  StepResult res = std::move(f.result_);
+  if (f.bad_.empty()) return res;
+  // The last failed phase names the term (DMGN: a generator term before the critic).
+  res.bad_term = f.bad_.back();
+  std::vector<std::pair<std::string, torch::nn::Module*>> mods;
+  for (const auto& [n, mod] : modules_) mods.emplace_back(n, mod.get());
+  res.diagnosis = diagnose_nonfinite(f.batch_, &f.outputs_, mods);
+  if (nonfinite_ == "stop") nonfinite_stop(step, res.bad_term, res.diagnosis);
+  res.skipped = true;
+  return res;
+}
+
+}  // namespace dmgn::train

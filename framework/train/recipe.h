@@ -1,0 +1,162 @@
+#pragma once
+// Training recipes (registry kind "recipe", config key train.recipe): a recipe owns one
+// optimisation step — which named modules and optimizers exist, the order of the updates,
+// which loss terms (losses/terms.h) each update takes. The DMGN critic + generator step is the
+// "dmgn" recipe (train/recipe_dmgn.cpp). New recipes are new files plus one registration.
+//
+// What every recipe keeps is here, in the non-virtual frame, and a recipe cannot skip it:
+//   - each optimizer's learning-rate schedule is applied before the step;
+//   - every module's buffers are re-broadcast from rank 0 before the step (DDP), and its
+//     parameters at construction (DDP's initial sync);
+//   - update() reduces, in one all-reduce, this rank's stop wish, the phase's non-finite flags
+//     and its loss values; every rank then takes the same decision: a phase with a non-finite
+//     term on any rank (or after such a phase) does not update, the step is skipped or stopped
+//     (train.nonfinite), and a stop wish on any rank stops every rank after the step;
+//   - gradients are averaged over ranks in buckets before every optimizer step;
+//   - forward() runs the recipe's computations under the run's autocast (train.precision).
+// Checkpoints hold the named modules and optimizers (train/checkpoint.h); the ranks' sync
+// check hashes all of them.
+#include <torch/torch.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/config.h"
+#include "core/registry.h"
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "losses/terms.h"
+#include "models/model.h"
+#include "train/checkpoint.h"
+#include "train/distributed.h"
+#include "train/execution.h"
+#include "train/schedule.h"
+
+namespace dmgn::train {
+
+struct StepResult {
+  bool skipped = false;         // a non-finite loss on some rank; the update was dropped
+  std::string bad_term;         // the term that was non-finite (when skipped)
+  std::string diagnosis;        // what else was non-finite then (train/nonfinite.h)
+  bool stop_requested = false;  // some rank asked to stop (signal); all ranks see it
+  double loss = 0;              // the main update's total, averaged over ranks
+  std::vector<std::pair<std::string, double>> terms;   // its weighted terms, averaged over ranks
+  std::vector<std::pair<std::string, double>> others;  // other updates' totals (DMGN: d_loss)
+  double other(const std::string& name) const;         // 0 when absent
+};
+
+// Where a recipe runs: the resolved config, this worker's collective and device, and the
+// run's length (for the schedule).
+struct RecipeEnv {
+  const Config& cfg;
+  CollectivePtr collective;
+  torch::Device device;
+  int64_t total_steps = 0;
+};
+
+class Recipe {
+ public:
+  explicit Recipe(const RecipeEnv& env);
+  virtual ~Recipe() = default;
+  Recipe(const Recipe&) = delete;
+  Recipe& operator=(const Recipe&) = delete;
+
+  // One step at 0-based index `step` on this rank's batch; `stop_here` is this rank's wish to
+  // stop. train.nonfinite = "stop" throws an Error naming the step (1-based) and the term.
+  StepResult step(const data::Batch& batch, int64_t step, bool stop_here = false);
+
+  // The restoration network (evaluated, exported, checkpointed as "model").
+  virtual models::Model& model() = 0;
+  CheckpointParts parts() const;
+  // Puts every module's 4-D tensors back in the run's memory format (after a checkpoint load).
+  void lay_out();
+  const Execution& execution() const { return exec_; }
+  Collective& collective() { return *coll_; }
+  const CollectivePtr& collective_ptr() const { return coll_; }
+  const torch::Device& device() const { return device_; }
+  // FNV-1a over the parameters of every module, in registration order.
+  uint64_t parameter_hash() const;
+
+ protected:
+  // One step's state for run(): the batch in model space by name, and the phases so far.
+  class Frame {
+   public:
+    const losses::NamedTensors& batch() const { return batch_; }
+    // Runs f under the run's autocast.
+    template <class F>
+    auto forward(F&& f) const {
+      const auto amp = owner_.exec_.autocast();
+      return f();
+    }
+    // The shared update of one phase (see the header comment): reduce, agree, then zero the
+    // optimizer's gradients, backward tv.total, average, step. `report` names the phase's total
+    // in StepResult ("loss" = the main one, whose terms are reported; else e.g. "d_loss");
+    // `bad_name` names a non-finite total that has no terms. Returns whether it updated.
+    bool update(const std::string& optimizer, const losses::TermValues& tv, const std::string& report,
+                const std::string& bad_name = "total");
+    // The model outputs of this step, for the non-finite diagnosis (kept until the step ends).
+    void note_outputs(const models::Outputs& out) { outputs_ = out; }
+
+   private:
+    friend class Recipe;
+    Frame(Recipe& owner, bool stop_here) : owner_(owner), stop_here_(stop_here) {}
+    Recipe& owner_;
+    bool stop_here_;
+    losses::NamedTensors batch_;
+    models::Outputs outputs_;
+    StepResult result_;
+    std::vector<std::string> bad_;  // per failed phase: its first non-finite term
+  };
+
+  // The recipe's step: forward, losses, updates in its order.
+  virtual void run(Frame& frame) = 0;
+
+  // Construction: a module moved to the device and laid out, its parameters broadcast from
+  // rank 0. Registration order is the checkpoint's and the sync hash's order.
+  void add_module(const std::string& name, std::shared_ptr<torch::nn::Module> module);
+  // Adam over `params` (those requiring gradients), its base rate following optim.schedule,
+  // its gradients averaged in runtime.bucket_mb buckets.
+  void add_adam(const std::string& name, std::vector<torch::Tensor> params, double lr, std::pair<double, double> betas);
+  // Each rank then draws its own random numbers (e.g. gradient-penalty interpolates): call
+  // after the modules are built and broadcast.
+  void split_rng_streams();
+  const Config& cfg() const { return cfg_; }
+
+ private:
+  struct Optim {
+    std::string name;
+    std::unique_ptr<torch::optim::Adam> adam;
+    std::unique_ptr<GradientBuckets> buckets;
+    double lr = 0;
+  };
+  [[noreturn]] void nonfinite_stop(int64_t step, const std::string& term, const std::string& diagnosis) const;
+  Optim& optim(const std::string& name);
+
+  Config cfg_;
+  CollectivePtr coll_;
+  torch::Device device_;
+  Execution exec_;
+  std::string nonfinite_;
+  uint64_t seed_;
+  std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>> modules_;
+  std::vector<Optim> optims_;
+  std::unique_ptr<LrSchedule> schedule_;
+};
+using RecipePtr = std::unique_ptr<Recipe>;
+
+// registry "recipe": factory(env).
+using RecipeRegistry = Registry<RecipePtr, const RecipeEnv&>;
+RecipeRegistry& recipes();
+// config's train.recipe, built.
+RecipePtr build_recipe(const RecipeEnv& env);
+
+// The training loader's options for this worker: train.batch_size per rank, run.seed,
+// data.workers, and the collective's rank and world size (data/loader.h: the shard rule).
+data::LoaderOptions train_loader_options(const Config& cfg, const Collective& collective);
+
+void register_recipes();
+
+}  // namespace dmgn::train

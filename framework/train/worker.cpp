@@ -1,0 +1,66 @@
+// The worker's environment: threads, device, collective, and datasets opened for the model
+// (declared in train/trainer.h).
+#include <fmt/format.h>
+
+#include <thread>
+
+#include "core/compat.h"
+#include "core/error.h"
+#include "data/benchmarks.h"
+#include "models/model.h"
+#include "train/trainer.h"
+
+namespace dmgn::train {
+
+void apply_threads(const Config& cfg) {
+  int64_t threads = cfg.get_int("runtime.threads");
+  if (threads < 0) throw ConfigError("config key 'runtime.threads' must be >= 0");
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  torch::set_num_threads(static_cast<int>(threads));
+}
+
+torch::Device runtime_device(const Config& cfg) {
+  const auto dev = cfg.get_string("runtime.device");
+  if (dev == "cpu") return torch::kCPU;
+  if (dev == "cuda") {
+    if (!compat::cuda_available())
+      throw ConfigError("runtime.device = \"cuda\" but this LibTorch build has no usable CUDA device");
+    return torch::Device(torch::kCUDA, 0);
+  }
+  throw ConfigError(fmt::format("config key 'runtime.device': '{}' is not one of cpu, cuda", dev));
+}
+
+torch::Device worker_device(const Config& cfg) {
+  const torch::Device d = runtime_device(cfg);
+  if (!d.is_cuda()) return d;
+  const auto gpus = static_cast<int>(torch::cuda::device_count());
+  const int local = dist_env_from_environment().local_rank;
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(gpus > 0 ? local % gpus : 0));
+}
+
+CollectivePtr collective_from_environment(const Config& cfg) {
+  CollectiveOptions o;
+  o.backend = cfg.get_string("runtime.dist_backend");
+  const double timeout_s = cfg.get_float("runtime.dist_timeout_s");
+  if (!(timeout_s > 0)) throw ConfigError("config key 'runtime.dist_timeout_s' must be > 0");
+  o.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
+  o.device = worker_device(cfg);
+  return make_collective(dist_env_from_environment(), o);
+}
+
+data::DatasetPtr open_for_model(const Config& cfg, const std::string& name, data::Split split) {
+  auto ds = data::open_dataset(cfg, name, split);
+  const auto need = models::input_requirement(cfg);
+  ds->require_min_side(need.min_side, need.why);
+  return ds;
+}
+
+void check_crop_fits_model(const Config& cfg) {
+  const int64_t crop = cfg.get_int("data.crop");
+  const auto need = models::input_requirement(cfg);
+  if (crop > 0 && crop < need.min_side)
+    throw ConfigError(fmt::format("config key 'data.crop' = {} is smaller than the {}x{} the model takes ({})", crop,
+                                  need.min_side, need.min_side, need.why));
+}
+
+}  // namespace dmgn::train
