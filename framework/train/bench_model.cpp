@@ -91,6 +91,144 @@ std::optional<double> datasheet_tflops(const std::string& name, const std::strin
   return std::nullopt;
 }
 
+
+namespace {
+
+// One precision's measurements of `bench model`: each part runs on its own, and a failure is
+// recorded (ModelBench::failures) while the next part runs.
+class PrecisionMeasure {
+ public:
+  PrecisionMeasure(ModelBench& r, const ModelBenchOptions& o, const Config& pc, const std::string& precision,
+                   const torch::Device& device)
+      : r_(r), o_(o), pc_(pc), precision_(precision), device_(device), ex_(Execution::from_config(pc, device)) {
+    r_.channels_last = ex_.channels_last;
+    ex_.apply_cudnn();
+    r_.cudnn_tf32 = device.is_cuda() && compat::cudnn_allows_tf32();
+    pb.precision = precision;
+    pb.datasheet_mode = ex_.bf16 ? "bf16" : (r_.cudnn_tf32 ? "tf32" : "fp32");
+    pb.datasheet_tflops = datasheet_tflops(r_.device_name, pb.datasheet_mode);
+  }
+
+  void run() {
+    if (o_.peak)
+      attempt("GEMM ceiling",
+              [&] { pb.gemm_tflops = measure_gemm_tflops(device_, ex_.bf16 ? torch::kBFloat16 : torch::kFloat); });
+    models::ModelPtr model;
+    const bool built = attempt("model", [&] {
+      torch::manual_seed(pc_.get_int("run.seed"));
+      model = models::build_model(pc_);
+      model->to(device_);
+      ex_.lay_out(*model);
+      r_.parameters = nn::count_parameters(*model).total - model->vestigial_parameters();
+    });
+    if (built) {
+      model->eval();
+      for (int64_t size : o_.sizes) latency(*model, size);
+      if (o_.fwd_bwd_repeats > 0) forward_backward(*model);
+      model.reset();
+    }
+    if (o_.train_steps > 0) training_step();
+  }
+
+  PrecisionBench pb;
+
+ private:
+  bool attempt(const std::string& part, const std::function<void()>& f) {
+    try {
+      f();
+      return true;
+    } catch (const std::exception& e) {
+      r_.failures.push_back(fmt::format("{} {}: {}", precision_, part, error_summary(e)));
+      return false;
+    }
+  }
+
+  void latency(models::Model& model, int64_t size) {
+    LatencyAtSize l;
+    l.size = size;
+    const auto x = ex_.place(torch::rand({1, 3, size, size}) * 2 - 1);
+    attempt(fmt::format("inference {}x{}", size, size), [&] {
+      l.macs = count_macs(model, ex_, 1, size);
+      c10::InferenceMode inference;
+      l.t = time_median(device_, o_.warmup, o_.repeats, [&] {
+        const auto amp = ex_.autocast();
+        model.forward(x);
+      });
+    });
+    if (r_.graphs)
+      attempt(fmt::format("inference {}x{} as a CUDA graph", size, size), [&] {
+        c10::InferenceMode inference;
+        compat::CudaGraph graph;
+        models::Outputs out;
+        graph.capture(device_, [&] {
+          const auto amp = ex_.autocast();
+          out = model.forward(x);
+        }, std::max(1, o_.warmup));
+        l.graph = time_median(device_, 1, o_.repeats, [&] { graph.replay(); });
+      });
+    if (l.t.repeats == 0 && l.graph.repeats == 0) return;
+    const double rate = tflops_of(l.macs, l.best().median_ms);
+    if (pb.gemm_tflops > 0) l.fraction_measured = rate / pb.gemm_tflops;
+    if (pb.datasheet_tflops) l.fraction_datasheet = rate / *pb.datasheet_tflops;
+    pb.latency.push_back(l);
+  }
+
+  void forward_backward(models::Model& model) {
+    model.train();
+    const auto x = ex_.place(torch::rand({o_.train_batch, 3, o_.train_size, o_.train_size}) * 2 - 1);
+    const auto target = ex_.place(torch::rand({o_.train_batch, 3, o_.train_size, o_.train_size}) * 2 - 1);
+    // The summed L1 of every image output, backward, gradients dropped (as the peer does).
+    const auto fwd_bwd = [&] {
+      torch::Tensor loss;
+      {
+        const auto amp = ex_.autocast();
+        const auto out = model.forward(x);
+        for (const auto& d : model.spec().outputs) {
+          if (d.kind != models::OutputDecl::Kind::image || d.list || !out.has(d.key)) continue;
+          const auto l = (out.at(d.key) - target).abs().mean().to(torch::kFloat);
+          loss = loss.defined() ? loss + l : l;
+        }
+      }
+      loss.backward();
+      for (auto& p : model.parameters()) p.mutable_grad() = torch::Tensor();
+    };
+    attempt("forward+backward", [&] {
+      pb.train_macs = count_macs(model, ex_, o_.train_batch, o_.train_size);
+      pb.fwd_bwd = time_median(device_, std::max(1, o_.warmup), o_.fwd_bwd_repeats, fwd_bwd);
+    });
+    if (r_.graphs)
+      attempt("forward+backward as a CUDA graph", [&] {
+        compat::CudaGraph graph;
+        graph.capture(device_, fwd_bwd, std::max(1, o_.warmup));
+        pb.fwd_bwd_graph = time_median(device_, 1, o_.fwd_bwd_repeats, [&] { graph.replay(); });
+      });
+    if (pb.gemm_tflops > 0 && pb.best_fwd_bwd().repeats > 0)
+      pb.fwd_bwd_fraction_measured = tflops_of(3 * pb.train_macs, pb.best_fwd_bwd().median_ms) / pb.gemm_tflops;
+  }
+
+  void training_step() {
+    attempt("training step", [&] {
+      Config tc = pc_;
+      tc.set(fmt::format("train.batch_size={}", o_.train_batch));
+      tc.set(fmt::format("data.crop={}", o_.train_size));
+      const CollectivePtr single = make_collective(DistEnv{});
+      const auto t = measure_training_throughput(tc, *single, o_.train_steps, o_.train_warmup);
+      pb.train_steps = t.steps;
+      pb.train_step_ms = 1000.0 * t.seconds / static_cast<double>(std::max<int64_t>(1, t.steps));
+      pb.train_images_per_s = t.images_per_s;
+    });
+  }
+
+  ModelBench& r_;
+  const ModelBenchOptions& o_;
+  const Config& pc_;
+  std::string precision_;
+  torch::Device device_;
+  Execution ex_;
+};
+
+}  // namespace
+
 ModelBench measure_model(const Config& cfg, const ModelBenchOptions& o) {
   if (o.repeats < 1) throw ConfigError(fmt::format("--repeats must be >= 1 (got {})", o.repeats));
   if (o.fwd_bwd_repeats < 0) throw ConfigError("--fwd-bwd-repeats must be >= 0");
@@ -114,114 +252,9 @@ ModelBench measure_model(const Config& cfg, const ModelBenchOptions& o) {
   for (const auto& precision : o.precisions) {
     Config pc = cfg;
     pc.set(fmt::format("train.precision=\"{}\"", precision));
-    const Execution ex = Execution::from_config(pc, device);  // validates the name
-    r.channels_last = ex.channels_last;
-    ex.apply_cudnn();
-    r.cudnn_tf32 = device.is_cuda() && compat::cudnn_allows_tf32();
-    // One part at a time: a failure is recorded and the next part runs.
-    const auto attempt = [&](const std::string& part, const std::function<void()>& f) {
-      try {
-        f();
-        return true;
-      } catch (const std::exception& e) {
-        r.failures.push_back(fmt::format("{} {}: {}", precision, part, error_summary(e)));
-        return false;
-      }
-    };
-
-    PrecisionBench pb;
-    pb.precision = precision;
-    pb.datasheet_mode = ex.bf16 ? "bf16" : (r.cudnn_tf32 ? "tf32" : "fp32");
-    pb.datasheet_tflops = datasheet_tflops(r.device_name, pb.datasheet_mode);
-    if (o.peak) attempt("GEMM ceiling", [&] { pb.gemm_tflops = measure_gemm_tflops(device, ex.bf16 ? torch::kBFloat16 : torch::kFloat); });
-
-    models::ModelPtr model;
-    const bool built = attempt("model", [&] {
-      torch::manual_seed(cfg.get_int("run.seed"));
-      model = models::build_model(cfg);
-      model->to(device);
-      ex.lay_out(*model);
-      r.parameters = nn::count_parameters(*model).total - model->vestigial_parameters();
-    });
-    if (built) {
-      model->eval();
-      for (int64_t size : o.sizes) {
-        LatencyAtSize l;
-        l.size = size;
-        const auto x = ex.place(torch::rand({1, 3, size, size}) * 2 - 1);
-        attempt(fmt::format("inference {}x{}", size, size), [&] {
-          l.macs = count_macs(*model, ex, 1, size);
-          c10::InferenceMode inference;
-          l.t = time_median(device, o.warmup, o.repeats, [&] {
-            const auto amp = ex.autocast();
-            model->forward(x);
-          });
-        });
-        if (r.graphs)
-          attempt(fmt::format("inference {}x{} as a CUDA graph", size, size), [&] {
-            c10::InferenceMode inference;
-            compat::CudaGraph graph;
-            models::Outputs out;
-            graph.capture(device, [&] {
-              const auto amp = ex.autocast();
-              out = model->forward(x);
-            }, std::max(1, o.warmup));
-            l.graph = time_median(device, 1, o.repeats, [&] { graph.replay(); });
-          });
-        if (l.t.repeats == 0 && l.graph.repeats == 0) continue;
-        const double rate = tflops_of(l.macs, l.best().median_ms);
-        if (pb.gemm_tflops > 0) l.fraction_measured = rate / pb.gemm_tflops;
-        if (pb.datasheet_tflops) l.fraction_datasheet = rate / *pb.datasheet_tflops;
-        pb.latency.push_back(l);
-      }
-
-      if (o.fwd_bwd_repeats > 0) {
-        model->train();
-        const auto x = ex.place(torch::rand({o.train_batch, 3, o.train_size, o.train_size}) * 2 - 1);
-        const auto target = ex.place(torch::rand({o.train_batch, 3, o.train_size, o.train_size}) * 2 - 1);
-        // The summed L1 of every output image, backward, gradients dropped (as the peer does).
-        const auto fwd_bwd = [&] {
-          torch::Tensor loss;
-          {
-            const auto amp = ex.autocast();
-            const auto out = model->forward(x);
-            for (const auto& d : model->spec().outputs) {
-              if (d.kind != models::OutputDecl::Kind::image || d.list || !out.has(d.key)) continue;
-              const auto l = (out.at(d.key) - target).abs().mean().to(torch::kFloat);
-              loss = loss.defined() ? loss + l : l;
-            }
-          }
-          loss.backward();
-          for (auto& p : model->parameters()) p.mutable_grad() = torch::Tensor();
-        };
-        attempt("forward+backward", [&] {
-          pb.train_macs = count_macs(*model, ex, o.train_batch, o.train_size);
-          pb.fwd_bwd = time_median(device, std::max(1, o.warmup), o.fwd_bwd_repeats, fwd_bwd);
-        });
-        if (r.graphs)
-          attempt("forward+backward as a CUDA graph", [&] {
-            compat::CudaGraph graph;
-            graph.capture(device, fwd_bwd, std::max(1, o.warmup));
-            pb.fwd_bwd_graph = time_median(device, 1, o.fwd_bwd_repeats, [&] { graph.replay(); });
-          });
-        if (pb.gemm_tflops > 0 && pb.best_fwd_bwd().repeats > 0)
-          pb.fwd_bwd_fraction_measured = tflops_of(3 * pb.train_macs, pb.best_fwd_bwd().median_ms) / pb.gemm_tflops;
-      }
-      model.reset();
-    }
-
-    if (o.train_steps > 0)
-      attempt("training step", [&] {
-        Config tc = pc;
-        tc.set(fmt::format("train.batch_size={}", o.train_batch));
-        tc.set(fmt::format("data.crop={}", o.train_size));
-        const CollectivePtr single = make_collective(DistEnv{});
-        const auto t = measure_training_throughput(tc, *single, o.train_steps, o.train_warmup);
-        pb.train_steps = t.steps;
-        pb.train_step_ms = 1000.0 * t.seconds / static_cast<double>(std::max<int64_t>(1, t.steps));
-        pb.train_images_per_s = t.images_per_s;
-      });
-    r.runs.push_back(std::move(pb));
+    PrecisionMeasure m(r, o, pc, precision, device);
+    m.run();
+    r.runs.push_back(std::move(m.pb));
   }
   return r;
 }
