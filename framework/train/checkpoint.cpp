@@ -231,7 +231,13 @@ CheckpointMeta load_checkpoint(const fs::path& file, const CheckpointParts& part
   // Adam's moments must be finite too: a NaN there turns the first update into NaN parameters.
   for (const auto& [name, opt] : parts.optimizers) {
     auto a = sub(name.c_str(), ("optimizer " + name).c_str());
-    opt->load(a);
+    try {
+      opt->load(a);
+    } catch (const c10::Error& e) {
+      throw DataError(fmt::format("checkpoint '{}': the state of optimizer '{}' does not fit this run's parameters "
+                                  "({})",
+                                  file.string(), name, error_summary(e)));
+    }
     for (const auto& [key, state] : opt->state()) {
       const auto* st = dynamic_cast<const torch::optim::AdamParamState*>(state.get());
       if (!st) continue;

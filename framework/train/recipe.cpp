@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -84,6 +85,9 @@ Recipe::Optim& Recipe::optim(const std::string& name) {
 }
 
 CheckpointParts Recipe::parts() const {
+  if (std::none_of(modules_.begin(), modules_.end(), [](const auto& m) { return m.first == "model"; }))
+    throw Error("the recipe has no module 'model': evaluation, export and visualize load the restoration network "
+                "under that name");
   CheckpointParts p;
   for (const auto& [n, m] : modules_) p.modules.emplace_back(n, m.get());
   for (const auto& o : optims_) p.optimizers.emplace_back(o.name, o.adam.get());

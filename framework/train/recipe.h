@@ -68,7 +68,7 @@ class Recipe {
   // stop. train.nonfinite = "stop" throws an Error naming the step (1-based) and the term.
   StepResult step(const data::Batch& batch, int64_t step, bool stop_here = false);
 
-  // The restoration network (evaluated, exported, checkpointed as "model").
+  // The restoration network (evaluated, exported); a recipe adds it as module "model".
   virtual models::Model& model() = 0;
   CheckpointParts parts() const;
   // Puts every module's 4-D tensors back in the run's memory format (after a checkpoint load).
