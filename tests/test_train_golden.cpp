@@ -4,7 +4,7 @@
 //   DMGN_RECORD_GOLDEN=1 ./build/dmgn_tests --gtest_filter='TrainGolden.*'
 // Floating-point kernels differ between CPU instruction sets and LibTorch builds, so the
 // comparison is bitwise on a machine with the recorded fingerprint (CPU model, vector ISA,
-// LibTorch version) and within 1e-4 relative elsewhere (the CI machine may be another CPU),
+// LibTorch version) and within 1e-3 relative elsewhere (the CI machine may be another CPU),
 // which still catches a changed term, order of updates or schedule.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -81,7 +81,7 @@ double field(const std::string& line, const std::string& key) {
 }
 
 // Compares recorded step lines with fresh ones: bitwise (as text) or, with the same term names
-// in the same order, values within 1e-4 relative.
+// in the same order, values within 1e-3 relative.
 void expect_same_steps(const std::vector<std::string>& want, const std::vector<std::string>& got, bool bitwise) {
   ASSERT_EQ(want.size(), got.size());
   for (size_t i = 0; i < want.size(); ++i) {
@@ -97,7 +97,7 @@ void expect_same_steps(const std::vector<std::string>& want, const std::vector<s
       ASSERT_EQ(ka, kb) << want[i];
       if (ta.find('=') == std::string::npos) continue;
       const double va = field(" " + ta, ka), vb = field(" " + tb, kb);
-      EXPECT_NEAR(vb, va, 1e-4 * std::max(1.0, std::fabs(va))) << want[i] << ": term " << ka;
+      EXPECT_NEAR(vb, va, 1e-3 * std::max(1.0, std::fabs(va))) << want[i] << ": term " << ka;
     }
     EXPECT_FALSE(static_cast<bool>(b >> tb)) << want[i] << ": more terms now";
   }
@@ -122,7 +122,7 @@ TEST(TrainGolden, QuickstartFirst30StepsUnchanged) {
   for (std::string l; std::getline(in, l);) want.push_back(l);
   expect_same_steps(want, got, same_machine);
   if (!same_machine)
-    std::printf("note: compared within 1e-4 (this machine '%s' is not the recording one: '%s')\n",
+    std::printf("note: compared within 1e-3 (this machine '%s' is not the recording one: '%s')\n",
                 fingerprint().c_str(), header.c_str());
 }
 
