@@ -57,9 +57,9 @@ std::string diagnose_nonfinite(const std::map<std::string, torch::Tensor>& batch
   std::vector<std::string> parts{part("batch", first_nonfinite(Named(batch.begin(), batch.end()))),
                                  part("outputs", out ? first_nonfinite(out->flat()) : std::string())};
   for (const auto& [name, m] : modules) {
-    parts.push_back(part(fmt::format("{} parameters", name).c_str(), first_nonfinite(params_of(*m, false))));
+    parts.push_back(part(fmt::format("{} parameters", name), first_nonfinite(params_of(*m, false))));
     parts.push_back(
-        part(fmt::format("{} gradients of the last update", name).c_str(), first_nonfinite(params_of(*m, true))));
+        part(fmt::format("{} gradients of the last update", name), first_nonfinite(params_of(*m, true))));
   }
   return fmt::format("{}", fmt::join(parts, "; "));
 }

@@ -7,7 +7,6 @@
 
 #include "core/error.h"
 #include "core/rng.h"
-#include "data/benchmarks.h"
 #include "train/nonfinite.h"
 
 namespace dmgn::train {
@@ -16,17 +15,6 @@ double StepResult::other(const std::string& name) const {
   for (const auto& [n, v] : others)
     if (n == name) return v;
   return 0;
-}
-
-data::LoaderOptions train_loader_options(const Config& cfg, const Collective& c) {
-  data::LoaderOptions o;
-  o.batch_size = cfg.get_int("train.batch_size");
-  o.seed = static_cast<uint64_t>(cfg.get_int("run.seed"));
-  o.workers = cfg.get_int("data.workers");
-  o.skip_bad = data::skip_bad_samples(cfg);
-  o.rank = c.rank();
-  o.world_size = c.world_size();
-  return o;
 }
 
 RecipeRegistry& recipes() {

@@ -27,7 +27,6 @@
 #include "core/config.h"
 #include "core/registry.h"
 #include "data/dataset.h"
-#include "data/loader.h"
 #include "losses/terms.h"
 #include "models/model.h"
 #include "train/checkpoint.h"
@@ -152,10 +151,6 @@ using RecipeRegistry = Registry<RecipePtr, const RecipeEnv&>;
 RecipeRegistry& recipes();
 // config's train.recipe, built.
 RecipePtr build_recipe(const RecipeEnv& env);
-
-// The training loader's options for this worker: train.batch_size per rank, run.seed,
-// data.workers, and the collective's rank and world size (data/loader.h: the shard rule).
-data::LoaderOptions train_loader_options(const Config& cfg, const Collective& collective);
 
 void register_recipes();
 

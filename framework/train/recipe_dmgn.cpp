@@ -52,7 +52,11 @@ class DmgnRecipe : public Recipe {
     const auto betas = c.get_floats("optim.betas");
     if (betas.size() != 2) throw ConfigError("config key 'optim.betas' needs two values");
     add_adam("opt_g", model_->parameters(), c.get_float("optim.lr"), {betas[0], betas[1]});
-    for (const auto& [n, d] : discs_) add_adam("opt_d", d->parameters(), c.get_float("optim.d_lr"), {betas[0], betas[1]});
+    for (const auto& [n, d] : discs_) {
+      add_adam("opt_d", d->parameters(), c.get_float("optim.d_lr"), {betas[0], betas[1]});
+      by_name_[n] = d.get();
+      all_.push_back(d.get());
+    }
   }
 
   models::Model& model() override { return *model_; }
@@ -61,19 +65,17 @@ class DmgnRecipe : public Recipe {
   void run(Frame& f) override {
     const auto out = f.forward([&] { return model_->forward(f.batch().at("input")); });
     f.note_outputs(out);
-    std::map<std::string, nn::Discriminator*> discs;
-    std::vector<nn::Discriminator*> all;
     for (const auto& [n, d] : discs_) {
-      discs[n] = d.get();
-      all.push_back(d.get());
       losses::TermValues critic;
-      critic.total = f.forward([&] { return terms_->critic(n, out, f.batch(), *d).to(torch::kFloat); });
+      critic.total = f.forward([&] { return terms_->critic(n, out, f.batch(), *d); });
+      if (!critic.total.defined()) continue;  // its (optional) terms do not apply to this batch
+      critic.total = critic.total.to(torch::kFloat);
       if (f.update("opt_d", critic, "d_loss", kCriticTerm)) terms_->after_critic_step(n, *d);
     }
     losses::TermValues g;
     {
-      const Frozen frozen(all);
-      g = f.forward([&] { return terms_->evaluate("generator", out, f.batch(), discs); });
+      const Frozen frozen(all_);
+      g = f.forward([&] { return terms_->evaluate("generator", out, f.batch(), by_name_); });
     }
     f.update("opt_g", g, "loss");
   }
@@ -82,6 +84,8 @@ class DmgnRecipe : public Recipe {
   models::ModelPtr model_;
   std::unique_ptr<losses::TermSet> terms_;
   std::vector<std::pair<std::string, nn::DiscriminatorPtr>> discs_;
+  std::map<std::string, nn::Discriminator*> by_name_;  // the same, as the terms look them up
+  std::vector<nn::Discriminator*> all_;
 };
 
 }  // namespace

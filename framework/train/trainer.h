@@ -19,6 +19,7 @@
 
 #include "core/config.h"
 #include "data/dataset.h"
+#include "data/loader.h"
 #include "train/distributed.h"
 #include "train/evaluate.h"
 
@@ -59,6 +60,9 @@ CollectivePtr collective_from_environment(const Config& cfg);
 // data::open_dataset for the config's model: the dataset refuses samples smaller than the model
 // takes (models::input_requirement), by name, under data.on_bad_sample.
 data::DatasetPtr open_for_model(const Config& cfg, const std::string& name, data::Split split);
+// The training loader's options for this worker: train.batch_size per rank, run.seed,
+// data.workers, and the collective's rank and world size (data/loader.h: the shard rule).
+data::LoaderOptions train_loader_options(const Config& cfg, const Collective& collective);
 // ConfigError naming data.crop when training crops would be smaller than the model takes.
 void check_crop_fits_model(const Config& cfg);
 

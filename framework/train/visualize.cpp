@@ -87,6 +87,7 @@ fs::path dump_outputs(models::Model& model, const data::Dataset& dataset, const 
     // (manifest keys <name>_masks and <name>_mask_means).
     std::vector<std::string> fields;
     for (const auto& d : spec_m.outputs) {
+      // "<id>_background.png" is the primary output's file already (the manifest's "background").
       if (d.kind == models::OutputDecl::Kind::image && !d.list && d.key != "background") {
         std::string file = "null";
         if (out.has(d.key)) {

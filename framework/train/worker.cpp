@@ -1,4 +1,5 @@
-// The worker's environment: threads, device, collective, and datasets opened for the model
+// The worker's environment: threads, device, collective, datasets opened for the model and its
+// training loader's options
 // (declared in train/trainer.h).
 #include <fmt/format.h>
 
@@ -53,6 +54,17 @@ data::DatasetPtr open_for_model(const Config& cfg, const std::string& name, data
   const auto need = models::input_requirement(cfg);
   ds->require_min_side(need.min_side, need.why);
   return ds;
+}
+
+data::LoaderOptions train_loader_options(const Config& cfg, const Collective& c) {
+  data::LoaderOptions o;
+  o.batch_size = cfg.get_int("train.batch_size");
+  o.seed = static_cast<uint64_t>(cfg.get_int("run.seed"));
+  o.workers = cfg.get_int("data.workers");
+  o.skip_bad = data::skip_bad_samples(cfg);
+  o.rank = c.rank();
+  o.world_size = c.world_size();
+  return o;
 }
 
 void check_crop_fits_model(const Config& cfg) {
