@@ -69,7 +69,7 @@ void add_info(CLI::App& app) {
     }
     std::printf("config      %s (hash %s)\n", file.c_str(), cfg.short_hash().c_str());
     std::printf("model       %s, task %s, cell %s\n", cfg.get_string("model.name").c_str(),
-                cfg.get_string("task.name").c_str(), cfg.get_string("model.cell").c_str());
+                model->spec().task.c_str(), cfg.get_string("model.cell").c_str());
     std::printf("parameters  %s total, %s trainable\n", thousands(pc.total).c_str(),
                 thousands(pc.trainable).c_str());
     if (vest > 0)

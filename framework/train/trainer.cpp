@@ -109,6 +109,8 @@ class TrainRun {
   RunPlan plan_;
   TrainSummary summary_;
   std::unique_ptr<Progress> progress_;
+  int64_t log_every_ = 1;
+  bool progress_on_ = false;  // printed by rank 0 (runtime.progress)
 };
 
 TrainRun::TrainRun(const Config& cfg, const TrainOptions& options, const StopSignals& signals)
@@ -118,6 +120,8 @@ TrainRun::TrainRun(const Config& cfg, const TrainOptions& options, const StopSig
   rank_ = coll_->rank();
   world_ = coll_->world_size();
   lead_ = rank_ == 0;
+  log_every_ = std::max<int64_t>(1, cfg.get_int("runtime.log_every"));
+  progress_on_ = lead_ && cfg.get_bool("runtime.progress");
   open_data();  // a bad photo or dataset name fails before anything is written
   recipe_ = build_recipe({cfg_, coll_, device_, total_steps_});
   auto& model = recipe_->model();
@@ -250,10 +254,9 @@ void TrainRun::log_step(const StepResult& res) {
                             res.diagnosis));
     return;
   }
-  const int64_t log_every = std::max<int64_t>(1, cfg_.get_int("runtime.log_every"));
-  if (step_ % log_every != 0 && step_ != total_steps_) return;
+  if (step_ % log_every_ != 0 && step_ != total_steps_) return;
   const std::string line = progress_->line(step_, format_terms(res));
-  if (cfg_.get_bool("runtime.progress") && lead_) {
+  if (progress_on_) {
     std::printf("%s\n", line.c_str());
     std::fflush(stdout);
   }
