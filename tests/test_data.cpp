@@ -147,6 +147,36 @@ std::vector<std::string> epoch_ids(Loader& loader, uint64_t epoch) {
   return ids;
 }
 
+TEST(DataBatch, CollateStacksEveryNamedFieldAndNamesAMismatch) {
+  const auto t = [](float v, int64_t c = 3) { return torch::full({c, 4, 4}, v); };
+  Sample a(t(0), t(1), {}, "a", "haze"), b(t(2), t(3), {}, "b", "haze");
+  a.set("transmission", t(0.5f, 1));
+  b.set("transmission", t(0.25f, 1));
+  const Batch batch = collate({a, b});
+  EXPECT_EQ(batch.at("transmission").sizes(), (std::vector<int64_t>{2, 1, 4, 4}));
+  EXPECT_EQ(batch.input().sizes(), (std::vector<int64_t>{2, 3, 4, 4}));
+  EXPECT_FALSE(batch.has("noise"));
+  EXPECT_EQ(batch.tasks, (std::vector<std::string>{"haze", "haze"}));
+  EXPECT_EQ(batch.fields.names(), (std::vector<std::string>{"background", "input", "transmission"}));
+  // A field only some samples have, or of another shape: a DataError naming sample and field.
+  Sample c(t(4), t(5), {}, "c");
+  EXPECT_NE(dmgn::testing::error_of<DataError>([&] { collate({a, c}); })
+                .find("sample 'c' has no transmission but sample 'a' has transmission 1x4x4"),
+            std::string::npos);
+  EXPECT_NE(dmgn::testing::error_of<DataError>([&] { collate({c, a}); })
+                .find("sample 'a' has transmission 1x4x4 but sample 'c' has none"),
+            std::string::npos);
+  Sample d(t(4), t(5), {}, "d");
+  d.set("transmission", torch::zeros({1, 2, 2}));
+  EXPECT_NE(dmgn::testing::error_of<DataError>([&] { collate({a, d}); })
+                .find("sample 'd' has transmission 1x2x2 but sample 'a' has 1x4x4"),
+            std::string::npos);
+  // A missing field is named with the fields the sample has.
+  EXPECT_NE(dmgn::testing::error_of<DataError>([&] { (void)c.at("depth"); })
+                .find("sample 'c' has no 'depth' (it has: background, input)"),
+            std::string::npos);
+}
+
 }  // namespace
 
 TEST(DataImageIo, RoundTripConversionsAndErrors) {
@@ -268,6 +298,9 @@ TEST(DataSynth, Zhang2018RangesDeterminismAndLimits) {
       ASSERT_EQ(m->size(), t.size());
     }
     EXPECT_TRUE(mats_equal(out.background, t));
+    // What it knows beyond the triple: the reflection layer as it appears in I.
+    ASSERT_EQ(out.extra.count("reflection"), 1u);
+    EXPECT_TRUE(mats_equal(out.extra.at("reflection"), out.noise));
     double lo, hi;
     cv::minMaxLoc(out.noise.reshape(1), &lo, &hi);
     EXPECT_GE(lo, 0.0);
@@ -431,22 +464,22 @@ TEST(DataBuiltin, SamplesAreDeterministicAndHeldoutIsFixed) {
   const auto held = BuiltinDataset::from_config(cfg, Split::heldout);
 
   const Sample a = train->get(2, 1);
-  EXPECT_EQ(a.input.sizes(), (std::vector<int64_t>{3, 40, 40}));
-  EXPECT_EQ(a.noise.sizes(), (std::vector<int64_t>{3, 40, 40}));
-  EXPECT_GE(a.background.min().item<float>(), 0.f);
-  EXPECT_LE(a.background.max().item<float>(), 1.f);
+  EXPECT_EQ(a.input().sizes(), (std::vector<int64_t>{3, 40, 40}));
+  EXPECT_EQ(a.noise().sizes(), (std::vector<int64_t>{3, 40, 40}));
+  EXPECT_GE(a.background().min().item<float>(), 0.f);
+  EXPECT_LE(a.background().max().item<float>(), 1.f);
   const Sample b = train2->get(2, 1);  // another instance, same config
-  EXPECT_TRUE(torch::equal(a.input, b.input));
-  EXPECT_TRUE(torch::equal(a.noise, b.noise));
+  EXPECT_TRUE(torch::equal(a.input(), b.input()));
+  EXPECT_TRUE(torch::equal(a.noise(), b.noise()));
   EXPECT_EQ(a.id, b.id);
-  EXPECT_FALSE(torch::equal(a.input, train->get(2, 2).input));  // new draws each epoch
-  EXPECT_FALSE(torch::equal(a.input, train->get(3, 1).input));
+  EXPECT_FALSE(torch::equal(a.input(), train->get(2, 2).input()));  // new draws each epoch
+  EXPECT_FALSE(torch::equal(a.input(), train->get(3, 1).input()));
 
   for (size_t i = 0; i < held->size(); ++i) {
     const Sample h0 = held->get(i, 0), h9 = held->get(i, 9);
-    EXPECT_EQ(h0.input.sizes(), (std::vector<int64_t>{3, 48, 48}));
-    EXPECT_TRUE(torch::equal(h0.input, h9.input));
-    EXPECT_TRUE(torch::equal(h0.background, h9.background));
+    EXPECT_EQ(h0.input().sizes(), (std::vector<int64_t>{3, 48, 48}));
+    EXPECT_TRUE(torch::equal(h0.input(), h9.input()));
+    EXPECT_TRUE(torch::equal(h0.background(), h9.background()));
     EXPECT_EQ(h0.id, h9.id);
   }
   // The held-out pairs pass the official rejection test.
@@ -461,7 +494,7 @@ TEST(DataBuiltin, SamplesAreDeterministicAndHeldoutIsFixed) {
     });
   for (auto& th : threads) th.join();
   for (size_t i = 0; i < train->size(); ++i)
-    EXPECT_TRUE(torch::equal(parallel[i].input, train->get(i, 4).input)) << i;
+    EXPECT_TRUE(torch::equal(parallel[i].input(), train->get(i, 4).input())) << i;
 }
 
 TEST(DataLoader, ShardsAreDisjointAndCoverTheEpoch) {
@@ -514,7 +547,7 @@ TEST(DataLoader, WorkersMatchSingleThreadBitwise) {
     for (uint64_t epoch : {0, 1}) {
       loader.start_epoch(epoch);
       while (auto batch = loader.next()) {
-        EXPECT_EQ(batch->input.sizes(), (std::vector<int64_t>{3, 3, 40, 40}));
+        EXPECT_EQ(batch->input().sizes(), (std::vector<int64_t>{3, 3, 40, 40}));
         if (workers == 0) {
           reference.push_back(*batch);
           continue;
@@ -522,9 +555,9 @@ TEST(DataLoader, WorkersMatchSingleThreadBitwise) {
         ASSERT_LT(k, reference.size());
         const Batch& ref = reference[k++];
         EXPECT_EQ(batch->ids, ref.ids);
-        EXPECT_TRUE(torch::equal(batch->input, ref.input));
-        EXPECT_TRUE(torch::equal(batch->background, ref.background));
-        EXPECT_TRUE(torch::equal(batch->noise, ref.noise));
+        EXPECT_TRUE(torch::equal(batch->input(), ref.input()));
+        EXPECT_TRUE(torch::equal(batch->background(), ref.background()));
+        EXPECT_TRUE(torch::equal(batch->noise(), ref.noise()));
       }
     }
     if (workers > 0) {

@@ -175,16 +175,16 @@ TEST(Datasets, PublishedLayoutsPairTheRightFiles) {
   EXPECT_EQ(ids(*prenet), (std::vector<std::string>{"rainy/rain-001.png", "rainy/rain-002.png", "rainy/rain-010.png"}));
   EXPECT_EQ(prenet->provenance().at("layout"), "prenet");
   const Sample s = prenet->get(2, 0);
-  EXPECT_EQ(s.input.sizes(), (std::vector<int64_t>{3, 10, 12}));
-  EXPECT_FALSE(s.noise.defined());
+  EXPECT_EQ(s.input().sizes(), (std::vector<int64_t>{3, 10, 12}));
+  EXPECT_FALSE(s.noise().defined());
   EXPECT_EQ(s.id, "rain100h/rainy/rain-010.png");
   // The ground truth is norain-010.png: compare with the file itself.
-  EXPECT_TRUE(torch::equal(s.background, to_tensor(read_image(d / "prenet/norain-010.png"))));
+  EXPECT_TRUE(torch::equal(s.background(), to_tensor(read_image(d / "prenet/norain-010.png"))));
   EXPECT_EQ(open("rain100l", "mprnet")->size(), 2u);
   EXPECT_EQ(open("rain100l", "jorder")->size(), 1u);
   auto indoor = open("sots_indoor", "sots");
   ASSERT_EQ(indoor->size(), 10u);
-  EXPECT_EQ(indoor->get(9, 0).background.sizes(), (std::vector<int64_t>{3, 12, 16}));  // centre-cropped
+  EXPECT_EQ(indoor->get(9, 0).background().sizes(), (std::vector<int64_t>{3, 12, 16}));  // centre-cropped
   EXPECT_EQ(open("sots_outdoor", "sotso")->size(), 1u);
   auto ohaze = open("ohaze", "ohaze", {"datasets.ohaze.only=[\"41\", \"45\"]"});
   EXPECT_EQ(ids(*ohaze), (std::vector<std::string>{"# O-HAZY NTIRE 2018/hazy/41_outdoor_hazy.jpg",
@@ -228,9 +228,9 @@ TEST(Datasets, PublishedLayoutsPairTheRightFiles) {
                                   "data.crop=8", "data.augment.short_side=[0, 0]"}),
                             "rain100h", Split::train);
   const Sample t0 = train->get(0, 3), t1 = train->get(0, 3);
-  EXPECT_EQ(t0.input.sizes(), (std::vector<int64_t>{3, 8, 8}));
-  EXPECT_TRUE(torch::equal(t0.input, t1.input));
-  EXPECT_TRUE(torch::equal(t0.background, t1.background));
+  EXPECT_EQ(t0.input().sizes(), (std::vector<int64_t>{3, 8, 8}));
+  EXPECT_TRUE(torch::equal(t0.input(), t1.input()));
+  EXPECT_TRUE(torch::equal(t0.background(), t1.background()));
 #ifdef DMGN_HAVE_HDF5
   write_h5(d / "dcpdn/1.h5", {{"haze", pattern8(12, 10, 1)}, {"gt", pattern8(12, 10, 2)}, {"trans", pattern8(12, 10, 3)}});
   write_h5(d / "dcpdn/2.h5", {{"haze", pattern8(12, 10, 4)}, {"gt", pattern8(12, 10, 5)}});
@@ -239,7 +239,7 @@ TEST(Datasets, PublishedLayoutsPairTheRightFiles) {
   EXPECT_EQ(ids(*dcpdn), (std::vector<std::string>{"1.h5", "2.h5", "10.h5"}));
   const Sample h = dcpdn->get(1, 0);
   // The HDF5 array is stored in channel order as written (here BGR values of the pattern).
-  EXPECT_NEAR(h.input[0][0][0].item<float>(), pattern8(12, 10, 4).at<cv::Vec3b>(0, 0)[0] / 255.0, 1e-6);
+  EXPECT_NEAR(h.input()[0][0][0].item<float>(), pattern8(12, 10, 4).at<cv::Vec3b>(0, 0)[0] / 255.0, 1e-6);
   try {
     dcpdn->get(2, 0);
     FAIL() << "expected a DataError";

@@ -10,6 +10,7 @@
 
 #include "core/config.h"
 #include "core/config_rules.h"
+#include "core/schema.h"
 #include "core/error.h"
 #include "data/check.h"
 #include "data/image_io.h"
@@ -104,8 +105,9 @@ TEST_F(Inputs, ValuesAreCheckedAgainstTheirRangesAndRegistriesAtLoad) {
       if (numeric && std::find(rules.begin(), rules.end(), key) == rules.end()) missing.push_back(key);
     }
   };
-  walk(Config::defaults().root(), "");
-  EXPECT_TRUE(missing.empty()) << "numeric keys without a rule in core/rules.toml: " << ::testing::PrintToString(missing);
+  for (const auto& f : dmgn::schema::catalog()->fragments()) walk(f->table, "");
+  EXPECT_TRUE(missing.empty()) << "numeric keys without a rule in their schema fragment: "
+                               << ::testing::PrintToString(missing);
 }
 
 TEST_F(Inputs, ImagesSmallerThanTheModelTakesAreNamedAndFollowOnBadSample) {

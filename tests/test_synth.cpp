@@ -192,7 +192,7 @@ TEST(SynthRain, PhysicsOrientationAndPresets) {
   EXPECT_LE(cv::norm(veiled, lifted, cv::NORM_INF), 1e-6);
 
   // "rain" with the schema defaults is rain_heavy.
-  const SynthPtr cfg_rain = synths().make("rain", Config::defaults());
+  const SynthPtr cfg_rain = synths().make("rain", Config::defaults({"data.builtin.synth=rain"}));
   Rng a(11), c(11);
   EXPECT_TRUE(mats_equal(cfg_rain->synthesize({b, {}, {}}, a).input,
                          heavy->synthesize({b, {}, {}}, c).input));
@@ -234,7 +234,7 @@ TEST(SynthRain, DeterministicAndValidated) {
 
   // Bad [synth.rain] ranges: a ConfigError naming the key.
   const auto make = [](const std::string& set) {
-    return [set] { synths().make("rain", Config::defaults({set})); };
+    return [set] { synths().make("rain", Config::defaults({"data.builtin.synth=rain", set})); };
   };
   EXPECT_NE(config_error(make("synth.rain.angle=[30, 10]")).find("synth.rain.angle"),
             std::string::npos);
@@ -246,10 +246,14 @@ TEST(SynthRain, DeterministicAndValidated) {
             std::string::npos);
   EXPECT_NE(config_error(make("synth.rain.veil=[0.0, 1.0]")).find("synth.rain.veil"),
             std::string::npos);
-  EXPECT_THROW(Config::defaults({"synth.rain.angles=[1, 2]"}), ConfigError);  // unknown key
+  EXPECT_THROW(Config::defaults({"data.builtin.synth=rain", "synth.rain.angles=[1, 2]"}), ConfigError);  // unknown
+  // [synth.rain] belongs to the "rain" synthesis: a config that does not select it refuses it.
+  EXPECT_NE(config_error([] { Config::defaults({"synth.rain.layers=[1, 1]"}); })
+                .find("belongs to synth 'rain' (selected by data.builtin.synth"),
+            std::string::npos);
   // Good overrides are honoured: one vertical layer.
   const SynthPtr vertical =
-      synths().make("rain", Config::defaults({"synth.rain.layers=[1, 1]", "synth.rain.angle=[0, 0]",
+      synths().make("rain", Config::defaults({"data.builtin.synth=rain", "synth.rain.layers=[1, 1]", "synth.rain.angle=[0, 0]",
                                               "synth.rain.angle_spread=0", "synth.rain.veil=[0, 0]",
                                               "synth.rain.width=[1, 1]"}));
   Rng r5(4);
@@ -275,7 +279,7 @@ TEST(SynthHaze, ScatteringModel) {
 
   // Through the registry with a given depth: t = exp(-beta d / max d) pixel-wise, I = J t + N,
   // N = A (1 - t); the draw replayed from the same seed.
-  const SynthPtr haze = synths().make("haze", Config::defaults());
+  const SynthPtr haze = synths().make("haze", Config::defaults({"data.builtin.synth=haze"}));
   EXPECT_EQ(haze->task(), "haze");
   double dmax = 0;
   cv::minMaxLoc(depth, nullptr, &dmax);
@@ -366,7 +370,7 @@ TEST(SynthHaze, DepthSourcesAndValidation) {
   EXPECT_TRUE(mats_equal(haze_depth({j, {}, given}, o), estimate_depth(j)));
   o.depth = "uniform";
   EXPECT_TRUE(mats_equal(haze_depth({j, {}, {}}, o), cv::Mat(64, 80, CV_32FC1, cv::Scalar(1.0f))));
-  const SynthPtr uniform = synths().make("haze", Config::defaults({"synth.haze.depth=uniform"}));
+  const SynthPtr uniform = synths().make("haze", Config::defaults({"data.builtin.synth=haze", "synth.haze.depth=uniform"}));
   Rng ru(2);
   const SynthOutput flat = uniform->synthesize({j, {}, {}}, ru);
   std::vector<cv::Mat> ch;
@@ -376,7 +380,7 @@ TEST(SynthHaze, DepthSourcesAndValidation) {
   EXPECT_EQ(nlo, nhi);  // constant transmission, constant veil
 
   // Determinism.
-  const SynthPtr haze = synths().make("haze", Config::defaults());
+  const SynthPtr haze = synths().make("haze", Config::defaults({"data.builtin.synth=haze"}));
   Rng r1(5), r2(5), r3(6);
   const SynthOutput h1 = haze->synthesize({j, {}, {}}, r1);
   EXPECT_TRUE(mats_equal(h1.input, haze->synthesize({j, {}, {}}, r2).input));
@@ -406,7 +410,7 @@ TEST(SynthHaze, DepthSourcesAndValidation) {
 
   // Bad [synth.haze] values: a ConfigError naming the key.
   const auto make = [](const std::string& set) {
-    return [set] { synths().make("haze", Config::defaults({set})); };
+    return [set] { synths().make("haze", Config::defaults({"data.builtin.synth=haze", set})); };
   };
   EXPECT_NE(config_error(make("synth.haze.beta=[1.8, 0.6]")).find("synth.haze.beta"),
             std::string::npos);
@@ -441,23 +445,36 @@ TEST(SynthBuiltin, RainAndHazeSamples) {
     EXPECT_EQ(train->provenance().at("synth"), synth);
     for (size_t i = 0; i < train->size(); ++i) {
       const Sample s = train->get(i, 1);
-      EXPECT_EQ(s.input.sizes(), (std::vector<int64_t>{3, 40, 40})) << synth;
-      EXPECT_EQ(s.noise.sizes(), (std::vector<int64_t>{3, 40, 40})) << synth;
-      EXPECT_EQ(s.background.sizes(), (std::vector<int64_t>{3, 40, 40})) << synth;
-      EXPECT_GE(s.input.min().item<float>(), 0.f);
-      EXPECT_LE(s.input.max().item<float>(), 1.f);
-      EXPECT_GE(s.noise.min().item<float>(), 0.f);
-      EXPECT_FALSE(torch::equal(s.input, s.background)) << synth << " " << i;
+      EXPECT_EQ(s.input().sizes(), (std::vector<int64_t>{3, 40, 40})) << synth;
+      EXPECT_EQ(s.noise().sizes(), (std::vector<int64_t>{3, 40, 40})) << synth;
+      EXPECT_EQ(s.background().sizes(), (std::vector<int64_t>{3, 40, 40})) << synth;
+      EXPECT_GE(s.input().min().item<float>(), 0.f);
+      EXPECT_LE(s.input().max().item<float>(), 1.f);
+      EXPECT_GE(s.noise().min().item<float>(), 0.f);
+      EXPECT_FALSE(torch::equal(s.input(), s.background())) << synth << " " << i;
       if (synth == "rain_heavy")
-        EXPECT_LE((s.background + s.noise - s.input).abs().max().item<float>(), 2e-7f);
+        EXPECT_LE((s.background() + s.noise() - s.input()).abs().max().item<float>(), 2e-7f);
+      // Named fields: each synthesis fills what it knows, and the task it made the sample for.
+      EXPECT_EQ(s.task, synth == "haze" ? "haze" : "rain");
+      if (synth == "haze") {
+        const auto t = s.at("transmission"), a = s.at("airlight"), d = s.at("depth");
+        EXPECT_EQ(t.sizes(), (std::vector<int64_t>{1, 40, 40}));
+        EXPECT_EQ(d.sizes(), (std::vector<int64_t>{1, 40, 40}));
+        EXPECT_EQ(a.sizes(), (std::vector<int64_t>{3, 1, 1}));
+        // I = min(1, B t + A (1 - t)) from the sample's own fields, and N = A (1 - t).
+        EXPECT_LE((s.noise() - a * (1 - t)).abs().max().item<float>(), 1e-6f);
+        EXPECT_LE(((s.background() * t + a * (1 - t)).clamp_max(1) - s.input()).abs().max().item<float>(), 1e-5f);
+      } else {
+        EXPECT_FALSE(s.has("transmission") || s.has("airlight") || s.has("depth") || s.has("reflection"));
+      }
       const Sample t = again->get(i, 1);
-      EXPECT_TRUE(torch::equal(s.input, t.input));
-      EXPECT_TRUE(torch::equal(s.noise, t.noise));
+      EXPECT_TRUE(torch::equal(s.input(), t.input()));
+      EXPECT_TRUE(torch::equal(s.noise(), t.noise()));
       EXPECT_EQ(s.id, t.id);
     }
-    EXPECT_FALSE(torch::equal(train->get(0, 1).input, train->get(0, 2).input));
+    EXPECT_FALSE(torch::equal(train->get(0, 1).input(), train->get(0, 2).input()));
     const Sample h = held->get(1, 0);
-    EXPECT_EQ(h.input.sizes(), (std::vector<int64_t>{3, 48, 48}));
-    EXPECT_TRUE(torch::equal(h.input, held->get(1, 5).input));
+    EXPECT_EQ(h.input().sizes(), (std::vector<int64_t>{3, 48, 48}));
+    EXPECT_TRUE(torch::equal(h.input(), held->get(1, 5).input()));
   }
 }

@@ -54,9 +54,9 @@ TEST_F(Train, ThirtyStepsLowerTheLossAndTheRunIsStored) {
   auto loss_of = [&](dmgn::models::Model& m) {
     torch::NoGradGuard g;
     dmgn::losses::TermSet terms(cfg, m);
-    const dmgn::losses::NamedTensors mb{{"input", m.to_model(batch.input)},
-                                        {"background", m.to_model(batch.background)},
-                                        {"noise", m.to_model(batch.noise)}};
+    const dmgn::losses::NamedTensors mb{{"input", m.to_model(batch.input())},
+                                        {"background", m.to_model(batch.background())},
+                                        {"noise", m.to_model(batch.noise())}};
     return terms.evaluate("generator", m.forward(mb.at("input")), mb, {}).total.item<double>();
   };
   torch::manual_seed(cfg.get_int("run.seed"));

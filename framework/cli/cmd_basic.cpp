@@ -1,12 +1,14 @@
-// dmgn list | config show | info
+// dmgn list | config show | config keys | info
 #include <fmt/format.h>
 #include <fmt/ranges.h>  // fmt::join
 
 #include <cstdio>
 #include <map>
+#include <sstream>
 
 #include "cli/commands.h"
 #include "core/registry.h"
+#include "core/schema.h"
 #include "losses/terms.h"
 #include "metrics/macs.h"
 #include "models/model.h"
@@ -29,6 +31,39 @@ void add_list(CLI::App& app) {
   });
 }
 
+namespace {
+
+void collect_leaves(const toml::table& t, const std::string& prefix, std::vector<std::pair<std::string, const toml::node*>>& out) {
+  for (auto&& [k, v] : t) {
+    const std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    if (v.is_table()) collect_leaves(*v.as_table(), key, out);
+    else out.emplace_back(key, &v);
+  }
+}
+
+void print_config_keys(const Config& cfg) {
+  const auto cat = schema::catalog();
+  std::vector<std::pair<std::string, const toml::node*>> leaves;
+  collect_leaves(cfg.root(), "", leaves);
+  std::printf("# %zu keys; components: %s\n", leaves.size(), fmt::format("{}", fmt::join(cfg.components(), ", ")).c_str());
+  for (const auto& [key, node] : leaves) {
+    std::ostringstream os;
+    node->visit([&](auto&& x) { os << x; });
+    std::string value;  // one line: the formatter breaks long arrays
+    for (char ch : os.str()) {
+      if (ch == '\n' || (ch == ' ' && !value.empty() && (value.back() == ' ' || value.back() == '['))) continue;
+      if (ch == ']' && !value.empty() && value.back() == ' ') value.pop_back();
+      value += ch;
+    }
+    const auto doc = cat->describe(key, cfg.components());
+    std::printf("%s = %s\n    %s; set in %s%s\n", key.c_str(), value.c_str(), doc.owner.c_str(),
+                cfg.source_of(key).c_str(), doc.rule.empty() ? "" : ("; rule " + doc.rule).c_str());
+    if (!doc.reason.empty()) std::printf("    %s\n", doc.reason.c_str());
+  }
+}
+
+}  // namespace
+
 void add_config(CLI::App& app) {
   auto* cfg_cmd = app.add_subcommand("config", "Inspect configs");
   cfg_cmd->require_subcommand(1);
@@ -39,9 +74,18 @@ void add_config(CLI::App& app) {
   show->add_option("--set", sets, "Override key.path=value (repeatable)");
   show->callback([] {
     const Config cfg = load_config(file, sets);
-    std::printf("# resolved from %s\n# hash %s (identity of the run; [runtime] excluded)\n%s", file.c_str(),
-                cfg.hash().c_str(), cfg.canonical().c_str());
+    std::printf("# resolved from %s\n# hash %s (identity of the run; [runtime] excluded)\n# components: %s\n%s",
+                file.c_str(), cfg.hash().c_str(), fmt::format("{}", fmt::join(cfg.components(), ", ")).c_str(),
+                cfg.canonical().c_str());
   });
+  auto* keys = cfg_cmd->add_subcommand(
+      "keys", "Every key of a resolved config: value, where it was set, the component it belongs to, its rule and "
+              "the reason for its default");
+  static std::string keys_file;
+  static std::vector<std::string> keys_sets;
+  keys->add_option("file", keys_file, "Config file")->required();
+  keys->add_option("--set", keys_sets, "Override key.path=value (repeatable)");
+  keys->callback([] { print_config_keys(load_config(keys_file, keys_sets)); });
 }
 
 void add_info(CLI::App& app) {
@@ -68,8 +112,9 @@ void add_info(CLI::App& app) {
       macs = counter.total();
     }
     std::printf("config      %s (hash %s)\n", file.c_str(), cfg.short_hash().c_str());
-    std::printf("model       %s, task %s, cell %s\n", cfg.get_string("model.name").c_str(),
-                model->spec().task.c_str(), cfg.get_string("model.cell").c_str());
+    std::printf("model       %s, task %s%s\n", cfg.get_string("model.name").c_str(), model->spec().task.c_str(),
+                cfg.has("model.cell") ? (", cell " + cfg.get_string("model.cell")).c_str() : "");
+    std::printf("components  %s\n", fmt::format("{}", fmt::join(cfg.components(), ", ")).c_str());
     std::printf("parameters  %s total, %s trainable\n", thousands(pc.total).c_str(),
                 thousands(pc.trainable).c_str());
     if (vest > 0)

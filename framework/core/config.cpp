@@ -11,12 +11,9 @@
 
 #include "core/config_rules.h"
 #include "core/error.h"
+#include "core/schema.h"
 
 namespace dmgn {
-namespace detail {
-extern const char* const kDefaultsToml;
-}
-
 namespace {
 
 namespace fs = std::filesystem;
@@ -58,35 +55,11 @@ toml::table parse_text(std::string_view text, const std::string& origin) {
 // (and filled from) the "*" template, e.g. [datasets."*"] for user-defined datasets.
 constexpr const char* kTemplateKey = "*";
 
-// Deep merge: tables merge recursively, everything else is replaced (later wins).
-void merge_into(toml::table& dst, const toml::table& src);
+using schema::fill_from_templates;
+using schema::merge_into;
 
-// The entries of every open table below `t` filled from its template (templates kept).
-void fill_from_templates(toml::table& t) {
-  const toml::table* tmpl = t.get_as<toml::table>(kTemplateKey);
-  for (auto&& [k, v] : t) {
-    auto* sub = v.as_table();
-    if (!sub || k.str() == kTemplateKey) continue;
-    if (tmpl) {
-      toml::table filled = *tmpl;
-      merge_into(filled, *sub);
-      *sub = std::move(filled);
-    } else {
-      fill_from_templates(*sub);
-    }
-  }
-}
-
-const toml::table& schema() {
-  // Predefined entries of open tables (e.g. [datasets.real20]) list only what differs from
-  // the template; the schema holds them complete.
-  static const toml::table table = [] {
-    toml::table t = parse_text(detail::kDefaultsToml, "defaults.toml");
-    fill_from_templates(t);
-    return t;
-  }();
-  return table;
-}
+// Every key any component defines: what a config may name at all.
+const toml::table& known_keys() { return schema::catalog()->all_keys(); }
 
 // Records where every leaf (and table) of `table` was set.
 void record_sources(const toml::table& table, const std::string& parent, const std::string& origin,
@@ -96,18 +69,6 @@ void record_sources(const toml::table& table, const std::string& parent, const s
     const auto& kb = k.source().begin;
     sources[key] = kb.line ? fmt::format("{}:{}:{}", origin, kb.line, kb.column) : where(v, origin);
     if (const auto* sub = v.as_table()) record_sources(*sub, key, origin, sources);
-  }
-}
-
-// Deep merge: tables merge recursively, everything else is replaced (later wins).
-void merge_into(toml::table& dst, const toml::table& src) {
-  for (const auto& [k, v] : src) {
-    auto* existing = dst.get(k);
-    if (existing && existing->is_table() && v.is_table()) {
-      merge_into(*existing->as_table(), *v.as_table());
-    } else {
-      dst.insert_or_assign(k, v);
-    }
   }
 }
 
@@ -121,11 +82,8 @@ void collect_keys(const toml::table& table, const std::string& parent,
 }
 
 std::string nearest_known(const std::string& key) {
-  static const std::vector<std::string> known = [] {
-    std::vector<std::string> v;
-    collect_keys(schema(), "", v);
-    return v;
-  }();
+  std::vector<std::string> known;
+  collect_keys(known_keys(), "", known);
   // Compare whole dotted keys, and also the last component within the same parent,
   // so "model.refine.ndm.alpah" suggests "model.refine.ndm.alpha".
   std::string best;
@@ -203,7 +161,7 @@ void validate(toml::table& user, const toml::table& spec, const std::string& par
 
 // The schema node for a dotted key, following open tables' templates; nullptr if unknown.
 const toml::node* schema_node(const std::string& key) {
-  const toml::node* cur = &static_cast<const toml::node&>(schema());
+  const toml::node* cur = &static_cast<const toml::node&>(known_keys());
   size_t start = 0;
   while (cur) {
     const auto dot = key.find('.', start);
@@ -234,6 +192,18 @@ void instantiate_templates(toml::table& resolved, const toml::table& spec) {
     }
   }
   resolved.erase(kTemplateKey);
+}
+
+// Keys of `user` the schema does not know at all (a stored text from an older schema).
+void drop_unknown(toml::table& user, const toml::table& spec) {
+  std::vector<std::string> drop;
+  for (auto&& [k, v] : user) {
+    const toml::node* want = spec.get(k);
+    if (!want && k.str() != kTemplateKey) want = spec.get(kTemplateKey);
+    if (!want) drop.push_back(std::string(k.str()));
+    else if (want->is_table() && v.is_table()) drop_unknown(*v.as_table(), *want->as_table());
+  }
+  for (const auto& k : drop) user.erase(k);
 }
 
 struct Loaded {
@@ -383,22 +353,67 @@ size_t edit_distance(std::string_view a, std::string_view b) {
 }
 
 Config Config::resolve(toml::table user, std::map<std::string, std::string> sources,
-                       const std::vector<std::string>& overrides, std::string origin) {
+                       const std::vector<std::string>& overrides, std::string origin, bool lenient) {
   for (const auto& o : overrides) apply_override(user, sources, o);
-  validate(user, schema(), "", sources);
+  validate(user, known_keys(), "", sources);
   Config cfg;
   cfg.state_ = std::make_shared<State>();
-  cfg.state_->root = schema();
-  merge_into(cfg.state_->root, user);
-  instantiate_templates(cfg.state_->root, schema());
+  cfg.state_->user = std::move(user);
   cfg.state_->sources = std::move(sources);
   cfg.state_->origin = std::move(origin);
-  cfg.check_rules();
+  cfg.state_->lenient = lenient;
+  cfg.build_root();
   return cfg;
 }
 
-void Config::check_rules() const {
-  config_rules::check(state_->root, [this](const std::string& key) {
+namespace {
+
+// Keys of `user` that no selected fragment defines (`base`: their defaults, templates kept):
+// a ConfigError naming the key, where it was set and the component it belongs to; dropped
+// instead when `lenient`.
+void keep_selected(toml::table& user, const toml::table& base, const std::string& parent, const Sources& sources,
+                   bool lenient, const schema::Catalog& cat, const toml::table& resolved) {
+  std::vector<std::string> drop;
+  for (auto&& [k, v] : user) {
+    const std::string key = join_key(parent, k.str());
+    const toml::node* want = base.get(k);
+    if (!want && k.str() != kTemplateKey) want = base.get(kTemplateKey);
+    if (want) {
+      if (want->is_table() && v.is_table())
+        keep_selected(*v.as_table(), *want->as_table(), key, sources, lenient, cat, resolved);
+      continue;
+    }
+    if (lenient) {
+      drop.push_back(std::string(k.str()));
+      continue;
+    }
+    // Name the first key set inside an unselected table (synth.haze.beta, not synth).
+    std::string leaf = key;
+    for (const toml::node* n = &v; n->is_table() && !n->as_table()->empty();) {
+      const auto first = n->as_table()->begin();
+      leaf += "." + std::string(first->first.str());
+      n = &first->second;
+    }
+    throw ConfigError(fmt::format("config key '{}' (set at {}) {}", leaf, source_or(sources, leaf, "<unknown>"),
+                                  cat.unselected(leaf, resolved)));
+  }
+  for (const auto& k : drop) user.erase(k);
+}
+
+}  // namespace
+
+void Config::build_root() {
+  const auto cat = schema::catalog();
+  const schema::Selection sel = cat->select(state_->user);
+  toml::table root = sel.defaults;
+  merge_into(root, state_->user);
+  keep_selected(state_->user, sel.defaults, "", state_->sources, state_->lenient, *cat, root);
+  root = sel.defaults;
+  merge_into(root, state_->user);
+  instantiate_templates(root, sel.defaults);
+  state_->root = std::move(root);
+  state_->components = sel.labels();
+  config_rules::check(state_->root, sel.rules, [this](const std::string& key) {
     const auto it = state_->sources.find(key);
     return it == state_->sources.end() ? std::string("defaults") : it->second;
   });
@@ -409,8 +424,10 @@ Config Config::load(const fs::path& file, const std::vector<std::string>& overri
   Loaded user = load_file(file, stack);
   Config cfg = resolve(std::move(user.table), std::move(user.sources), overrides, file.string());
   // A run is named after its file unless the config says otherwise.
-  if (cfg.get_string("run.name").empty())
+  if (cfg.get_string("run.name").empty()) {
     cfg.state_->root.at_path("run.name").as_string()->get() = file.stem().string();
+    merge_into(cfg.state_->user, toml::table{{"run", toml::table{{"name", file.stem().string()}}}});
+  }
   return cfg;
 }
 
@@ -426,7 +443,15 @@ Config Config::defaults(const std::vector<std::string>& overrides) {
   return resolve(toml::table{}, {}, overrides, "");
 }
 
-Config Config::from_canonical(std::string_view text) { return from_string(text, "<canonical>"); }
+Config Config::from_canonical(std::string_view text) {
+  // A stored text holds every key the schema had when it was written, also of components the
+  // config did not select then (before per-component schemas): those are dropped.
+  const std::string origin = "<canonical>";
+  std::vector<fs::path> stack;
+  Loaded user = load_layers(parse_text(text, origin), origin, {}, stack);
+  drop_unknown(user.table, known_keys());
+  return resolve(std::move(user.table), std::move(user.sources), {}, origin, /*lenient=*/true);
+}
 
 std::string Config::full_key(std::string_view key) const {
   return prefix_.empty() ? std::string(key) : prefix_ + "." + std::string(key);
@@ -526,18 +551,16 @@ void Config::overlay(const fs::path& file) {
 }
 
 void Config::merge_layer(toml::table user, std::map<std::string, std::string> sources) {
-  validate(user, schema(), "", sources);
-  // Copy-on-write: other Config values sharing this state keep theirs.
+  validate(user, known_keys(), "", sources);
+  // Copy-on-write: other Config values sharing this state keep theirs. The whole config is
+  // resolved again: the layer may select other components (model.name, a loss, a synthesis).
+  const auto previous = state_;
   auto fresh = std::make_shared<State>(*state_);
-  merge_into(fresh->root, user);
-  // A table added here under an open table (e.g. a [datasets.NAME] given with --set) gets the
-  // template's other keys, as it would in a file.
-  instantiate_templates(fresh->root, schema());
+  merge_into(fresh->user, user);
   for (auto& [k, v] : sources) fresh->sources[k] = v;
-  const auto previous = std::move(state_);
   state_ = std::move(fresh);
   try {
-    check_rules();
+    build_root();
   } catch (...) {
     state_ = previous;
     throw;

@@ -1,13 +1,15 @@
 #pragma once
 // Config: TOML with `extends = [...]` (deep merge, later wins), `--set key.path=value`
-// overrides, type checks against the schema (framework/core/defaults.toml, compiled in),
-// and unknown keys rejected with the key, the file and the nearest known key.
+// overrides, type checks against the schema (one fragment per component, core/schema.h),
+// and unknown keys rejected with the key, the file and the nearest known key. A config holds
+// the core tables plus those of the components its values select (model.name, train.recipe,
+// the losses its terms name, ...); a key of a component it does not select is refused.
 // Open tables: a schema table with a "*" entry (e.g. [datasets."*"]) accepts any further key
 // whose value is a table; it is validated against the "*" template and its missing keys are
 // filled from it. The template itself does not appear in the resolved config.
 // The resolved config serialises canonically; its hash (without [runtime]) is the run's
-// identity. Values are checked against core/rules.toml (ranges, allowed strings, registered
-// names: core/config_rules.h) whenever a config is resolved or overridden.
+// identity. Values are checked against the fragments' rules (ranges, allowed strings,
+// registered names: core/config_rules.h) whenever a config is resolved or overridden.
 #include <toml++/toml.h>
 
 #include <cstdint>
@@ -59,8 +61,9 @@ class Config {
 
   // Canonical serialisation: sorted keys, fixed number formatting.
   std::string canonical() const;
-  // Hex SHA-256 of canonical() without the [runtime] table and, of [datasets], only the
-  // entries named by data.train / data.val / data.test, without their root / train_root.
+  // Hex SHA-256 of the schema version and canonical() without the [runtime] table and, of
+  // [datasets], only the entries named by data.train / data.val / data.test, without their
+  // root / train_root. Keys of components the config does not select are not in it.
   std::string hash() const;
   // Short form used in run folder names.
   std::string short_hash() const { return hash().substr(0, 12); }
@@ -70,20 +73,27 @@ class Config {
   const std::string& origin() const { return state_->origin; }
 
   const toml::table& root() const { return state_->root; }
+  // The schema fragments this config selects, e.g. {"core 'core'", "model 'dmgn'", ...}.
+  const std::vector<std::string>& components() const { return state_->components; }
 
  private:
   struct State {
     toml::table root;                            // resolved: defaults + files + overrides
+    toml::table user;                            // files + overrides alone (re-resolved on set)
     std::map<std::string, std::string> sources;  // full key -> origin
     std::string origin;
+    std::vector<std::string> components;         // selected schema fragments
+    bool lenient = false;  // keys of unselected components dropped (stored canonical texts)
   };
   Config() = default;
   static Config resolve(toml::table user, std::map<std::string, std::string> sources,
-                        const std::vector<std::string>& overrides, std::string origin);
+                        const std::vector<std::string>& overrides, std::string origin,
+                        bool lenient = false);
+  // Defaults of the selected fragments + state_->user into state_->root, rules checked.
+  void build_root();
   // Validates `user` against the schema, merges it over this config, fills templates and
-  // checks core/rules.toml (this config is unchanged when that fails).
+  // checks the selected fragments' rules (this config is unchanged when that fails).
   void merge_layer(toml::table user, std::map<std::string, std::string> sources);
-  void check_rules() const;
   std::string full_key(std::string_view key) const;
   const toml::node& node_at(std::string_view key) const;
   std::shared_ptr<State> state_;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/schema.h"
 
 // Config's canonical serialisation (sorted keys, fixed number formatting) and its hash: the
 // run's identity (core/config.h).
@@ -105,6 +106,9 @@ std::string Config::canonical() const {
 
 std::string Config::hash() const {
   std::ostringstream os;
+  // Only the tables of the components this config selects are in its root (core/schema.h), so
+  // a new component's keys leave the hash unchanged; the version marks changed meanings.
+  os << "schema " << schema::kVersion << '\n';
   write_table(os, state_->root, "", {"runtime", "datasets"});
   // Of [datasets], only the entries the run reads, without where they live on disk: moving a
   // benchmark to another folder keeps a run's identity; changing its adapter does not.

@@ -9,12 +9,9 @@
 
 #include "core/error.h"
 #include "core/registry.h"
+#include "core/schema.h"
 
 namespace dmgn {
-namespace detail {
-extern const char* const kRulesToml;  // generated from core/rules.toml
-}
-
 namespace config_rules {
 namespace {
 
@@ -62,21 +59,17 @@ Rule parse_rule(const std::string& key, const toml::node& n) {
         b.op = op;
         break;
       }
-    if (b.op.empty()) throw Error(fmt::format("rules.toml: rule of '{}' has an unknown condition '{}'", key, part));
+    if (b.op.empty()) throw ConfigError(fmt::format("rule of '{}' has an unknown condition '{}'", key, part));
     b.value = std::stod(part.substr(b.op.size()));
     r.bounds.push_back(b);
   }
   return r;
 }
 
-const std::vector<std::pair<std::string, Rule>>& rules() {
-  static const std::vector<std::pair<std::string, Rule>> all = [] {
-    std::vector<std::pair<std::string, Rule>> out;
-    const toml::table t = toml::parse(std::string_view(detail::kRulesToml), std::string_view("rules.toml"));
-    for (auto&& [k, v] : t) out.emplace_back(std::string(k.str()), parse_rule(std::string(k.str()), v));
-    return out;
-  }();
-  return all;
+std::vector<std::pair<std::string, Rule>> parsed(const toml::table& rules) {
+  std::vector<std::pair<std::string, Rule>> out;
+  for (auto&& [k, v] : rules) out.emplace_back(std::string(k.str()), parse_rule(std::string(k.str()), v));
+  return out;
 }
 
 std::string number_text(double v) {
@@ -171,8 +164,9 @@ std::vector<std::string> split_key(const std::string& key) {
 
 }  // namespace
 
-void check(const toml::table& resolved, const std::function<std::string(const std::string&)>& source_of) {
-  for (const auto& [pattern, rule] : rules())
+void check(const toml::table& resolved, const toml::table& rules,
+           const std::function<std::string(const std::string&)>& source_of) {
+  for (const auto& [pattern, rule] : parsed(rules))
     match(resolved, split_key(pattern), 0, "", [&](const std::string& key, const toml::node& v) {
       check_value(key, v, rule, resolved, source_of);
     });
@@ -180,8 +174,17 @@ void check(const toml::table& resolved, const std::function<std::string(const st
 
 std::vector<std::string> keys_with_rules() {
   std::vector<std::string> out;
-  for (const auto& [k, r] : rules()) out.push_back(k);
+  for (const auto& f : schema::catalog()->fragments())
+    for (auto&& [k, v] : f->rules) out.emplace_back(k.str());
   return out;
+}
+
+void parse_rules(const toml::table& rules, const std::string& origin) {
+  try {
+    parsed(rules);
+  } catch (const std::exception& e) {
+    throw ConfigError(fmt::format("schema {}: {}", origin, e.what()));
+  }
 }
 
 }  // namespace config_rules

@@ -1,6 +1,6 @@
 #pragma once
-// The valid values of config keys (framework/core/rules.toml, compiled in): numeric bounds,
-// allowed strings, registered names. Config applies them whenever a config is resolved or
+// The valid values of config keys ([schema.rules] of each schema fragment, core/schema.h):
+// numeric bounds, allowed strings, registered names. Config applies them whenever a config is resolved or
 // overridden, so `config show`, `info` and `train` refuse `train.max_steps = -5` or an unknown
 // cell name at load time, naming the key and where its value came from.
 #include <toml++/toml.h>
@@ -11,12 +11,25 @@
 
 namespace dmgn::config_rules {
 
-// ConfigError for the first key of `resolved` that breaks its rule. `source_of` names where a
-// key's value came from ("file:line:col", "--set", "defaults").
-void check(const toml::table& resolved, const std::function<std::string(const std::string&)>& source_of);
+// A rule, written as a string or an array of strings:
+//   "<cond>, <cond>"   numeric bounds, each of ">= x", "> x", "<= x", "< x", or "odd";
+//                      for an array, every element
+//   ["a", "b", ...]    one of these strings (for an array of strings, every element)
+//   "registry:KIND"    a name registered in that registry (`dmgn list`); checked once the
+//                      registries are filled (every dmgn command fills them first)
+//   "dataset"          a registered dataset or a [datasets.NAME] table of this config
+// A "*" key segment matches any name (the [datasets.NAME] tables).
 
-// Dotted keys (with "*" segments) that have a rule; the schema test checks that every numeric
-// key is among them.
+// ConfigError for the first key of `resolved` that breaks its rule in `rules` (dotted key ->
+// rule). `source_of` names where a key's value came from ("file:line:col", "--set", "defaults").
+void check(const toml::table& resolved, const toml::table& rules,
+           const std::function<std::string(const std::string&)>& source_of);
+
+// Dotted keys (with "*" segments) that have a rule in some schema fragment; the schema test
+// checks that every numeric key is among them.
 std::vector<std::string> keys_with_rules();
+
+// ConfigError naming `origin` when a rule of `rules` is malformed.
+void parse_rules(const toml::table& rules, const std::string& origin);
 
 }  // namespace dmgn::config_rules

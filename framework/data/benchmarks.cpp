@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/options.h"
 
 // The layouts below name only the PairRule fields they set (designated initializers); the
 // others keep their defaults on purpose.
@@ -93,21 +94,34 @@ std::string expand_path(const std::string& value, const std::string& key) {
   return out;
 }
 
-fs::path benchmark_root(const Config& full, const std::string& name, Split split) {
-  const Config e = full.sub(entry_key(name));
+BenchmarkEntry BenchmarkEntry::from_config(const Config& full, const std::string& name) {
+  if (!is_benchmark(full, name)) throw ConfigError(fmt::format("config has no [datasets.{}] table", name));
+  BenchmarkEntry b;
+  b.name = name;
+  read_options(full.sub(entry_key(name)),
+               {{"adapter", &b.adapter}, {"task", &b.task}, {"root", &b.root}, {"train_root", &b.train_root},
+                {"layout", &b.layout}, {"only", &b.only}, {"input_dir", &b.input_dir}, {"target_dir", &b.target_dir},
+                {"input_pattern", &b.input_pattern}, {"target_name", &b.target_name}});
+  return b;
+}
+
+fs::path BenchmarkEntry::split_root(Split split) const {
   const char* key = split == Split::train ? "train_root" : "root";
-  const std::string value = e.get_string(key);
+  const std::string& value = split == Split::train ? train_root : root;
   if (value.empty())
     throw ConfigError(split == Split::train
-                          ? fmt::format("dataset '{}' has no train split: set datasets.{}.train_root",
-                                        name, name)
+                          ? fmt::format("dataset '{}' has no train split: set datasets.{}.train_root", name, name)
                           : fmt::format("dataset '{}': set datasets.{}.root", name, name));
   return expand_path(value, fmt::format("datasets.{}.{}", name, key));
 }
 
+fs::path benchmark_root(const Config& full, const std::string& name, Split split) {
+  return BenchmarkEntry::from_config(full, name).split_root(split);
+}
+
 std::string dataset_task(const Config& full, const std::string& name) {
   if (is_benchmark(full, name)) {
-    const std::string t = full.get_string(entry_key(name) + ".task");
+    const std::string t = BenchmarkEntry::from_config(full, name).task;
     if (!t.empty()) return t;
   }
   return full.get_string("task.name");
@@ -121,12 +135,12 @@ DatasetPtr open_dataset(const Config& full, const std::string& name, Split split
                                   name, name, fmt::join(benchmark_names(full), ", "),
                                   fmt::join(datasets().names(), ", ")));
   }
-  const Config e = full.sub(entry_key(name));
-  const std::string adapter = e.get_string("adapter");
+  const BenchmarkEntry e = BenchmarkEntry::from_config(full, name);
+  const std::string& adapter = e.adapter;
   if (!adapters().contains(adapter))
     throw ConfigError(fmt::format("config key 'datasets.{}.adapter': {}", name, adapters().unknown_message(adapter)));
   std::vector<PairRule> rules = adapters().make(adapter, e);
-  const std::string layout = e.get_string("layout");
+  const std::string& layout = e.layout;
   if (layout != "auto") {
     std::vector<std::string> known;
     const auto it = std::find_if(rules.begin(), rules.end(), [&](const PairRule& r) { return r.name == layout; });
@@ -137,11 +151,11 @@ DatasetPtr open_dataset(const Config& full, const std::string& name, Split split
                                     name, adapter, layout, fmt::join(known, ", ")));
     rules = {*it};
   }
-  const fs::path root = benchmark_root(full, name, split);
+  const fs::path root = e.split_root(split);
   Listing listing = list_pairs_auto(root, rules, name);
 
   // only = [...]: ids, input stems or keys.
-  const auto only = e.get_strings("only");
+  const auto& only = e.only;
   if (!only.empty()) {
     std::vector<PairedFile> kept;
     std::set<std::string> found;
@@ -178,7 +192,8 @@ DatasetPtr open_dataset(const Config& full, const std::string& name, Split split
   o.split = split;
   o.augment = AugmentOptions::from_config(full);
   o.seed = static_cast<uint64_t>(full.get_int("run.seed"));
-  o.provenance = {{"adapter", adapter}, {"root", root.string()}, {"task", dataset_task(full, name)}};
+  o.provenance = {{"adapter", adapter}, {"root", root.string()},
+                  {"task", e.task.empty() ? full.get_string("task.name") : e.task}};
   return std::make_shared<PairedDataset>(std::move(listing), std::move(o));
 }
 
@@ -187,16 +202,16 @@ void register_adapters() {
   adapters().add("paired",
                  "generic paired folders: [datasets.<name>] input_dir, target_dir, input_pattern, "
                  "target_name",
-                 [](const Config& e) -> std::vector<PairRule> {
+                 [](const BenchmarkEntry& e) -> std::vector<PairRule> {
                    return {PairRule{.name = "paired",
-                                    .input_dir = e.get_string("input_dir"),
-                                    .target_dir = e.get_string("target_dir"),
-                                    .input_pattern = e.get_string("input_pattern"),
-                                    .target_name = e.get_string("target_name"),
+                                    .input_dir = e.input_dir,
+                                    .target_dir = e.target_dir,
+                                    .input_pattern = e.input_pattern,
+                                    .target_name = e.target_name,
                                     .note = "the [datasets.<name>] keys"}};
                  });
   adapters().add("real20", "Real20 (Zhang et al. 2018): blended/ + transmission_layer/, same names",
-                 [](const Config&) -> std::vector<PairRule> {
+                 [](const BenchmarkEntry&) -> std::vector<PairRule> {
                    return {same_names("blended", "blended", "transmission_layer",
                                       "Zhang et al. 2018 release; ERRNet real20 / real20_420"),
                            same_names("input-target", "input", "target", "input/ + target/ copies")};
@@ -205,7 +220,7 @@ void register_adapters() {
       "sir2",
       "SIR^2 Solid / Postcard / Wild: blended/ + transmission_layer/ (ERRNet, YTMT, DSRNet), or the "
       "release's scene folders (m.* -> g.*; Postcard *-m-* -> *-g-*)",
-      [](const Config&) -> std::vector<PairRule> {
+      [](const BenchmarkEntry&) -> std::vector<PairRule> {
         return {same_names("blended", "blended", "transmission_layer", "ERRNet / YTMT / DSRNet prepared"),
                 PairRule{.name = "scenes",
                          .input_pattern = R"(m\.(jpe?g|png))",
@@ -222,7 +237,7 @@ void register_adapters() {
       "rain100",
       "Rain100L / Rain100H: input/ + target/ (MPRNet, Restormer), rainy/rain-N -> norain-N "
       "(PReNet), rain/ + norain/ (JORDER), one folder rain-N + norain-N (PReNet train)",
-      [](const Config&) -> std::vector<PairRule> {
+      [](const BenchmarkEntry&) -> std::vector<PairRule> {
         return {same_names("input-target", "input", "target", "MPRNet / Restormer: same names"),
                 PairRule{.name = "prenet",
                          .input_dir = "rainy",
@@ -250,7 +265,7 @@ void register_adapters() {
       "sots",
       "RESIDE SOTS indoor / outdoor: hazy/<id>_<k>.png (ten per clear image indoors) or "
       "hazy/<id>_<beta>_<A>.jpg -> gt/<id>.png; clear/ or GT/ also accepted",
-      [](const Config&) -> std::vector<PairRule> {
+      [](const BenchmarkEntry&) -> std::vector<PairRule> {
         const std::string hazy = R"(([^_]+)_.+\.(png|jpe?g))";
         std::vector<PairRule> rules;
         for (const char* gt : {"gt", "clear", "GT"})
@@ -266,7 +281,7 @@ void register_adapters() {
       });
   adapters().add(
       "ohaze", "O-HAZE (NTIRE 2018): hazy/NN_outdoor_hazy.jpg -> GT/NN_outdoor_GT.jpg",
-      [](const Config&) -> std::vector<PairRule> {
+      [](const BenchmarkEntry&) -> std::vector<PairRule> {
         std::vector<PairRule> rules;
         for (const std::string top : {"", "# O-HAZY NTIRE 2018/"})
           rules.push_back(PairRule{.name = top.empty() ? "hazy-GT" : "release",
@@ -279,7 +294,7 @@ void register_adapters() {
       });
   adapters().add("dcpdn",
                  "TestA-DCPDN (Zhang & Patel 2018): <n>.h5 files with HxWx3 datasets 'haze' and 'gt'",
-                 [](const Config&) -> std::vector<PairRule> {
+                 [](const BenchmarkEntry&) -> std::vector<PairRule> {
                    return {PairRule{.name = "h5",
                                     .input_pattern = "haze",
                                     .target_name = "gt",

@@ -32,8 +32,27 @@
 
 namespace dmgn::data {
 
+// A [datasets.<name>] entry, parsed once from its table (core/core.schema.toml documents each
+// key).
+struct BenchmarkEntry {
+  std::string name;      // <name>
+  std::string adapter;   // registry "adapter"
+  std::string task;      // "" = the run's task.name
+  std::string root, train_root;  // as written ("${VAR}" not yet expanded)
+  std::string layout;    // "auto" or one of the adapter's layouts
+  std::vector<std::string> only;
+  // The "paired" adapter's rule.
+  std::string input_dir, target_dir, input_pattern, target_name;
+
+  // ConfigError when the config has no [datasets.<name>] table.
+  static BenchmarkEntry from_config(const Config& full, const std::string& name);
+  // The folder a split reads (root / train_root, variables expanded); ConfigError when the
+  // train split has no train_root.
+  std::filesystem::path split_root(Split split) const;
+};
+
 // Registry "adapter": factory(the [datasets.<name>] entry) -> the layouts, most common first.
-using AdapterRegistry = Registry<std::vector<PairRule>, const Config& /*entry*/>;
+using AdapterRegistry = Registry<std::vector<PairRule>, const BenchmarkEntry&>;
 AdapterRegistry& adapters();
 
 DatasetPtr open_dataset(const Config& full, const std::string& name, Split split);

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/options.h"
 #include "core/rng.h"
 #include "data/image_cache.h"
 #include "data/image_io.h"
@@ -32,16 +33,11 @@ void require(bool ok, const std::string& message) {
 }  // namespace
 
 BuiltinOptions BuiltinOptions::from_config(const Config& full) {
-  const Config b = full.sub("data.builtin");
   BuiltinOptions o;
-  o.root = b.get_string("root");
-  o.photos = b.get_strings("photos");
-  o.heldout = b.get_int("heldout");
-  o.heldout_photos = b.get_strings("heldout_photos");
-  o.train_pairs = b.get_int("train_pairs");
-  o.heldout_pairs = b.get_int("heldout_pairs");
-  o.heldout_size = b.get_int("heldout_size");
-  o.synth = b.get_string("synth");
+  read_options(full.sub("data.builtin"),
+               {{"root", &o.root}, {"photos", &o.photos}, {"heldout", &o.heldout}, {"heldout_photos", &o.heldout_photos},
+                {"train_pairs", &o.train_pairs}, {"heldout_pairs", &o.heldout_pairs},
+                {"heldout_size", &o.heldout_size}, {"synth", &o.synth}});
   o.augment = AugmentOptions::from_config(full);
   o.seed = static_cast<uint64_t>(full.get_int("run.seed"));
   return o;
@@ -158,8 +154,9 @@ Sample BuiltinDataset::make(size_t index, uint64_t epoch) const {
 }
 
 Sample BuiltinDataset::to_sample(const SynthOutput& out, std::string id) const {
-  return Sample{to_tensor(out.input), to_tensor(out.background), to_tensor(out.noise),
-                std::move(id)};
+  Sample s(to_tensor(out.input), to_tensor(out.background), to_tensor(out.noise), std::move(id), synth_->task());
+  for (const auto& [name, m] : out.extra) s.set(name, planes_to_tensor(m));
+  return s;
 }
 
 Sample BuiltinDataset::make_train(size_t index, uint64_t epoch) const {

@@ -72,7 +72,7 @@ std::vector<DatasetCheck> check_datasets(const Config& cfg, const std::vector<st
   } else {
     for (const auto& n : names) {
       add(n, Split::heldout);
-      if (!is_benchmark(cfg, n) || !cfg.get_string("datasets." + n + ".train_root").empty()) add(n, Split::train);
+      if (!is_benchmark(cfg, n) || !BenchmarkEntry::from_config(cfg, n).train_root.empty()) add(n, Split::train);
     }
   }
   std::vector<DatasetCheck> out;

@@ -19,10 +19,44 @@ const char* split_name(Split split) {
   return "?";
 }
 
+bool field::is_image(const std::string& name) {
+  return name == field::input || name == field::background || name == field::noise || name == field::reflection;
+}
+
+torch::Tensor Fields::get(const std::string& name) const {
+  const auto it = tensors_.find(name);
+  return it == tensors_.end() ? torch::Tensor() : it->second;
+}
+
+const torch::Tensor& Fields::at(const std::string& name, const std::string& who) const {
+  const auto it = tensors_.find(name);
+  if (it == tensors_.end())
+    throw DataError(fmt::format("{} has no '{}' (it has: {})", who, name, fmt::join(names(), ", ")));
+  return it->second;
+}
+
+void Fields::set(const std::string& name, torch::Tensor t) {
+  if (t.defined()) tensors_[name] = std::move(t);
+  else tensors_.erase(name);
+}
+
+std::vector<std::string> Fields::names() const {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : tensors_) out.push_back(k);
+  return out;
+}
+
+Sample::Sample(torch::Tensor input, torch::Tensor background, torch::Tensor noise, std::string id_,
+               std::string task_)
+    : id(std::move(id_)), task(std::move(task_)) {
+  set(field::input, std::move(input));
+  set(field::background, std::move(background));
+  set(field::noise, std::move(noise));
+}
+
 Sample require_finite(Sample s, const std::string& dataset) {
-  for (const auto& [name, t] : {std::pair<const char*, const torch::Tensor*>{"input", &s.input},
-                                {"background", &s.background}, {"noise", &s.noise}})
-    if (t->defined() && !torch::isfinite(*t).all().item<bool>())
+  for (const auto& [name, t] : s.fields.all())
+    if (t.is_floating_point() && !torch::isfinite(t).all().item<bool>())
       throw DataError(fmt::format("sample '{}' of dataset '{}': its {} has non-finite values (NaN or Inf)", s.id,
                                   dataset, name));
   return s;
@@ -32,8 +66,9 @@ namespace {
 
 // The input's height and width (0 x 0 when it has none).
 std::pair<int64_t, int64_t> input_size(const Sample& s) {
-  if (!s.input.defined() || s.input.dim() < 2) return {0, 0};
-  return {s.input.size(-2), s.input.size(-1)};
+  const torch::Tensor in = s.input();
+  if (!in.defined() || in.dim() < 2) return {0, 0};
+  return {in.size(-2), in.size(-1)};
 }
 
 }  // namespace
@@ -84,34 +119,35 @@ std::string shape_of(const torch::Tensor& t) {
 
 Batch collate(std::vector<Sample> samples) {
   if (samples.empty()) throw DataError("collate: no samples to batch");
-  // Reference shapes, copied before the samples' tensors are moved into the batch.
-  const std::string first_id = samples.front().id;
-  const std::vector<int64_t> shape = samples.front().input.defined()
-                                         ? samples.front().input.sizes().vec()
-                                         : std::vector<int64_t>{};
-  const bool has_noise = samples.front().noise.defined();
-  const std::string first_shape = fmt::format("{}", fmt::join(shape, "x"));
-  std::vector<torch::Tensor> in, bg, nz;
+  // Reference fields and shapes, copied before the samples' tensors are moved into the batch.
+  const Sample& first = samples.front();
+  const std::string first_id = first.id;
+  const std::vector<std::string> names = first.fields.names();
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const auto& [name, t] : first.fields.all()) shapes[name] = t.sizes().vec();
+  std::map<std::string, std::vector<torch::Tensor>> stacks;
   Batch batch;
   for (auto& s : samples) {
-    if (!s.input.defined() || !s.background.defined())
+    if (!s.has(field::input) || !s.has(field::background))
       throw DataError(fmt::format("collate: sample '{}' lacks an input or background", s.id));
-    if (s.input.sizes().vec() != shape || s.background.sizes().vec() != shape)
-      throw DataError(
-          fmt::format("collate: sample '{}' has input {} / background {} but sample '{}' has {}",
-                      s.id, shape_of(s.input), shape_of(s.background), first_id, first_shape));
-    if (s.noise.defined() != has_noise || (has_noise && s.noise.sizes().vec() != shape))
-      throw DataError(fmt::format("collate: sample '{}' has noise {} but sample '{}' {}", s.id,
-                                  shape_of(s.noise), first_id,
-                                  has_noise ? "has noise " + first_shape : "has none"));
-    in.push_back(std::move(s.input));
-    bg.push_back(std::move(s.background));
-    if (has_noise) nz.push_back(std::move(s.noise));
+    for (const auto& [name, t] : s.fields.all()) {
+      const auto it = shapes.find(name);
+      if (it == shapes.end())
+        throw DataError(fmt::format("collate: sample '{}' has {} {} but sample '{}' has none", s.id, name,
+                                    shape_of(t), first_id));
+      if (t.sizes().vec() != it->second)
+        throw DataError(fmt::format("collate: sample '{}' has {} {} but sample '{}' has {}", s.id, name, shape_of(t),
+                                    first_id, fmt::join(it->second, "x")));
+      stacks[name].push_back(t);
+    }
+    for (const auto& name : names)
+      if (!s.has(name))
+        throw DataError(fmt::format("collate: sample '{}' has no {} but sample '{}' has {} {}", s.id, name, first_id,
+                                    name, fmt::join(shapes[name], "x")));
     batch.ids.push_back(std::move(s.id));
+    batch.tasks.push_back(std::move(s.task));
   }
-  batch.input = torch::stack(in);
-  batch.background = torch::stack(bg);
-  if (has_noise) batch.noise = torch::stack(nz);
+  for (auto& [name, list] : stacks) batch.fields.set(name, torch::stack(list));
   return batch;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
-// Datasets: indexed, deterministic sources of (input, background, noise) samples.
+// Datasets: indexed, deterministic sources of samples (named tensors: input, background and
+// whatever else the data knows, see data::field).
 // Contract for every Dataset (adapters implement make(); get() is make() plus the checks
 // every sample gets):
 //   - get(index, epoch) is a pure function of (dataset seed, index, epoch): the same call
@@ -23,21 +24,73 @@
 
 namespace dmgn::data {
 
-// One sample: float 3xHxW tensors. background and noise are in [0, 1]; input is in [0, 1]
-// except where a synthesis documents otherwise (reflection_zhang2018 leaves the blend
-// unclipped with probability 1/2, as the official code does).
-struct Sample {
-  torch::Tensor input;       // the observed image I
-  torch::Tensor background;  // ground-truth background B (the model's target)
-  torch::Tensor noise;       // ground-truth noise layer (reflection, rain, haze); may be undefined
-  std::string id;            // names the sample (and its source files) in logs and errors
+// The named tensors a sample may carry. Every sample has an input; syntheses fill what they
+// know, benchmarks on disk what their files hold. Image fields are 3xHxW in [0, 1] (except where
+// a synthesis documents otherwise: reflection_zhang2018 leaves the blend unclipped with
+// probability 1/2, as the official code does); the training recipe maps them into the model's
+// input range. Other fields keep their own units.
+namespace field {
+inline constexpr const char* input = "input";                // I, the observed image (image)
+inline constexpr const char* background = "background";      // B, the ground truth (image)
+inline constexpr const char* noise = "noise";                // the noise layer as it appears in
+                                                             // I: reflection, rain, haze veil (image)
+inline constexpr const char* reflection = "reflection";      // the reflection layer as it appears
+                                                             // in I (reflection syntheses; image)
+inline constexpr const char* transmission = "transmission";  // t, 1xHxW in [0, 1] (haze)
+inline constexpr const char* airlight = "airlight";          // A per channel, 3x1x1 (haze)
+inline constexpr const char* depth = "depth";                // d, 1xHxW in [0, 1], 1 = farthest (haze)
+inline constexpr const char* blur_kernel = "blur_kernel";    // 1xKxK, sums to 1 (blur syntheses)
+// True for the fields that are images in [0, 1] (mapped to the model's input range).
+bool is_image(const std::string& name);
+}  // namespace field
+
+// Named tensors by field name (field:: above; a dataset may add its own).
+class Fields {
+ public:
+  bool has(const std::string& name) const { return tensors_.count(name) > 0; }
+  // Undefined when absent.
+  torch::Tensor get(const std::string& name) const;
+  // DataError naming `who` and the fields present when absent.
+  const torch::Tensor& at(const std::string& name, const std::string& who) const;
+  // An undefined tensor removes the field.
+  void set(const std::string& name, torch::Tensor t);
+  const std::map<std::string, torch::Tensor>& all() const { return tensors_; }
+  std::vector<std::string> names() const;
+
+ private:
+  std::map<std::string, torch::Tensor> tensors_;
 };
 
-// Samples stacked to NCHW. noise is undefined when the samples have none.
+// One sample.
+struct Sample {
+  Fields fields;
+  std::string id;    // names the sample (and its source files) in logs and errors
+  std::string task;  // the task it was made for ("reflection" | "rain" | "haze"); "" = unknown
+
+  Sample() = default;
+  // The common triple; an undefined noise is left out.
+  Sample(torch::Tensor input, torch::Tensor background, torch::Tensor noise, std::string id, std::string task = "");
+  bool has(const std::string& name) const { return fields.has(name); }
+  torch::Tensor get(const std::string& name) const { return fields.get(name); }
+  const torch::Tensor& at(const std::string& name) const { return fields.at(name, "sample '" + id + "'"); }
+  void set(const std::string& name, torch::Tensor t) { fields.set(name, std::move(t)); }
+  torch::Tensor input() const { return get(field::input); }
+  torch::Tensor background() const { return get(field::background); }
+  torch::Tensor noise() const { return get(field::noise); }
+};
+
+// Samples stacked to N x ... per field.
 struct Batch {
-  torch::Tensor input, background, noise;
+  Fields fields;
   std::vector<std::string> ids;
+  std::vector<std::string> tasks;  // per sample
   int64_t size() const { return static_cast<int64_t>(ids.size()); }
+  bool has(const std::string& name) const { return fields.has(name); }
+  torch::Tensor get(const std::string& name) const { return fields.get(name); }
+  const torch::Tensor& at(const std::string& name) const { return fields.at(name, "batch"); }
+  torch::Tensor input() const { return get(field::input); }
+  torch::Tensor background() const { return get(field::background); }
+  torch::Tensor noise() const { return get(field::noise); }
 };
 
 enum class Split { train, heldout };
@@ -103,8 +156,8 @@ DatasetRegistry& datasets();
 // NaN loss several steps later).
 Sample require_finite(Sample s, const std::string& dataset);
 
-// Stacks samples (all with the same shapes) into a batch; DataError naming the first
-// mismatching sample otherwise (also when only some samples have a noise layer).
+// Stacks samples (all with the same fields and shapes) into a batch; DataError naming the first
+// mismatching sample and field otherwise (also when only some samples have a noise layer).
 Batch collate(std::vector<Sample> samples);
 
 }  // namespace dmgn::data

@@ -165,6 +165,16 @@ torch::Tensor to_tensor(const cv::Mat& rgb) {
       .clone(at::MemoryFormat::Contiguous);
 }
 
+torch::Tensor planes_to_tensor(const cv::Mat& m) {
+  if (m.empty() || m.depth() != CV_32F)
+    throw DataError(fmt::format("planes_to_tensor: expected a CV_32F matrix, got {}",
+                                m.empty() ? std::string("an empty one") : fmt::format("type {}", m.type())));
+  const cv::Mat cont = m.isContinuous() ? m : m.clone();
+  return torch::from_blob(const_cast<uchar*>(cont.data), {cont.rows, cont.cols, cont.channels()}, torch::kFloat)
+      .permute({2, 0, 1})
+      .clone(at::MemoryFormat::Contiguous);
+}
+
 cv::Mat to_mat(const torch::Tensor& chw) {
   if (!chw.defined() || chw.dim() != 3 || chw.size(0) != 3)
     throw DataError(fmt::format("to_mat: expected a 3xHxW tensor, got {}",

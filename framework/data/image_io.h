@@ -29,6 +29,8 @@ void write_image(const std::filesystem::path& path, const cv::Mat& rgb);
 torch::Tensor to_tensor(const cv::Mat& rgb);
 // 3xHxW tensor (any device / floating dtype) -> CV_32FC3 HxWx3 (RGB).
 cv::Mat to_mat(const torch::Tensor& chw);
+// Any CV_32F matrix with 1 to 4 channels as a float CxHxW tensor (deep copy; channel order kept).
+torch::Tensor planes_to_tensor(const cv::Mat& m);
 
 // Throws DataError naming `what` unless `m` is a non-empty CV_32FC3 image.
 void require_rgb32f(const cv::Mat& m, const char* what);

@@ -326,7 +326,9 @@ Sample PairedDataset::make(size_t index, uint64_t epoch) const {
       throw DataError(fmt::format("sample '{}' ('{}'): {}", f.id, f.input.string(), e.what()));
     }
   }
-  return Sample{to_tensor(input), to_tensor(target), {}, options_.name + "/" + f.id};
+  const auto task = options_.provenance.find("task");
+  return Sample(to_tensor(input), to_tensor(target), {}, options_.name + "/" + f.id,
+                task == options_.provenance.end() ? "" : task->second);
 }
 
 std::vector<DataIssue> PairedDataset::listing_issues() const {

@@ -205,6 +205,9 @@ SynthOutput synthesize_haze(const cv::Mat& background, const cv::Mat& depth, con
       }
     }
   }
+  out.extra["transmission"] = t;
+  out.extra["depth"] = depth.clone();
+  out.extra["airlight"] = cv::Mat(1, 1, CV_32FC3, cv::Scalar(p.airlight[0], p.airlight[1], p.airlight[2]));
   return out;
 }
 

@@ -160,6 +160,7 @@ SynthOutput synthesize_zhang2018(const cv::Mat& t_in, const cv::Mat& r_in,
         bo[k] = static_cast<float>(blend);
       }
   }
+  out.extra["reflection"] = out.noise;
   return out;
 }
 
@@ -202,7 +203,9 @@ SynthOutput synthesize_errnet(const cv::Mat& t, const cv::Mat& r, const ErrnetPa
     r_blur = cv::min(cv::max(r_blur, 0.0), 1.0);
     m = cv::min(cv::max(t + r_blur, 0.0), 1.0);
   }
-  return SynthOutput{t.clone(), r_blur, m};
+  SynthOutput out{t.clone(), r_blur, m, {}};
+  out.extra["reflection"] = r_blur;
+  return out;
 }
 
 SynthOutput ReflectionErrnet::synthesize(const SynthInput& in, Rng& rng) const {

@@ -7,6 +7,7 @@
 // Registry "synth": factory(full config) -> SynthPtr.
 // synthesize() must draw randomness only from the Rng it is given (deterministic per seed)
 // and be safe to call from several threads at once (implementations hold no mutable state).
+#include <map>
 #include <memory>
 #include <opencv2/core.hpp>
 #include <string>
@@ -30,6 +31,10 @@ struct SynthOutput {
   cv::Mat background;  // B, the ground truth the model must recover
   cv::Mat noise;       // the noise layer as it appears in I (noise ground truth)
   cv::Mat input;       // the observed image I
+  // Whatever else the synthesis knows, by sample field name (data/dataset.h data::field):
+  // reflection layer, transmission, depth (CV_32FC1, the input's size), airlight (1x1 CV_32FC3),
+  // blur kernel (CV_32FC1, KxK). The dataset turns each into a sample tensor.
+  std::map<std::string, cv::Mat> extra;
 };
 
 class Synthesis {

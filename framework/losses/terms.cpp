@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/options.h"
 
 namespace dmgn::losses {
 
@@ -17,19 +18,12 @@ std::vector<TermSpec> term_specs(const Config& cfg) {
   for (const auto& [key, node] : *terms) {
     const std::string name(key.str());
     if (name == "*" || !node.is_table()) continue;
-    const Config t = cfg.sub("loss.terms." + name);
     TermSpec s;
     s.name = name;
-    s.loss = t.get_string("loss");
-    s.output = t.get_string("output");
-    s.target = t.get_string("target");
-    s.condition = t.get_string("condition");
-    s.module = t.get_string("module");
-    s.phase = t.get_string("phase");
-    s.weight = t.get_float("weight");
-    s.decay = t.get_float("decay");
-    s.order = t.get_int("order");
-    s.optional = t.get_bool("optional");
+    read_options(cfg.sub("loss.terms." + name),
+                 {{"loss", &s.loss}, {"output", &s.output}, {"target", &s.target}, {"condition", &s.condition},
+                  {"module", &s.module}, {"phase", &s.phase}, {"weight", &s.weight}, {"decay", &s.decay},
+                  {"order", &s.order}, {"optional", &s.optional}});
     out.push_back(std::move(s));
   }
   std::stable_sort(out.begin(), out.end(), [](const TermSpec& a, const TermSpec& b) {

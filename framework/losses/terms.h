@@ -12,7 +12,7 @@
 //   phase       the update it belongs to (the recipe's phases; DMGN: "generator")
 //   optional    a term whose output the model does not declare, or whose target a batch
 //               lacks, is dropped instead of refused (DMGN's refine terms on "Coarse")
-// DMGN's Eq. 15-17 are the default list (core/defaults.toml). Losses receive one context:
+// DMGN's Eq. 15-17 are the default list (models/dmgn.schema.toml). Losses receive one context:
 // the model's shared VGG, its input range, and a physics operator when a recipe has one.
 #include <torch/torch.h>
 

@@ -64,16 +64,16 @@ EvalResult accumulate(models::Model& model, const data::Dataset& dataset, const 
       r.skipped_messages.push_back(e.what());
       continue;
     }
-    const int64_t h = s.input.size(-2), w = s.input.size(-1);
-    auto input = pad_to_multiple(s.input.unsqueeze(0).to(opt.device), multiple).contiguous(opt.memory_format);
+    const int64_t h = s.input().size(-2), w = s.input().size(-1);
+    auto input = pad_to_multiple(s.input().unsqueeze(0).to(opt.device), multiple).contiguous(opt.memory_format);
     const auto out = model.forward(model.to_model(input));
     using torch::indexing::Slice;
     const auto image = [&](const torch::Tensor& y) {  // model space -> [0,1], padding cropped
       return model.from_model(y).index({Slice(), Slice(), Slice(0, h), Slice(0, w)}).clamp(0, 1).cpu();
     };
     auto b = image(out.at(model.spec().primary));
-    const auto q = metrics::assess(b[0], s.background, spec);
-    const auto q0 = metrics::assess(s.input, s.background, spec);
+    const auto q = metrics::assess(b[0], s.at(data::field::background), spec);
+    const auto q0 = metrics::assess(s.input(), s.at(data::field::background), spec);
     r.psnr += q.psnr;
     r.ssim += q.ssim;
     r.psnr_input += q0.psnr;
@@ -83,9 +83,9 @@ EvalResult accumulate(models::Model& model, const data::Dataset& dataset, const 
     if (save && !opt.save_dir.empty() && (opt.save_count < 0 || i < opt.save_count)) {
       const auto stem = opt.save_dir / fmt::format("{:03d}", i);
       score.output = stem.string() + "_output.png";
-      data::write_image(stem.string() + "_input.png", data::to_mat(s.input.clamp(0, 1)));
+      data::write_image(stem.string() + "_input.png", data::to_mat(s.input().clamp(0, 1)));
       data::write_image(score.output, data::to_mat(b[0]));
-      data::write_image(stem.string() + "_gt.png", data::to_mat(s.background));
+      data::write_image(stem.string() + "_gt.png", data::to_mat(s.at(data::field::background)));
       // The model's other image outputs (DMGN: the noise layer R, the coarse background).
       for (const auto& d : model.spec().outputs)
         if (d.kind == models::OutputDecl::Kind::image && !d.list && d.key != model.spec().primary && out.has(d.key))

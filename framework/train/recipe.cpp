@@ -148,9 +148,9 @@ StepResult Recipe::step(const data::Batch& batch, int64_t step, bool stop_here) 
   for (const auto& [n, m] : modules_) broadcast_buffers(*coll_, *m);
   Frame f(*this, stop_here);
   auto& m = model();
-  f.batch_["input"] = m.to_model(exec_.place(batch.input));
-  f.batch_["background"] = m.to_model(exec_.place(batch.background));
-  if (batch.noise.defined()) f.batch_["noise"] = m.to_model(exec_.place(batch.noise));
+  // Every field of the batch by name; images in the model's input range, the rest as they are.
+  for (const auto& [name, t] : batch.fields.all())
+    f.batch_[name] = data::field::is_image(name) ? m.to_model(exec_.place(t)) : exec_.place(t);
   run(f);
   StepResult res = std::move(f.result_);
   if (f.bad_.empty()) return res;

@@ -10,6 +10,7 @@
 #include "core/compat.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/options.h"
 #include "core/progress.h"
 #include "data/benchmarks.h"
 #include "data/loader.h"
@@ -55,8 +56,8 @@ std::string format_terms(const StepResult& r) {
 }
 
 std::map<std::string, std::string> vgg_provenance(const Config& cfg, const models::Model& model) {
-  const auto file = cfg.get_string("model.head.vgg_weights");
   if (!model.shared_vgg()) return {{"vgg_weights", "none"}};
+  const auto file = cfg.has("model.head.vgg_weights") ? cfg.get_string("model.head.vgg_weights") : std::string();
   if (model.shared_vgg()->pretrained()) return {{"vgg_weights", "file"}, {"vgg_file", file}};
   return {{"vgg_weights", "random"}};
 }
@@ -71,6 +72,28 @@ void warn_random_vgg() {
 
 // One run on this worker, step by step. Rank 0 alone opens the store and writes; every rank
 // takes part in the collectives (plan, steps, checkpoints, evaluation).
+// The [train], [data] and [runtime] keys the run loop reads, parsed once.
+struct RunSettings {
+  std::string train_set, val_set, recipe, on_bad_sample, store;
+  std::vector<std::string> test_sets;
+  int64_t epochs = 0, max_steps = 0, val_every = 0, checkpoint_every = 0, keep_checkpoints = 1, val_samples = 0;
+  int64_t log_every = 1;
+  bool progress = true;
+
+  static RunSettings from_config(const Config& cfg) {
+    RunSettings s;
+    read_options(cfg, {{"data.train", &s.train_set}, {"data.val", &s.val_set}, {"data.test", &s.test_sets},
+                       {"data.on_bad_sample", &s.on_bad_sample}, {"train.recipe", &s.recipe},
+                       {"train.epochs", &s.epochs}, {"train.max_steps", &s.max_steps},
+                       {"train.val_every", &s.val_every}, {"train.checkpoint_every", &s.checkpoint_every},
+                       {"train.keep_checkpoints", &s.keep_checkpoints}, {"train.val_samples", &s.val_samples},
+                       {"runtime.store", &s.store}, {"runtime.log_every", &s.log_every},
+                       {"runtime.progress", &s.progress}});
+    s.log_every = std::max<int64_t>(1, s.log_every);
+    return s;
+  }
+};
+
 class TrainRun {
  public:
   TrainRun(const Config& cfg, const TrainOptions& options, const StopSignals& signals);
@@ -94,6 +117,7 @@ class TrainRun {
   }
 
   const Config& cfg_;
+  const RunSettings s_;
   const StopSignals& signals_;
   torch::Device device_;
   CollectivePtr coll_;
@@ -109,19 +133,17 @@ class TrainRun {
   RunPlan plan_;
   TrainSummary summary_;
   std::unique_ptr<Progress> progress_;
-  int64_t log_every_ = 1;
   bool progress_on_ = false;  // printed by rank 0 (runtime.progress)
 };
 
 TrainRun::TrainRun(const Config& cfg, const TrainOptions& options, const StopSignals& signals)
-    : cfg_(cfg), signals_(signals), device_(worker_device(cfg)) {
+    : cfg_(cfg), s_(RunSettings::from_config(cfg)), signals_(signals), device_(worker_device(cfg)) {
   apply_threads(cfg);
   coll_ = options.collective ? options.collective : collective_from_environment(cfg);
   rank_ = coll_->rank();
   world_ = coll_->world_size();
   lead_ = rank_ == 0;
-  log_every_ = std::max<int64_t>(1, cfg.get_int("runtime.log_every"));
-  progress_on_ = lead_ && cfg.get_bool("runtime.progress");
+  progress_on_ = lead_ && s_.progress;
   open_data();  // a bad photo or dataset name fails before anything is written
   recipe_ = build_recipe({cfg_, coll_, device_, total_steps_});
   auto& model = recipe_->model();
@@ -131,15 +153,14 @@ TrainRun::TrainRun(const Config& cfg, const TrainOptions& options, const StopSig
 
 void TrainRun::open_data() {
   check_crop_fits_model(cfg_);
-  train_set_ = open_for_model(cfg_, cfg_.get_string("data.train"), data::Split::train);
-  val_set_ = open_for_model(cfg_, cfg_.get_string("data.val"), data::Split::heldout);
-  for (const auto& name : cfg_.get_strings("data.test"))
+  train_set_ = open_for_model(cfg_, s_.train_set, data::Split::train);
+  val_set_ = open_for_model(cfg_, s_.val_set, data::Split::heldout);
+  for (const auto& name : s_.test_sets)
     test_sets_.push_back(open_for_model(cfg_, name, data::Split::heldout));
   lopt_ = train_loader_options(cfg_, *coll_);
   loader_ = std::make_unique<data::Loader>(train_set_, lopt_);
   per_epoch_ = loader_->batches_per_epoch();
-  const int64_t max_steps = cfg_.get_int("train.max_steps");
-  total_steps_ = max_steps > 0 ? max_steps : cfg_.get_int("train.epochs") * per_epoch_;
+  total_steps_ = s_.max_steps > 0 ? s_.max_steps : s_.epochs * per_epoch_;
   if (total_steps_ <= 0) throw ConfigError("nothing to train: train.epochs and train.max_steps are 0");
 }
 
@@ -147,7 +168,7 @@ void TrainRun::open_data() {
 void TrainRun::plan(const TrainOptions& options) {
   if (lead_) {
     try {
-      store_.emplace(cfg_.get_string("runtime.store"));
+      store_.emplace(s_.store);
       RunIdentity id{world_, device_.str(), vgg_provenance(cfg_, recipe_->model())};
       for (const auto& [k, v] : train_set_->provenance()) id.provenance[k] = v;
       plan_ = plan_run(*store_, cfg_, options.resume, id);
@@ -212,12 +233,12 @@ void TrainRun::record_provenance() {
            {"global_batch", std::to_string(lopt_.batch_size * world_)},
            {"metric_preset", preset.name},
            {"metric_spec", preset.describe()},
-           {"on_bad_sample", cfg_.get_string("data.on_bad_sample")},
+           {"on_bad_sample", s_.on_bad_sample},
            {"precision", ex.precision()},
            {"channels_last", ex.channels_last ? "true" : "false"},
            {"dist_backend", coll_->backend()},
            {"device_name", compat::device_name(device_)},
-           {"recipe", cfg_.get_string("train.recipe")}})
+           {"recipe", s_.recipe}})
     store_->set_provenance(id, k, v);
   log::info(fmt::format("run {} | {} | config {} | {} steps ({} per epoch) | {} rank(s){} x batch {} | {} threads", id,
                         plan_.run_dir.string(), cfg_.short_hash(), total_steps_, per_epoch_, world_,
@@ -226,8 +247,7 @@ void TrainRun::record_provenance() {
 }
 
 bool TrainRun::train() {
-  const int64_t val_every = cfg_.get_int("train.val_every");
-  const int64_t ckpt_every = cfg_.get_int("train.checkpoint_every");
+  const int64_t val_every = s_.val_every, ckpt_every = s_.checkpoint_every;
   while (step_ < total_steps_) {
     const StepResult res = recipe_->step(loader_->next_rolling(), step_, signals_.stop());
     ++step_;
@@ -254,7 +274,7 @@ void TrainRun::log_step(const StepResult& res) {
                             res.diagnosis));
     return;
   }
-  if (step_ % log_every_ != 0 && step_ != total_steps_) return;
+  if (step_ % s_.log_every != 0 && step_ != total_steps_) return;
   const std::string line = progress_->line(step_, format_terms(res));
   if (progress_on_) {
     std::printf("%s\n", line.c_str());
@@ -294,7 +314,7 @@ void TrainRun::checkpoint() {
       meta.cuda_rng_states = cuda_rng;
       const fs::path dir = plan_.run_dir / "checkpoints";
       save_checkpoint(checkpoint_path(dir, step_), meta, recipe_->parts());
-      prune_checkpoints(dir, static_cast<int>(cfg_.get_int("train.keep_checkpoints")));
+      prune_checkpoints(dir, static_cast<int>(s_.keep_checkpoints));
     } catch (const std::exception& e) {
       error = e.what();
     }
@@ -339,7 +359,7 @@ EvalOptions TrainRun::eval_options() const {
 
 void TrainRun::validate() {
   EvalOptions eo = eval_options();
-  eo.max_samples = cfg_.get_int("train.val_samples");
+  eo.max_samples = s_.val_samples;
   const auto r = evaluate(recipe_->model(), *val_set_, metric_preset(cfg_, val_set_->name()), eo, *coll_);
   record("val", r);
   if (!lead_) return;

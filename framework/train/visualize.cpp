@@ -73,15 +73,15 @@ fs::path dump_outputs(models::Model& model, const data::Dataset& dataset, const 
   std::vector<std::string> samples;
   for (int64_t i = 0; i < n; ++i) {
     const auto s = dataset.get(static_cast<size_t>(i), 0);
-    const int64_t h = s.input.size(-2), w = s.input.size(-1);
-    const auto input = pad_to_multiple(s.input.unsqueeze(0).to(o.device), model.spec().size_multiple);
+    const int64_t h = s.input().size(-2), w = s.input().size(-1);
+    const auto input = pad_to_multiple(s.input().unsqueeze(0).to(o.device), model.spec().size_multiple);
     const auto out = model.forward(model.to_model(input));
     const auto& spec_m = model.spec();
     const auto b = model.from_model(out.at(spec_m.primary));
     const std::string p = fmt::format("{:03d}", i);
-    save_rgb(o.dir / (p + "_input.png"), s.input.unsqueeze(0), h, w);
+    save_rgb(o.dir / (p + "_input.png"), s.input().unsqueeze(0), h, w);
     save_rgb(o.dir / (p + "_background.png"), b, h, w);
-    save_rgb(o.dir / (p + "_target.png"), s.background.unsqueeze(0), h, w);
+    save_rgb(o.dir / (p + "_target.png"), s.background().unsqueeze(0), h, w);
     // The model's declared outputs: images as "<id>_<key>.png" (manifest key <key>, null when
     // absent), mask lists "<name>_masks" as "<id>_mask_<name>_NN.png" with their means
     // (manifest keys <name>_masks and <name>_mask_means).
@@ -108,8 +108,8 @@ fs::path dump_outputs(models::Model& model, const data::Dataset& dataset, const 
       }
     }
     const auto bc = b.index({0, Slice(), Slice(0, h), Slice(0, w)}).clamp(0, 1).cpu();
-    const auto q = metrics::assess(bc, s.background, spec);
-    const auto q0 = metrics::assess(s.input, s.background, spec);
+    const auto q = metrics::assess(bc, s.background(), spec);
+    const auto q0 = metrics::assess(s.input(), s.background(), spec);
     samples.push_back(fmt::format(
         "    {{\"id\": {}, \"input\": {}, \"background\": {}, \"target\": {},\n"
         "     \"psnr\": {}, \"ssim\": {}, \"psnr_input\": {}, \"ssim_input\": {}{}}}",
