@@ -1,4 +1,5 @@
 // Reports: paper CSV loader, and Table I (paper vs ours) rendered from a RunStore.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -7,7 +8,9 @@
 #include <sstream>
 #include <vector>
 
+#include "core/config.h"
 #include "core/error.h"
+#include "report/paired.h"
 #include "report/paper_csv.h"
 #include "report/tables.h"
 #include "store/run_store.h"
@@ -317,4 +320,92 @@ TEST(Table1, ShowsOurLatestCompletedRunsBesideThePaper) {
             std::string::npos)
       << tex;
   EXPECT_NE(tex.find("\\multicolumn{2}{c|}{builtin}"), std::string::npos) << tex;
+}
+
+TEST(Paired, BootstrapIntervalVerdictAndVarianceParts) {
+  using dmgn::report::compare_paired;
+  // D = a_s + b_i exactly: no residual; the parts are the sample variances of a and b.
+  const std::vector<double> a = {0.1, 0.3, 0.2}, b = {0.5, 0.4, 0.9, 0.6};
+  std::vector<std::vector<double>> d(3, std::vector<double>(4));
+  for (size_t s = 0; s < 3; ++s)
+    for (size_t i = 0; i < 4; ++i) d[s][i] = a[s] + b[i];
+  const auto p = compare_paired(d);
+  EXPECT_NEAR(p.mean, 0.2 + 0.6, 1e-12);
+  EXPECT_NEAR(p.var_residual, 0.0, 1e-12);
+  EXPECT_NEAR(p.var_seed, 0.01, 1e-12);          // var(0.1, 0.3, 0.2)
+  EXPECT_NEAR(p.var_image, 0.046666666666, 1e-9);  // var(0.5, 0.4, 0.9, 0.6)
+  EXPECT_EQ(p.verdict, "holds");
+  EXPECT_GT(p.lo, 0.0);
+  EXPECT_LT(p.lo, p.mean);
+  EXPECT_GT(p.hi, p.mean);
+  EXPECT_EQ(compare_paired(d).lo, p.lo);  // a fixed replicate seed: reproducible
+  // Centred on zero: not resolved; negated: reversed.
+  for (auto& r : d)
+    for (auto& v : r) v -= 0.8;
+  EXPECT_EQ(compare_paired(d).verdict, "not resolved");
+  for (auto& r : d)
+    for (auto& v : r) v = -v - 0.5;
+  EXPECT_EQ(compare_paired(d).verdict, "reversed");
+  // Power: more seeds are needed when the seed part dominates, never fewer with more images.
+  dmgn::report::PairedDiff q;
+  q.var_seed = 0.04;
+  q.var_image = 0.03;
+  q.var_residual = 0.01;
+  const int s12 = dmgn::report::seeds_needed(q, 12, 0.2), s68 = dmgn::report::seeds_needed(q, 68, 0.2);
+  EXPECT_GT(s12, 0);
+  EXPECT_LE(s68, s12);
+  // 2.8 sqrt(0.04/S + 0.09/12 + 0.01/(12 S)) <= 0.2 first holds at S = ...
+  const auto se = [&](int s) { return 2.8016 * std::sqrt(0.04 / s + 0.03 / 12 + 0.01 / (12.0 * s)); };
+  EXPECT_LE(se(s12), 0.2);
+  if (s12 > 1) EXPECT_GT(se(s12 - 1), 0.2);
+  EXPECT_EQ(dmgn::report::seeds_needed(q, 1, 0.2), 0);  // 0.03 per image alone is too much with one image
+}
+
+TEST(Table1, PairedVerdictsFromPerImageTestScores) {
+  const fs::path dir = dmgn::testing::scratch("report_paired");
+  dmgn::store::RunStore store(dir / "runs.sqlite");
+  // Base model and RDMC, seeds 0-2, six test images each: RDMC is 0.5 dB better on every image
+  // (plus a little noise) and 0.01 worse in SSIM.
+  for (const std::string variant : {"Base model", "RDMC"})
+    for (int seed = 0; seed < 3; ++seed) {
+      dmgn::store::RunInfo info;
+      info.experiment = "table1";
+      info.variant = variant;
+      info.seed = seed;
+      info.config_hash = "h";
+      info.config_text = dmgn::Config::defaults({fmt::format("run.seed={}", seed)}).canonical();
+      const int64_t id = store.begin_run(info);
+      const bool rdmc = variant == "RDMC";
+      std::vector<dmgn::store::EvalImage> images;
+      double psnr = 0, ssim = 0;
+      for (int i = 0; i < 6; ++i) {
+        dmgn::store::EvalImage im;
+        im.image = fmt::format("builtin/heldout/{}", i);
+        im.psnr = 20 + 0.7 * i + 0.2 * seed + (rdmc ? 0.5 + 0.05 * ((i * 7 + seed * 3) % 5 - 2) : 0.0);
+        im.ssim = 0.8 + 0.01 * i - (rdmc ? 0.01 : 0.0);
+        psnr += im.psnr / 6;
+        ssim += im.ssim / 6;
+        images.push_back(im);
+      }
+      store.log_metrics({{id, 10, "test", "builtin", "psnr", psnr, "rgb"}, {id, 10, "test", "builtin", "ssim", ssim, "rgb"}});
+      dmgn::store::Evaluation e;
+      e.run_id = id;
+      e.step = 10;
+      e.dataset = "builtin";
+      e.split = "test";
+      e.samples = 6;
+      store.log_evaluation(e, images);
+      store.finish_run(id, "completed");
+    }
+  for (const auto fmt_ : {Format::markdown, Format::csv, Format::latex}) {
+    const std::string out = dmgn::report::render_table1(store, table1_csv(), fmt_);
+    EXPECT_NE(out.find("Paired on builtin PSNR, RDMC - Base model: +0.49"), std::string::npos) << out;
+    EXPECT_NE(out.find("over 3 seed(s) x 6 image(s): holds"), std::string::npos) << out;
+    const std::string pct = fmt_ == Format::latex ? "\\%" : "%";  // escaped in LaTeX
+    EXPECT_NE(out.find("Paired on builtin SSIM, RDMC - Base model: -0.0100 [95" + pct +
+                       " CI -0.0100, -0.0100] over 3 seed(s) x 6 image(s): reversed"),
+              std::string::npos)
+        << out;
+    EXPECT_NE(out.find("Power (RDMC vs Base model on builtin)"), std::string::npos) << out;
+  }
 }

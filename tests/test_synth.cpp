@@ -99,6 +99,41 @@ std::string data_error(F f) {
   return "";
 }
 
+TEST(BuiltinData, PhotoFoldersAndAFixedNamedTestSplitIndependentOfTheSeed) {
+  register_builtins();
+  const fs::path dir = dmgn::testing::scratch("builtin_folders");
+  fs::create_directories(dir / "pool");
+  fs::create_directories(dir / "Test");
+  for (int i = 0; i < 3; ++i) {
+    write_image(dir / "pool" / fmt::format("a{}.png", i), random_photo(90, 120, 40 + i, 0.5f + 0.1f * i));
+    write_image(dir / "Test" / fmt::format("t{}.png", i), random_photo(100, 100, 50 + i, 0.4f + 0.2f * i));
+  }
+  write_image(dir / "root.png", random_photo(90, 120, 60, 0.7f));
+  const auto cfg = [&](int seed, const std::string& test) {
+    return Config::defaults({fmt::format("data.builtin.root=\"{}\"", dir.string()), "data.builtin.photos=[\"root.png\"]",
+                             fmt::format("data.builtin.folders=[\"{}\"]", (dir / "pool").string()),
+                             fmt::format("data.builtin.test_folders=[\"{}\"]", test), "data.builtin.heldout_size=48",
+                             "data.crop=40", "data.augment.short_side=[64, 96]", fmt::format("run.seed={}", seed)});
+  };
+  const auto train = BuiltinDataset::from_config(cfg(1, (dir / "Test").string()), Split::train);
+  EXPECT_EQ(train->photo_names(), (std::vector<std::string>{"root.png", "pool/a0.png", "pool/a1.png", "pool/a2.png"}));
+  const auto h1 = BuiltinDataset::from_config(cfg(1, (dir / "Test").string()), Split::heldout);
+  const auto h2 = BuiltinDataset::from_config(cfg(2, (dir / "Test").string()), Split::heldout);
+  EXPECT_EQ(h1->photo_names(), (std::vector<std::string>{"Test/t0.png", "Test/t1.png", "Test/t2.png"}));
+  ASSERT_EQ(h1->size(), 3u);  // one sample per test photo
+  for (size_t i = 0; i < h1->size(); ++i) {
+    const Sample a = h1->get(i, 0), b = h2->get(i, 7);
+    EXPECT_TRUE(torch::equal(a.input(), b.input())) << "the test inputs do not depend on run.seed: " << i;
+    EXPECT_EQ(a.id, b.id);
+    EXPECT_NE(a.id.find(h1->photo_names()[i] + "+"), std::string::npos) << a.id;  // photo i is T
+  }
+  // A missing folder is named with its key.
+  EXPECT_NE(dmgn::testing::error_of<dmgn::IoError>(
+                [&] { BuiltinDataset::from_config(cfg(1, (dir / "nope").string()), Split::heldout); })
+                .find("data.builtin.test_folders: folder '" + (dir / "nope").string() + "' does not exist"),
+            std::string::npos);
+}
+
 }  // namespace
 
 TEST(SynthRain, PhysicsOrientationAndPresets) {

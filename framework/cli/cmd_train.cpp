@@ -120,27 +120,12 @@ void add_eval(CLI::App& app) {
       }
       auto r = train::evaluate(*model, *ds, preset, eo);
       for (const auto& m : r.skipped_messages) log::warn(fmt::format("skipped: {}", m));
-      store::Evaluation e;
+      store::Evaluation e = train::evaluation_record(r, *ds);
       e.run_id = run ? run->id : 0;
       e.checkpoint = std::filesystem::absolute(ckpt).string();
       e.step = meta.step;
       e.config_hash = cfg.hash();
-      e.dataset = r.dataset;
-      e.preset = r.preset;
-      e.samples = r.samples;
-      e.skipped = r.skipped;
-      e.psnr = r.psnr;
-      e.ssim = r.ssim;
-      e.psnr_input = r.psnr_input;
-      e.ssim_input = r.ssim_input;
-      std::vector<std::string> prov{fmt::format("metric_spec=\"{}\"", r.spec)};
-      for (const auto& [k, v] : ds->provenance()) prov.push_back(k + "=" + v);
-      prov.push_back(fmt::format("grayscale_converted={}", ds->converted_files()));
-      e.provenance = fmt::format("{}", fmt::join(prov, " "));
-      std::vector<store::EvalImage> images;
-      for (const auto& i : r.images)
-        images.push_back({i.id, i.psnr, i.ssim, i.psnr_input, i.ssim_input, i.output});
-      const int64_t eval_id = store.log_evaluation(e, images);
+      const int64_t eval_id = store.log_evaluation(e, train::image_records(r));
       if (run) {
         std::vector<store::Metric> rows;
         for (const auto& [name, v] : {std::pair{"psnr", r.psnr}, std::pair{"ssim", r.ssim},

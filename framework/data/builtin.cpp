@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>  // fmt::join (its home since fmt 11)
 
 #include <algorithm>
+#include <cctype>
 #include <numeric>
 #include <set>
 
@@ -13,6 +14,7 @@
 #include "data/image_cache.h"
 #include "data/image_io.h"
 #include "data/augment.h"
+#include "data/benchmarks.h"
 #include "data/synth_reflection.h"
 
 namespace dmgn::data {
@@ -30,6 +32,25 @@ void require(bool ok, const std::string& message) {
   if (!ok) throw ConfigError(message);
 }
 
+// The images of a photo folder, sorted by name; IoError naming the key when it is missing,
+// DataError when it holds none.
+std::vector<std::filesystem::path> folder_images(const std::filesystem::path& dir, const char* key) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec))
+    throw IoError(fmt::format("data.builtin.{}: folder '{}' does not exist (or is not a folder)", key, dir.string()));
+  std::vector<std::filesystem::path> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    std::string ext = e.path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (e.is_regular_file() && (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" ||
+                                ext == ".tif" || ext == ".tiff" || ext == ".webp"))
+      out.push_back(e.path());
+  }
+  if (out.empty()) throw DataError(fmt::format("data.builtin.{}: folder '{}' holds no images", key, dir.string()));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 }  // namespace
 
 BuiltinOptions BuiltinOptions::from_config(const Config& full) {
@@ -38,8 +59,27 @@ BuiltinOptions BuiltinOptions::from_config(const Config& full) {
                {{"root", &o.root}, {"photos", &o.photos}, {"heldout", &o.heldout}, {"heldout_photos", &o.heldout_photos},
                 {"train_pairs", &o.train_pairs}, {"heldout_pairs", &o.heldout_pairs},
                 {"heldout_size", &o.heldout_size}, {"synth", &o.synth}});
+  read_options(full.sub("data.builtin"),
+               {{"folders", &o.folders}, {"test_folders", &o.test_folders}, {"heldout_seed", &o.heldout_seed}});
   o.augment = AugmentOptions::from_config(full);
   o.seed = static_cast<uint64_t>(full.get_int("run.seed"));
+  for (const auto& p : o.photos) o.paths.push_back(o.root / p);
+  const auto add_folder = [&](const std::string& written, const char* key) {
+    std::vector<std::string> names;
+    for (const auto& f : folder_images(expand_path(written, fmt::format("data.builtin.{}", key)), key)) {
+      names.push_back(f.parent_path().filename().string() + "/" + f.filename().string());
+      o.photos.push_back(names.back());
+      o.paths.push_back(f);
+    }
+    return names;
+  };
+  for (const auto& f : o.folders) add_folder(f, "folders");
+  if (!o.test_folders.empty()) {
+    o.heldout_photos.clear();
+    for (const auto& f : o.test_folders)
+      for (auto& n : add_folder(f, "test_folders")) o.heldout_photos.push_back(std::move(n));
+    o.heldout_per_photo = true;
+  }
   return o;
 }
 
@@ -80,9 +120,9 @@ BuiltinDataset::BuiltinDataset(BuiltinOptions options, Split split, SynthPtr syn
   // Every photo must exist and decode, whichever split it lands in (checked before the
   // counts: a broken file is the more basic problem).
   std::vector<std::shared_ptr<const cv::Mat>> images;
-  for (const auto& p : o.photos) {
+  for (size_t i = 0; i < o.photos.size(); ++i) {
     try {
-      images.push_back(cached_image(o.root / p));
+      images.push_back(cached_image(i < o.paths.size() ? o.paths[i] : o.root / o.photos[i]));
     } catch (const IoError& e) {
       throw IoError(fmt::format("data.builtin.photos: {}", e.what()));
     } catch (const DataError& e) {
@@ -128,7 +168,20 @@ BuiltinDataset::BuiltinDataset(BuiltinOptions options, Split split, SynthPtr syn
       photo.square = centre_square(*photo.image, static_cast<int>(o.heldout_size));
     photos_.push_back(std::move(photo));
   }
-  if (split_ == Split::heldout) {
+  if (split_ == Split::heldout && o.heldout_per_photo) {
+    // One sample per photo: T = photo k, R = the next photo (cyclic) that passes the rejection.
+    for (size_t a = 0; a < photos_.size() && photos_.size() > 1; ++a) {
+      size_t r = (a + 1) % photos_.size();
+      for (size_t j = 1; j < photos_.size(); ++j) {
+        const size_t b = (a + j) % photos_.size();
+        if (!reject_pair(photos_[a].mean, photos_[b].mean)) {
+          r = b;
+          break;
+        }
+      }
+      pairs_.emplace_back(a, r);
+    }
+  } else if (split_ == Split::heldout) {
     for (size_t a = 0; a < photos_.size(); ++a)
       for (size_t b = 0; b < photos_.size(); ++b)
         if (a != b && !reject_pair(photos_[a].mean, photos_[b].mean)) pairs_.emplace_back(a, b);
@@ -142,8 +195,9 @@ std::shared_ptr<BuiltinDataset> BuiltinDataset::from_config(const Config& full, 
 }
 
 size_t BuiltinDataset::size() const {
-  return static_cast<size_t>(split_ == Split::train ? options_.train_pairs
-                                                    : options_.heldout_pairs);
+  if (split_ == Split::train) return static_cast<size_t>(options_.train_pairs);
+  if (options_.heldout_per_photo) return synth_->needs_layer() ? pairs_.size() : photos_.size();
+  return static_cast<size_t>(options_.heldout_pairs);
 }
 
 Sample BuiltinDataset::make(size_t index, uint64_t epoch) const {
@@ -202,7 +256,9 @@ Sample BuiltinDataset::make_heldout(size_t index) const {
   const Photo& r = photos_[ri];
   std::string id = pair ? fmt::format("builtin/heldout/{}:{}+{}", index, t.name, r.name)
                         : fmt::format("builtin/heldout/{}:{}", index, t.name);
-  Rng rng(derive_seed(options_.seed, "builtin.heldout", index));
+  const uint64_t seed =
+      options_.heldout_seed < 0 ? options_.seed : static_cast<uint64_t>(options_.heldout_seed);
+  Rng rng(derive_seed(seed, "builtin.heldout", index));
   try {
     SynthInput in;
     in.background = t.square;
@@ -230,6 +286,8 @@ std::map<std::string, std::string> BuiltinDataset::provenance() const {
       {"dataset", "builtin-synthetic"},
       {"split", split_name(split_)},
       {"root", options_.root.string()},
+      {"folders", fmt::format("{}", fmt::join(split_ == Split::train ? options_.folders : options_.test_folders, ","))},
+      {"heldout_seed", options_.heldout_seed < 0 ? "run.seed" : std::to_string(options_.heldout_seed)},
       {"photos", fmt::format("{}", fmt::join(photo_names(), ","))},
       {"synth", synth_->name()},
       {"samples", std::to_string(size())},

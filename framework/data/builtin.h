@@ -16,10 +16,15 @@
 //   in data.augment.short_side, at least the crop; shared flip and crop); the synthesis.
 //   A synthesis without a second layer (rain, haze: !needs_layer()) draws T alone, no
 //   rejection, augment({T}).
+// Extra photo folders: data.builtin.folders adds every image of each folder to the photos
+//   (train pool); data.builtin.test_folders adds them as the held-out split itself, fixed and
+//   named whatever run.seed (it replaces heldout / heldout_photos), one sample per test photo.
+//   A missing or empty folder is an error naming the key and the folder.
 // Held-out split, `heldout_pairs` fixed samples, independent of epoch: the ordered pairs
 //   (T, R) of distinct held-out photos in list order that pass the rejection test
 //   (mean(T)/2 <= mean(R); of any two photos at least one order passes), cycled; sample k uses
-//   pair k mod #pairs and Rng(derive_seed(run.seed, "builtin.heldout", k)) for the synthesis.
+//   pair k mod #pairs and Rng(derive_seed(heldout_seed, "builtin.heldout", k)) for the synthesis
+//   (heldout_seed < 0: run.seed).
 //   Without a second layer sample k uses held-out photo k mod #photos.
 //   Each photo: short side resized to heldout_size (resize_short_side), centre square crop.
 // Size rule: the synthesis only ever sees crop x crop (train) or heldout_size x heldout_size
@@ -45,6 +50,16 @@ namespace dmgn::data {
 struct BuiltinOptions {
   std::filesystem::path root;
   std::vector<std::string> photos;
+  // Where each photo is read from, parallel to `photos` (empty: root / photo). from_config
+  // appends every image of data.builtin.folders and test_folders ("<folder name>/<file>").
+  std::vector<std::filesystem::path> paths;
+  std::vector<std::string> folders, test_folders;  // as written ("${VAR}" expanded when read)
+  // The held-out synthesis's seed, fixed across run.seed (< 0: run.seed) so that every variant
+  // and every seed sees the same test inputs.
+  int64_t heldout_seed = 0;
+  // One held-out sample per held-out photo (set by test_folders): photo k as T with the next
+  // held-out photo that passes the pair rejection as R; heldout_pairs is then ignored.
+  bool heldout_per_photo = false;
   int64_t heldout = 3;
   std::vector<std::string> heldout_photos;  // non-empty: exactly these are held out
   int64_t train_pairs = 400;

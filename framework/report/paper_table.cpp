@@ -11,6 +11,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "report/paired.h"
 
 namespace dmgn::report {
 
@@ -198,6 +199,7 @@ PaperVsOurs build_table(const store::RunStore& store, const PaperTable& paper, c
     t.rows.push_back(std::move(row));
   }
   for (auto& line : ordering_verdicts(t)) t.notes.push_back(std::move(line));
+  for (auto& line : paired_verdicts(store, t)) t.notes.push_back(std::move(line));
   return t;
 }
 

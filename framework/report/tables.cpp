@@ -102,6 +102,25 @@ PaperVsOurs build_table3(const store::RunStore& store, const PaperTable& paper, 
   return t;
 }
 
+// Table I's loss rows (w/o L_p, w/o L_adv) from runs with random VGG-19 weights: the perceptual
+// loss and the hypercolumn head then measure an untrained network's features, so those rows say
+// little about the paper's losses. Shown, not hidden, with this note.
+void add_loss_ablation_note(PaperVsOurs& t) {
+  std::vector<std::string> rows;
+  for (const auto& r : t.rows) {
+    if (!r.run) continue;
+    const auto it = r.run->provenance.find("vgg_weights");
+    const bool loss_row = r.label.find("w/o") != std::string::npos || r.label == "Complete losses";
+    if (loss_row && it != r.run->provenance.end() && it->second == "random") rows.push_back(r.label);
+  }
+  if (rows.empty()) return;
+  t.notes.push_back(fmt::format(
+      "Loss ablation row(s) {} come from runs with RANDOM VGG-19 weights: their perceptual loss (and the "
+      "hypercolumn head) measure an untrained network's features, so these rows cannot tell much about the "
+      "paper's L_p or about the losses' interplay; train with ImageNet weights (model.head.vgg_weights) to test them.",
+      fmt::join(rows, ", ")));
+}
+
 }  // namespace
 
 const std::vector<std::string>& table_ids() {
@@ -151,6 +170,7 @@ PaperVsOurs build_report_table(const store::RunStore& store, const std::string& 
   const PaperTable paper = load_paper_csv(paper_dir(o) / (id + ".csv"));
   if (id == "table3") return build_table3(store, paper, spec, o);
   PaperVsOurs t = build_table(store, paper, spec);
+  if (id == "table1") add_loss_ablation_note(t);
   if (id == "table7")
     t.notes.insert(t.notes.begin(),
                    "The paper's DMGN row repeats its in-task numbers (Tables II, V, VI); ours is the diagonal: the "
@@ -168,7 +188,9 @@ std::string render_table1(const store::RunStore& store, const fs::path& paper_cs
   ReportOptions o;
   o.paper_dir = paper_csv.parent_path();
   TableSpec spec = table_spec("table1", o);
-  return render(build_table(store, load_paper_csv(paper_csv), spec), fmt);
+  PaperVsOurs t = build_table(store, load_paper_csv(paper_csv), spec);
+  add_loss_ablation_note(t);
+  return render(t, fmt);
 }
 
 }  // namespace dmgn::report

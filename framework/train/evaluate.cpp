@@ -1,6 +1,7 @@
 #include "train/evaluate.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cmath>
 
@@ -142,6 +143,29 @@ EvalResult evaluate(models::Model& model, const data::Dataset& dataset, const me
   r.samples = static_cast<int64_t>(std::llround(sums[4]));
   to_means(r);
   return r;
+}
+
+store::Evaluation evaluation_record(const EvalResult& r, const data::Dataset& dataset) {
+  store::Evaluation e;
+  e.dataset = r.dataset;
+  e.preset = r.preset;
+  e.samples = r.samples;
+  e.skipped = r.skipped;
+  e.psnr = r.psnr;
+  e.ssim = r.ssim;
+  e.psnr_input = r.psnr_input;
+  e.ssim_input = r.ssim_input;
+  std::vector<std::string> prov{fmt::format("metric_spec=\"{}\"", r.spec)};
+  for (const auto& [k, v] : dataset.provenance()) prov.push_back(k + "=" + v);
+  prov.push_back(fmt::format("grayscale_converted={}", dataset.converted_files()));
+  e.provenance = fmt::format("{}", fmt::join(prov, " "));
+  return e;
+}
+
+std::vector<store::EvalImage> image_records(const EvalResult& r) {
+  std::vector<store::EvalImage> images;
+  for (const auto& i : r.images) images.push_back({i.id, i.psnr, i.ssim, i.psnr_input, i.ssim_input, i.output});
+  return images;
 }
 
 }  // namespace dmgn::train

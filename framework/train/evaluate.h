@@ -15,6 +15,7 @@
 #include "data/dataset.h"
 #include "metrics/psnr_ssim.h"
 #include "models/model.h"
+#include "store/run_store.h"
 #include "train/distributed.h"
 
 namespace dmgn::train {
@@ -53,6 +54,11 @@ EvalResult evaluate(models::Model& model, const data::Dataset& dataset, const me
 // value as a single process, up to summation order). Only rank 0 saves images.
 EvalResult evaluate(models::Model& model, const data::Dataset& dataset, const metrics::Spec& spec,
                     const EvalOptions& options, Collective& collective);
+
+// The store's record of an evaluation of `dataset` (step, run id and checkpoint left to the
+// caller): the numbers, the metric spec and the dataset's provenance, and one row per image.
+store::Evaluation evaluation_record(const EvalResult& r, const data::Dataset& dataset);
+std::vector<store::EvalImage> image_records(const EvalResult& r);
 
 // Reflection-pads NCHW `x` so H and W are multiples of `m` (replicate for sides too small to
 // reflect); the caller crops the output back.

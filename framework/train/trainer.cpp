@@ -109,6 +109,8 @@ class TrainRun {
   void checkpoint();
   void record_data_problems();
   void record(const char* split, const EvalResult& r);
+  // The final test scores per image, as an evaluation of the run (paired comparisons in reports).
+  void record_images(const data::Dataset& ds, const EvalResult& r);
   EvalOptions eval_options() const;
   void validate();
   void test_and_finish();
@@ -369,6 +371,16 @@ void TrainRun::validate() {
   std::fflush(stdout);
 }
 
+void TrainRun::record_images(const data::Dataset& ds, const EvalResult& r) {
+  if (!lead_ || r.images.empty()) return;  // data-parallel evaluation keeps means only
+  store::Evaluation e = evaluation_record(r, ds);
+  e.run_id = plan_.run_id;
+  e.step = step_;
+  e.config_hash = cfg_.hash();
+  e.provenance = "end_of_training=true " + e.provenance;
+  store_->log_evaluation(e, image_records(r));
+}
+
 void TrainRun::test_and_finish() {
   checkpoint();
   validate();
@@ -377,6 +389,7 @@ void TrainRun::test_and_finish() {
     eo.save_dir = plan_.run_dir / "samples" / ts->name();
     const auto r = evaluate(recipe_->model(), *ts, metric_preset(cfg_, ts->name()), eo, *coll_);
     record("test", r);
+    record_images(*ts, r);
     if (r.skipped)
       log_rows({{plan_.run_id, step_, "test", r.dataset, "skipped", static_cast<double>(r.skipped), r.preset}});
     summary_.tests.push_back(r);

@@ -1,0 +1,43 @@
+#pragma once
+// Paired comparison of two rows of a paper-vs-ours table, per test image: for each ordering
+// (a, b) of the table's spec (the paper says a < b), each dataset column and metric, the runs of
+// both rows are paired by seed and their final test scores by image (the per-image scores each
+// run logs at the end of training, store table eval_images), giving D[seed][image] = b - a.
+//   mean      the mean paired difference over seeds and images;
+//   interval  95% percentile bootstrap over seeds and images (both resampled with replacement,
+//             crossed: a replicate's mean is over every chosen (seed, image) pair), 2000
+//             replicates from a fixed seed, so a report is reproducible;
+//   verdict   "holds" (interval above 0), "reversed" (below 0) or "not resolved" (contains 0).
+// Power (PSNR): the variance of D split into seed, image and residual parts (two-way ANOVA
+// without replication, negative estimates set to 0); the number of seeds a sweep with I images
+// would need so that a true difference of `target` dB is resolved with 80% power at 5% two-sided:
+// 2.8 * sqrt(var_seed / S + var_image / I + var_residual / (S I)) <= target.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "report/paper_table.h"
+#include "store/run_store.h"
+
+namespace dmgn::report {
+
+struct PairedDiff {
+  std::string column, metric, a, b;
+  int seeds = 0, images = 0;
+  double mean = 0, lo = 0, hi = 0;
+  std::string verdict;  // holds | reversed | not resolved
+  double var_seed = 0, var_image = 0, var_residual = 0;
+};
+
+// D[s][i] -> mean, bootstrap interval and verdict (seeds, images >= 1; fixed replicate seed).
+PairedDiff compare_paired(const std::vector<std::vector<double>>& d, int resamples = 2000, uint64_t seed = 12345);
+// Seeds needed (1..max_seeds, 0 = more) to resolve `target` with `images` images.
+int seeds_needed(const PairedDiff& p, int images, double target, int max_seeds = 200);
+
+// One line per ordering, column and metric with per-image scores on both sides, plus a power
+// line per PSNR comparison; a line saying what is missing where the store has no per-image
+// scores for one side.
+std::vector<std::string> paired_verdicts(const store::RunStore& store, const PaperVsOurs& table,
+                                         double power_target_db = 0.2);
+
+}  // namespace dmgn::report
