@@ -370,8 +370,8 @@ namespace {
 
 // Keys of `user` that no selected fragment defines (`base`: their defaults, templates kept):
 // a ConfigError naming the key, where it was set and the component it belongs to; dropped
-// instead when `lenient`.
-void keep_selected(toml::table& user, const toml::table& base, const std::string& parent, const Sources& sources,
+// instead when `lenient`. Returns whether it dropped any.
+bool keep_selected(toml::table& user, const toml::table& base, const std::string& parent, const Sources& sources,
                    bool lenient, const schema::Catalog& cat, const toml::table& resolved) {
   std::vector<std::string> drop;
   for (auto&& [k, v] : user) {
@@ -380,7 +380,8 @@ void keep_selected(toml::table& user, const toml::table& base, const std::string
     if (!want && k.str() != kTemplateKey) want = base.get(kTemplateKey);
     if (want) {
       if (want->is_table() && v.is_table())
-        keep_selected(*v.as_table(), *want->as_table(), key, sources, lenient, cat, resolved);
+        if (keep_selected(*v.as_table(), *want->as_table(), key, sources, lenient, cat, resolved))
+          drop.push_back("");  // a marker: something below was dropped
       continue;
     }
     if (lenient) {
@@ -397,7 +398,12 @@ void keep_selected(toml::table& user, const toml::table& base, const std::string
     throw ConfigError(fmt::format("config key '{}' (set at {}) {}", leaf, source_or(sources, leaf, "<unknown>"),
                                   cat.unselected(leaf, resolved)));
   }
-  for (const auto& k : drop) user.erase(k);
+  bool dropped = false;
+  for (const auto& k : drop) {
+    dropped = true;
+    if (!k.empty()) user.erase(k);
+  }
+  return dropped;
 }
 
 }  // namespace
@@ -407,9 +413,10 @@ void Config::build_root() {
   const schema::Selection sel = cat->select(state_->user);
   toml::table root = sel.defaults;
   merge_into(root, state_->user);
-  keep_selected(state_->user, sel.defaults, "", state_->sources, state_->lenient, *cat, root);
-  root = sel.defaults;
-  merge_into(root, state_->user);
+  if (keep_selected(state_->user, sel.defaults, "", state_->sources, state_->lenient, *cat, root)) {
+    root = sel.defaults;  // lenient: without the dropped keys
+    merge_into(root, state_->user);
+  }
   instantiate_templates(root, sel.defaults);
   state_->root = std::move(root);
   state_->components = sel.labels();

@@ -130,15 +130,18 @@ bool defines(const toml::table& t, const std::vector<std::string>& parts, size_t
   return false;
 }
 
-std::string key_text(const std::string& k) { return k; }
-std::string key_text(const toml::key& k) { return std::string(k.str()); }
-std::string text_of_rule(const std::string& s) { return s; }
-std::string text_of_rule(const toml::node& n) {
-  if (const auto* s = n.as_string()) return s->get();
+// A node as TOML text (strings quoted).
+std::string text_of(const toml::node& n) {
   std::ostringstream os;
   n.visit([&](auto&& x) { os << x; });
   return os.str();
 }
+// A rule or reason as written (strings unquoted).
+std::string text_of_rule(const std::string& s) { return s; }
+std::string text_of_rule(const toml::node& n) { return n.is_string() ? n.as_string()->get() : text_of(n); }
+
+std::string key_text(const std::string& k) { return k; }
+std::string key_text(const toml::key& k) { return std::string(k.str()); }
 
 std::mutex& catalog_mutex() {
   static std::mutex m;
@@ -278,12 +281,6 @@ std::vector<std::string> Selection::labels() const {
 
 namespace {
 
-std::string text_of(const toml::node& n) {
-  std::ostringstream os;
-  n.visit([&](auto&& x) { os << x; });
-  return os.str();
-}
-
 // Adds `src` (from fragment `from`) to `dst`; ConfigError where a leaf both hold differs.
 void merge_defaults(toml::table& dst, const toml::table& src, const std::string& parent, const Fragment& from) {
   for (auto&& [k, v] : src) {
@@ -387,12 +384,11 @@ std::shared_ptr<const Catalog> catalog() {
 
 void add(std::string_view text, const std::string& origin) {
   auto f = parse(text, origin);
-  const auto base = catalog();
+  catalog();  // the compiled-in fragments first
   std::lock_guard<std::mutex> lock(catalog_mutex());
   auto fresh = std::make_shared<Catalog>(*current());
   fresh->insert(std::move(f));
   current() = fresh;
-  (void)base;
 }
 
 }  // namespace schema

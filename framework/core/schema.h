@@ -85,7 +85,8 @@ class Catalog {
 // The current catalog (a snapshot: add() makes a new one).
 std::shared_ptr<const Catalog> catalog();
 
-// Parses a fragment and adds it to the catalog; ConfigError naming `origin` when it is
+// Parses a fragment and adds it to the catalog (at start-up or in tests: a Config being resolved
+// on another thread at the same time may still see the previous catalog); ConfigError naming `origin` when it is
 // malformed, has no [schema] kind / name, or gives a key another fragment has a different type.
 void add(std::string_view text, const std::string& origin);
 

@@ -58,9 +58,8 @@ BuiltinOptions BuiltinOptions::from_config(const Config& full) {
   read_options(full.sub("data.builtin"),
                {{"root", &o.root}, {"photos", &o.photos}, {"heldout", &o.heldout}, {"heldout_photos", &o.heldout_photos},
                 {"train_pairs", &o.train_pairs}, {"heldout_pairs", &o.heldout_pairs},
-                {"heldout_size", &o.heldout_size}, {"synth", &o.synth}});
-  read_options(full.sub("data.builtin"),
-               {{"folders", &o.folders}, {"test_folders", &o.test_folders}, {"heldout_seed", &o.heldout_seed}});
+                {"heldout_size", &o.heldout_size}, {"synth", &o.synth}, {"folders", &o.folders},
+                {"test_folders", &o.test_folders}, {"heldout_seed", &o.heldout_seed}});
   o.augment = AugmentOptions::from_config(full);
   o.seed = static_cast<uint64_t>(full.get_int("run.seed"));
   for (const auto& p : o.photos) o.paths.push_back(o.root / p);

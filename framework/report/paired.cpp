@@ -56,20 +56,35 @@ std::map<int64_t, int64_t> runs_by_seed(const store::RunStore& store, const Tabl
   return out;
 }
 
-// Image id -> score of a run's latest test evaluation on `dataset` with per-image rows.
-std::optional<std::map<std::string, double>> image_scores(const store::RunStore& store, int64_t run_id,
-                                                          const std::string& dataset, const std::string& metric) {
-  const auto evals = store.evaluations(run_id);
-  for (auto it = evals.rbegin(); it != evals.rend(); ++it) {
-    if (it->dataset != dataset || it->split != "test") continue;
-    const auto images = store.eval_images(it->id);
-    if (images.empty()) continue;
+// Image id -> score, of a run's latest test evaluation on a dataset with per-image rows; read
+// from the store once per (run, dataset), however many orderings and metrics use it.
+class ImageScores {
+ public:
+  explicit ImageScores(const store::RunStore& store) : store_(store) {}
+  std::optional<std::map<std::string, double>> get(int64_t run_id, const std::string& dataset,
+                                                   const std::string& metric) {
+    auto key = std::make_pair(run_id, dataset);
+    auto it = cache_.find(key);
+    if (it == cache_.end()) it = cache_.emplace(key, read(run_id, dataset)).first;
+    if (it->second.empty()) return std::nullopt;
     std::map<std::string, double> out;
-    for (const auto& im : images) out[im.image] = metric == "ssim" ? im.ssim : im.psnr;
+    for (const auto& im : it->second) out[im.image] = metric == "ssim" ? im.ssim : im.psnr;
     return out;
   }
-  return std::nullopt;
-}
+
+ private:
+  std::vector<store::EvalImage> read(int64_t run_id, const std::string& dataset) const {
+    const auto evals = store_.evaluations(run_id);
+    for (auto e = evals.rbegin(); e != evals.rend(); ++e) {
+      if (e->dataset != dataset || e->split != "test") continue;
+      auto images = store_.eval_images(e->id);
+      if (!images.empty()) return images;
+    }
+    return {};
+  }
+  const store::RunStore& store_;
+  std::map<std::pair<int64_t, std::string>, std::vector<store::EvalImage>> cache_;
+};
 
 const TableRow* row_of(const PaperVsOurs& t, const std::string& label) {
   for (const auto& r : t.rows)
@@ -125,6 +140,9 @@ int seeds_needed(const PairedDiff& p, int images, double target, int max_seeds) 
 
 std::vector<std::string> paired_verdicts(const store::RunStore& store, const PaperVsOurs& t, double target) {
   std::vector<std::string> out;
+  ImageScores scores(store);
+  std::map<std::string, std::map<int64_t, int64_t>> by_seed;  // row label -> seed -> run id
+  for (const auto& r : t.rows) by_seed[r.label] = runs_by_seed(store, r);
   for (size_t c = 0; c < t.columns.size(); ++c)
     for (size_t mi = 0; mi < t.spec.metrics.size(); ++mi)
       for (const auto& [a, b] : t.spec.orderings) {
@@ -134,7 +152,8 @@ std::vector<std::string> paired_verdicts(const store::RunStore& store, const Pap
         const TableRow* rb = row_of(t, b);
         // Only where the table has our numbers on both sides.
         if (!ra || !rb || !ra->cells[c][mi].ours || !rb->cells[c][mi].ours) continue;
-        const auto sa = runs_by_seed(store, *ra), sb = runs_by_seed(store, *rb);
+        const auto& sa = by_seed.at(a);
+        const auto& sb = by_seed.at(b);
         // D[seed][image] over the seeds both rows ran and the images every one of them scored.
         std::vector<int64_t> seeds;
         std::vector<std::map<std::string, double>> da, db;
@@ -142,7 +161,7 @@ std::vector<std::string> paired_verdicts(const store::RunStore& store, const Pap
         for (const auto& [seed, id_a] : sa) {
           const auto it = sb.find(seed);
           if (it == sb.end()) continue;
-          auto xa = image_scores(store, id_a, col.id, m.name), xb = image_scores(store, it->second, col.id, m.name);
+          auto xa = scores.get(id_a, col.id, m.name), xb = scores.get(it->second, col.id, m.name);
           if (!xa || !xb) {
             missing = fmt::format("run {}", !xa ? id_a : it->second);
             continue;
