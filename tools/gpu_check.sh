@@ -1,28 +1,30 @@
 #!/bin/bash
-# The GPU check, in one device call from a bare machine (about 6 minutes of the call's 8 with
-# the start): on the lent GPU machine (device tool), from the repository root, with the bundle
-# of tools/gpu_bundle.sh carried along:
+# The GPU check, in one device call from a bare machine (about 9 minutes of the call's 10, the
+# start not counted): on the lent GPU machine (device tool), from the repository root, with the
+# bundle of tools/gpu_bundle.sh carried along:
 #
-#   here:   tools/gpu_bundle.sh            (once; writes the git-ignored .gpu_bundle/, ~20 MB)
-#   device: run(command="tools/gpu_check.sh", carry=[".gpu_bundle"], timeout_s=540)
+#   here:   tools/gpu_bundle.sh            (once; writes the git-ignored .gpu_bundle/, ~31 MB)
+#   device: run(command="tools/gpu_check.sh", carry=[".gpu_bundle"], timeout_s=600)
 #
-# Steps (GPU_CHECK_STEPS selects a subset, default all, in this order; GPU_CHECK_TARGET builds
-# one CMake target only, e.g. dmgn):
+# Steps (GPU_CHECK_STEPS selects a subset, default all but nan, in this order; GPU_CHECK_TARGET
+# builds one CMake target only, e.g. dmgn):
 #   build    configure and build dmgn + tests against python3's CUDA LibTorch 2.x (its fmt, its
 #            NCCL) and the bundle's prebuilt static OpenCV and Debian headers, into build-gpu/;
-#   bench    `dmgn bench model` on CUDA, fp32 and bf16, channels-last, eager and as CUDA graphs,
-#            with the training step; the official code timed the same way (tools/peer_bench.py;
-#            PROFILE=SIZE adds its kernel-time profile); later ours with the head's low-resolution
-#            taps in training too, and the ratios (tools/peer_compare.py: ours = the fastest way
-#            of running);
+#   gputests the Gpu.*, Execution.*, MetricsSpec.*, Distributed.*, Polyphase.* and Model.Head*
+#            cases;
+#   bench    `dmgn bench model` on CUDA, fp32 and bf16, eager and as CUDA graphs: first the way
+#            we expect fastest (channels-last, runtime.head_taps="always") with the training
+#            step and a kernel profile at 512 (--profile), then the official code timed and
+#            profiled the same way (tools/peer_bench.py) and the ratios (tools/peer_compare.py:
+#            ours = the fastest way of running); after train and parity, the other layouts and
+#            head_taps="never", while the budget lasts, and the ratios again;
 #   nan      the paper-size training step under variations (TF32 off, cuDNN search off, no
-#            critic, no NDM normalisation...), one line each: when asked for, or when the
-#            benchmark's training step was not finite;
+#            critic, no NDM normalisation...), one line each: only when asked for;
 #   train    a quickstart-sized run on CUDA started by torchrun, killed (SIGKILL) after its
 #            first checkpoint, resumed to the end, and found completed in the store;
-#   gputests the Gpu.*, Execution.*, MetricsSpec.* and Distributed.* cases;
-#   parity   our outputs vs the official code's on imported weights, on the GPU (fp32, TF32 off);
-#   suite    the rest of the test suite, in what is left of GPU_CHECK_BUDGET (470) seconds since
+#   parity   our outputs vs the official code's on imported weights, on the GPU (fp32, TF32 off),
+#            for the three tasks and for reflection with the head's polyphase taps;
+#   suite    the rest of the test suite, in what is left of GPU_CHECK_BUDGET (540) seconds since
 #            the start (each test capped).
 # Results, at most 8 files in $OUT (the device tool's output folder; results/gpu_check/
 # elsewhere): summary.txt (what is printed last), logs.tar.gz (every step's log), gpu.sqlite
@@ -43,7 +45,7 @@ SUMMARY="$O/summary.txt"
 J=$(nproc)
 FAILED=0
 T_START=$SECONDS
-STEPS=" ${GPU_CHECK_STEPS:-build gputests bench parity train suite} "
+STEPS=" ${GPU_CHECK_STEPS:-build gputests bench train parity suite} "
 want() { [[ "$STEPS" == *" $1 "* ]]; }
 say() { echo "$*" | tee -a "$SUMMARY"; }
 pack() { tar -czf "$O/logs.tar.gz" --exclude='*.ckpt' --exclude='runs' --exclude='parity' -C "$L" . 2>/dev/null; }
@@ -97,56 +99,68 @@ fi
 
 CUDA=(--set 'runtime.device="cuda"' --set "runtime.store=\"$STORE\"")
 BENCH=(--sizes 256,512 --repeats 20 --warmup 5 --precision fp32,bf16 --fwd-bwd-repeats 20 --train-batch 4 --train-size 256)
+left() { echo $((${GPU_CHECK_BUDGET:-540} - (SECONDS - T_START))); }
+if want gputests; then
+  step gputests 120 bash -c "cd build-gpu && ctest -R '^(Gpu|Execution|MetricsSpec|Distributed|Polyphase)\.|^Model\.Head' -j 8 --output-on-failure --timeout 90"
+fi
 if want bench; then
-  # Ours (channels-last, eager and CUDA graphs, with the training step), then the official code
-  # timed the same way, then the ratios; the contiguous layout comes later (less likely the best).
-  step bench_ours_cl 240 "$D" bench model experiments/table3.toml "${CUDA[@]}" --set runtime.channels_last=true "${BENCH[@]}" --train-steps 20
+  # Ours as we expect it fastest (channels-last, the head's polyphase taps also in training),
+  # with the training step and a kernel profile at 512; the official code timed and profiled
+  # the same way; the ratios. Then the other ways of running, as far as the budget goes.
+  step bench_ours 200 "$D" bench model experiments/table3.toml "${CUDA[@]}" --set runtime.channels_last=true \
+    --set 'runtime.head_taps="always"' "${BENCH[@]}" --train-steps 20 --profile 512
   if [ -f "$B/official/model_reflection.py" ]; then
-    step bench_official 180 "$PY" tools/peer_bench.py "$B/official" --device cuda --precision fp32 bf16 --sizes 256 512 \
-      --repeats 20 --warmup 5 --fwd-bwd-repeats 20 --train-batch 4 --train-size 256 --store "$STORE" ${PROFILE:+--profile-size "$PROFILE"}
+    step bench_official 120 "$PY" tools/peer_bench.py "$B/official" --device cuda --precision fp32 bf16 --sizes 256 512 \
+      --repeats 20 --warmup 5 --fwd-bwd-repeats 20 --train-batch 4 --train-size 256 --store "$STORE" --profile-size 512
+    step compare 30 "$PY" tools/peer_compare.py --store "$STORE"
   else
     say "   FAILED  official code not in the bundle: peer benchmark skipped"; FAILED=$((FAILED + 1))
   fi
 fi
-# The training-step diagnosis runs when asked for, or when the paper-size step was not finite.
-if want nan || grep -q "non-finite loss" "$L/bench_ours_cl.log" 2>/dev/null; then
+if want nan; then
   step nan_matrix 240 tools/gpu_nan_matrix.sh "$D"
 fi
 if want train; then
-  step train_cuda 240 tools/gpu_train_check.sh "$D" "$STORE" "$L/train"
-fi
-if want gputests; then
-  step gputests 180 bash -c "cd build-gpu && ctest -R '^(Gpu|Execution|MetricsSpec|Distributed)\.' -j 8 --output-on-failure --timeout 120"
+  step train_cuda 150 tools/gpu_train_check.sh "$D" "$STORE" "$L/train"
 fi
 if want parity && [ -f "$B/official/model_reflection.py" ]; then
-  step parity_official 120 "$PY" tools/official_parity.py "$B/official" "$L/parity" --size 256 --device cuda --tasks reflection rain haze
+  step parity_official 90 "$PY" tools/official_parity.py "$B/official" "$L/parity" --size 256 --device cuda --tasks reflection rain haze
   for t in reflection rain haze; do
     step "parity_$t" 60 "$D" parity "$L/parity" --task "$t" --tolerance 1e-3 --set 'runtime.device="cuda"'
   done
+  step parity_taps 60 "$D" parity "$L/parity" --task reflection --tolerance 1e-3 --set 'runtime.device="cuda"' \
+    --set 'runtime.head_taps="always"'
   rm -rf "$L/parity"
 fi
 if want bench; then
-  step bench_ours_taps 180 "$D" bench model experiments/table3.toml "${CUDA[@]}" --set runtime.channels_last=true \
-    --set 'runtime.head_taps="always"' "${BENCH[@]}" --train-steps 0
-  [ -f "$B/official/model_reflection.py" ] && step compare 30 "$PY" tools/peer_compare.py --store "$STORE"
+  VARIANTS=("contiguous taps=always|--set runtime.channels_last=false --set 'runtime.head_taps=\"always\"'"
+            "channels-last taps=never|--set runtime.channels_last=true --set 'runtime.head_taps=\"never\"'"
+            "contiguous taps=never|--set runtime.channels_last=false --set 'runtime.head_taps=\"never\"'")
+  i=0
+  for v in "${VARIANTS[@]}"; do
+    i=$((i + 1))
+    if [ "$(left)" -lt 100 ]; then say "   SKIPPED bench variant '${v%%|*}': $(left) s left"; continue; fi
+    # shellcheck disable=SC2086
+    eval "step bench_variant$i 90 \"\$D\" bench model experiments/table3.toml \"\${CUDA[@]}\" ${v#*|} \"\${BENCH[@]}\" --no-peak"
+  done
+  [ -f "$B/official/model_reflection.py" ] && step compare_all 30 "$PY" tools/peer_compare.py --store "$STORE"
 fi
 
 if want suite; then
-  left=$((${GPU_CHECK_BUDGET:-470} - (SECONDS - T_START)))
-  if [ "$left" -gt 60 ]; then
-    step suite "$left" bash -c "cd build-gpu && ctest -j $J --output-on-failure --timeout 100 -E '^(Gpu|Execution|MetricsSpec|Distributed)\.'"
+  if [ "$(left)" -gt 60 ]; then
+    step suite "$(left)" bash -c "cd build-gpu && ctest -j $J --output-on-failure --timeout 100 -E '^(Gpu|Execution|MetricsSpec|Distributed)\.'"
   else
-    say "   SKIPPED suite: ${left} s left of the check's ${GPU_CHECK_BUDGET:-470}"
+    say "   SKIPPED suite: $(left) s left of the check's ${GPU_CHECK_BUDGET:-540}"
   fi
 fi
 
 {
   echo
-  for f in bench_ours_cl bench_ours_taps bench_official compare nan_matrix train_cuda parity_reflection parity_rain parity_haze; do
-    [ -f "$L/$f.log" ] && { echo "--- $f"; grep -v '^stored in' "$L/$f.log" | grep -v '^\[rank' | tail -24; }
+  for f in gputests bench_ours bench_official compare nan_matrix train_cuda parity_reflection parity_rain parity_haze \
+           parity_taps bench_variant1 bench_variant2 bench_variant3 compare_all; do
+    [ -f "$L/$f.log" ] && { echo "--- $f"; grep -v '^stored in' "$L/$f.log" | grep -v '^\[rank' | tail -90; }
   done
   [ -f "$L/suite.log" ] && { echo "--- suite"; grep -E "tests passed|Failed|SEGFAULT|Not Run|Timeout|\*\*\*|Skipped|skipped" "$L/suite.log" | tail -30; }
-  [ -f "$L/gputests.log" ] && { echo "--- gputests"; grep -E "tests passed|Failed|\*\*\*" "$L/gputests.log" | tail -10; }
   echo "gpu_check: $FAILED failed step(s) in $((SECONDS - T_START)) s; logs in logs.tar.gz, store gpu.sqlite"
 } | tee -a "$SUMMARY"
 exit "$FAILED"

@@ -23,7 +23,18 @@ std::string fraction_text(const train::LatencyAtSize& l, const train::PrecisionB
   return s;
 }
 
-void print(const Config& cfg, const train::ModelBench& r) {
+void print_profile(const std::string& what, const train::DeviceProfile& p) {
+  std::printf("  profile %s: %.2f ms of %s, %lld of them\n", what.c_str(), p.total_ms, p.unit.c_str(),
+              static_cast<long long>(p.count));
+  const double total = p.total_ms > 0 ? p.total_ms : 1.0;
+  for (const auto& k : p.kinds)
+    std::printf("    %-12s %9.2f ms %5.1f%% (%lld)\n", k.name.c_str(), k.ms, 100 * k.ms / total,
+                static_cast<long long>(k.count));
+  for (const auto& t : p.top)
+    std::printf("    %9.2f ms x%-5lld %s\n", t.ms, static_cast<long long>(t.count), t.name.substr(0, 110).c_str());
+}
+
+void print(const Config& cfg, const train::ModelBench& r, const train::ModelBenchOptions& mo) {
   std::printf("bench model | %s | torch %s | %d torch thread(s) | %s | head taps: %s | config %s (%s/%s)\n",
               r.device.c_str(), compat::torch_version().c_str(), r.threads,
               r.channels_last ? "channels-last" : "contiguous", cfg.get_string("runtime.head_taps").c_str(),
@@ -60,6 +71,10 @@ void print(const Config& cfg, const train::ModelBench& r) {
                       : "");
     if (pb.fwd_bwd_graph.repeats > 0 && pb.fwd_bwd.repeats > 0)
       std::printf("             eager %.2f ms, CUDA graph %.2f ms\n", pb.fwd_bwd.median_ms, pb.fwd_bwd_graph.median_ms);
+    if (pb.profile_inference)
+      print_profile(fmt::format("inference {0}x{0}", mo.profile_size), *pb.profile_inference);
+    if (pb.profile_fwd_bwd)
+      print_profile(fmt::format("fwd+bwd {0} x {1}x{1}", r.train_batch, r.train_size), *pb.profile_fwd_bwd);
     if (pb.train_steps > 0)
       std::printf("  training : %10.2f ms per step (G + critic + losses + Adam) at batch %lld x %lldx%lld, %.2f "
                   "images/s (%lld steps)\n",
@@ -106,6 +121,14 @@ void store_rows(const Config& cfg, const train::ModelBench& r, const train::Mode
     if (pb.fwd_bwd_graph.repeats > 0)
       put("fwd_bwd_ms", pb.fwd_bwd_graph.median_ms, "ms",
           fmt::format("{} repeats={} mode=graph", at, pb.fwd_bwd_graph.repeats));
+    const auto put_profile = [&](const std::optional<train::DeviceProfile>& prof, const std::string& where) {
+      if (!prof) return;
+      put("profile_ms", prof->total_ms, "ms", fmt::format("{} kind=all count={}", where, prof->count));
+      for (const auto& k : prof->kinds)
+        put("profile_ms", k.ms, "ms", fmt::format("{} kind={} count={}", where, k.name, k.count));
+    };
+    put_profile(pb.profile_inference, fmt::format("{} part=inference size={}", p, mo.profile_size));
+    put_profile(pb.profile_fwd_bwd, fmt::format("{} part=fwd_bwd", at));
     if (pb.train_steps > 0) {
       put("train_step_ms", pb.train_step_ms, "ms", fmt::format("{} steps={}", at, pb.train_steps));
       put("train_images_per_s", pb.train_images_per_s, "images/s", fmt::format("{} steps={}", at, pb.train_steps));
@@ -139,6 +162,9 @@ void add_bench_model(CLI::App& bench) {
   mc->add_option("--train-batch", mo.train_batch, "Batch for forward+backward and the training step")
       ->check(at_least(1));
   mc->add_option("--train-size", mo.train_size, "Crop for forward+backward and the training step");
+  mc->add_option("--profile", mo.profile_size,
+                 "Also profile one eager inference pass at this size and one forward+backward: time by kind of "
+                 "kernel (CUDA) or operator (CPU, self time) and the heaviest ones; 0 = off");
   mc->add_flag("--no-peak", no_peak, "Skip the GEMM ceiling measurement");
   mc->add_flag("--no-graphs", no_graphs, "On CUDA, time eager passes only (no CUDA graph replays)");
   mc->callback([] {
@@ -146,7 +172,7 @@ void add_bench_model(CLI::App& bench) {
     mo.graphs = !no_graphs;
     const Config cfg = load_config(file, sets);
     const auto r = train::measure_model(cfg, mo);
-    print(cfg, r);
+    print(cfg, r, mo);
     store_rows(cfg, r, mo);  // what was measured is kept, also when a part failed
     if (!r.failures.empty()) {
       for (const auto& f : r.failures) std::fprintf(stderr, "bench model: failed: %s\n", f.c_str());

@@ -1,19 +1,15 @@
 #include "nn/head.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
 
 #include "core/error.h"
 #include "metrics/macs.h"
+#include "nn/polyphase.h"
 
 namespace dmgn::nn {
-
-namespace {
-
-// Features at 1/4 of the input size or smaller go through low-resolution taps: below that the
-// 9 x 64 upsampled tap maps would move more memory than the 3x3 conv over the feature saves.
-constexpr int64_t kTapScale = 4;
-
-}  // namespace
 
 HypercolumnHead::HypercolumnHead(const Config& cfg, int64_t channels) {
   taps_ = cfg.get_ints("taps");
@@ -50,42 +46,112 @@ torch::Tensor HypercolumnHead::forward(const torch::Tensor& image) {
   return torch::relu(conv2_->forward(torch::relu(y)));
 }
 
+namespace {
+
+// The integer factor by which f is smaller than h x w in both dimensions, or 0 when it is not
+// one (>= 2) exactly.
+int64_t exact_scale(const torch::Tensor& f, int64_t h, int64_t w) {
+  const int64_t fh = f.size(2), fw = f.size(3);
+  if (fh <= 0 || fw <= 0 || h % fh != 0 || w % fw != 0 || h / fh != w / fw || h / fh < 2) return 0;
+  return h / fh;
+}
+
+int64_t reflect_index(int64_t q, int64_t n) { return q < 0 ? -q : (q >= n ? 2 * (n - 1) - q : q); }
+
+}  // namespace
+
+const HypercolumnHead::TapPlan& HypercolumnHead::plan_for(int64_t h, int64_t w, const std::vector<int64_t>& scales,
+                                                          const torch::Tensor& weight) {
+  const std::string key = fmt::format("{}x{} {} {} {}", h, w, weight.device().str(), c10::toString(weight.scalar_type()),
+                                      fmt::join(scales, ","));
+  const std::lock_guard<std::mutex> lock(plans_mutex_);
+  auto it = plans_.find(key);
+  if (it != plans_.end()) return it->second;
+  // Ordinary tensors even when the first forward runs under c10::InferenceMode: the plan is
+  // used again by forwards that record gradients.
+  const c10::InferenceMode not_inference(false);
+  const auto& o = conv1_->options();
+  const int64_t k = o.kernel, pad = conv1_->padding(), dil = o.dilation_;
+  TapPlan plan;
+  for (int64_t s : scales) {
+    auto b = polyphase_basis(s, k, dil, pad);
+    plan.mix.emplace(s, polyphase_mix(b, o.out).to(weight.device(), weight.scalar_type()));
+    plan.basis.emplace(s, std::move(b));
+  }
+  // The border lines that the polyphase convs get wrong (their taps reach into the reflection
+  // padding), each side with the full-resolution lines its exact conv reads.
+  const int64_t count = std::min<int64_t>(pad, std::min(h, w));
+  for (const auto& [dim, first] : std::vector<std::pair<int64_t, int64_t>>{
+           {2, 0}, {2, h - count}, {3, 0}, {3, w - count}}) {
+    BorderSide side{dim, first, count, {}, {}};
+    const int64_t n = dim == 2 ? h : w;
+    std::vector<int64_t> lines;
+    for (int64_t q = first - pad; q < first + count + pad; ++q) lines.push_back(reflect_index(q, n));
+    side.index = torch::tensor(lines, torch::kLong).to(weight.device());
+    for (int64_t s : scales) side.sampling.emplace(s, line_sampling(n / s, n, lines).to(weight.device()));
+    plan.sides.push_back(std::move(side));
+  }
+  return plans_.emplace(key, std::move(plan)).first->second;
+}
+
 torch::Tensor HypercolumnHead::conv1_by_source(const torch::Tensor& image, const std::vector<torch::Tensor>& feats) {
   const int64_t h = image.size(2), w = image.size(3);
   const torch::Tensor& weight = conv1_->weight;  // [out, 3 + sum of feature channels, k, k]
-  const int64_t out = weight.size(0), k = weight.size(2);
   const int64_t pad = conv1_->padding(), dil = conv1_->options().dilation_;
 
-  // Direct part: the image and the features close to full resolution, one conv.
-  std::vector<torch::Tensor> direct{image}, direct_w{weight.narrow(1, 0, image.size(1))};
-  std::vector<std::pair<torch::Tensor, torch::Tensor>> tapped;  // (feature, its weights)
+  // Sources in the weight's channel order: full resolution (s = 1: the image, features at the
+  // input size or at a size that is no exact fraction of it, resized) or 1/s of it (s >= 2).
+  struct Source {
+    torch::Tensor t, w;
+    int64_t s;
+  };
+  std::vector<Source> sources{{image, weight.narrow(1, 0, image.size(1)), 1}};
   int64_t offset = image.size(1);
+  std::vector<int64_t> scales;
   for (const auto& f : feats) {
-    const int64_t c = f.size(1);
-    const auto wf = weight.narrow(1, offset, c);
-    offset += c;
-    if (f.size(2) * kTapScale <= h && f.size(3) * kTapScale <= w) {
-      tapped.emplace_back(f, wf);
+    const auto wf = weight.narrow(1, offset, f.size(1));
+    offset += f.size(1);
+    const int64_t s = exact_scale(f, h, w);
+    if (s >= 2) {
+      sources.push_back({f, wf, s});
+      if (std::find(scales.begin(), scales.end(), s) == scales.end()) scales.push_back(s);
+    } else if (f.size(2) == h && f.size(3) == w) {
+      sources.push_back({f, wf, 1});
     } else {
       torch::NoGradGuard no_grad;
-      direct.push_back(resize_bilinear(f, h, w, false));
-      direct_w.push_back(wf);
+      sources.push_back({resize_bilinear(f, h, w, false), wf, 1});
     }
   }
+  std::vector<torch::Tensor> direct, direct_w;
+  for (const auto& src : sources)
+    if (src.s == 1) {
+      direct.push_back(src.t);
+      direct_w.push_back(src.w);
+    }
   const std::vector<int64_t> unit{1, 1}, none{0, 0}, dilation{dil, dil};
   auto y = torch::conv2d(reflect_pad(direct.size() == 1 ? direct[0] : torch::cat(direct, 1), pad),
                          direct_w.size() == 1 ? direct_w[0] : torch::cat(direct_w, 1), conv1_->bias,
                          at::IntArrayRef(unit), at::IntArrayRef(none), at::IntArrayRef(dilation));
-  // Tapped part: per feature, the k*k tap products at its resolution, resized, shifted, summed.
-  for (const auto& [f, wf] : tapped) {
-    const auto taps = wf.permute({2, 3, 0, 1}).reshape({k * k * out, f.size(1), 1, 1});  // tap-major
-    const auto z = reflect_pad(resize_bilinear(torch::conv2d(f, taps), h, w, false), pad);
-    for (int64_t ty = 0; ty < k; ++ty)
-      for (int64_t tx = 0; tx < k; ++tx)
-        y.add_(z.narrow(1, (ty * k + tx) * out, out).narrow(2, ty * dil, h).narrow(3, tx * dil, w));
-  }
   if (metrics::counting())  // the architecture's MACs, as conv1_->forward counts them
-    metrics::count_macs(static_cast<uint64_t>(y.numel()) * static_cast<uint64_t>(weight.size(1) * k * k));
+    metrics::count_macs(static_cast<uint64_t>(y.numel()) *
+                        static_cast<uint64_t>(weight.size(1) * weight.size(2) * weight.size(3)));
+  if (scales.empty()) return y;
+  const TapPlan& plan = plan_for(h, w, scales, weight);
+  for (const auto& src : sources)
+    if (src.s >= 2) y = y + conv_of_upsampled(src.t, src.w, src.s, plan.basis.at(src.s), plan.mix.at(src.s));
+  // The border lines, exactly: the conv over the reflection-padded lines of every source.
+  for (const auto& side : plan.sides) {
+    std::vector<torch::Tensor> parts;
+    for (const auto& src : sources)
+      parts.push_back(src.s == 1 ? src.t.index_select(side.dim, side.index)
+                                 : upsampled_lines(src.t, side.dim, side.sampling.at(src.s), h, w));
+    auto strip = torch::cat(parts, 1);
+    strip = side.dim == 2 ? torch::reflection_pad2d(strip, {pad, pad, 0, 0})
+                          : torch::reflection_pad2d(strip, {0, 0, pad, pad});
+    const auto exact = torch::conv2d(strip, weight, conv1_->bias, at::IntArrayRef(unit), at::IntArrayRef(none),
+                                     at::IntArrayRef(dilation));
+    y.narrow(side.dim, side.first, side.count).copy_(exact);
+  }
   return y;
 }
 

@@ -5,25 +5,29 @@
 // channels) — then two 3x3 conv+ReLU (reflection padding) to `channels`.
 // The VGG sees the model-space input as is (the official code feeds [-1, 1] images).
 //
-// Low-resolution taps (runtime.head_taps): the first conv is linear in its
-// input channels, and bilinear resizing and reflection padding act on each channel alone, so
-// for a feature f at 1/s of the input size
-//     conv3x3(pad(up(f)), W) = sum over taps t of shift_t(pad(up(W_t f)))
-// where W_t f is a 1x1 conv at f's own resolution with the tap's weights W[:, :, ty, tx]. For
-// relu3_1 .. relu5_1 (s = 4, 8, 16; 1280 of the 1475 channels) that replaces a full-resolution
-// 3x3 conv over their channels, its weight gradient and its input gradient by products at 1/16
-// .. 1/256 of the pixels, and the 1475-channel concatenation by one of 195 channels. The
-// same function with the same weights (state dicts unchanged), up to float rounding; the MAC
-// count reported stays the architecture's. With gradients the trade differs: the direct conv
-// needs no gradient through the (detached) features, the taps need one through their resized
-// products, so the default ("inference") uses the taps only where no gradient is recorded.
+// Low-resolution taps (runtime.head_taps): the first conv is linear in its input channels,
+// so it is a sum over sources (the image, each feature), and for a feature f at 1/s of the
+// input size (s = 2, 4, 8, 16: relu2_1 .. relu5_1, 1408 of the 1475 channels) the conv over
+// up_s(f) is computed at f's own resolution as a polyphase conv followed by pixel_shuffle
+// (nn/polyphase.h): the same MACs, but the 1472-channel full-resolution hypercolumn is never
+// resized, concatenated, padded or kept for the backward. The lines within the conv's padding
+// of the border, where the polyphase taps would read the reflection padding of up_s(f), are
+// recomputed exactly from upsampled lines. The same function with the same weights (state
+// dicts unchanged), up to float rounding, in its gradients too; the MAC count reported stays
+// the architecture's. Features whose size is no exact fraction of the input (inputs not a
+// multiple of 16) are resized and convolved directly. "inference" uses the taps only where no
+// gradient is recorded (training keeps the official computation, bitwise); "always" also in
+// training.
 #include <torch/torch.h>
 
+#include <map>
 #include <memory>
+#include <mutex>
 
 #include "core/config.h"
 #include "core/registry.h"
 #include "nn/layers.h"
+#include "nn/polyphase.h"
 #include "nn/vgg.h"
 
 namespace dmgn::nn {
@@ -51,6 +55,22 @@ class HypercolumnHead : public Head {
  private:
   // conv1 over [image, up(f_1), ..., up(f_n)] source by source (see the top).
   torch::Tensor conv1_by_source(const torch::Tensor& image, const std::vector<torch::Tensor>& feats);
+  // What conv1_by_source needs per input size and device, built once on the host (a forward
+  // captured into a CUDA graph copies nothing from it): the polyphase bases per scale, and per
+  // border side its lines.
+  struct BorderSide {
+    int64_t dim, first, count;                // output lines [first, first + count) along dim
+    torch::Tensor index;                      // the full-resolution lines their conv reads
+    std::map<int64_t, LineSampling> sampling; // those lines of up_s(f), per scale s
+  };
+  struct TapPlan {
+    std::map<int64_t, PolyphaseBasis> basis;
+    std::map<int64_t, torch::Tensor> mix;     // polyphase_mix per scale, on the device
+    std::vector<BorderSide> sides;
+  };
+  const TapPlan& plan_for(int64_t h, int64_t w, const std::vector<int64_t>& scales, const torch::Tensor& weight);
+  std::map<std::string, TapPlan> plans_;
+  std::mutex plans_mutex_;
 
   Taps taps_when_ = Taps::never;
   std::vector<int64_t> taps_;

@@ -124,6 +124,7 @@ class PrecisionMeasure {
     if (built) {
       model->eval();
       for (int64_t size : o_.sizes) latency(*model, size);
+      if (o_.profile_size > 0) profile_inference(*model);
       if (o_.fwd_bwd_repeats > 0) forward_backward(*model);
       model.reset();
     }
@@ -173,6 +174,20 @@ class PrecisionMeasure {
     pb.latency.push_back(l);
   }
 
+  void profile_inference(models::Model& model) {
+    const int64_t size = o_.profile_size;
+    const auto x = ex_.place(torch::rand({1, 3, size, size}) * 2 - 1);
+    attempt(fmt::format("profile {}x{}", size, size), [&] {
+      c10::InferenceMode inference;
+      const auto pass = [&] {
+        const auto amp = ex_.autocast();
+        model.forward(x);
+      };
+      for (int i = 0; i < 2; ++i) pass();  // cuDNN's algorithm search stays out of the profile
+      pb.profile_inference = profile_device_time(device_, pass);
+    });
+  }
+
   void forward_backward(models::Model& model) {
     model.train();
     const auto x = ex_.place(torch::rand({o_.train_batch, 3, o_.train_size, o_.train_size}) * 2 - 1);
@@ -202,6 +217,8 @@ class PrecisionMeasure {
         graph.capture(device_, fwd_bwd, std::max(1, o_.warmup));
         pb.fwd_bwd_graph = time_median(device_, 1, o_.fwd_bwd_repeats, [&] { graph.replay(); });
       });
+    if (o_.profile_size > 0 && pb.fwd_bwd.repeats > 0)
+      attempt("profile forward+backward", [&] { pb.profile_fwd_bwd = profile_device_time(device_, fwd_bwd); });
     if (pb.gemm_tflops > 0 && pb.best_fwd_bwd().repeats > 0)
       pb.fwd_bwd_fraction_measured = tflops_of(3 * pb.train_macs, pb.best_fwd_bwd().median_ms) / pb.gemm_tflops;
   }
@@ -237,6 +254,8 @@ ModelBench measure_model(const Config& cfg, const ModelBenchOptions& o) {
   if (o.train_size < 16 || o.train_size % 4 != 0)
     throw ConfigError(fmt::format("--train-size: {} is not a multiple of 4 >= 16", o.train_size));
   if (o.train_batch < 1) throw ConfigError("--train-batch must be >= 1");
+  if (o.profile_size != 0 && (o.profile_size < 16 || o.profile_size % 4 != 0))
+    throw ConfigError(fmt::format("--profile: {} is not a multiple of 4 >= 16", o.profile_size));
   if (o.precisions.empty()) throw ConfigError("--precision: nothing to measure");
   apply_threads(cfg);
   const torch::Device device = runtime_device(cfg);

@@ -13,6 +13,8 @@
 //     graph replay (forward, loss and backward captured together);
 //   - optionally the whole training step (the config's recipe: e.g. G and critic, losses, Adam) at the
 //     same batch on the config's training data, and its images/s;
+//   - optionally (--profile SIZE) where the time of one eager inference pass at SIZE and of one
+//     forward+backward goes, by kind of kernel (train/profile.h);
 //   - the fraction of the device's peak that the multiply-accumulate rate reaches: 2 x MACs /
 //     time against (a) the matrix-product ceiling measured here in the same precision and
 //     (b) the datasheet peak when the device is one we know (H100, H200).
@@ -29,6 +31,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "train/profile.h"
 
 namespace dmgn::train {
 
@@ -64,6 +67,8 @@ struct PrecisionBench {
   double fwd_bwd_fraction_measured = 0;       // counting backward as 2x forward
   int64_t train_steps = 0;                    // 0 = not measured
   double train_step_ms = 0, train_images_per_s = 0;
+  // --profile: where one eager inference pass at profile_size and one forward+backward go.
+  std::optional<DeviceProfile> profile_inference, profile_fwd_bwd;
 };
 
 struct ModelBench {
@@ -85,6 +90,7 @@ struct ModelBenchOptions {
   int64_t train_steps = 0, train_warmup = 2, train_batch = 4, train_size = 256;
   bool peak = true;          // measure the GEMM ceiling
   bool graphs = true;        // on CUDA, also time CUDA graph replays
+  int64_t profile_size = 0;  // > 0: profile one inference pass at this size and one forward+backward
 };
 
 ModelBench measure_model(const Config& cfg, const ModelBenchOptions& options);
