@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <numeric>
+
 #include "core/config.h"
 #include "metrics/macs.h"
 #include "nn/head.h"
@@ -46,7 +48,7 @@ TEST(Polyphase, ConvOfUpsampledEqualsConvOverTheResizedMapInTheInterior) {
     const auto f = torch::randn({2, 6, h, w}, torch::kDouble);
     const auto weight = torch::randn({4, 6, c.k, c.k}, torch::kDouble);
     auto basis = nn::polyphase_basis(c.s, c.k, c.dil, pad);
-    const auto got = nn::conv_of_upsampled(f, weight, c.s, basis, nn::polyphase_mix(basis, 4));
+    const auto got = nn::conv_of_upsampled(f, weight, c.s, basis, nn::polyphase_mix(basis));
     ASSERT_EQ(got.sizes(), (std::vector<int64_t>{2, 4, h * c.s, w * c.s}));
     const auto up = nn::resize_bilinear(f, h * c.s, w * c.s, false);
     const std::vector<int64_t> one{1, 1}, zero{0, 0}, dil{c.dil, c.dil};
@@ -62,8 +64,11 @@ TEST(Polyphase, UpsampledLinesAreTheResizedMapsLines) {
   const auto f = torch::randn({1, 3, 6, 5});
   const auto up = nn::resize_bilinear(f, 24, 20, false);
   const std::vector<int64_t> rows{1, 0, 1, 22, 23, 22}, cols{0, 19, 7};
-  const auto r = nn::upsampled_lines(f, 2, nn::line_sampling(6, 24, rows), 24, 20);
-  const auto c = nn::upsampled_lines(f, 3, nn::line_sampling(5, 20, cols), 24, 20);
+  std::vector<int64_t> all_rows(24), all_cols(20);
+  std::iota(all_rows.begin(), all_rows.end(), 0);
+  std::iota(all_cols.begin(), all_cols.end(), 0);
+  const auto r = nn::upsampled_lines(f, 2, nn::line_sampling(6, 24, rows), nn::line_sampling(5, 20, all_cols));
+  const auto c = nn::upsampled_lines(f, 3, nn::line_sampling(5, 20, cols), nn::line_sampling(6, 24, all_rows));
   EXPECT_LT(rel(r, up.index_select(2, torch::tensor(rows))), 1e-6);
   EXPECT_LT(rel(c, up.index_select(3, torch::tensor(cols))), 1e-6);
   EXPECT_THROW(nn::line_sampling(6, 24, {24}), c10::Error);
@@ -84,6 +89,9 @@ TEST(Polyphase, HeadTapsMatchTheDirectHeadWhereOnlySomeFeaturesAreExactFractions
   const auto again = head.forward(x);  // the cached plan
   EXPECT_LT(rel(tapped, direct), 1e-5);
   EXPECT_TRUE(torch::equal(tapped, again));
+  // Channels-last (runtime.channels_last): the in-place phase views follow y's own layout.
+  const auto cl = head.forward(x.contiguous(torch::MemoryFormat::ChannelsLast));
+  EXPECT_LT(rel(cl, direct), 1e-5);
 }
 
 TEST(Polyphase, HeadPlanBuiltUnderInferenceModeServesATrainingForward) {

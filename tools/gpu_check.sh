@@ -10,8 +10,8 @@
 # builds one CMake target only, e.g. dmgn):
 #   build    configure and build dmgn + tests against python3's CUDA LibTorch 2.x (its fmt, its
 #            NCCL) and the bundle's prebuilt static OpenCV and Debian headers, into build-gpu/;
-#   gputests the Gpu.*, Execution.*, MetricsSpec.*, Distributed.*, Polyphase.* and Model.Head*
-#            cases;
+#   gputests the Gpu.*, Execution.*, MetricsSpec.*, Distributed.*, Polyphase.*, Model.Head* and
+#            Build.Std* cases (GPU_CHECK_TESTS: another ctest -R regex);
 #   bench    `dmgn bench model` on CUDA, fp32 and bf16, eager and as CUDA graphs: first the way
 #            we expect fastest (channels-last, runtime.head_taps="always") with the training
 #            step and a kernel profile at 512 (--profile), then the official code timed and
@@ -101,7 +101,7 @@ CUDA=(--set 'runtime.device="cuda"' --set "runtime.store=\"$STORE\"")
 BENCH=(--sizes 256,512 --repeats 20 --warmup 5 --precision fp32,bf16 --fwd-bwd-repeats 20 --train-batch 4 --train-size 256)
 left() { echo $((${GPU_CHECK_BUDGET:-540} - (SECONDS - T_START))); }
 if want gputests; then
-  step gputests 120 bash -c "cd build-gpu && ctest -R '^(Gpu|Execution|MetricsSpec|Distributed|Polyphase)\.|^Model\.Head' -j 8 --output-on-failure --timeout 90"
+  step gputests 120 bash -c "cd build-gpu && ctest -R '${GPU_CHECK_TESTS:-^(Gpu|Execution|MetricsSpec|Distributed|Polyphase)\.|^Model\.Head|^Build\.Std}' -j 8 --output-on-failure --timeout 90"
 fi
 if want bench; then
   # Ours as we expect it fastest (channels-last, the head's polyphase taps also in training),

@@ -41,7 +41,15 @@ if ! compgen -G "$W/runs/*/checkpoints/*" >/dev/null; then
 fi
 kill -9 -- -"$pid" 2>/dev/null
 wait "$pid" 2>/dev/null
-echo "killed the torchrun process group (SIGKILL) after its first checkpoint, $((SECONDS - t0)) s in:"
+# torchrun's workers live in a session of their own (seen on the GPU machine: the worker went on
+# training after its launcher's group was killed, and the resume was rightly refused by the
+# run's lock). A crashed machine takes them all: kill every process of this run, and wait.
+pattern="runtime.out_dir=\"$W/runs\""
+survivors=$(pgrep -f -- "$pattern" | wc -l)
+pkill -9 -f -- "$pattern" 2>/dev/null
+for _ in $(seq 1 150); do pgrep -f -- "$pattern" >/dev/null || break; sleep 0.1; done
+if pgrep -f -- "$pattern" >/dev/null; then echo "gpu_train_check: the run's processes survive SIGKILL"; exit 1; fi
+echo "killed the torchrun process group and $survivors worker process(es) outside it (SIGKILL) after its first checkpoint, $((SECONDS - t0)) s in:"
 ls "$W"/runs/*/checkpoints/
 tail -3 "$W/first.log"
 

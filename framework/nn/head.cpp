@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <numeric>
 
 #include "core/error.h"
 #include "metrics/macs.h"
@@ -75,7 +76,7 @@ const HypercolumnHead::TapPlan& HypercolumnHead::plan_for(int64_t h, int64_t w, 
   TapPlan plan;
   for (int64_t s : scales) {
     auto b = polyphase_basis(s, k, dil, pad);
-    plan.mix.emplace(s, polyphase_mix(b, o.out).to(weight.device(), weight.scalar_type()));
+    plan.mix.emplace(s, polyphase_mix(b).to(weight.device(), weight.scalar_type()));
     plan.basis.emplace(s, std::move(b));
   }
   // The border lines that the polyphase convs get wrong (their taps reach into the reflection
@@ -88,7 +89,13 @@ const HypercolumnHead::TapPlan& HypercolumnHead::plan_for(int64_t h, int64_t w, 
     std::vector<int64_t> lines;
     for (int64_t q = first - pad; q < first + count + pad; ++q) lines.push_back(reflect_index(q, n));
     side.index = torch::tensor(lines, torch::kLong).to(weight.device());
-    for (int64_t s : scales) side.sampling.emplace(s, line_sampling(n / s, n, lines).to(weight.device()));
+    const int64_t m = dim == 2 ? w : h;  // the other dimension
+    std::vector<int64_t> all(static_cast<size_t>(m));
+    std::iota(all.begin(), all.end(), 0);
+    for (int64_t s : scales) {
+      side.sampling.emplace(s, line_sampling(n / s, n, lines).to(weight.device()));
+      side.across.emplace(s, line_sampling(m / s, m, all).to(weight.device()));
+    }
     plan.sides.push_back(std::move(side));
   }
   return plans_.emplace(key, std::move(plan)).first->second;
@@ -137,14 +144,17 @@ torch::Tensor HypercolumnHead::conv1_by_source(const torch::Tensor& image, const
                         static_cast<uint64_t>(weight.size(1) * weight.size(2) * weight.size(3)));
   if (scales.empty()) return y;
   const TapPlan& plan = plan_for(h, w, scales, weight);
+  const int64_t n = image.size(0), out = weight.size(0);
   for (const auto& src : sources)
-    if (src.s >= 2) y = y + conv_of_upsampled(src.t, src.w, src.s, plan.basis.at(src.s), plan.mix.at(src.s));
+    if (src.s >= 2)  // in place, phase by phase (y's own layout; no pixel_shuffle copy)
+      y.view({n, out, h / src.s, src.s, w / src.s, src.s})
+          .add_(conv_of_upsampled_phases(src.t, src.w, src.s, plan.basis.at(src.s), plan.mix.at(src.s)));
   // The border lines, exactly: the conv over the reflection-padded lines of every source.
   for (const auto& side : plan.sides) {
     std::vector<torch::Tensor> parts;
     for (const auto& src : sources)
       parts.push_back(src.s == 1 ? src.t.index_select(side.dim, side.index)
-                                 : upsampled_lines(src.t, side.dim, side.sampling.at(src.s), h, w));
+                                 : upsampled_lines(src.t, side.dim, side.sampling.at(src.s), side.across.at(src.s)));
     auto strip = torch::cat(parts, 1);
     strip = side.dim == 2 ? torch::reflection_pad2d(strip, {pad, pad, 0, 0})
                           : torch::reflection_pad2d(strip, {0, 0, pad, pad});

@@ -62,6 +62,7 @@ class HypercolumnHead : public Head {
     int64_t dim, first, count;                // output lines [first, first + count) along dim
     torch::Tensor index;                      // the full-resolution lines their conv reads
     std::map<int64_t, LineSampling> sampling; // those lines of up_s(f), per scale s
+    std::map<int64_t, LineSampling> across;   // every line of up_s(f) along the other dim
   };
   struct TapPlan {
     std::map<int64_t, PolyphaseBasis> basis;

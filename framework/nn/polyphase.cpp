@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include "nn/layers.h"
 
 namespace dmgn::nn {
 
@@ -38,28 +37,35 @@ PolyphaseBasis polyphase_basis(int64_t s, int64_t k, int64_t dil, int64_t pad) {
   return b;
 }
 
-torch::Tensor polyphase_mix(const PolyphaseBasis& basis, int64_t out) {
+torch::Tensor polyphase_mix(const PolyphaseBasis& basis) {
   const auto& B = basis.weights;  // [s, k, K]
   const int64_t s = B.size(0), k = B.size(1), K = B.size(2);
   // [phi_y, phi_x, ty, tx, a, b] = By[phi_y, ty, a] Bx[phi_x, tx, b]
   const auto m = B.view({s, 1, k, 1, K, 1}) * B.view({1, s, 1, k, 1, K});
-  return m.reshape({s * s, k * k, K, K}).repeat({out, 1, 1, 1});
+  return m.reshape({s * s, k * k, K, K});
+}
+
+torch::Tensor conv_of_upsampled_phases(const torch::Tensor& f, const torch::Tensor& weight, int64_t s,
+                                       const PolyphaseBasis& basis, const torch::Tensor& mix) {
+  const int64_t n = f.size(0), h = f.size(2), w = f.size(3);
+  const int64_t out = weight.size(0), c = weight.size(1), k = weight.size(2);
+  const int64_t before = -basis.a_min, after = basis.a_min + basis.span - 1;
+  TORCH_CHECK(before >= 0 && after >= 0, "conv_of_upsampled: the basis must span offset 0");
+  TORCH_CHECK(mix.size(0) == s * s && mix.size(1) == k * k, "conv_of_upsampled: mix ", mix.sizes(),
+              " does not fit scale ", s, " with ", k, "x", k, " taps");
+  // Stage 1: every tap's 1x1 product, grouped by output channel ([out * k * k] channels).
+  const auto taps = weight.permute({0, 2, 3, 1}).reshape({out * k * k, c, 1, 1});
+  const auto t = torch::conv2d(torch::replication_pad2d(f, {before, after, before, after}), taps);
+  // Stage 2: per output channel, its k * k tap maps to its s * s phases: the output channels as
+  // a batch of one dense conv.
+  const auto z = torch::conv2d(t.contiguous().view({n * out, k * k, h + before + after, w + before + after}), mix);
+  return z.view({n, out, s, s, h, w}).permute({0, 1, 4, 2, 5, 3});  // [n, out, h, phi_y, w, phi_x]
 }
 
 torch::Tensor conv_of_upsampled(const torch::Tensor& f, const torch::Tensor& weight, int64_t s,
                                 const PolyphaseBasis& basis, const torch::Tensor& mix) {
-  const int64_t out = weight.size(0), c = weight.size(1), k = weight.size(2);
-  const int64_t before = -basis.a_min, after = basis.a_min + basis.span - 1;
-  TORCH_CHECK(before >= 0 && after >= 0, "conv_of_upsampled: the basis must span offset 0");
-  TORCH_CHECK(mix.size(0) == out * s * s && mix.size(1) == k * k, "conv_of_upsampled: mix ", mix.sizes(),
-              " does not fit ", out, " outputs at scale ", s, " with ", k, "x", k, " taps");
-  // Stage 1: every tap's 1x1 product, grouped by output channel ([out * k * k] channels).
-  const auto taps = weight.permute({0, 2, 3, 1}).reshape({out * k * k, c, 1, 1});
-  const auto t = torch::conv2d(torch::replication_pad2d(f, {before, after, before, after}), taps);
-  // Stage 2: per output channel, its k * k tap maps to its s * s phases.
-  const std::vector<int64_t> unit{1, 1}, none{0, 0};
-  const auto z = torch::conv2d(t, mix, {}, at::IntArrayRef(unit), at::IntArrayRef(none), at::IntArrayRef(unit), out);
-  return torch::pixel_shuffle(z, s);
+  return conv_of_upsampled_phases(f, weight, s, basis, mix)
+      .reshape({f.size(0), weight.size(0), f.size(2) * s, f.size(3) * s});
 }
 
 LineSampling LineSampling::to(const torch::Device& device) const {
@@ -83,16 +89,17 @@ LineSampling line_sampling(int64_t in, int64_t out, const std::vector<int64_t>& 
   return {torch::tensor(lower, torch::kLong), torch::tensor(upper, torch::kLong), torch::tensor(fraction)};
 }
 
-torch::Tensor upsampled_lines(const torch::Tensor& f, int64_t dim, const LineSampling& lines, int64_t height,
-                              int64_t width) {
+torch::Tensor upsampled_lines(const torch::Tensor& f, int64_t dim, const LineSampling& lines,
+                              const LineSampling& across) {
   TORCH_CHECK(dim == 2 || dim == 3, "upsampled_lines: dim must be 2 (rows) or 3 (columns)");
-  const int64_t n = lines.lower.numel();
-  std::vector<int64_t> shape{1, 1, 1, 1};
-  shape[dim] = n;
-  const auto l = lines.fraction.view(shape);
-  const auto picked = f.index_select(dim, lines.lower) * (1 - l) + f.index_select(dim, lines.upper) * l;
-  // The other dimension resized as a whole (the resize is separable); this one stays (scale 1).
-  return dim == 2 ? resize_bilinear(picked, n, width, false) : resize_bilinear(picked, height, n, false);
+  const auto lerp = [&](const torch::Tensor& x, int64_t d, const LineSampling& at) {
+    std::vector<int64_t> shape{1, 1, 1, 1};
+    shape[d] = at.lower.numel();
+    const auto l = at.fraction.view(shape);
+    return x.index_select(d, at.lower) * (1 - l) + x.index_select(d, at.upper) * l;
+  };
+  // The resize is separable: these lines along dim, then every line of the other dimension.
+  return lerp(lerp(f, dim, lines), dim == 2 ? 3 : 2, across);
 }
 
 }  // namespace dmgn::nn

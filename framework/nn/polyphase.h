@@ -8,9 +8,11 @@
 // depend only on the phase and the tap: up_s(f)[s*i + phi + o] = (1 - l) f[i + a0] + l f[i + a0 + 1]
 // with a0 = floor((phi + o + 0.5) / s - 0.5), l its fraction. So, in two stages at f's size,
 //     T = conv_1x1(f, W_t) for every tap t           (k*k x out channels)
-//     y = pixel_shuffle(conv_K(replicate_pad(T), M, groups = out), s)
-// where M[(out, phi_y, phi_x), t = (ty, tx), a, b] = By[phi_y, ty, a] Bx[phi_x, tx, b] is a
-// constant (the same for every output channel; K = 3 for a 3x3 kernel at any s). The
+//     y = pixel_shuffle(conv_K(replicate_pad(T), M) per output channel, s)
+// where M[(phi_y, phi_x), t = (ty, tx), a, b] = By[phi_y, ty, a] Bx[phi_x, tx, b] is a constant,
+// the same for every output channel (K = 3 for a 3x3 kernel at any s): one dense conv over
+// the output channels as a batch (a grouped conv with one group per output channel ran as one
+// small GEMM per group on cuDNN). The
 // replicate padding reproduces the upsampling's clamping at the border. The first stage costs
 // 1/s^2 of the direct conv's MACs, the second k^2 K^2 = 81 MACs per output value whatever f's
 // channel count (the direct conv: k^2 c, 4608 for relu4_1); up_s(f) is never materialised (for
@@ -36,13 +38,16 @@ struct PolyphaseBasis {
 };
 PolyphaseBasis polyphase_basis(int64_t s, int64_t k, int64_t dil, int64_t pad);
 
-// M of the top for `out` output channels: [out * s * s, k * k, K, K] (float64 on the CPU), in
-// pixel_shuffle's channel order (out-major, then phi_y, phi_x).
-torch::Tensor polyphase_mix(const PolyphaseBasis& basis, int64_t out);
+// M of the top: [s * s, k * k, K, K] (float64 on the CPU), phases phi_y-major.
+torch::Tensor polyphase_mix(const PolyphaseBasis& basis);
 
 // conv(up_s(f), weight) with weight [out, c, k, k], taps at t * dil - pad, unpadded at full
-// resolution, i.e. exact wherever p + offset stays inside the image; [n, out, s*h, s*w], no
-// bias. `mix` = polyphase_mix(basis, out) on f's device, in the weight's dtype.
+// resolution, i.e. exact wherever p + offset stays inside the image; no bias. As a view
+// [n, out, h, s, w, s] (add it to y.view({n, out, h, s, w, s}): no pixel_shuffle copy), or
+// reshaped to [n, out, s*h, s*w]. `mix` = polyphase_mix(basis) on f's device, in the weight's
+// dtype.
+torch::Tensor conv_of_upsampled_phases(const torch::Tensor& f, const torch::Tensor& weight, int64_t s,
+                                       const PolyphaseBasis& basis, const torch::Tensor& mix);
 torch::Tensor conv_of_upsampled(const torch::Tensor& f, const torch::Tensor& weight, int64_t s,
                                 const PolyphaseBasis& basis, const torch::Tensor& mix);
 
@@ -58,9 +63,11 @@ struct LineSampling {
 LineSampling line_sampling(int64_t in, int64_t out, const std::vector<int64_t>& index);
 
 // The rows (dim 2) or columns (dim 3) of up(f) that `lines` samples, up(f) being f resized to
-// [height, width]; full along the other dimension: [n, c, |index|, width] or [n, c, height,
-// |index|]. The same values as resizing all of f and selecting, up to rounding.
-torch::Tensor upsampled_lines(const torch::Tensor& f, int64_t dim, const LineSampling& lines, int64_t height,
-                              int64_t width);
+// [height, width]; full along the other dimension, which `across` samples (every line of it):
+// [n, c, |index|, width] or [n, c, height, |index|]. The same values as resizing all of f and
+// selecting, up to rounding. Gathers and a lerp: PyTorch's resize kernel for NCHW runs one
+// thread per output pixel over every channel, which is slow on such thin strips.
+torch::Tensor upsampled_lines(const torch::Tensor& f, int64_t dim, const LineSampling& lines,
+                              const LineSampling& across);
 
 }  // namespace dmgn::nn
