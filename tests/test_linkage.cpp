@@ -4,29 +4,51 @@
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 
+#include <link.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "test_util.h"
 
 namespace {
 
-std::string object_of(const void* address) {
-  Dl_info info{};
-  if (dladdr(address, &info) == 0 || info.dli_fname == nullptr) return "(unknown)";
-  return info.dli_fname;
+// The shared objects of the process in the dynamic linker's global search order (the binary,
+// then its needed libraries breadth first), as dl_iterate_phdr reports them.
+std::vector<std::string> search_order() {
+  std::vector<std::string> names;
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* data) {
+        static_cast<std::vector<std::string>*>(data)->push_back(info->dlpi_name ? info->dlpi_name : "");
+        return 0;
+      },
+      &names);
+  return names;
+}
+
+size_t first_with(const std::vector<std::string>& names, const std::string& part) {
+  for (size_t i = 0; i < names.size(); ++i)
+    if (names[i].find(part) != std::string::npos) return i;
+  return names.size();
 }
 
 }  // namespace
 
 TEST(Build, StdSymbolsResolveToLibstdcxx) {
   namespace fs = std::filesystem;
-  const auto remove_all = static_cast<std::uintmax_t (*)(const fs::path&)>(&fs::remove_all);
-  const auto create_directories = static_cast<bool (*)(const fs::path&)>(&fs::create_directories);
-  for (const void* f : {reinterpret_cast<const void*>(remove_all), reinterpret_cast<const void*>(create_directories)})
-    EXPECT_NE(object_of(f).find("libstdc++"), std::string::npos) << "bound to " << object_of(f);
+  // A symbol binds to the first object in the search order that defines it: libstdc++ must
+  // come before any of LibTorch's libraries. (The address of std::filesystem::remove_all as
+  // the binary sees it cannot tell: in a non-PIE binary it is the binary's own PLT stub.)
+  const auto names = search_order();
+  const size_t stdcxx = first_with(names, "libstdc++"), torch = first_with(names, "libtorch");
+  std::string order;
+  for (const auto& n : names) order += "\n  " + (n.empty() ? std::string("(the binary)") : n);
+  ASSERT_LT(stdcxx, names.size()) << "libstdc++ is not loaded?" << order;
+  ASSERT_LT(torch, names.size()) << "no libtorch* loaded?" << order;
+  EXPECT_LT(stdcxx, torch) << "libstdc++ is searched after LibTorch:" << order;
   // What crashed when bound to libtorch.so's copy: removing a folder with folders and files.
   const fs::path dir = dmgn::testing::scratch("linkage");
   fs::create_directories(dir / "a" / "b");
