@@ -105,6 +105,24 @@ TEST_F(Distributed, TwoGlooRanksWithBatchTwoEqualOneRankWithBatchFour) {
   EXPECT_LE(worst, 1e-5) << "largest difference relative to the tensor's scale";
   std::printf("2 ranks x 2 vs 1 rank x 4 after 5 steps: max relative difference %.3g\n", worst);
 
+  // The final test's per-image scores (the paired reports' input) are kept from both ranks:
+  // the same images, in the same order, with the same scores up to the parameters' difference.
+  {
+    dmgn::store::RunStore s2(dir / "two.sqlite"), s1(dir / "one.sqlite");
+    const auto e2 = s2.evaluations(), e1 = s1.evaluations();
+    ASSERT_FALSE(e1.empty());
+    ASSERT_EQ(e2.size(), e1.size());
+    const auto i2 = s2.eval_images(e2.back().id), i1 = s1.eval_images(e1.back().id);
+    ASSERT_EQ(i2.size(), i1.size());
+    ASSERT_GE(i1.size(), 2u) << "both ranks must have scored images";
+    for (size_t k = 0; k < i1.size(); ++k) {
+      EXPECT_EQ(i2[k].image, i1[k].image);
+      EXPECT_NEAR(i2[k].psnr, i1[k].psnr, 1e-3);
+      EXPECT_NEAR(i2[k].ssim, i1[k].ssim, 1e-4);
+      EXPECT_DOUBLE_EQ(i2[k].psnr_input, i1[k].psnr_input);
+    }
+  }
+
   // The logged losses (averaged over ranks) follow the same curve.
   const auto l2 = metric_map(dir / "two.sqlite"), l1 = metric_map(dir / "one.sqlite");
   for (const auto& [k, v] : l1) {

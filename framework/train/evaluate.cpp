@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <cmath>
+#include <sstream>
 
 #include "core/compat.h"
 #include "core/error.h"
@@ -80,7 +81,7 @@ EvalResult accumulate(models::Model& model, const data::Dataset& dataset, const 
     r.psnr_input += q0.psnr;
     r.ssim_input += q0.ssim;
     ++r.samples;
-    ImageScore score{s.id, q.psnr, q.ssim, q0.psnr, q0.ssim, ""};
+    ImageScore score{s.id, q.psnr, q.ssim, q0.psnr, q0.ssim, "", i};
     if (save && !opt.save_dir.empty() && (opt.save_count < 0 || i < opt.save_count)) {
       const auto stem = opt.save_dir / fmt::format("{:03d}", i);
       score.output = stem.string() + "_output.png";
@@ -117,6 +118,44 @@ void to_means(EvalResult& r) {
   r.ssim_input /= dn;
 }
 
+// Every rank's per-image scores on every rank, in sample order: the numbers by one all-reduce
+// of an n x 5 table (a flag and four scores; each sample is scored on one rank), the ids and
+// saved outputs by one broadcast per rank.
+std::vector<ImageScore> gather_images(Collective& c, const std::vector<ImageScore>& mine, int64_t n) {
+  std::vector<double> table(static_cast<size_t>(n) * 5, 0.0);
+  for (const auto& im : mine) {
+    double* row = &table[static_cast<size_t>(im.index) * 5];
+    row[0] = 1;
+    row[1] = im.psnr;
+    row[2] = im.ssim;
+    row[3] = im.psnr_input;
+    row[4] = im.ssim_input;
+  }
+  table = all_reduce_values(c, std::move(table));
+  std::vector<std::string> ids(static_cast<size_t>(n)), outputs(static_cast<size_t>(n));
+  for (int root = 0; root < c.world_size(); ++root) {
+    std::string text;  // "index\tid\toutput\n" per image of rank `root`
+    if (c.rank() == root)
+      for (const auto& im : mine) text += fmt::format("{}\t{}\t{}\n", im.index, im.id, im.output);
+    broadcast_string(c, text, root);
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+      const auto a = line.find('\t'), b = line.find('\t', a + 1);
+      const auto i = static_cast<size_t>(std::stoll(line.substr(0, a)));
+      ids.at(i) = line.substr(a + 1, b - a - 1);
+      outputs.at(i) = line.substr(b + 1);
+    }
+  }
+  std::vector<ImageScore> all;
+  for (int64_t i = 0; i < n; ++i) {
+    const double* row = &table[static_cast<size_t>(i) * 5];
+    if (row[0] < 0.5) continue;  // skipped as bad
+    all.push_back({ids[static_cast<size_t>(i)], row[1], row[2], row[3], row[4], outputs[static_cast<size_t>(i)], i});
+  }
+  return all;
+}
+
 }  // namespace
 
 EvalResult evaluate(models::Model& model, const data::Dataset& dataset, const metrics::Spec& spec,
@@ -135,7 +174,7 @@ EvalResult evaluate(models::Model& model, const data::Dataset& dataset, const me
   const auto sums = all_reduce_values(c, {r.psnr, r.ssim, r.psnr_input, r.ssim_input,
                                          static_cast<double>(r.samples), static_cast<double>(r.skipped)});
   r.skipped = static_cast<int64_t>(std::llround(sums[5]));
-  r.images.clear();  // per-image scores stay with single-process evaluation
+  r.images = gather_images(c, r.images, n);
   r.psnr = sums[0];
   r.ssim = sums[1];
   r.psnr_input = sums[2];

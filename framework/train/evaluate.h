@@ -24,6 +24,7 @@ struct ImageScore {
   std::string id;
   double psnr = 0, ssim = 0, psnr_input = 0, ssim_input = 0;
   std::string output;  // the saved output PNG, if saved
+  int64_t index = -1;  // the sample's index in the dataset
 };
 
 struct EvalResult {
@@ -34,7 +35,7 @@ struct EvalResult {
   int64_t skipped = 0;                     // bad samples left out (skip_bad)
   double psnr = 0, ssim = 0;               // model output vs ground truth
   double psnr_input = 0, ssim_input = 0;   // identity baseline: input vs ground truth
-  std::vector<ImageScore> images;          // per image (single-process evaluate only)
+  std::vector<ImageScore> images;          // per image, in sample order
   std::vector<std::string> skipped_messages;
 };
 
@@ -51,7 +52,8 @@ EvalResult evaluate(models::Model& model, const data::Dataset& dataset, const me
                     const EvalOptions& options = {});
 // Data-parallel: rank r evaluates samples r, r + W, r + 2W, ... of the first max_samples; the
 // per-image sums are all-reduced, so every rank returns the mean over all samples (the same
-// value as a single process, up to summation order). Only rank 0 saves images.
+// value as a single process, up to summation order), and the per-image scores of every rank
+// are gathered, in sample order, on every rank. Only rank 0 saves images.
 EvalResult evaluate(models::Model& model, const data::Dataset& dataset, const metrics::Spec& spec,
                     const EvalOptions& options, Collective& collective);
 

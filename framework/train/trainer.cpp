@@ -372,7 +372,7 @@ void TrainRun::validate() {
 }
 
 void TrainRun::record_images(const data::Dataset& ds, const EvalResult& r) {
-  if (!lead_ || r.images.empty()) return;  // data-parallel evaluation keeps means only
+  if (!lead_ || r.images.empty()) return;
   store::Evaluation e = evaluation_record(r, ds);
   e.run_id = plan_.run_id;
   e.step = step_;
