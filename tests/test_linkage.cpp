@@ -1,12 +1,9 @@
 // Which shared object the binary's std:: symbols bind to (framework/CMakeLists.txt: libstdc++
 // first among the needed libraries, because the CUDA wheel's libtorch.so exports a broken copy
 // of some of them).
-#include <dlfcn.h>
 #include <gtest/gtest.h>
-
 #include <link.h>
 
-#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -39,9 +36,9 @@ size_t first_with(const std::vector<std::string>& names, const std::string& part
 
 TEST(Build, StdSymbolsResolveToLibstdcxx) {
   namespace fs = std::filesystem;
-  // A symbol binds to the first object in the search order that defines it: libstdc++ must
-  // come before any of LibTorch's libraries. (The address of std::filesystem::remove_all as
-  // the binary sees it cannot tell: in a non-PIE binary it is the binary's own PLT stub.)
+  // A symbol binds to the first object in the search order that defines it, so libstdc++ must
+  // come before any of LibTorch's libraries. The order is checked rather than the address of
+  // std::filesystem::remove_all: in a non-PIE binary that address is the binary's own PLT stub.
   const auto names = search_order();
   const size_t stdcxx = first_with(names, "libstdc++"), torch = first_with(names, "libtorch");
   std::string order;

@@ -1,7 +1,6 @@
 #include "nn/head.h"
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <numeric>
@@ -63,8 +62,8 @@ int64_t reflect_index(int64_t q, int64_t n) { return q < 0 ? -q : (q >= n ? 2 * 
 
 const HypercolumnHead::TapPlan& HypercolumnHead::plan_for(int64_t h, int64_t w, const std::vector<int64_t>& scales,
                                                           const torch::Tensor& weight) {
-  const std::string key = fmt::format("{}x{} {} {} {}", h, w, weight.device().str(), c10::toString(weight.scalar_type()),
-                                      fmt::join(scales, ","));
+  const PlanKey key{h, w, static_cast<int>(weight.device().type()), weight.device().index(),
+                    static_cast<int>(weight.scalar_type())};
   const std::lock_guard<std::mutex> lock(plans_mutex_);
   auto it = plans_.find(key);
   if (it != plans_.end()) return it->second;

@@ -8,7 +8,7 @@
 // Low-resolution taps (runtime.head_taps): the first conv is linear in its input channels,
 // so it is a sum over sources (the image, each feature), and for a feature f at 1/s of the
 // input size (s = 2, 4, 8, 16: relu2_1 .. relu5_1, 1408 of the 1475 channels) the conv over
-// up_s(f) is computed at f's own resolution as a polyphase conv followed by pixel_shuffle
+// up_s(f) is computed at f's own resolution as a polyphase conv added to y phase by phase
 // (nn/polyphase.h): the same MACs, but the 1472-channel full-resolution hypercolumn is never
 // resized, concatenated, padded or kept for the backward. The lines within the conv's padding
 // of the border, where the polyphase taps would read the reflection padding of up_s(f), are
@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <tuple>
 
 #include "core/config.h"
 #include "core/registry.h"
@@ -70,7 +71,10 @@ class HypercolumnHead : public Head {
     std::vector<BorderSide> sides;
   };
   const TapPlan& plan_for(int64_t h, int64_t w, const std::vector<int64_t>& scales, const torch::Tensor& weight);
-  std::map<std::string, TapPlan> plans_;
+  // By input height, width, device type and index, and weight dtype (the taps are fixed, so
+  // these decide the scales).
+  using PlanKey = std::tuple<int64_t, int64_t, int, int, int>;
+  std::map<PlanKey, TapPlan> plans_;
   std::mutex plans_mutex_;
 
   Taps taps_when_ = Taps::never;

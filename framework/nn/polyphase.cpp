@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 
-
 namespace dmgn::nn {
 
 PolyphaseBasis polyphase_basis(int64_t s, int64_t k, int64_t dil, int64_t pad) {

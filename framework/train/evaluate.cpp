@@ -119,10 +119,13 @@ void to_means(EvalResult& r) {
 }
 
 // Every rank's per-image scores on every rank, in sample order: the numbers by one all-reduce
-// of an n x 5 table (a flag and four scores; each sample is scored on one rank), the ids and
-// saved outputs by one broadcast per rank.
-std::vector<ImageScore> gather_images(Collective& c, const std::vector<ImageScore>& mine, int64_t n) {
-  std::vector<double> table(static_cast<size_t>(n) * 5, 0.0);
+// of an n x 5 table (a flag and four scores; each sample is scored on one rank) with the
+// ranks' skipped counts after it (`skipped`: this rank's in, the total out), the ids and saved
+// outputs by one broadcast per rank.
+std::vector<ImageScore> gather_images(Collective& c, const std::vector<ImageScore>& mine, int64_t n,
+                                      int64_t& skipped) {
+  std::vector<double> table(static_cast<size_t>(n) * 5 + 1, 0.0);
+  table.back() = static_cast<double>(skipped);
   for (const auto& im : mine) {
     double* row = &table[static_cast<size_t>(im.index) * 5];
     row[0] = 1;
@@ -132,6 +135,7 @@ std::vector<ImageScore> gather_images(Collective& c, const std::vector<ImageScor
     row[4] = im.ssim_input;
   }
   table = all_reduce_values(c, std::move(table));
+  skipped = std::llround(table.back());
   std::vector<std::string> ids(static_cast<size_t>(n)), outputs(static_cast<size_t>(n));
   for (int root = 0; root < c.world_size(); ++root) {
     std::string text;  // "index\tid\toutput\n" per image of rank `root`
@@ -171,15 +175,16 @@ EvalResult evaluate(models::Model& model, const data::Dataset& dataset, const me
   if (c.world_size() == 1) return evaluate(model, dataset, spec, opt);
   const int64_t n = sample_count(dataset, opt);
   EvalResult r = accumulate(model, dataset, spec, opt, n, c.rank(), c.world_size(), c.rank() == 0);
-  const auto sums = all_reduce_values(c, {r.psnr, r.ssim, r.psnr_input, r.ssim_input,
-                                         static_cast<double>(r.samples), static_cast<double>(r.skipped)});
-  r.skipped = static_cast<int64_t>(std::llround(sums[5]));
-  r.images = gather_images(c, r.images, n);
-  r.psnr = sums[0];
-  r.ssim = sums[1];
-  r.psnr_input = sums[2];
-  r.ssim_input = sums[3];
-  r.samples = static_cast<int64_t>(std::llround(sums[4]));
+  r.images = gather_images(c, r.images, n, r.skipped);
+  // The sums in sample order, as a single process adds them.
+  r.psnr = r.ssim = r.psnr_input = r.ssim_input = 0;
+  for (const auto& im : r.images) {
+    r.psnr += im.psnr;
+    r.ssim += im.ssim;
+    r.psnr_input += im.psnr_input;
+    r.ssim_input += im.ssim_input;
+  }
+  r.samples = static_cast<int64_t>(r.images.size());
   to_means(r);
   return r;
 }

@@ -51,9 +51,9 @@ struct EvalOptions {
 EvalResult evaluate(models::Model& model, const data::Dataset& dataset, const metrics::Spec& spec,
                     const EvalOptions& options = {});
 // Data-parallel: rank r evaluates samples r, r + W, r + 2W, ... of the first max_samples; the
-// per-image sums are all-reduced, so every rank returns the mean over all samples (the same
-// value as a single process, up to summation order), and the per-image scores of every rank
-// are gathered, in sample order, on every rank. Only rank 0 saves images.
+// per-image scores of every rank are gathered, in sample order, on every rank, and every rank
+// returns the mean over all samples, summed in that order (a single process's value). Only
+// rank 0 saves images.
 EvalResult evaluate(models::Model& model, const data::Dataset& dataset, const metrics::Spec& spec,
                     const EvalOptions& options, Collective& collective);
 
