@@ -185,6 +185,7 @@ TEST_F(Reliability, AStoreThatCannotBeWrittenCanStillBeRead) {
   const auto report = run_unprivileged({"report", "table1", "--store", file.string()}, dir / "report.log");
   EXPECT_EQ(report.code, 0) << report.out;
   EXPECT_EQ(report.out.find("read-only"), std::string::npos) << report.out;
+  EXPECT_NE(report.out.find("report not recorded"), std::string::npos) << report.out;  // said, not an error
   EXPECT_FALSE(fs::exists(folder / "runs.sqlite-wal"));  // nothing written beside it
 
   // Writing to a read-only store: one short line, no SQL statement.
@@ -194,6 +195,20 @@ TEST_F(Reliability, AStoreThatCannotBeWrittenCanStillBeRead) {
   EXPECT_EQ(err.find("INSERT INTO runs(config_hash"), std::string::npos) << err;
   EXPECT_LT(err.size(), 300u) << err;
   fs::permissions(folder, fs::perms::owner_all, fs::perm_options::add);
+
+  // Writable again: the report is recorded (runs, provenance, verdicts) and listed.
+  fs::permissions(file, fs::perms::owner_write, fs::perm_options::add);
+  const std::string store_arg = " --store '" + file.string() + "'";
+  const auto recorded = dmgn::testing::dmgn_shell("report table1" + store_arg);
+  EXPECT_EQ(recorded.code, 0) << recorded.out;
+  EXPECT_NE(recorded.out.find("recorded as report 1"), std::string::npos) << recorded.out;
+  const auto reports = dmgn::testing::dmgn_shell("reports --provenance" + store_arg);
+  EXPECT_EQ(reports.code, 0) << reports.out;
+  EXPECT_NE(reports.out.find("report 1  table1"), std::string::npos) << reports.out;
+  EXPECT_NE(reports.out.find("Table I: ablation of DMGN"), std::string::npos) << reports.out;
+  const auto none = dmgn::testing::dmgn_shell("report table1 --no-record" + store_arg);
+  EXPECT_EQ(none.out.find("recorded as report"), std::string::npos) << none.out;
+  EXPECT_EQ(dmgn::store::RunStore(file).reports().size(), 1u);
 }
 
 }  // namespace

@@ -408,4 +408,28 @@ TEST(Table1, PairedVerdictsFromPerImageTestScores) {
         << out;
     EXPECT_NE(out.find("Power (RDMC vs Base model on builtin)"), std::string::npos) << out;
   }
+  // What the store keeps of the report: the runs behind it, provenance and the verdicts.
+  dmgn::report::ReportOptions o;
+  o.paper_dir = table1_csv().parent_path();
+  o.sweep = "s";
+  const auto table = dmgn::report::build_report_table(store, "table1", o);
+  const auto rec = dmgn::report::report_record(table, "table1", o);
+  EXPECT_EQ(rec.report, "table1");
+  EXPECT_EQ(rec.sweep, "s");
+  EXPECT_EQ(rec.runs.size(), 0u);  // sweep "s" has no runs
+  const auto all = dmgn::report::report_record(dmgn::report::build_report_table(store, "table1", {table1_csv().parent_path()}),
+                                               "table1");
+  EXPECT_EQ(all.runs.size(), 6u);
+  ASSERT_EQ(all.verdicts.size(), 2u);  // RDMC - Base model on builtin, PSNR and SSIM
+  EXPECT_EQ(all.verdicts[0].metric, "psnr");
+  EXPECT_EQ(all.verdicts[0].verdict, "holds");
+  EXPECT_EQ(all.verdicts[0].seeds, 3);
+  EXPECT_EQ(all.verdicts[0].images, 6);
+  EXPECT_NEAR(all.verdicts[0].mean, 0.49, 0.02);
+  EXPECT_EQ(all.verdicts[1].verdict, "reversed");
+  EXPECT_NE(all.provenance.find("RDMC: runs "), std::string::npos) << all.provenance;
+  EXPECT_NE(all.provenance.find("Paired on builtin PSNR, RDMC - Base model"), std::string::npos) << all.provenance;
+  const int64_t rid = store.log_report(all);
+  EXPECT_EQ(store.reports("table1").back().id, rid);
+  EXPECT_EQ(store.reports("table1").back().verdicts.size(), 2u);
 }

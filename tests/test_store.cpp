@@ -161,8 +161,8 @@ TEST(RunStore, ReopensKeepsDataVersionsSchemaAndMoves) {
   int64_t id = 0;
   {
     RunStore store(file);
-    EXPECT_EQ(store.schema_version(), 3);
-    EXPECT_EQ(RunStore::kSchemaVersion, 3);
+    EXPECT_EQ(store.schema_version(), 4);
+    EXPECT_EQ(RunStore::kSchemaVersion, 4);
     id = store.begin_run(make_info("table1", "RDMC"));
     store.log_metric({id, 5, "test", "wild", "ssim", 0.9, "y"});
     store.finish_run(id, "interrupted");
@@ -170,7 +170,7 @@ TEST(RunStore, ReopensKeepsDataVersionsSchemaAndMoves) {
   ASSERT_TRUE(fs::exists(file));
   {
     RunStore reopened(file);
-    EXPECT_EQ(reopened.schema_version(), 3);
+    EXPECT_EQ(reopened.schema_version(), 4);
     const auto row = reopened.run(id);
     ASSERT_TRUE(row.has_value());
     EXPECT_EQ(row->status, "interrupted");
@@ -195,11 +195,11 @@ TEST(RunStore, ReopensKeepsDataVersionsSchemaAndMoves) {
     sqlite3_close(raw);
   };
   // A version-1 file (before the benchmarks table) is migrated in place, keeping its runs.
-  exec("DROP TABLE eval_images; DROP TABLE evaluations; DROP TABLE benchmarks; "
-       "DELETE FROM schema_version WHERE version >= 2");
+  exec("DROP TABLE report_verdicts; DROP TABLE reports; DROP TABLE eval_images; DROP TABLE evaluations; "
+       "DROP TABLE benchmarks; DELETE FROM schema_version WHERE version >= 2");
   {
     RunStore migrated(file);
-    EXPECT_EQ(migrated.schema_version(), 3);
+    EXPECT_EQ(migrated.schema_version(), 4);
     EXPECT_EQ(migrated.runs().size(), 2u);
     BenchRow b;
     b.bench = "scaling";
@@ -234,11 +234,11 @@ TEST(RunStore, ReopensKeepsDataVersionsSchemaAndMoves) {
   }
 
   // A file written by a newer dmgn is refused with a clear message.
-  exec("INSERT INTO schema_version(version) VALUES (4)");
+  exec("INSERT INTO schema_version(version) VALUES (5)");
   const std::string newer = error_of([&] { RunStore s(file); });
   EXPECT_NE(newer.find("newer"), std::string::npos) << newer;
   EXPECT_NE(newer.find(file.string()), std::string::npos) << newer;
-  EXPECT_NE(newer.find("version 4"), std::string::npos) << newer;
+  EXPECT_NE(newer.find("version 5"), std::string::npos) << newer;
 
   // Something that is not a database: StoreError naming the file.
   const fs::path junk = dir / "junk.sqlite";
@@ -246,6 +246,66 @@ TEST(RunStore, ReopensKeepsDataVersionsSchemaAndMoves) {
   const std::string notdb = error_of([&] { RunStore s(junk); });
   EXPECT_NE(notdb.find(junk.string()), std::string::npos) << notdb;
   EXPECT_NE(notdb.find("not a database"), std::string::npos) << notdb;
+}
+
+TEST(RunStore, ReportsKeepProvenanceAndVerdictsAndMigrateFromVersion3) {
+  const fs::path dir = dmgn::testing::scratch("store_reports");
+  const fs::path file = dir / "runs.sqlite";
+  {
+    RunStore store(file);
+    store.begin_run(make_info("table1", "DMGN"));
+  }
+  // A version-3 store (before reports) gains the tables in place.
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(file.string().c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw, "DROP TABLE report_verdicts; DROP TABLE reports; DELETE FROM schema_version WHERE "
+                              "version >= 4",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(raw);
+  EXPECT_THROW(RunStore(file, RunStore::Access::read_only), dmgn::StoreError);  // older, read-only: refused
+  RunStore store(file);
+  EXPECT_EQ(store.schema_version(), 4);
+  EXPECT_TRUE(store.reports().empty());
+  dmgn::store::ReportRecord r;
+  r.report = "table1";
+  r.sweep = "table1_small";
+  r.runs = {3, 1, 2};
+  r.provenance = "Table I\nBase model: runs 1 (seeds 0)";
+  r.git_revision = "abc123";
+  r.verdicts.push_back({"builtin", "psnr", "Base model", "RDMC", 3, 24, 0.5, 0.25, 0.75, "holds", 0.1, 0.2, 0.3});
+  r.verdicts.push_back({"builtin", "ssim", "Base model", "RDMC", 0, 0, 0, 0, 0, "not computed", 0, 0, 0});
+  const int64_t first = store.log_report(r);
+  r.report = "table2";
+  r.verdicts.clear();
+  const int64_t second = store.log_report(r);
+  EXPECT_GT(second, first);
+  const auto all = store.reports();
+  ASSERT_EQ(all.size(), 2u);
+  const auto t1 = store.reports("table1");
+  ASSERT_EQ(t1.size(), 1u);
+  EXPECT_EQ(t1[0].id, first);
+  EXPECT_EQ(t1[0].sweep, "table1_small");
+  EXPECT_EQ(t1[0].runs, (std::vector<int64_t>{3, 1, 2}));
+  EXPECT_EQ(t1[0].provenance, r.provenance);
+  EXPECT_EQ(t1[0].git_revision, "abc123");
+  EXPECT_FALSE(t1[0].created_at.empty());
+  ASSERT_EQ(t1[0].verdicts.size(), 2u);
+  const auto& v = t1[0].verdicts[0];
+  EXPECT_EQ(v.dataset, "builtin");
+  EXPECT_EQ(v.metric, "psnr");
+  EXPECT_EQ(v.a, "Base model");
+  EXPECT_EQ(v.b, "RDMC");
+  EXPECT_EQ(v.seeds, 3);
+  EXPECT_EQ(v.images, 24);
+  EXPECT_DOUBLE_EQ(v.mean, 0.5);
+  EXPECT_DOUBLE_EQ(v.lo, 0.25);
+  EXPECT_DOUBLE_EQ(v.hi, 0.75);
+  EXPECT_EQ(v.verdict, "holds");
+  EXPECT_DOUBLE_EQ(v.sd_residual, 0.3);
+  EXPECT_EQ(t1[0].verdicts[1].verdict, "not computed");
+  EXPECT_TRUE(store.reports("table2")[0].verdicts.empty());
+  EXPECT_TRUE(store.reports("table5").empty());
 }
 
 TEST(RunStore, FiltersRunsInIdOrder) {

@@ -10,9 +10,11 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "data/benchmarks.h"
 #include "models/model.h"
 #include "report/format.h"
+#include "report/render_table.h"
 #include "report/tables.h"
 #include "store/run_store.h"
 #include "train/checkpoint.h"
@@ -152,11 +154,45 @@ std::vector<Dump> dump_runs(const FigureArgs& a) {
   return dumps;
 }
 
+// Opens the store a table reads; with `record`, read-write (so that the report can be kept, and
+// an older schema is migrated), falling back to read-only where it cannot be written
+// (read-only media, someone else's folder) with a warning.
+store::RunStore open_report_store(const std::string& file, bool& record) {
+  if (record) {
+    if (!std::filesystem::exists(file)) return open_existing_store(file);  // its error
+    const auto path = std::filesystem::path(file);
+    const auto dir = path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
+    if (::access(file.c_str(), W_OK) != 0 || ::access(dir.c_str(), W_OK) != 0) {
+      log::info(fmt::format("report not recorded: {} (or its folder) cannot be written", file));
+      record = false;
+      return open_existing_store(file);
+    }
+    try {
+      return store::RunStore(file);
+    } catch (const std::exception& e) {
+      log::warn(fmt::format("report not recorded in the store: {}", e.what()));
+      record = false;
+    }
+  }
+  return open_existing_store(file);
+}
+
+// Keeps what a regenerated table was computed from (runs, provenance, paired verdicts).
+void record_report(store::RunStore& store, const report::PaperVsOurs& table, const std::string& id,
+                   const report::ReportOptions& o) {
+  auto rec = report::report_record(table, id, o);
+  rec.git_revision = git_revision();
+  const auto rid = store.log_report(rec);
+  log::info(fmt::format("recorded as report {} in {} ({} paired verdict(s); `dmgn reports` lists them)", rid,
+                        store.path().string(), rec.verdicts.size()));
+}
+
 void add_table(CLI::App* report, const std::string& id, const std::string& help) {
   auto* c = report->add_subcommand(id, help);
   struct Args {
     std::string store = "results/runs.sqlite", format = "markdown", out, paper_dir, sweep;
     int64_t size = 256;
+    bool no_record = false;
   };
   auto a = std::make_shared<Args>();
   c->add_option("--store", a->store, "Run store (SQLite)");
@@ -165,22 +201,28 @@ void add_table(CLI::App* report, const std::string& id, const std::string& help)
   c->add_option("--out", a->out, "Write to this file instead of stdout");
   c->add_option("--paper-dir", a->paper_dir, "Paper numbers folder (default: reports/paper/)");
   c->add_option("--sweep", a->sweep, "Only runs of this sweep");
+  c->add_flag("--no-record", a->no_record,
+              "Do not record the report (its runs, provenance and paired verdicts) in the store");
   if (id == "table3") c->add_option("--size", a->size, "Input size of the MACs and latency shown");
   c->callback([a, id] {
-    const store::RunStore store = open_existing_store(a->store);
     report::ReportOptions o;
     o.paper_dir = a->paper_dir;
     o.sweep = a->sweep;
     o.size = a->size;
-    const std::string text = report::render_report_table(store, id, report::parse_format(a->format), o);
+    bool record = !a->no_record;
+    store::RunStore store = open_report_store(a->store, record);
+    const report::PaperVsOurs table = report::build_report_table(store, id, o);
+    const std::string text = report::render(table, report::parse_format(a->format));
     if (a->out.empty()) {
       std::printf("%s", text.c_str());
-      return;
+      std::fflush(stdout);
+    } else {
+      std::ofstream f(a->out);
+      f << text;
+      if (!f) throw IoError(fmt::format("cannot write '{}'", a->out));
+      std::printf("wrote %s\n", a->out.c_str());
     }
-    std::ofstream f(a->out);
-    f << text;
-    if (!f) throw IoError(fmt::format("cannot write '{}'", a->out));
-    std::printf("wrote %s\n", a->out.c_str());
+    if (record) record_report(store, table, id, o);
   });
 }
 

@@ -1,4 +1,4 @@
-// dmgn runs
+// dmgn runs, dmgn reports
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -37,6 +37,40 @@ void add_store(CLI::App& app) {
                                   [](const store::RunRow& r) { return store::live_status(r) != status; }),
                    runs.end());
       std::printf("%s", store::format_runs(runs, store).c_str());
+    });
+  }
+  {
+    auto* cmd = app.add_subcommand("reports", "List the reports recorded in the store (dmgn report tableN) with their "
+                                              "paired verdicts");
+    static std::string store_file = "results/runs.sqlite", report;
+    static int64_t id = 0;
+    static bool provenance = false;
+    cmd->add_option("--store", store_file, "Run store (SQLite)");
+    cmd->add_option("--report", report, "Only this report (e.g. table1)");
+    cmd->add_option("--id", id, "Only the report with this id");
+    cmd->add_flag("--provenance", provenance, "Also print each report's provenance (runs per row, footer notes)");
+    cmd->callback([] {
+      const store::RunStore store = open_existing_store(store_file);
+      int shown = 0;
+      for (const auto& r : store.reports(report)) {
+        if (id > 0 && r.id != id) continue;
+        ++shown;
+        std::printf("report %lld  %s%s  %s  git %s  %zu run(s)\n", static_cast<long long>(r.id), r.report.c_str(),
+                    r.sweep.empty() ? "" : (" --sweep " + r.sweep).c_str(), r.created_at.c_str(),
+                    r.git_revision.c_str(), r.runs.size());
+        for (const auto& v : r.verdicts) {
+          if (v.verdict == "not computed") {
+            std::printf("  %s %s: %s - %s: not computed (no per-image scores)\n", v.dataset.c_str(), v.metric.c_str(),
+                        v.b.c_str(), v.a.c_str());
+            continue;
+          }
+          std::printf("  %s %s: %s - %s = %+.4f [%+.4f, %+.4f] (%lld seeds x %lld images): %s\n", v.dataset.c_str(),
+                      v.metric.c_str(), v.b.c_str(), v.a.c_str(), v.mean, v.lo, v.hi, static_cast<long long>(v.seeds),
+                      static_cast<long long>(v.images), v.verdict.c_str());
+        }
+        if (provenance) std::printf("%s\n", r.provenance.c_str());
+      }
+      if (shown == 0) std::printf("no reports recorded%s\n", report.empty() ? "" : (" for " + report).c_str());
     });
   }
 }

@@ -41,7 +41,7 @@ void add_info(CLI::App& app);
 void add_train(CLI::App& app);
 void add_eval(CLI::App& app);
 void add_official(CLI::App& app);  // import-official, parity
-void add_store(CLI::App& app);     // runs
+void add_store(CLI::App& app);     // runs, reports
 void add_report(CLI::App& app);    // report table*|fig6|curves|qualitative|masks
 void add_visualize(CLI::App& app); // visualize CHECKPOINT
 void add_launch(CLI::App& app);    // launch (local data-parallel workers)
@@ -61,5 +61,7 @@ store::BenchRow bench_row(const Config& cfg, const char* bench, const std::strin
 // Opens an existing run store for reading (it may sit in a read-only folder); IoError naming the
 // file when there is none (nothing trained yet).
 store::RunStore open_existing_store(const std::string& file);
+// This build's git revision (as runs and benchmarks record it).
+std::string git_revision();
 
 }  // namespace dmgn::cli

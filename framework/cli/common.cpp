@@ -102,6 +102,8 @@ std::string unknown_command(CLI::App& app, const std::string& first) {
                      fmt::format("{}", fmt::join(names, ", ")));
 }
 
+std::string git_revision() { return DMGN_GIT_REVISION; }
+
 std::string thousands(int64_t n) {
   std::string digits = std::to_string(n < 0 ? -n : n), out;
   for (size_t i = 0; i < digits.size(); ++i) {

@@ -138,8 +138,8 @@ int seeds_needed(const PairedDiff& p, int images, double target, int max_seeds) 
   return 0;
 }
 
-std::vector<std::string> paired_verdicts(const store::RunStore& store, const PaperVsOurs& t, double target) {
-  std::vector<std::string> out;
+std::vector<PairedDiff> paired_comparisons(const store::RunStore& store, const PaperVsOurs& t) {
+  std::vector<PairedDiff> out;
   ImageScores scores(store);
   std::map<std::string, std::map<int64_t, int64_t>> by_seed;  // row label -> seed -> run id
   for (const auto& r : t.rows) by_seed[r.label] = runs_by_seed(store, r);
@@ -170,12 +170,18 @@ std::vector<std::string> paired_verdicts(const store::RunStore& store, const Pap
           da.push_back(std::move(*xa));
           db.push_back(std::move(*xb));
         }
-        const std::string head = fmt::format("Paired on {} {}, {} - {}", col.label, m.header, b, a);
+        PairedDiff head;
+        head.column = col.id;
+        head.metric = m.name;
+        head.a = a;
+        head.b = b;
+        head.column_label = col.label;
+        head.metric_header = m.header;
+        head.decimals = m.decimals + 1;
         if (seeds.empty()) {
-          if (!missing.empty())
-            out.push_back(fmt::format("{}: not computed, {} has no per-image test scores in the store (logged at the "
-                                      "end of training since this version, single-process runs)",
-                                      head, missing));
+          if (missing.empty()) continue;
+          head.missing = missing;
+          out.push_back(std::move(head));
           continue;
         }
         std::set<std::string> images;
@@ -190,25 +196,47 @@ std::vector<std::string> paired_verdicts(const store::RunStore& store, const Pap
           for (const auto& im : images) rowv.push_back(db[s].at(im) - da[s].at(im));
           d.push_back(std::move(rowv));
         }
-        const PairedDiff p = compare_paired(d);
-        const int dec = m.decimals + 1;
-        out.push_back(fmt::format("{}: {} [95% CI {}, {}] over {} seed(s) x {} image(s): {}", head,
-                                  signed_text(p.mean, dec), signed_text(p.lo, dec), signed_text(p.hi, dec), p.seeds,
-                                  p.images, p.verdict));
-        if (m.name != "psnr" || p.seeds < 2 || p.images < 2) continue;
-        std::vector<std::string> needs;
-        std::set<int> sizes = {p.images, 24, 68};
-        for (int n : sizes) {
-          const int s = seeds_needed(p, n, target);
-          needs.push_back(s > 0 ? fmt::format("{} seed(s) with {} images", s, n)
-                                : fmt::format("more than 200 seeds with {} images", n));
-        }
-        out.push_back(fmt::format("Power ({} vs {} on {}): sd of the difference by seed {:.3f}, by image {:.3f}, "
-                                  "residual {:.3f} dB; resolving a {} dB difference (80% power, 5% two-sided) needs "
-                                  "{}.",
-                                  b, a, col.label, std::sqrt(p.var_seed), std::sqrt(p.var_image),
-                                  std::sqrt(p.var_residual), target, fmt::join(needs, ", ")));
+        PairedDiff p = compare_paired(d);
+        p.column = head.column;
+        p.metric = head.metric;
+        p.a = head.a;
+        p.b = head.b;
+        p.column_label = head.column_label;
+        p.metric_header = head.metric_header;
+        p.decimals = head.decimals;
+        out.push_back(std::move(p));
       }
+  return out;
+}
+
+std::vector<std::string> paired_verdicts(const PaperVsOurs& t, double target) {
+  std::vector<std::string> out;
+  for (const auto& p : t.paired) {
+    const std::string head = fmt::format("Paired on {} {}, {} - {}", p.column_label, p.metric_header, p.b, p.a);
+    if (!p.missing.empty()) {
+      out.push_back(fmt::format("{}: not computed, {} has no per-image test scores in the store (logged at the "
+                                "end of training since this version, single-process runs)",
+                                head, p.missing));
+      continue;
+    }
+    const int dec = p.decimals;
+    out.push_back(fmt::format("{}: {} [95% CI {}, {}] over {} seed(s) x {} image(s): {}", head,
+                              signed_text(p.mean, dec), signed_text(p.lo, dec), signed_text(p.hi, dec), p.seeds,
+                              p.images, p.verdict));
+    if (p.metric != "psnr" || p.seeds < 2 || p.images < 2) continue;
+    std::vector<std::string> needs;
+    std::set<int> sizes = {p.images, 24, 68};
+    for (int n : sizes) {
+      const int s = seeds_needed(p, n, target);
+      needs.push_back(s > 0 ? fmt::format("{} seed(s) with {} images", s, n)
+                            : fmt::format("more than 200 seeds with {} images", n));
+    }
+    out.push_back(fmt::format("Power ({} vs {} on {}): sd of the difference by seed {:.3f}, by image {:.3f}, "
+                              "residual {:.3f} dB; resolving a {} dB difference (80% power, 5% two-sided) needs "
+                              "{}.",
+                              p.b, p.a, p.column_label, std::sqrt(p.var_seed), std::sqrt(p.var_image),
+                              std::sqrt(p.var_residual), target, fmt::join(needs, ", ")));
+  }
   return out;
 }
 

@@ -21,23 +21,20 @@
 
 namespace dmgn::report {
 
-struct PairedDiff {
-  std::string column, metric, a, b;
-  int seeds = 0, images = 0;
-  double mean = 0, lo = 0, hi = 0;
-  std::string verdict;  // holds | reversed | not resolved
-  double var_seed = 0, var_image = 0, var_residual = 0;
-};
 
 // D[s][i] -> mean, bootstrap interval and verdict (seeds, images >= 1; fixed replicate seed).
 PairedDiff compare_paired(const std::vector<std::vector<double>>& d, int resamples = 2000, uint64_t seed = 12345);
 // Seeds needed (1..max_seeds, 0 = more) to resolve `target` with `images` images.
 int seeds_needed(const PairedDiff& p, int images, double target, int max_seeds = 200);
 
-// One line per ordering, column and metric with per-image scores on both sides, plus a power
-// line per PSNR comparison; a line saying what is missing where the store has no per-image
-// scores for one side.
-std::vector<std::string> paired_verdicts(const store::RunStore& store, const PaperVsOurs& table,
-                                         double power_target_db = 0.2);
+// Every ordering, column and metric where the table has our numbers on both sides (a table's
+// `paired`): computed where both rows' runs have per-image scores, else `missing` says which
+// run has none.
+std::vector<PairedDiff> paired_comparisons(const store::RunStore& store, const PaperVsOurs& table);
+
+// The footer lines of a table's `paired`: one per comparison, a power line per PSNR comparison
+// (seeds needed to resolve `power_target_db` with the comparison's image count, 24 and 68), and
+// a line saying what is missing where one side has no per-image scores.
+std::vector<std::string> paired_verdicts(const PaperVsOurs& table, double power_target_db = 0.2);
 
 }  // namespace dmgn::report

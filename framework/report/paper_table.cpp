@@ -199,7 +199,8 @@ PaperVsOurs build_table(const store::RunStore& store, const PaperTable& paper, c
     t.rows.push_back(std::move(row));
   }
   for (auto& line : ordering_verdicts(t)) t.notes.push_back(std::move(line));
-  for (auto& line : paired_verdicts(store, t)) t.notes.push_back(std::move(line));
+  t.paired = paired_comparisons(store, t);
+  for (auto& line : paired_verdicts(t)) t.notes.push_back(std::move(line));
   return t;
 }
 

@@ -71,12 +71,25 @@ struct TableRow {
   std::vector<std::vector<Cell>> cells;  // [column][metric]
 };
 
+// A paired comparison of two rows per test image (report/paired.h): D[seed][image] = b - a.
+struct PairedDiff {
+  std::string column, metric, a, b;        // dataset column id, metric name, the rows (paper: a < b)
+  std::string column_label, metric_header;  // as the table prints them
+  int decimals = 2;                         // the metric's decimals in the table
+  std::string missing;                      // non-empty: not computed, names the run without scores
+  int seeds = 0, images = 0;
+  double mean = 0, lo = 0, hi = 0;          // mean paired difference and its 95% bootstrap interval
+  std::string verdict;                      // holds | reversed | not resolved
+  double var_seed = 0, var_image = 0, var_residual = 0;
+};
+
 struct PaperVsOurs {
   TableSpec spec;
   std::filesystem::path paper_file, store_file;
   std::vector<DatasetColumn> columns;  // paper columns first, then extra ones (sorted)
   std::vector<TableRow> rows;          // paper order, then spec.extra_rows
   std::vector<std::string> notes;      // extra footer lines (e.g. ordering verdicts)
+  std::vector<PairedDiff> paired;      // the spec's orderings compared per image (report/paired.h)
 };
 
 // reports/paper/datasets.csv: paper dataset name -> store dataset id. A missing file gives an

@@ -4,6 +4,8 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cmath>
+#include <set>
 
 #include "core/error.h"
 #include "report/paper_csv.h"
@@ -182,6 +184,43 @@ PaperVsOurs build_report_table(const store::RunStore& store, const std::string& 
 std::string render_report_table(const store::RunStore& store, const std::string& id, Format fmt,
                                 const ReportOptions& o) {
   return render(build_report_table(store, id, o), fmt);
+}
+
+store::ReportRecord report_record(const PaperVsOurs& t, const std::string& id, const ReportOptions& o) {
+  store::ReportRecord r;
+  r.report = id;
+  r.sweep = o.sweep;
+  std::set<int64_t> runs;
+  std::vector<std::string> lines = {t.spec.title, "paper numbers: " + t.paper_file.string()};
+  for (const auto& row : t.rows) {
+    runs.insert(row.run_ids.begin(), row.run_ids.end());
+    if (!row.run_ids.empty())
+      lines.push_back(fmt::format("{}: runs {} (seeds {}){}", row.label, fmt::join(row.run_ids, ","),
+                                  fmt::join(row.seeds, ","), row.preset.empty() ? "" : ", metric " + row.preset));
+  }
+  r.runs.assign(runs.begin(), runs.end());
+  for (const auto& n : t.notes) lines.push_back(n);
+  r.provenance = fmt::format("{}", fmt::join(lines, "\n"));
+  for (const auto& p : t.paired) {
+    store::ReportVerdict v;
+    v.dataset = p.column;
+    v.metric = p.metric;
+    v.a = p.a;
+    v.b = p.b;
+    v.verdict = p.missing.empty() ? p.verdict : "not computed";
+    if (p.missing.empty()) {
+      v.seeds = p.seeds;
+      v.images = p.images;
+      v.mean = p.mean;
+      v.lo = p.lo;
+      v.hi = p.hi;
+      v.sd_seed = std::sqrt(p.var_seed);
+      v.sd_image = std::sqrt(p.var_image);
+      v.sd_residual = std::sqrt(p.var_residual);
+    }
+    r.verdicts.push_back(std::move(v));
+  }
+  return r;
 }
 
 std::string render_table1(const store::RunStore& store, const fs::path& paper_csv, Format fmt) {

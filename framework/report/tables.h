@@ -42,6 +42,12 @@ PaperVsOurs build_report_table(const store::RunStore& store, const std::string& 
 std::string render_report_table(const store::RunStore& store, const std::string& id, Format fmt,
                                 const ReportOptions& options = {});
 
+// What the store keeps of a regenerated table (RunStore::log_report): its id and sweep, the runs
+// behind it, its provenance (per row the runs and seeds, then the footer notes) and its paired
+// verdicts (comparisons without per-image scores as verdict "not computed"). The caller sets
+// git_revision.
+store::ReportRecord report_record(const PaperVsOurs& table, const std::string& id, const ReportOptions& options = {});
+
 // Table I from an explicit paper CSV (kept for tests and --paper).
 std::string render_table1(const store::RunStore& store, const std::filesystem::path& paper_csv, Format fmt);
 

@@ -77,6 +77,26 @@ struct Evaluation {
   std::string created_at;
 };
 
+// A regenerated report (dmgn report tableN) as it was computed: which runs it read, the text
+// of its provenance (footer lines), and its paired verdicts (report/paired.h), one row per
+// ordering a < b, dataset and metric: the mean paired difference b - a, its 95% bootstrap
+// interval, the verdict (holds | reversed | not resolved | not computed) and the standard
+// deviations of the difference by seed, by image and residual.
+struct ReportVerdict {
+  std::string dataset, metric, a, b;
+  int64_t seeds = 0, images = 0;
+  double mean = 0, lo = 0, hi = 0;
+  std::string verdict;
+  double sd_seed = 0, sd_image = 0, sd_residual = 0;
+};
+struct ReportRecord {
+  int64_t id = 0;
+  std::string report, sweep;   // e.g. "table1"; the sweep it was restricted to ("" = none)
+  std::vector<int64_t> runs;   // every run behind the report's numbers
+  std::string provenance, git_revision, created_at;
+  std::vector<ReportVerdict> verdicts;
+};
+
 struct RunFilter {  // empty field = any
   std::string experiment, variant, status, config_hash, sweep;
 };
@@ -88,7 +108,7 @@ std::string now_utc();
 
 class RunStore {
  public:
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
   // read_write creates the file (and folders) if needed, sets WAL mode and migrates the
   // schema. read_only opens an existing file without writing anything (no WAL switch, no
@@ -133,6 +153,11 @@ class RunStore {
   std::vector<EvalImage> eval_images(int64_t evaluation_id) const;  // in logging order
   // The run whose folder holds `checkpoint` (<run_dir>/checkpoints/step_*.ckpt), if any.
   std::optional<RunRow> run_of_checkpoint(const std::filesystem::path& checkpoint) const;
+
+  // A report with its verdicts, in one transaction (created_at set now); returns its id.
+  int64_t log_report(const ReportRecord& r);
+  // Ordered by id; empty `report` = any. With their verdicts.
+  std::vector<ReportRecord> reports(const std::string& report = "") const;
 
   int schema_version() const;
   const std::filesystem::path& path() const { return file_; }

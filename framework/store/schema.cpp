@@ -102,6 +102,32 @@ CREATE TABLE eval_images (
 CREATE INDEX evaluations_run ON evaluations(run_id);
 CREATE INDEX eval_images_evaluation ON eval_images(evaluation_id);
 )sql",
+      // 4: regenerated reports (dmgn report tableN) with their provenance and paired verdicts
+      R"sql(
+CREATE TABLE reports (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  report TEXT NOT NULL,
+  sweep TEXT NOT NULL DEFAULT '',
+  runs TEXT NOT NULL DEFAULT '',
+  provenance TEXT NOT NULL DEFAULT '',
+  git_revision TEXT NOT NULL DEFAULT '',
+  created_at TEXT NOT NULL
+);
+CREATE TABLE report_verdicts (
+  report_id INTEGER NOT NULL REFERENCES reports(id) ON DELETE CASCADE,
+  dataset TEXT NOT NULL,
+  metric TEXT NOT NULL,
+  a TEXT NOT NULL,
+  b TEXT NOT NULL,
+  seeds INTEGER NOT NULL DEFAULT 0,
+  images INTEGER NOT NULL DEFAULT 0,
+  mean REAL, lo REAL, hi REAL,
+  verdict TEXT NOT NULL,
+  sd_seed REAL, sd_image REAL, sd_residual REAL
+);
+CREATE INDEX reports_report ON reports(report);
+CREATE INDEX report_verdicts_report ON report_verdicts(report_id);
+)sql",
   };
   return kMigrations;
 }
