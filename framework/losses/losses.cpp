@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "losses/ssim_loss.h"
 
 namespace dmgn::losses {
 
@@ -120,6 +121,7 @@ void register_builtins() {
                    throw ConfigError("config keys 'loss.adversarial.gp_weight' (>= 0) and '.clip' (> 0)");
                  return std::make_shared<CriticLoss>(lip, a.get_float("gp_weight"), a.get_float("clip"));
                });
+  register_ssim_loss();
 }
 
 }  // namespace dmgn::losses

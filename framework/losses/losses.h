@@ -9,6 +9,8 @@
 //                 constraint on D (loss.adversarial.lipschitz): a gradient penalty
 //                 gp_weight * E[(|grad D(x_hat, I)| - 1)^2] on random interpolates x_hat of B_gt
 //                 and B, weight clipping after each critic step, or none.
+//   ssim        — 1 - SSIM (losses/ssim_loss.h): not in DMGN's objective; the loss of other
+//                 systems (Location-aware SIRR's L_mix, MBN), composable into any term list.
 #include <torch/torch.h>
 
 #include <memory>
