@@ -96,8 +96,7 @@ std::string signed_text(double v, int decimals) { return fmt::format("{:+.{}f}",
 
 }  // namespace
 
-PairedDiff compare_paired(const std::vector<std::vector<double>>& d, int resamples, uint64_t seed) {
-  PairedDiff p;
+PairedDiff compare_paired(const std::vector<std::vector<double>>& d, int resamples, uint64_t seed, PairedDiff p) {
   p.seeds = static_cast<int>(d.size());
   p.images = d.empty() ? 0 : static_cast<int>(d[0].size());
   if (p.seeds == 0 || p.images == 0) return p;
@@ -196,15 +195,7 @@ std::vector<PairedDiff> paired_comparisons(const store::RunStore& store, const P
           for (const auto& im : images) rowv.push_back(db[s].at(im) - da[s].at(im));
           d.push_back(std::move(rowv));
         }
-        PairedDiff p = compare_paired(d);
-        p.column = head.column;
-        p.metric = head.metric;
-        p.a = head.a;
-        p.b = head.b;
-        p.column_label = head.column_label;
-        p.metric_header = head.metric_header;
-        p.decimals = head.decimals;
-        out.push_back(std::move(p));
+        out.push_back(compare_paired(d, 2000, 12345, std::move(head)));
       }
   return out;
 }

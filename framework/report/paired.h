@@ -23,7 +23,9 @@ namespace dmgn::report {
 
 
 // D[s][i] -> mean, bootstrap interval and verdict (seeds, images >= 1; fixed replicate seed).
-PairedDiff compare_paired(const std::vector<std::vector<double>>& d, int resamples = 2000, uint64_t seed = 12345);
+// `into` carries the comparison's names (column, metric, rows), kept in the result.
+PairedDiff compare_paired(const std::vector<std::vector<double>>& d, int resamples = 2000, uint64_t seed = 12345,
+                          PairedDiff into = {});
 // Seeds needed (1..max_seeds, 0 = more) to resolve `target` with `images` images.
 int seeds_needed(const PairedDiff& p, int images, double target, int max_seeds = 200);
 
