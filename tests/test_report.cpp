@@ -359,6 +359,14 @@ TEST(Paired, BootstrapIntervalVerdictAndVarianceParts) {
   EXPECT_LE(se(s12), 0.2);
   if (s12 > 1) EXPECT_GT(se(s12 - 1), 0.2);
   EXPECT_EQ(dmgn::report::seeds_needed(q, 1, 0.2), 0);  // 0.03 per image alone is too much with one image
+  // Images needed with a fixed seed count: the smallest I with se <= target; none where the seed
+  // part alone is too large.
+  const auto se10 = [&](int i) { return 2.8016 * std::sqrt(0.04 / 10 + 0.03 / i + 0.01 / (10.0 * i)); };
+  const int i10 = dmgn::report::images_needed(q, 10, 0.2);
+  ASSERT_GT(i10, 0);
+  EXPECT_LE(se10(i10), 0.2);
+  if (i10 > 1) EXPECT_GT(se10(i10 - 1), 0.2);
+  EXPECT_EQ(dmgn::report::images_needed(q, 3, 0.2), 0);  // 2.8 * sqrt(0.04 / 3) = 0.32 > 0.2 however many images
 }
 
 TEST(Table1, PairedVerdictsFromPerImageTestScores) {
@@ -407,6 +415,7 @@ TEST(Table1, PairedVerdictsFromPerImageTestScores) {
               std::string::npos)
         << out;
     EXPECT_NE(out.find("Power (RDMC vs Base model on builtin)"), std::string::npos) << out;
+    EXPECT_NE(out.find("; with 3 seeds, "), std::string::npos) << out;
   }
   // What the store keeps of the report: the runs behind it, provenance and the verdicts.
   dmgn::report::ReportOptions o;

@@ -128,12 +128,30 @@ PairedDiff compare_paired(const std::vector<std::vector<double>>& d, int resampl
   return p;
 }
 
-int seeds_needed(const PairedDiff& p, int images, double target, int max_seeds) {
-  const double z = 1.96 + 0.8416;  // 5% two-sided, 80% power
-  for (int s = 1; s <= max_seeds; ++s) {
-    const double se = std::sqrt(p.var_seed / s + p.var_image / images + p.var_residual / (static_cast<double>(s) * images));
-    if (z * se <= target) return s;
+namespace {
+// 80% power at 5% two-sided: z_{0.975} + z_{0.8}.
+constexpr double kPowerZ = 1.96 + 0.8416;
+double resolvable(const PairedDiff& p, double seeds, double images) {
+  return kPowerZ * std::sqrt(p.var_seed / seeds + p.var_image / images + p.var_residual / (seeds * images));
+}
+}  // namespace
+
+int images_needed(const PairedDiff& p, int seeds, double target, int max_images) {
+  if (resolvable(p, seeds, max_images) > target) return 0;
+  int lo = 1, hi = max_images;  // the detectable difference falls as images grow: bisect
+  while (lo < hi) {
+    const int mid = lo + (hi - lo) / 2;
+    if (resolvable(p, seeds, mid) <= target)
+      hi = mid;
+    else
+      lo = mid + 1;
   }
+  return lo;
+}
+
+int seeds_needed(const PairedDiff& p, int images, double target, int max_seeds) {
+  for (int s = 1; s <= max_seeds; ++s)
+    if (resolvable(p, s, images) <= target) return s;
   return 0;
 }
 
@@ -222,11 +240,15 @@ std::vector<std::string> paired_verdicts(const PaperVsOurs& t, double target) {
       needs.push_back(s > 0 ? fmt::format("{} seed(s) with {} images", s, n)
                             : fmt::format("more than 200 seeds with {} images", n));
     }
+    const int im = images_needed(p, p.seeds, target);
+    const std::string images_line =
+        im > 0 ? fmt::format("; with {} seeds, {} test images", p.seeds, im)
+               : fmt::format("; with {} seeds, more than 10000 test images", p.seeds);
     out.push_back(fmt::format("Power ({} vs {} on {}): sd of the difference by seed {:.3f}, by image {:.3f}, "
                               "residual {:.3f} dB; resolving a {} dB difference (80% power, 5% two-sided) needs "
-                              "{}.",
+                              "{}{}.",
                               p.b, p.a, p.column_label, std::sqrt(p.var_seed), std::sqrt(p.var_image),
-                              std::sqrt(p.var_residual), target, fmt::join(needs, ", ")));
+                              std::sqrt(p.var_residual), target, fmt::join(needs, ", "), images_line));
   }
   return out;
 }

@@ -11,7 +11,8 @@
 // Power (PSNR): the variance of D split into seed, image and residual parts (two-way ANOVA
 // without replication, negative estimates set to 0); the number of seeds a sweep with I images
 // would need so that a true difference of `target` dB is resolved with 80% power at 5% two-sided:
-// 2.8 * sqrt(var_seed / S + var_image / I + var_residual / (S I)) <= target.
+// 2.8 * sqrt(var_seed / S + var_image / I + var_residual / (S I)) <= target; and, with the
+// sweep's own seed count, the number of test images that would do it.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -28,6 +29,9 @@ PairedDiff compare_paired(const std::vector<std::vector<double>>& d, int resampl
                           PairedDiff into = {});
 // Seeds needed (1..max_seeds, 0 = more) to resolve `target` with `images` images.
 int seeds_needed(const PairedDiff& p, int images, double target, int max_seeds = 200);
+// Test images needed (1..max_images, 0 = more) to resolve `target` with `seeds` seeds: where
+// the image-to-image spread dominates, more images help and more seeds do not.
+int images_needed(const PairedDiff& p, int seeds, double target, int max_images = 10000);
 
 // Every ordering, column and metric where the table has our numbers on both sides (a table's
 // `paired`): computed where both rows' runs have per-image scores, else `missing` says which
