@@ -55,17 +55,25 @@ torch::Tensor filter(const torch::Tensor& x, const torch::Tensor& kh, const torc
 
 }  // namespace
 
-torch::Tensor ssim_mean(const torch::Tensor& x, const torch::Tensor& y, const SsimWindow& w) {
+namespace {
+
+void check_shapes(const torch::Tensor& x, const torch::Tensor& y, const SsimWindow& w) {
   if (x.dim() != 4 || x.sizes() != y.sizes())
     throw Error(fmt::format("ssim: expected two N x C x H x W tensors of one shape, got {} and {}",
                             fmt::join(x.sizes(), "x"), fmt::join(y.sizes(), "x")));
   if (x.size(2) < w.size || x.size(3) < w.size)
     throw Error(fmt::format("ssim: a {}x{} image is smaller than the {}x{} window", x.size(2), x.size(3), w.size,
                             w.size));
-  // Statistics in float32 at least (bf16 moments lose the variance).
-  const auto dtype = x.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
-  const auto a = x.to(dtype), b = y.to(dtype);
-  const auto g = window_1d(w).to(a.options());
+}
+
+// Statistics in float32 at least (bf16 moments lose the variance).
+torch::ScalarType stats_dtype(const torch::Tensor& x) {
+  return x.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+}
+
+// The mean SSIM map with the 1-D window `g` already on the inputs' device, in stats_dtype.
+torch::Tensor mean_map(const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& g, const SsimWindow& w) {
+  const auto a = x.to(g.scalar_type()), b = y.to(g.scalar_type());
   const auto kh = g.view({1, 1, w.size, 1}), kw = g.view({1, 1, 1, w.size});
   const auto mu_a = filter(a, kh, kw), mu_b = filter(b, kh, kw);
   const auto var_a = filter(a * a, kh, kw) - mu_a * mu_a;
@@ -76,11 +84,23 @@ torch::Tensor ssim_mean(const torch::Tensor& x, const torch::Tensor& y, const Ss
   return map.mean();
 }
 
+}  // namespace
+
+torch::Tensor ssim_mean(const torch::Tensor& x, const torch::Tensor& y, const SsimWindow& w) {
+  check_shapes(x, y, w);
+  return mean_map(x, y, window_1d(w).to(x.device(), stats_dtype(x)), w);
+}
+
 torch::Tensor SsimLoss::operator()(const torch::Tensor& y, const torch::Tensor& target) {
+  check_shapes(y, target, w_);
+  // The window on the inputs' device, made once: a host-to-device copy per step would make the
+  // step wait for the host (and could not be captured in a CUDA graph).
+  if (!window_.defined() || window_.device() != y.device() || window_.scalar_type() != stats_dtype(y))
+    window_ = window_1d(w_).to(y.device(), stats_dtype(y));
   const auto unit = [&](const torch::Tensor& t) {
     return range_ == models::InputRange::minus_one_one ? (t + 1.0) * 0.5 : t;
   };
-  return 1.0 - ssim_mean(unit(y), unit(target), w_);
+  return 1.0 - mean_map(unit(y), unit(target), window_, w_);
 }
 
 void register_ssim_loss() {

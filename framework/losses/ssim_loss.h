@@ -33,6 +33,7 @@ class SsimLoss : public PixelLoss {
  private:
   SsimWindow w_;
   models::InputRange range_;
+  torch::Tensor window_;  // the 1-D window on the device and dtype of the last call
 };
 
 void register_ssim_loss();

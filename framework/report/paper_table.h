@@ -75,7 +75,7 @@ struct TableRow {
 struct PairedDiff {
   std::string column, metric, a, b;        // dataset column id, metric name, the rows (paper: a < b)
   std::string column_label, metric_header;  // as the table prints them
-  int decimals = 2;                         // the metric's decimals in the table
+  int decimals = 2;                         // decimals of the differences (the table's + 1)
   std::string missing;                      // non-empty: not computed, names the run without scores
   int seeds = 0, images = 0;
   double mean = 0, lo = 0, hi = 0;          // mean paired difference and its 95% bootstrap interval
