@@ -6,7 +6,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <mutex>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "core/compat.h"
 
@@ -21,14 +24,38 @@
 
 namespace dmgn::testing {
 
-// A fresh folder under $DMGN_TEST_TMP (or the system temp dir), unique per call.
+// Removes the scratch folders of this process when it exits, unless a test failed (its files
+// are then the evidence) or DMGN_KEEP_TEST_TMP is set. Without this, every suite run left
+// gigabytes of checkpoints behind.
+class ScratchJanitor {
+ public:
+  void add(const std::filesystem::path& dir) {
+    std::lock_guard<std::mutex> lock(mu_);
+    dirs_.push_back(dir);
+  }
+  ~ScratchJanitor() {
+    if (std::getenv("DMGN_KEEP_TEST_TMP")) return;
+    if (::testing::UnitTest::GetInstance()->failed_test_count() > 0) return;
+    std::error_code ec;
+    for (const auto& d : dirs_) std::filesystem::remove_all(d, ec);
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::filesystem::path> dirs_;
+};
+
+// A fresh folder under $DMGN_TEST_TMP (or the system temp dir), unique per call; removed when
+// the test process exits cleanly (see ScratchJanitor).
 inline std::filesystem::path scratch(const std::string& name) {
+  static ScratchJanitor janitor;
   static std::atomic<int> counter{0};
   const char* env = std::getenv("DMGN_TEST_TMP");
   const std::filesystem::path base = env ? env : std::filesystem::temp_directory_path() / "dmgn_tests";
   const auto dir = base / (name + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
+  janitor.add(dir);
   return dir;
 }
 

@@ -123,6 +123,10 @@ void add_info(CLI::App& app) {
     std::printf("MACs        %.1f G for one 3x%lldx%lld image (every conv and linear layer that runs, "
                 "VGG passes included)\n",
                 static_cast<double>(macs) / 1e9, static_cast<long long>(size), static_cast<long long>(size));
+    if (model->spec().iterations > 1)
+      std::printf("            %.1f G per iteration (%lld iterations of one set of weights)\n",
+                  static_cast<double>(macs) / 1e9 / static_cast<double>(model->spec().iterations),
+                  static_cast<long long>(model->spec().iterations));
     // What the model declares (models/outputs.h) and what the recipe trains it with.
     const auto& spec = model->spec();
     static const char* kinds[] = {"image", "mask", "map"};
@@ -135,10 +139,11 @@ void add_info(CLI::App& app) {
     std::printf("inputs      %s, padded to a multiple of %lld\n",
                 spec.input_range == models::InputRange::minus_one_one ? "[-1, 1]" : "[0, 1]",
                 static_cast<long long>(spec.size_multiple));
-    const losses::TermSet terms(cfg, *model);
+    // The terms that would train it (weight > 0, output declared), without building the losses
+    // (a recipe may hold what a loss needs, e.g. Location-aware SIRR's VGG-19).
     std::vector<std::string> listed;
-    for (const auto& t : terms.active())
-      listed.push_back(fmt::format("{} {:g} ({} {} vs {})", t.name, t.weight, t.loss, t.output, t.target));
+    for (const auto& t : losses::term_specs(cfg))
+      if (t.weight > 0 && spec.declares(t.output)) listed.push_back(fmt::format("{} {:g} ({} {} vs {})", t.name, t.weight, t.loss, t.output, t.target));
     std::printf("recipe      %s: %s\n", cfg.get_string("train.recipe").c_str(),
                 fmt::format("{}", fmt::join(listed, ", ")).c_str());
   });

@@ -9,6 +9,7 @@
 #include "core/compat.h"
 #include "core/error.h"
 #include "models/model.h"
+#include "models/location_sirr.h"
 #include "models/official_import.h"
 #include "train/checkpoint.h"
 #include "train/bench.h"
@@ -19,8 +20,10 @@ namespace fs = std::filesystem;
 namespace {
 
 // The task preset with the official layout; --set may still override (e.g. runtime.threads).
-Config official_config(const std::string& task, const std::string& presets,
-                       const std::vector<std::string>& sets) {
+// With --config, that config instead (another system of the registry, e.g. Location-aware SIRR).
+Config official_config(const std::string& task, const std::string& presets, const std::vector<std::string>& sets,
+                       const std::string& config_file) {
+  if (!config_file.empty()) return Config::load(config_file, sets);
   std::vector<std::string> all{"model.vestigial=true", "model.head.vgg_weights=\"\""};
   all.insert(all.end(), sets.begin(), sets.end());
   return Config::load(preset_file(task, presets), all);
@@ -40,7 +43,9 @@ models::ModelPtr import_model(const Config& cfg, const fs::path& state_file) {
   torch::manual_seed(cfg.get_int("run.seed"));
   auto model = models::build_model(cfg);
   const auto state = compat::load_state_dict(state_file);
-  const auto n = models::import_official(*model, state, state_file.string());
+  auto* sirr = dynamic_cast<models::LocationSirr*>(model.get());
+  const auto n = sirr ? models::import_reference(*sirr, state, state_file.string())
+                      : models::import_official(*model, state, state_file.string());
   std::printf("imported %lld tensors from %s\n", static_cast<long long>(n), state_file.string().c_str());
   return model;
 }
@@ -50,38 +55,49 @@ models::ModelPtr import_model(const Config& cfg, const fs::path& state_file) {
 void add_official(CLI::App& app) {
   {
     auto* cmd = app.add_subcommand("import-official",
-                                   "Convert a state dict saved by the official DMGN code into a checkpoint");
-    static std::string state, task = "reflection", out, presets;
+                                   "Convert a state dict saved by official code (DMGN, Location-aware SIRR) into a checkpoint");
+    static std::string state, task = "reflection", out, presets, config;
     static std::vector<std::string> sets;
     cmd->add_option("state_dict", state, "torch.save'd state dict (.pth) of the official Model")->required();
-    cmd->add_option("--task", task, "reflection | rain | haze (which official model file)")->required();
+    auto* t = cmd->add_option("--task", task, "reflection | rain | haze (which official DMGN model file)");
+    cmd->add_option("--config", config,
+                    "Instead of --task: the config of another registry system (e.g. "
+                    "experiments/location_sirr/base.toml for Location-aware SIRR's model.pth)")
+        ->excludes(t);
     cmd->add_option("--out", out, "Checkpoint to write")->required();
     cmd->add_option("--presets", presets, "Folder with the task preset TOMLs (default: experiments/presets)");
     cmd->add_option("--set", sets, "Override key.path=value (repeatable)");
     cmd->callback([] {
-      const Config cfg = official_config(task, presets, sets);
+      const Config cfg = official_config(task, presets, sets, config);
       auto model = import_model(cfg, state);
       train::CheckpointMeta meta;
       meta.kind = "weights";
       meta.config_text = cfg.canonical();
       train::save_checkpoint(out, meta, dmgn::train::CheckpointParts::weights(model.get()));
-      std::printf("wrote %s (task %s; evaluate with: dmgn eval %s)\n", out.c_str(), task.c_str(), out.c_str());
+      std::printf("wrote %s (model %s; evaluate with: dmgn eval %s)\n", out.c_str(),
+                  cfg.get_string("model.name").c_str(), out.c_str());
     });
   }
   {
     auto* cmd = app.add_subcommand(
         "parity", "Compare our model with the official one on the output of tools/official_parity.py");
-    static std::string dir, task = "reflection", presets;
+    static std::string dir, task = "reflection", presets, config;
     static double tolerance = 1e-4;
     static std::vector<std::string> sets;
-    cmd->add_option("out_dir", dir, "OUT_DIR written by tools/official_parity.py")->required();
-    cmd->add_option("--task", task, "reflection | rain | haze")->required();
+    cmd->add_option("out_dir", dir, "OUT_DIR written by tools/official_parity.py (or tools/lasirr_parity.py)")
+        ->required();
+    auto* t = cmd->add_option("--task", task, "reflection | rain | haze (DMGN)");
+    cmd->add_option("--config", config,
+                    "Instead of --task: the config of another registry system; its outputs are read from "
+                    "OUT_DIR/<model.name>/")
+        ->excludes(t);
     cmd->add_option("--tolerance", tolerance, "Largest accepted max |difference|")->check(positive_number());
     cmd->add_option("--presets", presets, "Folder with the task preset TOMLs (default: experiments/presets)");
     cmd->add_option("--set", sets, "Override key.path=value (repeatable)");
     cmd->callback([] {
-      const fs::path base = fs::path(dir) / task;
-      Config cfg = official_config(task, presets, sets);
+      Config cfg = official_config(task, presets, sets, config);
+      const std::string label = config.empty() ? task : cfg.get_string("model.name");
+      const fs::path base = fs::path(dir) / label;
       train::apply_threads(cfg);
       auto model = import_model(cfg, base / "state_dict.pth");
       const auto input = compat::load_state_dict(base / "input.pt");
@@ -98,13 +114,11 @@ void add_official(CLI::App& app) {
       auto out = model->forward(input.begin()->second.to(device, torch::kFloat32));
       out.apply([](const torch::Tensor& t) { return t.cpu(); });
       bool ok = true;
-      std::printf("parity %s (%s, torch %s, %s fp32), tolerance %.1e\n", task.c_str(), base.string().c_str(),
+      std::printf("parity %s (%s, torch %s, %s fp32), tolerance %.1e\n", label.c_str(), base.string().c_str(),
                   compat::torch_version().c_str(), train::device_description(device).c_str(), tolerance);
-      // Every output the model declares with a name in the reference implementation.
-      for (const auto& d : model->spec().outputs) {
-        if (d.reference.empty()) continue;
-        const std::string& name = d.reference;
-        const torch::Tensor ours = out.get(d.key);
+      // Every output the model declares with a name in the reference implementation: item i of
+      // a list output is "<name>.<i>"; a name ending in ".last" is the reference's highest index.
+      const auto compare = [&](const std::string& name, const torch::Tensor& ours) {
         auto it = ref.find(name);
         if (it == ref.end())
           throw DataError(fmt::format("'{}' has no tensor '{}'", (base / "outputs.pt").string(), name));
@@ -113,10 +127,33 @@ void add_official(CLI::App& app) {
         const double diff = (ours - it->second).abs().max().item<double>();
         const double range = it->second.abs().max().item<double>();
         ok = ok && diff <= tolerance;
-        std::printf("  %-9s max |ours - official| = %.3e  (max |official| = %.3f)  %s\n", name.c_str(), diff,
+        std::printf("  %-11s max |ours - official| = %.3e  (max |official| = %.3f)  %s\n", name.c_str(), diff,
                     range, diff <= tolerance ? "ok" : "FAIL");
+      };
+      const std::string last = ".last";
+      for (const auto& d : model->spec().outputs) {
+        if (d.reference.empty()) continue;
+        std::string name = d.reference;
+        if (d.list) {
+          const auto items = out.list(d.key);
+          for (size_t i = 0; i < items.size(); ++i) compare(fmt::format("{}.{}", name, i), items[i]);
+          continue;
+        }
+        if (name.size() > last.size() && name.compare(name.size() - last.size(), last.size(), last) == 0) {
+          const std::string stem = name.substr(0, name.size() - last.size() + 1);  // "frame1."
+          int highest = -1;
+          for (const auto& [k, v] : ref)
+            if (k.rfind(stem, 0) == 0) {
+              try {
+                highest = std::max(highest, std::stoi(k.substr(stem.size())));
+              } catch (const std::exception&) {
+              }
+            }
+          name = highest < 0 ? name : stem + std::to_string(highest);
+        }
+        compare(name, out.get(d.key));
       }
-      if (!ok) throw Error(fmt::format("parity failed for task {}: difference above {:.1e}", task, tolerance));
+      if (!ok) throw Error(fmt::format("parity failed for {}: difference above {:.1e}", label, tolerance));
     });
   }
 }

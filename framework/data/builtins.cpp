@@ -3,6 +3,7 @@
 #include "data/benchmarks.h"
 #include "data/builtin.h"
 #include "data/synth_haze.h"
+#include "data/synth_linear.h"
 #include "data/synth_rain.h"
 #include "data/synth_reflection.h"
 
@@ -10,6 +11,7 @@ namespace dmgn::data {
 
 void register_builtins() {
   register_reflection_synths();
+  register_linear_blend_synth();
   register_rain_synths();
   register_haze_synths();
   register_builtin_dataset();

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "losses/composition.h"
 #include "losses/ssim_loss.h"
 
 namespace dmgn::losses {
@@ -53,13 +54,16 @@ torch::Tensor PerceptualLoss::operator()(const torch::Tensor& y, const torch::Te
 
 torch::Tensor CriticLoss::generator(nn::Discriminator& d, const torch::Tensor& b,
                                     const torch::Tensor& i) const {
+  if (form_ == AdversarialForm::gan) return torch::softplus(-d.forward(b, i)).mean();  // -log sigmoid(D)
   return -d.forward(b, i).mean();  // Eq. 13
 }
 
 torch::Tensor CriticLoss::critic(nn::Discriminator& d, const torch::Tensor& b_fake,
                                  const torch::Tensor& b_real, const torch::Tensor& i) const {
   const auto fake = b_fake.detach();
-  auto loss = -d.forward(b_real, i).mean() + d.forward(fake, i).mean();  // Eq. 14
+  auto loss = form_ == AdversarialForm::gan
+                  ? 0.5 * (torch::softplus(-d.forward(b_real, i)).mean() + torch::softplus(d.forward(fake, i)).mean())
+                  : -d.forward(b_real, i).mean() + d.forward(fake, i).mean();  // Eq. 14
   if (lipschitz_ == Lipschitz::gp && gp_weight_ > 0) {
     auto eps = torch::rand({b_real.size(0), 1, 1, 1}, b_real.options());
     auto x_hat = (eps * b_real.detach() + (1 - eps) * fake).requires_grad_(true);
@@ -107,9 +111,9 @@ void register_builtins() {
                [](const Config& cfg, const LossContext&) -> LossTermPtr {
                  const Config a = cfg.sub("loss.adversarial");
                  const auto form = a.get_string("form");
-                 if (form != "critic")
+                 if (form != "critic" && form != "gan")
                    throw ConfigError(fmt::format(
-                       "config key 'loss.adversarial.form': '{}' is not one of: critic", form));
+                       "config key 'loss.adversarial.form': '{}' is not one of: critic, gan", form));
                  const auto l = a.get_string("lipschitz");
                  const Lipschitz lip = l == "gp" ? Lipschitz::gp
                                        : l == "clip" ? Lipschitz::clip
@@ -119,9 +123,11 @@ void register_builtins() {
                                                            "is not one of gp, clip, none", l));
                  if (a.get_float("gp_weight") < 0 || a.get_float("clip") <= 0)
                    throw ConfigError("config keys 'loss.adversarial.gp_weight' (>= 0) and '.clip' (> 0)");
-                 return std::make_shared<CriticLoss>(lip, a.get_float("gp_weight"), a.get_float("clip"));
+                 return std::make_shared<CriticLoss>(lip, a.get_float("gp_weight"), a.get_float("clip"),
+                                                     form == "gan" ? AdversarialForm::gan : AdversarialForm::critic);
                });
   register_ssim_loss();
+  register_composition_losses();
 }
 
 }  // namespace dmgn::losses

@@ -9,11 +9,18 @@
 //                 constraint on D (loss.adversarial.lipschitz): a gradient penalty
 //                 gp_weight * E[(|grad D(x_hat, I)| - 1)^2] on random interpolates x_hat of B_gt
 //                 and B, weight clipping after each critic step, or none.
+//                 form "gan" (loss.adversarial.form): the standard GAN with logits instead,
+//                 L_adv = -log sigmoid(D(B)) (Location-aware SIRR, Eq. 14), L_D = 1/2 [BCE(D(B_gt), 1)
+//                 + BCE(D(B), 0)] (pix2pix's averaging).
+//   rcmap_composition, rcmap_bce, residual_reflection, residual_transmission — Location-aware
+//                 SIRR's composition losses (losses/composition.h); they read the batch.
 //   ssim        — 1 - SSIM (losses/ssim_loss.h): not in DMGN's objective; the loss of other
 //                 systems (Location-aware SIRR's L_mix, MBN), composable into any term list.
 #include <torch/torch.h>
 
+#include <map>
 #include <memory>
+#include <string>
 
 #include "core/config.h"
 #include "core/registry.h"
@@ -59,12 +66,21 @@ class PerceptualLoss : public PixelLoss {
   mutable torch::Tensor dev_mean_, dev_std_;
 };
 
+// A loss that reads more of the batch than one target (composition losses): y is one output
+// item, `batch` every batch tensor in model space by field name. The term's `target` names the
+// field whose absence drops an optional term (or is refused).
+class BatchLoss : public LossTerm {
+ public:
+  virtual torch::Tensor operator()(const torch::Tensor& y, const std::map<std::string, torch::Tensor>& batch) = 0;
+};
+
 enum class Lipschitz { none, gp, clip };
+enum class AdversarialForm { critic, gan };
 
 class CriticLoss : public LossTerm {
  public:
-  CriticLoss(Lipschitz lipschitz, double gp_weight, double clip)
-      : lipschitz_(lipschitz), gp_weight_(gp_weight), clip_(clip) {}
+  CriticLoss(Lipschitz lipschitz, double gp_weight, double clip, AdversarialForm form = AdversarialForm::critic)
+      : lipschitz_(lipschitz), gp_weight_(gp_weight), clip_(clip), form_(form) {}
   // Generator side, Eq. 13.
   torch::Tensor generator(nn::Discriminator& d, const torch::Tensor& b, const torch::Tensor& i) const;
   // Discriminator side, Eq. 14 (b_fake is detached here).
@@ -76,6 +92,7 @@ class CriticLoss : public LossTerm {
  private:
   Lipschitz lipschitz_;
   double gp_weight_, clip_;
+  AdversarialForm form_;
 };
 
 struct LossContext {

@@ -45,9 +45,11 @@ void TermValues::add(const std::string& name, torch::Tensor weighted) {
   terms.emplace_back(name, std::move(weighted));
 }
 
-TermSet::TermSet(const Config& cfg, const models::Model& model) {
+TermSet::TermSet(const Config& cfg, const models::Model& model)
+    : TermSet(cfg, model, LossContext{model.shared_vgg(), model.input_range()}) {}
+
+TermSet::TermSet(const Config& cfg, const models::Model& model, const LossContext& ctx) {
   const auto& spec = model.spec();
-  const LossContext ctx{model.shared_vgg(), model.input_range()};
   std::map<std::string, LossTermPtr> made;  // one instance per registered loss
   for (const auto& s : term_specs(cfg)) {
     if (!(s.weight > 0)) continue;
@@ -66,9 +68,12 @@ TermSet::TermSet(const Config& cfg, const models::Model& model) {
     if (!loss) loss = losses().make(s.loss, cfg, ctx);
     Built b;
     b.pixel = std::dynamic_pointer_cast<PixelLoss>(loss);
+    b.batch = std::dynamic_pointer_cast<BatchLoss>(loss);
     b.critic = std::dynamic_pointer_cast<CriticLoss>(loss);
-    if (b.critic && (s.module.empty() || s.condition.empty()))
-      throw ConfigError(fmt::format("{}: the adversarial loss '{}' needs 'module' and 'condition'", where, s.loss));
+    if (b.critic && s.module.empty())
+      throw ConfigError(fmt::format("{}: the adversarial loss '{}' needs 'module'", where, s.loss));
+    if (!b.pixel && !b.batch && !b.critic)
+      throw ConfigError(fmt::format("{}: the loss '{}' is neither a pixel, batch nor adversarial loss", where, s.loss));
     if (b.critic && decl->list)
       throw ConfigError(fmt::format("{}: the adversarial loss '{}' takes one output, '{}' is a list", where, s.loss,
                                     s.output));
@@ -95,6 +100,18 @@ const torch::Tensor* find(const NamedTensors& batch, const std::string& key) {
   return it == batch.end() || !it->second.defined() ? nullptr : &it->second;
 }
 
+// The target at the output's size: area-downscaled by an integer factor, or refused.
+torch::Tensor sized_target(const torch::Tensor& target, const torch::Tensor& y, const std::string& term) {
+  if (target.dim() != 4 || y.dim() != 4 || target.sizes().slice(2) == y.sizes().slice(2)) return target;
+  const int64_t th = target.size(2), tw = target.size(3), yh = y.size(2), yw = y.size(3);
+  if (yh > 0 && yw > 0 && th % yh == 0 && tw % yw == 0 && th / yh == tw / yw) {
+    const int64_t f = th / yh;
+    return torch::avg_pool2d(target, {f, f}, {f, f});
+  }
+  throw Error(fmt::format("loss term '{}': the output is {}x{} but its target {}x{} (only integer downscaling "
+                          "of the target is supported)", term, yh, yw, th, tw));
+}
+
 }  // namespace
 
 TermValues TermSet::evaluate(const std::string& phase, const models::Outputs& out, const NamedTensors& batch,
@@ -106,6 +123,7 @@ TermValues TermSet::evaluate(const std::string& phase, const models::Outputs& ou
     const auto ys = out.list(s.output);
     const auto* target = find(batch, s.target);
     const auto* cond = s.condition.empty() ? nullptr : find(batch, s.condition);
+    const torch::Tensor no_condition;
     if (ys.empty() || !target || (!s.condition.empty() && !cond)) {
       if (s.optional) continue;
       throw Error(fmt::format("loss term '{}': {}", s.name,
@@ -118,13 +136,14 @@ TermValues TermSet::evaluate(const std::string& phase, const models::Outputs& ou
       const auto it = discs.find(s.module);
       if (it == discs.end() || !it->second)
         throw Error(fmt::format("loss term '{}' needs the discriminator '{}'", s.name, s.module));
-      value = b.critic->generator(*it->second, ys[0], *cond);
-    } else if (ys.size() == 1) {
-      value = (*b.pixel)(ys[0], *target);
+      value = b.critic->generator(*it->second, ys[0], cond ? *cond : no_condition);
     } else {  // per iteration / scale: item i of N weighted decay^(N-1-i)
+      const auto one = [&](const torch::Tensor& y) {
+        return b.batch ? (*b.batch)(y, batch) : (*b.pixel)(y, sized_target(*target, y, s.name));
+      };
       const auto n = static_cast<double>(ys.size());
       for (size_t k = 0; k < ys.size(); ++k) {
-        const auto v = (*b.pixel)(ys[k], *target) * std::pow(s.decay, n - 1 - static_cast<double>(k));
+        const auto v = n == 1 ? one(ys[k]) : one(ys[k]) * std::pow(s.decay, n - 1 - static_cast<double>(k));
         value = value.defined() ? value + v : v;
       }
     }
@@ -141,13 +160,14 @@ torch::Tensor TermSet::critic(const std::string& module, const models::Outputs& 
     if (!built_[i].critic || s.module != module) continue;
     const auto fake = out.get(s.output);
     const auto* real = find(batch, s.target);
-    const auto* cond = find(batch, s.condition);
-    if (!fake.defined() || !real || !cond) {
+    const auto* cond = s.condition.empty() ? nullptr : find(batch, s.condition);
+    if (!fake.defined() || !real || (!s.condition.empty() && !cond)) {
       if (s.optional) continue;
       throw Error(fmt::format("loss term '{}': the critic needs output '{}' and batch '{}', '{}'", s.name, s.output,
                               s.target, s.condition));
     }
-    const auto v = built_[i].critic->critic(d, fake, *real, *cond);
+    const torch::Tensor no_condition;
+    const auto v = built_[i].critic->critic(d, fake, *real, cond ? *cond : no_condition);
     total = total.defined() ? total + v : v;
   }
   return total;

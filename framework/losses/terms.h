@@ -5,13 +5,18 @@
 //   output      the model output it scores (models/outputs.h); a list output (per iteration or
 //               scale) is scored item by item with weight decay^(N-1-i) on item i of N
 //   target      the batch tensor it compares with ("background", "noise", "input", ...)
-//   condition   for adversarial losses: the batch tensor the critic is conditioned on
+//   condition   for adversarial losses: the batch tensor the critic is conditioned on ("" for
+//               an unconditioned discriminator)
 //   module      for adversarial losses: the recipe's discriminator module it uses
 //   weight      0 disables the term (a Table I toggle); the term is then not computed
 //   order       its place in the sum (then by name), so totals are reproducible
 //   phase       the update it belongs to (the recipe's phases; DMGN: "generator")
 //   optional    a term whose output the model does not declare, or whose target a batch
 //               lacks, is dropped instead of refused (DMGN's refine terms on "Coarse")
+// A target image larger than the output by an integer factor (multi-scale side outputs, e.g.
+// Location-aware SIRR's frames at H/2 and H/4) is area-downscaled to the output's size; any
+// other size mismatch is refused naming the term. Losses deriving from BatchLoss also see the
+// whole batch (composition losses).
 // DMGN's Eq. 15-17 are the default list (models/dmgn.schema.toml). Losses receive one context:
 // the model's shared VGG, its input range, and a physics operator when a recipe has one.
 #include <torch/torch.h>
@@ -53,6 +58,8 @@ struct TermValues {
 class TermSet {
  public:
   TermSet(const Config& cfg, const models::Model& model);
+  // With an explicit context (a recipe that holds the VGG-19 for a model without one).
+  TermSet(const Config& cfg, const models::Model& model, const LossContext& ctx);
   // The adversarial terms' discriminator modules, by name (empty without adversarial terms).
   std::vector<std::string> discriminators() const;
   // The phase's terms on `out` and `batch`; discriminators by module name (frozen by the caller).
@@ -69,6 +76,7 @@ class TermSet {
  private:
   struct Built {
     PixelLossPtr pixel;
+    std::shared_ptr<BatchLoss> batch;
     std::shared_ptr<CriticLoss> critic;
   };
   std::vector<TermSpec> active_;

@@ -71,7 +71,7 @@ int64_t Spec::min_side() const {
 }
 
 std::vector<std::string> preset_names() {
-  return {"real20", "rain100", "sots", "basicsr", "skimage", "basicsr_y"};
+  return {"real20", "rain100", "sots", "basicsr", "skimage", "basicsr_y", "location_sirr"};
 }
 
 Spec preset(const std::string& name) {
@@ -90,6 +90,11 @@ Spec preset(const std::string& name) {
   } else if (name == "basicsr") {
   } else if (name == "skimage") {
     s.quantise = true;
+  } else if (name == "location_sirr") {
+    s.data_range = 1.0;
+    s.window = Spec::Window::uniform;
+    s.window_size = 7;
+    s.sample_covariance = true;
   } else if (name == "basicsr_y") {
     s.quantise = true;
     s.color = Spec::Color::y;

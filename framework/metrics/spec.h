@@ -40,6 +40,10 @@
 //             gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255,
 //             channel_axis=-1) on uint8 images: as basicsr, quantised.
 //   basicsr_y BasicSR with test_y_channel=True on uint8 outputs: as skimage on the Y plane.
+//   location_sirr  Location-aware SIRR's release (utils.compare_psnr_ssim): skimage
+//             peak_signal_noise_ratio and structural_similarity(multichannel=True) with their
+//             defaults on float [0, 1] images, data_range 1: RGB, float, PSNR joint, SSIM uniform
+//             7, K .01/.03, sample covariance, valid.
 // "custom" is read from [eval.custom]; "auto" picks the task's benchmark (reflection ->
 // real20, rain -> rain100, haze -> sots). eval.crop_border >= 0 overrides any preset's crop
 // (the name then gets a "+cropN" suffix).

@@ -55,6 +55,8 @@ struct ModelSpec {
   InputRange input_range = InputRange::minus_one_one;
   int64_t size_multiple = 1;  // inputs are reflection-padded to a multiple of this
   std::string task;           // metric task (task.name): which conventions score it
+  int64_t iterations = 1;     // recurrent passes of one set of weights per forward (info
+                              // prints the MACs per iteration)
   const OutputDecl* find(const std::string& key) const;
   bool declares(const std::string& key) const { return find(key) != nullptr; }
 };

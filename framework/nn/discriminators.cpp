@@ -19,7 +19,7 @@ Norm norm_from(const std::string& s) {
 
 }  // namespace
 
-PatchGan::PatchGan(const Config& cfg) {
+PatchGan::PatchGan(const Config& cfg, bool conditional) : conditional_(conditional) {
   const int64_t ndf = cfg.get_int("ndf"), n_layers = cfg.get_int("layers");
   if (ndf < 1 || n_layers < 1)
     throw ConfigError("config keys 'discriminator.ndf' and 'discriminator.layers' must be >= 1");
@@ -33,7 +33,7 @@ PatchGan::PatchGan(const Config& cfg) {
   auto lrelu = [&] {
     body_->push_back(torch::nn::LeakyReLU(torch::nn::LeakyReLUOptions().negative_slope(0.2)));
   };
-  body_->push_back(Conv(ConvOptions(6, ndf, 4).stride(2).pad(1).mode(Pad::zero)));
+  body_->push_back(Conv(ConvOptions(conditional ? 6 : 3, ndf, 4).stride(2).pad(1).mode(Pad::zero)));
   lrelu();
   int64_t mult = 1;
   for (int64_t n = 1; n < n_layers; ++n) {
@@ -63,6 +63,8 @@ PatchGan::PatchGan(const Config& cfg) {
 }
 
 torch::Tensor PatchGan::forward(const torch::Tensor& b, const torch::Tensor& i) {
+  if (!conditional_) return body_->forward(b);
+  TORCH_CHECK(i.defined(), "patchgan: a conditional discriminator needs the condition (loss term 'condition')");
   return body_->forward(torch::cat({b, i}, 1));
 }
 

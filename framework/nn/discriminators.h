@@ -4,6 +4,9 @@
 //              stride 2 then 1, LeakyReLU 0.2, channels ndf * min(2^n, 8), norm after every
 //              conv but the first and last, one output channel per patch; pix2pix init
 //              N(0, 0.02). The conditional critic of Eq. 13-14 uses its raw scores.
+//   patchgan_image — the same network on the image alone (3 input channels), for
+//              unconditioned critics (Location-aware SIRR's D, CycleGAN's D); the condition
+//              passed to forward() is ignored and may be undefined.
 #include <torch/torch.h>
 
 #include <memory>
@@ -16,7 +19,8 @@ namespace dmgn::nn {
 
 class Discriminator : public torch::nn::Module {
  public:
-  // Patch scores for image `b` conditioned on input `i` (both N x 3 x H x W).
+  // Patch scores for image `b` conditioned on input `i` (both N x 3 x H x W; `i` undefined for
+  // an unconditioned discriminator).
   virtual torch::Tensor forward(const torch::Tensor& b, const torch::Tensor& i) = 0;
 };
 using DiscriminatorPtr = std::shared_ptr<Discriminator>;
@@ -24,11 +28,12 @@ using DiscriminatorPtr = std::shared_ptr<Discriminator>;
 class PatchGan : public Discriminator {
  public:
   // cfg: the [discriminator] table (ndf, layers, norm).
-  explicit PatchGan(const Config& cfg);
+  explicit PatchGan(const Config& cfg, bool conditional = true);
   torch::Tensor forward(const torch::Tensor& b, const torch::Tensor& i) override;
 
  private:
   torch::nn::Sequential body_{nullptr};
+  bool conditional_ = true;
 };
 
 using DiscriminatorRegistry = Registry<DiscriminatorPtr, const Config&>;

@@ -107,7 +107,7 @@ void Recipe::nonfinite_stop(int64_t step, const std::string& term, const std::st
 }
 
 bool Recipe::Frame::update(const std::string& optimizer, const losses::TermValues& tv, const std::string& report,
-                           const std::string& bad_name) {
+                           const std::string& bad_name, const std::function<void()>& before_step) {
   auto& o = owner_.optim(optimizer);
   auto& coll = *owner_.coll_;
   const double world = coll.world_size();
@@ -139,6 +139,7 @@ bool Recipe::Frame::update(const std::string& optimizer, const losses::TermValue
   o.adam->zero_grad();
   tv.total.backward();
   o.buckets->average(coll);
+  if (before_step) before_step();
   o.adam->step();
   return true;
 }

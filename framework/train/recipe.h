@@ -18,6 +18,7 @@
 // check hashes all of them.
 #include <torch/torch.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -69,6 +70,9 @@ class Recipe {
 
   // The restoration network (evaluated, exported); a recipe adds it as module "model".
   virtual models::Model& model() = 0;
+  // The frozen VGG-19 the losses use (the model's own, or one the recipe holds), or null: the
+  // run's vgg_weights provenance.
+  virtual nn::Vgg19 loss_vgg() { return model().shared_vgg(); }
   CheckpointParts parts() const;
   // Puts every module's 4-D tensors back in the run's memory format (after a checkpoint load).
   void lay_out();
@@ -94,8 +98,10 @@ class Recipe {
     // optimizer's gradients, backward tv.total, average, step. `report` names the phase's total
     // in StepResult ("loss" = the main one, whose terms are reported; else e.g. "d_loss");
     // `bad_name` names a non-finite total that has no terms. Returns whether it updated.
+    // `before_step`, when given, runs between the gradient averaging and the optimizer step (so
+    // every rank sees the same gradients): e.g. clipping a parameter's gradient.
     bool update(const std::string& optimizer, const losses::TermValues& tv, const std::string& report,
-                const std::string& bad_name = "total");
+                const std::string& bad_name = "total", const std::function<void()>& before_step = nullptr);
     // The model outputs of this step, for the non-finite diagnosis (kept until the step ends).
     void note_outputs(const models::Outputs& out) { outputs_ = out; }
 

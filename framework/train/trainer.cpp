@@ -55,16 +55,18 @@ std::string format_terms(const StepResult& r) {
   return s;
 }
 
-std::map<std::string, std::string> vgg_provenance(const Config& cfg, const models::Model& model) {
-  if (!model.shared_vgg()) return {{"vgg_weights", "none"}};
-  const auto file = cfg.has("model.head.vgg_weights") ? cfg.get_string("model.head.vgg_weights") : std::string();
-  if (model.shared_vgg()->pretrained()) return {{"vgg_weights", "file"}, {"vgg_file", file}};
+std::map<std::string, std::string> vgg_provenance(const Config& cfg, const nn::Vgg19& vgg) {
+  if (!vgg) return {{"vgg_weights", "none"}};
+  std::string file;
+  for (const char* key : {"model.head.vgg_weights", "location_sirr.vgg_weights"})
+    if (file.empty() && cfg.has(key)) file = cfg.get_string(key);
+  if (vgg->pretrained()) return {{"vgg_weights", "file"}, {"vgg_file", file}};
   return {{"vgg_weights", "random"}};
 }
 
 void warn_random_vgg() {
   log::loud(
-      "VGG-19 weights: RANDOM (model.head.vgg_weights is empty).\n"
+      "VGG-19 weights: RANDOM (model.head.vgg_weights / location_sirr.vgg_weights is empty).\n"
       "The hypercolumn head and the perceptual loss use an untrained VGG-19, unlike the paper.\n"
       "Results are NOT comparable to the paper; the run is marked vgg_weights=random.\n"
       "Export ImageNet weights once (see README, 'VGG-19 weights') and set model.head.vgg_weights.");
@@ -148,8 +150,8 @@ TrainRun::TrainRun(const Config& cfg, const TrainOptions& options, const StopSig
   progress_on_ = lead_ && s_.progress;
   open_data();  // a bad photo or dataset name fails before anything is written
   recipe_ = build_recipe({cfg_, coll_, device_, total_steps_});
-  auto& model = recipe_->model();
-  if (lead_ && model.shared_vgg() && !model.shared_vgg()->pretrained()) warn_random_vgg();
+  const auto vgg = recipe_->loss_vgg();
+  if (lead_ && vgg && !vgg->pretrained()) warn_random_vgg();
   plan(options);
 }
 
@@ -171,7 +173,7 @@ void TrainRun::plan(const TrainOptions& options) {
   if (lead_) {
     try {
       store_.emplace(s_.store);
-      RunIdentity id{world_, device_.str(), vgg_provenance(cfg_, recipe_->model())};
+      RunIdentity id{world_, device_.str(), vgg_provenance(cfg_, recipe_->loss_vgg())};
       for (const auto& [k, v] : train_set_->provenance()) id.provenance[k] = v;
       plan_ = plan_run(*store_, cfg_, options.resume, id);
     } catch (const std::exception& e) {
