@@ -235,6 +235,10 @@ void add_report(CLI::App& app) {
   add_table(cmd, "table5", "Table V: rain streak removal on Rain100L, Rain100H");
   add_table(cmd, "table6", "Table VI: dehazing on SOTS indoor/outdoor, O-HAZE, TestA-DCPDN");
   add_table(cmd, "table7", "Table VII: cross-task evaluation on Real20, Rain100H, O-HAZE");
+  add_table(cmd, "sirr_table1", "Location-aware SIRR Table 1: Postcard, Object, Wild, Zhang, Nature, 494-image average");
+  add_table(cmd, "sirr_table2", "Location-aware SIRR Table 2: architecture ablation (each row a config composition)");
+  add_table(cmd, "sirr_table3", "Location-aware SIRR Table 3: loss ablation (each row a config composition)");
+  add_cross_system(cmd);
   {
     auto* c = cmd->add_subcommand("fig6", "Fig. 6: PSNR/SSIM vs the loss weights alpha_p and alpha_adv (PNG, PDF, CSV)");
     static FigureArgs a;

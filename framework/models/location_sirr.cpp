@@ -46,7 +46,11 @@ LocationSirr::LocationSirr(const Config& cfg) {
   if (iterations_ < 1) throw ConfigError("config key 'model.iterations' must be at least 1");
   if (!rdm_ && tsm_)
     throw ConfigError("config key 'model.tsm' is true but 'model.rdm' is false: the TSM refines the RDM's features");
-  const int64_t width = 32, hidden = 64, r = m.get_int("se_reduction");
+  const int64_t width = m.get_int("width"), hidden = m.get_int("hidden"), r = m.get_int("se_reduction");
+  const auto aw = m.get_ints("ae_widths");
+  const auto cr = m.get_ints("cbam_reductions");
+  if (aw.size() != 3 || cr.size() != 3)
+    throw ConfigError("config keys 'model.ae_widths' and 'model.cbam_reductions' need three values (full, 1/2, 1/4)");
   const double res_scale = m.get_float("res_scale");
 
   // Stage 1, image branch: conv(6 -> 32) + ReLU, then SE-ResBlocks each followed by ReLU.
@@ -87,26 +91,27 @@ LocationSirr::LocationSirr(const Config& cfg) {
   const auto add = [&](const std::string& name, Conv c) {
     convs_.emplace(name, holder(*this, name)->register_module("0", c));
   };
-  add("conv1", Conv(ConvOptions(in2, 64, 5).mode(Pad::zero)));
-  cbam_.push_back(register_module("cbam_block0", nn::CbamResBlock(64, 2)));
-  add("conv2", zconv(64, 128, 3, 2));
-  add("conv3", zconv(128, 128));
-  cbam_.push_back(register_module("cbam_block1", nn::CbamResBlock(128, 4)));
-  cbam_.push_back(register_module("cbam_block2", nn::CbamResBlock(128, 4)));
-  add("conv4", zconv(128, 256, 3, 2));
-  add("conv5", zconv(256, 256));
-  add("conv6", zconv(256, 256));
-  for (int k = 3; k <= 5; ++k) cbam_.push_back(register_module(fmt::format("cbam_block{}", k), nn::CbamResBlock(256, 8)));
-  for (int k = 1; k <= 4; ++k) add(fmt::format("diconv{}", k), zconv(256, 256, 3, 1, int64_t(1) << k));
-  add("conv7", zconv(256, 256));
-  add("conv8", zconv(256, 256));
-  add("outframe1", zconv(256, 3));
-  deconv1_ = holder(*this, "deconv1")->register_module("0", nn::Deconv(256, 128, 4, 2, 1));
-  add("conv9", zconv(128, 128));
-  add("outframe2", zconv(128, 3));
-  deconv2_ = holder(*this, "deconv2")->register_module("0", nn::Deconv(128, 64, 4, 2, 1));
-  add("conv10", zconv(64, 32));
-  add("output", zconv(32, 3));
+  const int64_t a1 = aw[0], a2 = aw[1], a4 = aw[2], tail = a1 / 2;
+  add("conv1", Conv(ConvOptions(in2, a1, 5).mode(Pad::zero)));
+  cbam_.push_back(register_module("cbam_block0", nn::CbamResBlock(a1, cr[0])));
+  add("conv2", zconv(a1, a2, 3, 2));
+  add("conv3", zconv(a2, a2));
+  cbam_.push_back(register_module("cbam_block1", nn::CbamResBlock(a2, cr[1])));
+  cbam_.push_back(register_module("cbam_block2", nn::CbamResBlock(a2, cr[1])));
+  add("conv4", zconv(a2, a4, 3, 2));
+  add("conv5", zconv(a4, a4));
+  add("conv6", zconv(a4, a4));
+  for (int k = 3; k <= 5; ++k) cbam_.push_back(register_module(fmt::format("cbam_block{}", k), nn::CbamResBlock(a4, cr[2])));
+  for (int k = 1; k <= 4; ++k) add(fmt::format("diconv{}", k), zconv(a4, a4, 3, 1, int64_t(1) << k));
+  add("conv7", zconv(a4, a4));
+  add("conv8", zconv(a4, a4));
+  add("outframe1", zconv(a4, 3));
+  deconv1_ = holder(*this, "deconv1")->register_module("0", nn::Deconv(a4, a2, 4, 2, 1));
+  add("conv9", zconv(a2, a2));
+  add("outframe2", zconv(a2, 3));
+  deconv2_ = holder(*this, "deconv2")->register_module("0", nn::Deconv(a2, a1, 4, 2, 1));
+  add("conv10", zconv(a1, tail));
+  add("output", zconv(tail, 3));
 
   const auto init = m.get_string("init");
   if (init == "normal") nn::init_normal(*this, 0.02);
@@ -182,29 +187,35 @@ std::vector<torch::Tensor> LocationSirr::stage2(const torch::Tensor& in) {
   return {c("output", x), frame_half, frame_quarter};
 }
 
+LocationSirr::Step LocationSirr::iterate(const torch::Tensor& input, const torch::Tensor& t_prev,
+                                         nn::LstmState& state) {
+  const auto s1 = stage1(input, t_prev, state);
+  std::vector<torch::Tensor> parts{input, t_prev, s1.reflection};
+  if (rdm_) parts.push_back(paper_convention_ ? 1 - s1.confidence : s1.confidence);
+  const auto frames = stage2(torch::cat(parts, 1));
+  return {frames[0], s1.reflection, s1.confidence, frames[1], frames[2]};
+}
+
 Outputs LocationSirr::forward(const torch::Tensor& input) {
   TORCH_CHECK(input.size(2) % 8 == 0 && input.size(3) % 8 == 0, "location_sirr: input ", input.size(2), "x",
               input.size(3), " is not a multiple of 8");
   nn::LstmState state;
   torch::Tensor t_prev = input;
   std::vector<torch::Tensor> ts, rs, cs;
-  std::vector<torch::Tensor> frames;
+  Step last;
   for (int64_t i = 0; i < iterations_; ++i) {
-    const auto s1 = stage1(input, t_prev, state);
-    std::vector<torch::Tensor> parts{input, t_prev, s1.reflection};
-    if (rdm_) parts.push_back(paper_convention_ ? 1 - s1.confidence : s1.confidence);
-    frames = stage2(torch::cat(parts, 1));
-    t_prev = frames[0];
-    ts.push_back(frames[0]);
-    rs.push_back(s1.reflection);
-    if (rdm_) cs.push_back(s1.confidence);
+    last = iterate(input, t_prev, state);
+    t_prev = last.background;
+    ts.push_back(last.background);
+    rs.push_back(last.noise);
+    if (rdm_) cs.push_back(last.confidence);
   }
   Outputs out;
   out.set("background", ts.back());
   out.set("noise", rs.back());
   if (rdm_) out.set("confidence", cs.back());
-  out.set("frame_half", frames[1]);
-  out.set("frame_quarter", frames[2]);
+  out.set("frame_half", last.frame_half);
+  out.set("frame_quarter", last.frame_quarter);
   out.set_list("background_iters", ts);
   out.set_list("noise_iters", rs);
   if (rdm_) out.set_list("confidence_iters", cs);

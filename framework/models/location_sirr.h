@@ -32,6 +32,13 @@ class LocationSirr : public Model {
   // gradient the paper clips (model.laplacian.grad_clip).
   torch::Tensor laplacian_kernel() const;
 
+  // One iteration: from I, T_{i-1} and the ConvLSTM state (updated in place; undefined = zeros)
+  // to T_i, R_i, C_i (undefined without an RDM) and the frames. forward() runs N of these.
+  struct Step {
+    torch::Tensor background, noise, confidence, frame_half, frame_quarter;
+  };
+  Step iterate(const torch::Tensor& input, const torch::Tensor& t_prev, nn::LstmState& state);
+
  private:
   struct Stage1 {
     torch::Tensor reflection, confidence;

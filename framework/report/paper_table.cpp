@@ -46,6 +46,31 @@ RunNumbers numbers_of(const store::RunStore& store, const store::RunRow& run, co
                                     [&](const MetricSpec& s) { return s.name == m.name; });
     if (wanted) out.best[{m.dataset, m.name}] = m;
   }
+  for (const auto& [id, parts] : spec.derived)
+    for (const auto& ms : spec.metrics) {
+      double sum = 0, weights = 0;
+      std::set<std::string> presets;
+      bool all = !parts.empty();
+      for (const auto& [part, w] : parts) {
+        const auto it = out.best.find({part, ms.name});
+        if (it == out.best.end()) {
+          all = false;
+          break;
+        }
+        sum += w * it->second.value;
+        weights += w;
+        presets.insert(it->second.preset);
+      }
+      if (!all || weights <= 0) continue;
+      store::Metric m;
+      m.run_id = run.id;
+      m.split = spec.split;
+      m.dataset = id;
+      m.name = ms.name;
+      m.value = sum / weights;
+      m.preset = fmt::format("{}", fmt::join(presets, "/"));
+      out.best[{id, ms.name}] = m;
+    }
   return out;
 }
 

@@ -41,6 +41,11 @@ struct TableSpec {
   std::vector<std::string> extra_rows;  // rows with no paper numbers (label = variant)
   bool per_column_models = false;       // each dataset column may come from its own model
   std::map<std::string, std::string> dataset_ids;  // paper dataset name -> store dataset id
+  // Columns computed from others: store dataset id -> (part id, weight). A run's number on such
+  // a column is the weighted mean of its numbers on every part (none if a part is missing):
+  // Location-aware SIRR's "Average(494)" over its five test sets and "SIR^2" over three,
+  // weighted by the paper's image counts.
+  std::map<std::string, std::vector<std::pair<std::string, double>>> derived;
   // Pairs (a, b) the paper's numbers order a < b; the report says whether ours agree.
   std::vector<std::pair<std::string, std::string>> orderings;
 

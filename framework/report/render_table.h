@@ -6,6 +6,7 @@
 // which numbers are the paper's and which are ours. Ours missing from the store = "–"
 // ("--" in LaTeX); not reported by the paper = "n/a". CSV footer lines start with "# ".
 #include <string>
+#include <vector>
 
 #include "report/format.h"
 #include "report/paper_table.h"
@@ -13,5 +14,15 @@
 namespace dmgn::report {
 
 std::string render(const PaperVsOurs& table, Format fmt);
+
+// A plain grid (tables that are not paper vs ours, e.g. `dmgn report cross-system`): a title,
+// a header, rows of already formatted cells and footer lines, in the same three formats.
+struct Grid {
+  std::string id, title;
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> notes;
+};
+std::string render_grid(const Grid& grid, Format fmt);
 
 }  // namespace dmgn::report
