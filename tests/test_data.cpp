@@ -347,7 +347,7 @@ TEST(DataSynth, ErrnetMatchesOfficialAndPairedTransformIsShared) {
   register_builtins();
   EXPECT_EQ(synths().names(),
             (std::vector<std::string>{"haze", "rain", "rain_heavy", "rain_light",
-                                      "reflection_errnet", "reflection_zhang2018"}));
+                                      "reflection_errnet", "reflection_linear", "reflection_zhang2018"}));
 
   // Short side -> even size, long side scaled, truncated, rounded up to even.
   const cv::Mat land = random_photo(300, 451, 5, 1.0f);

@@ -271,8 +271,26 @@ TEST(Metrics, IdentityKnownMseSymmetryBatch) {
   EXPECT_NEAR(m::psnr(uneven, gt, m::preset("real20")), (20.0 + 2 * m::kPsnrCap) / 3, 1e-5);
 }
 
+// Location-aware SIRR's release: skimage's defaults on float [0, 1] images, data_range 1.
+TEST(Metrics, LocationSirrPresetIsSkimageDefaultsOnFloats) {
+  const auto s = m::preset("location_sirr");
+  EXPECT_EQ(s.color, m::Spec::Color::rgb);
+  EXPECT_FALSE(s.quantise);
+  EXPECT_EQ(s.data_range, 1.0);
+  EXPECT_EQ(s.psnr, m::Spec::Psnr::joint);
+  EXPECT_EQ(s.window, m::Spec::Window::uniform);
+  EXPECT_EQ(s.window_size, 7);
+  EXPECT_TRUE(s.sample_covariance);
+  EXPECT_EQ(s.boundary, m::Spec::Boundary::valid);
+  // Same SSIM as real20 (the window and covariance are the same; the range cancels), PSNR joint.
+  const auto gt = torch::rand({3, 24, 24}, torch::kFloat64), out = (gt + 0.05 * torch::randn_like(gt)).clamp(0, 1);
+  EXPECT_NEAR(m::ssim(out, gt, s), m::ssim(out, gt, m::preset("real20")), 1e-9);
+  EXPECT_NEAR(m::psnr(out, gt, s), m::psnr(out, gt, m::preset("basicsr")), 1e-9);
+}
+
 TEST(Metrics, PresetNamesAndErrors) {
-  const std::vector<std::string> names = {"real20", "rain100", "sots", "basicsr", "skimage", "basicsr_y"};
+  const std::vector<std::string> names = {"real20",  "rain100",   "sots",         "basicsr",
+                                          "skimage", "basicsr_y", "location_sirr"};
   EXPECT_EQ(m::preset_names(), names);
   for (const auto& n : names) EXPECT_EQ(m::preset(n).name, n);
   try {
@@ -281,7 +299,7 @@ TEST(Metrics, PresetNamesAndErrors) {
   } catch (const dmgn::ConfigError& e) {
     const std::string what = e.what();
     EXPECT_NE(what.find("'sid'"), std::string::npos) << what;
-    EXPECT_NE(what.find("real20, rain100, sots, basicsr, skimage, basicsr_y, custom"), std::string::npos)
+    EXPECT_NE(what.find("real20, rain100, sots, basicsr, skimage, basicsr_y, location_sirr, custom"), std::string::npos)
         << what;
   }
   const m::Spec real20 = m::preset("real20"), rain100 = m::preset("rain100");

@@ -82,7 +82,7 @@ report::Grid cross_grid(const train::CrossEvalResult& r, const std::vector<std::
                                 r.evaluation[0][0].samples, r.data_source));
   if (!same_inputs)
     g.notes.push_back("WARNING: the systems' identity scores differ: they were not scored on the same inputs.");
-  for (const auto& p : presets) g.notes.push_back(fmt::format("{}: {}", p, metrics::preset(p).describe()));
+  for (const auto& p : presets) g.notes.push_back(metrics::preset(p).describe());
   for (size_t i = 0; i < r.runs.size(); ++i) {
     const auto& run = r.runs[i];
     const auto vgg = run.provenance.count("vgg_weights") ? run.provenance.at("vgg_weights") : "?";

@@ -31,6 +31,7 @@ struct MetricSpec {
 struct TableSpec {
   std::string id;                                 // "table1"
   std::string title;                              // printed above the table
+  std::string source = "the DMGN paper";          // where the paper's numbers come from
   std::string experiment;                         // runs.experiment feeding "ours"
   std::map<std::string, std::string> variant_of;  // paper label -> runs.variant, if different
   std::vector<MetricSpec> metrics;

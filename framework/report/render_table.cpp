@@ -56,11 +56,11 @@ std::vector<std::string> footer(const PaperVsOurs& t) {
   std::vector<std::string> lines;
   if (t.spec.id != "table3")  // Table III reads benchmarks, explained by its own note
     lines.push_back(fmt::format(
-      "Paper: numbers transcribed from the DMGN paper ({}). Ours: per row, the configuration of "
+      "Paper: numbers transcribed from {} ({}). Ours: per row, the configuration of "
       "the most recent completed run of experiment '{}'{} in {} (split '{}', last logged step; "
       "per column in tables whose benchmarks each have their own model); its seeds are shown as "
       "mean ± sample std.",
-      t.paper_file.string(), t.spec.experiment,
+      t.spec.source, t.paper_file.string(), t.spec.experiment,
       t.spec.sweep.empty() ? "" : fmt::format(", sweep '{}'", t.spec.sweep), t.store_file.string(),
       t.spec.split));
   for (const auto& [label, variant] : t.spec.variant_of)

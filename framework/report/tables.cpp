@@ -130,6 +130,7 @@ void add_loss_ablation_note(PaperVsOurs& t) {
 // "Ours" per image (the paper's numbers put "Ours" on top).
 void sirr_table_spec(TableSpec& spec, int n) {
   spec.experiment = "location_sirr";
+  spec.source = "the Location-aware SIRR paper (Dong et al., ICCV 2021)";
   const std::vector<std::pair<std::string, double>> sir2 = {{"sir2_postcard", 199}, {"sir2_solid", 200},
                                                             {"sir2_wild", 55}};
   auto all = sir2;
