@@ -30,6 +30,13 @@ torch::Tensor up_block(nn::Deconv& d, const torch::Tensor& x) {
   return torch::relu(torch::avg_pool2d(y, {2, 2}, {1, 1}));
 }
 
+// Stage 2's convolutions by reference name; their index is the enum below.
+const char* const kStage2Convs[] = {"conv1",   "conv2",   "conv3",   "conv4",     "conv5", "conv6",
+                                    "diconv1", "diconv2", "diconv3", "diconv4",   "conv7", "conv8",
+                                    "outframe1", "conv9", "outframe2", "conv10", "output"};
+enum S2 { conv1, conv2, conv3, conv4, conv5, conv6, diconv1, diconv2, diconv3, diconv4, conv7, conv8,
+          outframe1, conv9, outframe2, conv10, output, kS2Count };
+
 const char* kImageBlockNames[] = {"det_conv1", "det_conv2", "det_conv3", "det_conv4", "det_conv4_1", "det_conv4_2"};
 
 }  // namespace
@@ -88,30 +95,31 @@ LocationSirr::LocationSirr(const Config& cfg) {
 
   // Stage 2: the contextual autoencoder on [I, T_{i-1}, R_i, C_i] (10 channels; 9 without RDM).
   const int64_t in2 = 9 + (rdm_ ? 1 : 0);
-  const auto add = [&](const std::string& name, Conv c) {
-    convs_.emplace(name, holder(*this, name)->register_module("0", c));
+  convs_.assign(kS2Count, Conv(nullptr));
+  const auto add = [&](S2 which, Conv c) {
+    convs_[which] = holder(*this, kStage2Convs[which])->register_module("0", c);
   };
   const int64_t a1 = aw[0], a2 = aw[1], a4 = aw[2], tail = a1 / 2;
-  add("conv1", Conv(ConvOptions(in2, a1, 5).mode(Pad::zero)));
+  add(conv1, Conv(ConvOptions(in2, a1, 5).mode(Pad::zero)));
   cbam_.push_back(register_module("cbam_block0", nn::CbamResBlock(a1, cr[0])));
-  add("conv2", zconv(a1, a2, 3, 2));
-  add("conv3", zconv(a2, a2));
+  add(conv2, zconv(a1, a2, 3, 2));
+  add(conv3, zconv(a2, a2));
   cbam_.push_back(register_module("cbam_block1", nn::CbamResBlock(a2, cr[1])));
   cbam_.push_back(register_module("cbam_block2", nn::CbamResBlock(a2, cr[1])));
-  add("conv4", zconv(a2, a4, 3, 2));
-  add("conv5", zconv(a4, a4));
-  add("conv6", zconv(a4, a4));
+  add(conv4, zconv(a2, a4, 3, 2));
+  add(conv5, zconv(a4, a4));
+  add(conv6, zconv(a4, a4));
   for (int k = 3; k <= 5; ++k) cbam_.push_back(register_module(fmt::format("cbam_block{}", k), nn::CbamResBlock(a4, cr[2])));
-  for (int k = 1; k <= 4; ++k) add(fmt::format("diconv{}", k), zconv(a4, a4, 3, 1, int64_t(1) << k));
-  add("conv7", zconv(a4, a4));
-  add("conv8", zconv(a4, a4));
-  add("outframe1", zconv(a4, 3));
+  for (int k = 1; k <= 4; ++k) add(static_cast<S2>(diconv1 + k - 1), zconv(a4, a4, 3, 1, int64_t(1) << k));
+  add(conv7, zconv(a4, a4));
+  add(conv8, zconv(a4, a4));
+  add(outframe1, zconv(a4, 3));
   deconv1_ = holder(*this, "deconv1")->register_module("0", nn::Deconv(a4, a2, 4, 2, 1));
-  add("conv9", zconv(a2, a2));
-  add("outframe2", zconv(a2, 3));
+  add(conv9, zconv(a2, a2));
+  add(outframe2, zconv(a2, 3));
   deconv2_ = holder(*this, "deconv2")->register_module("0", nn::Deconv(a2, a1, 4, 2, 1));
-  add("conv10", zconv(a1, tail));
-  add("output", zconv(tail, 3));
+  add(conv10, zconv(a1, tail));
+  add(output, zconv(tail, 3));
 
   const auto init = m.get_string("init");
   if (init == "normal") nn::init_normal(*this, 0.02);
@@ -170,21 +178,21 @@ LocationSirr::Stage1 LocationSirr::stage1(const torch::Tensor& input, const torc
 }
 
 std::vector<torch::Tensor> LocationSirr::stage2(const torch::Tensor& in) {
-  const auto c = [&](const char* name, const torch::Tensor& x) { return torch::relu(convs_.at(name)->forward(x)); };
-  auto x = cbam_[0]->forward(c("conv1", in));
+  const auto c = [&](S2 which, const torch::Tensor& x) { return torch::relu(convs_[which]->forward(x)); };
+  auto x = cbam_[0]->forward(c(conv1, in));
   const auto res1 = x;
-  x = c("conv3", c("conv2", x));
+  x = c(conv3, c(conv2, x));
   x = cbam_[2]->forward(cbam_[1]->forward(x));
   const auto res2 = x;
-  x = c("conv6", c("conv5", c("conv4", x)));
+  x = c(conv6, c(conv5, c(conv4, x)));
   for (size_t k = 3; k < 6; ++k) x = cbam_[k]->forward(x);
-  x = c("diconv4", c("diconv3", c("diconv2", c("diconv1", x))));
-  x = c("conv8", c("conv7", x));
-  const auto frame_quarter = c("outframe1", x);
-  x = c("conv9", up_block(deconv1_, x) + res2);
-  const auto frame_half = c("outframe2", x);
-  x = c("conv10", up_block(deconv2_, x) + res1);
-  return {c("output", x), frame_half, frame_quarter};
+  x = c(diconv4, c(diconv3, c(diconv2, c(diconv1, x))));
+  x = c(conv8, c(conv7, x));
+  const auto frame_quarter = c(outframe1, x);
+  x = c(conv9, up_block(deconv1_, x) + res2);
+  const auto frame_half = c(outframe2, x);
+  x = c(conv10, up_block(deconv2_, x) + res1);
+  return {c(output, x), frame_half, frame_quarter};
 }
 
 LocationSirr::Step LocationSirr::iterate(const torch::Tensor& input, const torch::Tensor& t_prev,

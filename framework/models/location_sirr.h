@@ -13,6 +13,7 @@
 // Parameter names are the reference's, so its state dicts load by name (import_reference).
 // Table 2's ablations are config keys ([model] in location_sirr.schema.toml).
 #include <map>
+#include <vector>
 #include <string>
 
 #include "models/model.h"
@@ -54,9 +55,10 @@ class LocationSirr : public Model {
   std::vector<nn::SeResBlock> image_blocks_, rdm_blocks_, tsm_blocks_;
   torch::nn::PReLU shared_prelu_{nullptr};
   nn::ConvLstmCell lstm_cell_{nullptr};
-  // Stage 2, in order: conv1, cbam0, conv2, conv3, cbam1-2, conv4-6, cbam3-5, diconv1-4,
+  // Stage 2's convolutions, in the order of kStage2Convs (location_sirr.cpp); with the CBAM
+  // blocks and deconvs: conv1, cbam0, conv2, conv3, cbam1-2, conv4-6, cbam3-5, diconv1-4,
   // conv7-8, outframe1, deconv1, conv9, outframe2, deconv2, conv10, output.
-  std::map<std::string, nn::Conv> convs_;
+  std::vector<nn::Conv> convs_;
   std::vector<nn::CbamResBlock> cbam_;
   nn::Deconv deconv1_{nullptr}, deconv2_{nullptr};
 };

@@ -53,10 +53,11 @@ CrossEvalResult cross_evaluate(store::RunStore& store, const CrossEvalOptions& o
     out.steps.push_back(meta.step);
     std::vector<store::Evaluation> row;
     models::ModelPtr model;
+    const auto stored = store.evaluations(run.id);
     for (const auto& name : o.presets) {
       const auto spec = metrics::preset(name);
       std::optional<store::Evaluation> found;
-      for (const auto& e : store.evaluations(run.id))
+      for (const auto& e : stored)
         if (e.checkpoint == ckpt.string() && e.dataset == out.dataset && e.preset == spec.name &&
             e.provenance.find(marker) != std::string::npos &&
             (o.max_samples == 0 || e.samples == o.max_samples))

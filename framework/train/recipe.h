@@ -152,6 +152,24 @@ class Recipe {
 };
 using RecipePtr = std::unique_ptr<Recipe>;
 
+// Turns off requires_grad of the modules' parameters for a scope (a generator's loss must not
+// build graphs into its critics); restored when the scope ends, also by an exception.
+class FrozenParameters {
+ public:
+  explicit FrozenParameters(std::vector<torch::nn::Module*> modules) : modules_(std::move(modules)) { set(false); }
+  ~FrozenParameters() { set(true); }
+  FrozenParameters(const FrozenParameters&) = delete;
+  FrozenParameters& operator=(const FrozenParameters&) = delete;
+
+ private:
+  void set(bool on) {
+    for (auto* m : modules_)
+      if (m)
+        for (auto& p : m->parameters()) p.set_requires_grad(on);
+  }
+  std::vector<torch::nn::Module*> modules_;
+};
+
 // registry "recipe": factory(env).
 using RecipeRegistry = Registry<RecipePtr, const RecipeEnv&>;
 RecipeRegistry& recipes();

@@ -16,23 +16,6 @@ namespace dmgn::train {
 
 namespace {
 
-// Turns off requires_grad of a module's parameters for a scope (the generator's loss must not
-// build graphs into the critic).
-class Frozen {
- public:
-  explicit Frozen(const std::vector<nn::Discriminator*>& ds) : ds_(ds) { set(false); }
-  ~Frozen() { set(true); }
-  Frozen(const Frozen&) = delete;
-  Frozen& operator=(const Frozen&) = delete;
-
- private:
-  void set(bool on) {
-    for (auto* d : ds_)
-      for (auto& p : d->parameters()) p.set_requires_grad(on);
-  }
-  std::vector<nn::Discriminator*> ds_;
-};
-
 constexpr const char* kCriticTerm = "discriminator critic (Eq. 14)";
 
 class DmgnRecipe : public Recipe {
@@ -74,7 +57,7 @@ class DmgnRecipe : public Recipe {
     }
     losses::TermValues g;
     {
-      const Frozen frozen(all_);
+      const FrozenParameters frozen(all_);
       g = f.forward([&] { return terms_->evaluate("generator", out, f.batch(), by_name_); });
     }
     f.update("opt_g", g, "loss");
@@ -85,7 +68,7 @@ class DmgnRecipe : public Recipe {
   std::unique_ptr<losses::TermSet> terms_;
   std::vector<std::pair<std::string, nn::DiscriminatorPtr>> discs_;
   std::map<std::string, nn::Discriminator*> by_name_;  // the same, as the terms look them up
-  std::vector<nn::Discriminator*> all_;
+  std::vector<torch::nn::Module*> all_;  // the discriminators, frozen for the generator
 };
 
 }  // namespace

@@ -22,10 +22,6 @@ namespace dmgn::train {
 
 namespace {
 
-void set_requires_grad(torch::nn::Module& m, bool on) {
-  for (auto& p : m.parameters()) p.set_requires_grad(on);
-}
-
 // Scales `g` in place so that its L2 norm is at most max_norm (torch.nn.utils.clip_grad_norm_).
 void clip_norm(torch::Tensor& g, double max_norm) {
   if (!g.defined() || max_norm <= 0) return;
@@ -50,7 +46,7 @@ class LocationSirrRecipe : public Recipe {
       vgg_ = nn::Vgg19();
       const auto file = c.get_string("location_sirr.vgg_weights");
       if (!file.empty()) vgg_->load_weights(file);
-      set_requires_grad(*vgg_, false);
+      for (auto& p : vgg_->parameters()) p.set_requires_grad(false);
       vgg_->eval();
       vgg_->to(device());
       ctx.vgg = vgg_;
@@ -65,6 +61,7 @@ class LocationSirrRecipe : public Recipe {
       disc_name_ = names[0];
       disc_ = nn::discriminators().make(c.get_string("discriminator.name"), c.sub("discriminator"));
       add_module(disc_name_, disc_);
+      discs_[disc_name_] = disc_.get();
     }
     split_rng_streams();
     const auto betas = c.get_floats("optim.betas");
@@ -92,10 +89,8 @@ class LocationSirrRecipe : public Recipe {
     }
     losses::TermValues g;
     {
-      if (disc_) set_requires_grad(*disc_, false);
-      const std::map<std::string, nn::Discriminator*> discs{{disc_name_, disc_.get()}};
-      g = f.forward([&] { return terms_->evaluate("generator", out, f.batch(), discs); });
-      if (disc_) set_requires_grad(*disc_, true);
+      const FrozenParameters frozen({disc_.get()});
+      g = f.forward([&] { return terms_->evaluate("generator", out, f.batch(), discs_); });
     }
     f.update("opt_g", g, "loss", "total", [&] {
       if (!kernel_.defined() || !kernel_.requires_grad()) return;
@@ -110,6 +105,7 @@ class LocationSirrRecipe : public Recipe {
   std::unique_ptr<losses::TermSet> terms_;
   std::string disc_name_;
   nn::DiscriminatorPtr disc_;
+  std::map<std::string, nn::Discriminator*> discs_;  // the same, as the loss terms look it up
   torch::Tensor kernel_;
   double clip_ = 0;
 };
