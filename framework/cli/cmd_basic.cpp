@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>  // fmt::join
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <sstream>
@@ -12,6 +13,7 @@
 #include "losses/terms.h"
 #include "metrics/macs.h"
 #include "models/model.h"
+#include "nn/discriminators.h"
 #include "nn/layers.h"
 #include "train/trainer.h"
 
@@ -146,6 +148,17 @@ void add_info(CLI::App& app) {
       if (t.weight > 0 && spec.declares(t.output)) listed.push_back(fmt::format("{} {:g} ({} {} vs {})", t.name, t.weight, t.loss, t.output, t.target));
     std::printf("recipe      %s: %s\n", cfg.get_string("train.recipe").c_str(),
                 fmt::format("{}", fmt::join(listed, ", ")).c_str());
+    // The discriminator modules its adversarial terms train (one per module name).
+    std::vector<std::string> modules;
+    for (const auto& t : losses::term_specs(cfg))
+      if (t.weight > 0 && !t.module.empty() && spec.declares(t.output) &&
+          std::find(modules.begin(), modules.end(), t.module) == modules.end())
+        modules.push_back(t.module);
+    if (!modules.empty() && cfg.has("discriminator.name")) {
+      const auto d = nn::discriminators().make(cfg.get_string("discriminator.name"), cfg.sub("discriminator"));
+      std::printf("critics     %s: %s, %s parameters each\n", fmt::format("{}", fmt::join(modules, ", ")).c_str(),
+                  cfg.get_string("discriminator.name").c_str(), thousands(nn::count_parameters(*d).total).c_str());
+    }
   });
 }
 

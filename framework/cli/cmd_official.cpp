@@ -11,6 +11,7 @@
 #include "models/model.h"
 #include "models/location_sirr.h"
 #include "models/official_import.h"
+#include "nn/discriminators.h"
 #include "train/checkpoint.h"
 #include "train/bench.h"
 #include "train/trainer.h"
@@ -43,9 +44,11 @@ models::ModelPtr import_model(const Config& cfg, const fs::path& state_file) {
   torch::manual_seed(cfg.get_int("run.seed"));
   auto model = models::build_model(cfg);
   const auto state = compat::load_state_dict(state_file);
+  // Systems whose parameter names are the reference's import by name; DMGN maps its names.
   auto* sirr = dynamic_cast<models::LocationSirr*>(model.get());
-  const auto n = sirr ? models::import_reference(*sirr, state, state_file.string())
-                      : models::import_official(*model, state, state_file.string());
+  const auto n = sirr                                   ? models::import_reference(*sirr, state, state_file.string())
+                 : cfg.get_string("model.name") != "dmgn" ? models::import_by_name(*model, state, state_file.string())
+                                                         : models::import_official(*model, state, state_file.string());
   std::printf("imported %lld tensors from %s\n", static_cast<long long>(n), state_file.string().c_str());
   return model;
 }
@@ -84,7 +87,8 @@ void add_official(CLI::App& app) {
     static std::string dir, task = "reflection", presets, config;
     static double tolerance = 1e-4;
     static std::vector<std::string> sets;
-    cmd->add_option("out_dir", dir, "OUT_DIR written by tools/official_parity.py (or tools/lasirr_parity.py)")
+    cmd->add_option("out_dir", dir,
+                    "OUT_DIR written by tools/official_parity.py (or tools/lasirr_parity.py, tools/pgan_parity.py)")
         ->required();
     auto* t = cmd->add_option("--task", task, "reflection | rain | haze (DMGN)");
     cmd->add_option("--config", config,
@@ -152,6 +156,21 @@ void add_official(CLI::App& app) {
           name = highest < 0 ? name : stem + std::to_string(highest);
         }
         compare(name, out.get(d.key));
+      }
+      // A discriminator saved beside the model (tools/pgan_parity.py: Physics-GAN's D in our
+      // layer names): D on the input ("D") and on the reference's G(y) ("D_fake"), so that a
+      // generator difference does not show up twice.
+      const fs::path d_file = base / "discriminator_state_dict.pth";
+      if (fs::exists(d_file)) {
+        auto d = nn::discriminators().make(cfg.get_string("discriminator.name"), cfg.sub("discriminator"));
+        const auto n = models::import_by_name(*d, compat::load_state_dict(d_file), d_file.string());
+        std::printf("imported %lld tensors from %s\n", static_cast<long long>(n), d_file.string().c_str());
+        d->to(device);
+        d->eval();
+        const torch::Tensor none;
+        compare("D", d->forward(input.begin()->second.to(device, torch::kFloat32), none).cpu());
+        if (ref.count("D_fake") && ref.count("fake_B"))
+          compare("D_fake", d->forward(ref.at("fake_B").to(device, torch::kFloat32), none).cpu());
       }
       if (!ok) throw Error(fmt::format("parity failed for {}: difference above {:.1e}", label, tolerance));
     });

@@ -2,10 +2,12 @@
 
 #include "data/benchmarks.h"
 #include "data/builtin.h"
+#include "data/synth_blur.h"
 #include "data/synth_haze.h"
 #include "data/synth_linear.h"
 #include "data/synth_rain.h"
 #include "data/synth_reflection.h"
+#include "data/synth_sr.h"
 
 namespace dmgn::data {
 
@@ -14,6 +16,8 @@ void register_builtins() {
   register_linear_blend_synth();
   register_rain_synths();
   register_haze_synths();
+  register_blur_synth();
+  register_sr_synth();
   register_builtin_dataset();
   register_adapters();
 }

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "losses/composition.h"
+#include "losses/physics.h"
 #include "losses/ssim_loss.h"
 
 namespace dmgn::losses {
@@ -55,15 +56,20 @@ torch::Tensor PerceptualLoss::operator()(const torch::Tensor& y, const torch::Te
 torch::Tensor CriticLoss::generator(nn::Discriminator& d, const torch::Tensor& b,
                                     const torch::Tensor& i) const {
   if (form_ == AdversarialForm::gan) return torch::softplus(-d.forward(b, i)).mean();  // -log sigmoid(D)
+  if (form_ == AdversarialForm::lsgan) return (d.forward(b, i) - 1).pow(2).mean();     // MSE(D, 1)
   return -d.forward(b, i).mean();  // Eq. 13
 }
 
 torch::Tensor CriticLoss::critic(nn::Discriminator& d, const torch::Tensor& b_fake,
                                  const torch::Tensor& b_real, const torch::Tensor& i) const {
   const auto fake = b_fake.detach();
-  auto loss = form_ == AdversarialForm::gan
-                  ? 0.5 * (torch::softplus(-d.forward(b_real, i)).mean() + torch::softplus(d.forward(fake, i)).mean())
-                  : -d.forward(b_real, i).mean() + d.forward(fake, i).mean();  // Eq. 14
+  torch::Tensor loss;
+  if (form_ == AdversarialForm::gan)
+    loss = 0.5 * (torch::softplus(-d.forward(b_real, i)).mean() + torch::softplus(d.forward(fake, i)).mean());
+  else if (form_ == AdversarialForm::lsgan)  // 1/2 [MSE(D(real), 1) + MSE(D(fake), 0)]
+    loss = 0.5 * ((d.forward(b_real, i) - 1).pow(2).mean() + d.forward(fake, i).pow(2).mean());
+  else
+    loss = -d.forward(b_real, i).mean() + d.forward(fake, i).mean();  // Eq. 14
   if (lipschitz_ == Lipschitz::gp && gp_weight_ > 0) {
     auto eps = torch::rand({b_real.size(0), 1, 1, 1}, b_real.options());
     auto x_hat = (eps * b_real.detach() + (1 - eps) * fake).requires_grad_(true);
@@ -111,9 +117,9 @@ void register_builtins() {
                [](const Config& cfg, const LossContext&) -> LossTermPtr {
                  const Config a = cfg.sub("loss.adversarial");
                  const auto form = a.get_string("form");
-                 if (form != "critic" && form != "gan")
+                 if (form != "critic" && form != "gan" && form != "lsgan")
                    throw ConfigError(fmt::format(
-                       "config key 'loss.adversarial.form': '{}' is not one of: critic, gan", form));
+                       "config key 'loss.adversarial.form': '{}' is not one of: critic, gan, lsgan", form));
                  const auto l = a.get_string("lipschitz");
                  const Lipschitz lip = l == "gp" ? Lipschitz::gp
                                        : l == "clip" ? Lipschitz::clip
@@ -124,10 +130,13 @@ void register_builtins() {
                  if (a.get_float("gp_weight") < 0 || a.get_float("clip") <= 0)
                    throw ConfigError("config keys 'loss.adversarial.gp_weight' (>= 0) and '.clip' (> 0)");
                  return std::make_shared<CriticLoss>(lip, a.get_float("gp_weight"), a.get_float("clip"),
-                                                     form == "gan" ? AdversarialForm::gan : AdversarialForm::critic);
+                                                     form == "gan"     ? AdversarialForm::gan
+                                                     : form == "lsgan" ? AdversarialForm::lsgan
+                                                                       : AdversarialForm::critic);
                });
   register_ssim_loss();
   register_composition_losses();
+  register_physics_operators();
 }
 
 }  // namespace dmgn::losses

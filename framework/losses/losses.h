@@ -12,6 +12,8 @@
 //                 form "gan" (loss.adversarial.form): the standard GAN with logits instead,
 //                 L_adv = -log sigmoid(D(B)) (Location-aware SIRR, Eq. 14), L_D = 1/2 [BCE(D(B_gt), 1)
 //                 + BCE(D(B), 0)] (pix2pix's averaging).
+//                 form "lsgan": least squares (Mao et al. 2017; Physics-GAN, CycleGAN's GANLoss):
+//                 L_adv = mean (D(B) - 1)^2, L_D = 1/2 [mean (D(B_gt) - 1)^2 + mean D(B)^2].
 //   rcmap_composition, rcmap_bce, residual_reflection, residual_transmission — Location-aware
 //                 SIRR's composition losses (losses/composition.h); they read the batch.
 //   ssim        — 1 - SSIM (losses/ssim_loss.h): not in DMGN's objective; the loss of other
@@ -75,7 +77,7 @@ class BatchLoss : public LossTerm {
 };
 
 enum class Lipschitz { none, gp, clip };
-enum class AdversarialForm { critic, gan };
+enum class AdversarialForm { critic, gan, lsgan };
 
 class CriticLoss : public LossTerm {
  public:

@@ -71,7 +71,7 @@ int64_t Spec::min_side() const {
 }
 
 std::vector<std::string> preset_names() {
-  return {"real20", "rain100", "sots", "basicsr", "skimage", "basicsr_y", "location_sirr"};
+  return {"real20", "rain100", "sots", "basicsr", "skimage", "basicsr_y", "location_sirr", "physics_gan"};
 }
 
 Spec preset(const std::string& name) {
@@ -95,6 +95,13 @@ Spec preset(const std::string& name) {
     s.window = Spec::Window::uniform;
     s.window_size = 7;
     s.sample_covariance = true;
+  } else if (name == "physics_gan") {
+    // Physics-GAN's release (util/compute_diff.m, ssim_index.m): uint8 images, PSNR over every
+    // value with peak 255, Wang's ssim_index (Gaussian 11/1.5, K .01/.03, valid, L 255). That
+    // SSIM takes 2-D images only, so the release scored one channel: luminance (BT.601 Y) is
+    // assumed for both. Its shave by the SR factor applies to SR only (eval.custom for that).
+    s.quantise = true;
+    s.color = Spec::Color::y;
   } else if (name == "basicsr_y") {
     s.quantise = true;
     s.color = Spec::Color::y;
@@ -108,7 +115,9 @@ Spec task_spec(const std::string& task) {
   if (task == "reflection") return preset("real20");
   if (task == "rain") return preset("rain100");
   if (task == "haze") return preset("sots");
-  throw ConfigError(fmt::format("config key 'task.name': '{}' is not one of reflection, rain, haze", task));
+  if (task == "blur" || task == "sr") return preset("physics_gan");  // the one system with these tasks
+  throw ConfigError(
+      fmt::format("config key 'task.name': '{}' is not one of reflection, rain, haze, blur, sr", task));
 }
 
 Spec custom_spec(const Config& cfg) {

@@ -44,8 +44,11 @@
 //             peak_signal_noise_ratio and structural_similarity(multichannel=True) with their
 //             defaults on float [0, 1] images, data_range 1: RGB, float, PSNR joint, SSIM uniform
 //             7, K .01/.03, sample covariance, valid.
+//   physics_gan  Physics-GAN's release (util/compute_diff.m with Wang's ssim_index.m): uint8,
+//             PSNR peak 255 over every value, SSIM Gaussian 11/1.5, K .01/.03, population,
+//             valid; on BT.601 Y (ssim_index takes 2-D images; the channel is an assumption).
 // "custom" is read from [eval.custom]; "auto" picks the task's benchmark (reflection ->
-// real20, rain -> rain100, haze -> sots). eval.crop_border >= 0 overrides any preset's crop
+// real20, rain -> rain100, haze -> sots, blur and sr -> physics_gan). eval.crop_border >= 0 overrides any preset's crop
 // (the name then gets a "+cropN" suffix).
 #include <cstdint>
 #include <string>

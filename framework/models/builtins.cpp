@@ -2,6 +2,7 @@
 
 #include "models/dmgn.h"
 #include "models/location_sirr.h"
+#include "models/physics_gan.h"
 
 namespace dmgn::models {
 
@@ -14,6 +15,11 @@ void register_builtins() {
                "iterations (its Table 2 ablations by config)",
                [](const Config& cfg) -> ModelPtr { return std::make_shared<LocationSirr>(cfg); });
   register_input_requirement("location_sirr", location_sirr_input_requirement);
+  models().add("physics_gan",
+               "Physics-GAN's generator (Pan et al. 2020): CycleGAN's ResNet generator; trained through a physics "
+               "operator with two discriminators (recipe physics_gan)",
+               [](const Config& cfg) -> ModelPtr { return std::make_shared<PhysicsGan>(cfg); });
+  register_input_requirement("physics_gan", physics_gan_input_requirement);
 }
 
 }  // namespace dmgn::models

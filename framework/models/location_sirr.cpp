@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include "core/error.h"
+#include "models/official_import.h"
 #include "nn/attention.h"
 
 namespace dmgn::models {
@@ -236,28 +237,11 @@ InputRequirement location_sirr_input_requirement(const Config&) {
 
 int64_t import_reference(LocationSirr& model, const std::map<std::string, torch::Tensor>& state,
                          const std::string& source_name) {
-  auto ours = model.named_parameters(true);
-  std::map<std::string, bool> filled;
-  for (const auto& p : ours) filled[p.key()] = false;
-  int64_t copied = 0;
-  torch::NoGradGuard g;
-  for (const auto& [raw, t] : state) {
-    std::string name = raw.rfind("module.", 0) == 0 ? raw.substr(7) : raw;
+  return import_by_name(model, state, source_name, [](const std::string& name) {
     for (const char* gate : {"conv_i.", "conv_f.", "conv_g.", "conv_o."})
-      if (name.rfind(gate, 0) == 0) name = "lstm." + name;  // the reference's gates sit at the top level
-    auto* p = ours.find(name);
-    if (!p)
-      throw DataError(fmt::format("'{}': tensor '{}' has no counterpart in the configured model", source_name, raw));
-    if (p->sizes() != t.sizes())
-      throw DataError(fmt::format("'{}': tensor '{}' has shape {} but ours has {}", source_name, raw,
-                                  fmt::join(t.sizes(), "x"), fmt::join(p->sizes(), "x")));
-    p->copy_(t);
-    filled[name] = true;
-    ++copied;
-  }
-  for (const auto& [name, ok] : filled)
-    if (!ok) throw DataError(fmt::format("'{}' has no tensor for our parameter '{}'", source_name, name));
-  return copied;
+      if (name.rfind(gate, 0) == 0) return "lstm." + name;  // the reference's gates sit at the top level
+    return name;
+  });
 }
 
 }  // namespace dmgn::models

@@ -6,6 +6,7 @@
 // tensor must land on exactly one of ours with the same shape, and every one of ours must be
 // filled — otherwise an error names the tensor.
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -19,5 +20,14 @@ std::string official_to_ours(const std::string& official_name);
 // Copies the official tensors into `model`. Returns the number of tensors copied.
 int64_t import_official(Model& model, const std::map<std::string, torch::Tensor>& state,
                         const std::string& source_name);
+
+// Copies a reference state dict into `module` by parameter name (a leading DataParallel
+// "module." is dropped, then `rename` maps the rest, identity when null): every reference tensor
+// must land on one of ours with the same shape and every one of ours must be filled, or a
+// DataError names the tensor and `source_name`. For systems whose parameter names are the
+// reference's (Location-aware SIRR, Physics-GAN). Returns the number of tensors copied.
+int64_t import_by_name(torch::nn::Module& module, const std::map<std::string, torch::Tensor>& state,
+                       const std::string& source_name,
+                       const std::function<std::string(const std::string&)>& rename = nullptr);
 
 }  // namespace dmgn::models

@@ -147,8 +147,9 @@ LstmState ConvLstmCellImpl::forward(const torch::Tensor& x, const LstmState& sta
   return next;
 }
 
-DeconvImpl::DeconvImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding)
-    : out_(out), kernel_(kernel), stride_(stride), padding_(padding) {
+DeconvImpl::DeconvImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding,
+                       int64_t output_padding)
+    : out_(out), kernel_(kernel), stride_(stride), padding_(padding), output_padding_(output_padding) {
   // nn.ConvTranspose2d's layout and default init (fan_in from weight dim 1: out * k * k).
   weight = register_parameter("weight", torch::empty({in, out, kernel, kernel}));
   bias = register_parameter("bias", torch::empty({out}));
@@ -161,7 +162,7 @@ DeconvImpl::DeconvImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, 
 torch::Tensor DeconvImpl::forward(const torch::Tensor& x) {
   if (metrics::counting())
     metrics::count_macs(static_cast<uint64_t>(x.numel()) * static_cast<uint64_t>(out_ * kernel_ * kernel_));
-  return torch::conv_transpose2d(x, weight, bias, stride_, padding_);
+  return torch::conv_transpose2d(x, weight, bias, stride_, padding_, output_padding_);
 }
 
 void init_normal(torch::nn::Module& m, double std) {

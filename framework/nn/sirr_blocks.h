@@ -138,12 +138,13 @@ TORCH_MODULE(ConvLstmCell);
 // in.numel() * out_channels * k * k (every input element meets every output channel's kernel).
 class DeconvImpl : public torch::nn::Module {
  public:
-  DeconvImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding);
+  // output_padding: extra rows/columns on one side of the output (CycleGAN's x2 upsampling).
+  DeconvImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding, int64_t output_padding = 0);
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor weight, bias;
 
  private:
-  int64_t out_, kernel_, stride_, padding_;
+  int64_t out_, kernel_, stride_, padding_, output_padding_;
 };
 TORCH_MODULE(Deconv);
 

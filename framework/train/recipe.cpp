@@ -35,19 +35,25 @@ Recipe::Recipe(const RecipeEnv& env)
   schedule_ = std::make_unique<LrSchedule>(cfg_, env.total_steps);
 }
 
-void Recipe::add_module(const std::string& name, std::shared_ptr<torch::nn::Module> module) {
+void Recipe::add_module(const std::string& name, std::shared_ptr<torch::nn::Module> module, bool rank_local) {
   for (const auto& [n, m] : modules_)
     if (n == name) throw Error(fmt::format("recipe module '{}' added twice", name));
   module->to(device_);
   exec_.lay_out(*module);
   modules_.emplace_back(name, std::move(module));
+  if (rank_local) rank_local_.push_back(name);
+}
+
+bool Recipe::is_rank_local(const std::string& name) const {
+  return std::find(rank_local_.begin(), rank_local_.end(), name) != rank_local_.end();
 }
 
 void Recipe::split_rng_streams() {
   exec_.apply_cudnn();
   // DDP: every rank starts from rank 0's weights. Afterwards each rank draws its own random
   // numbers from a rank-derived stream.
-  for (const auto& [n, m] : modules_) broadcast_module(*coll_, *m);
+  for (const auto& [n, m] : modules_)
+    if (!is_rank_local(n)) broadcast_module(*coll_, *m);
   if (coll_->rank() > 0) torch::manual_seed(derive_seed(seed_, "rank", static_cast<uint64_t>(coll_->rank())));
 }
 
@@ -146,7 +152,8 @@ bool Recipe::Frame::update(const std::string& optimizer, const losses::TermValue
 
 StepResult Recipe::step(const data::Batch& batch, int64_t step, bool stop_here) {
   for (auto& o : optims_) schedule_->apply(*o.adam, o.lr, step);
-  for (const auto& [n, m] : modules_) broadcast_buffers(*coll_, *m);
+  for (const auto& [n, m] : modules_)
+    if (!is_rank_local(n)) broadcast_buffers(*coll_, *m);
   Frame f(*this, stop_here);
   auto& m = model();
   // Every field of the batch by name; images in the model's input range, the rest as they are.

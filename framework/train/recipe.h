@@ -120,8 +120,10 @@ class Recipe {
   virtual void run(Frame& frame) = 0;
 
   // Construction: a module moved to the device and laid out, its parameters broadcast from
-  // rank 0. Registration order is the checkpoint's and the sync hash's order.
-  void add_module(const std::string& name, std::shared_ptr<torch::nn::Module> module);
+  // rank 0. Registration order is the checkpoint's and the sync hash's order. A rank-local
+  // module (e.g. an image pool: each rank's own history) is never broadcast, neither at
+  // construction nor its buffers before each step; checkpoints hold rank 0's.
+  void add_module(const std::string& name, std::shared_ptr<torch::nn::Module> module, bool rank_local = false);
   // Adam over `params` (those requiring gradients), its base rate following optim.schedule,
   // its gradients averaged in runtime.bucket_mb buckets.
   void add_adam(const std::string& name, std::vector<torch::Tensor> params, double lr, std::pair<double, double> betas);
@@ -147,6 +149,8 @@ class Recipe {
   std::string nonfinite_;
   uint64_t seed_;
   std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>> modules_;
+  std::vector<std::string> rank_local_;  // names of modules that are not broadcast
+  bool is_rank_local(const std::string& name) const;
   std::vector<Optim> optims_;
   std::unique_ptr<LrSchedule> schedule_;
 };

@@ -10,14 +10,23 @@ namespace dmgn::train {
 
 LrSchedule::LrSchedule(const Config& cfg, int64_t total_steps) : total_(std::max<int64_t>(1, total_steps)) {
   const auto kind = cfg.get_string("optim.schedule");
-  if (kind != "constant" && kind != "cosine")
-    throw ConfigError(fmt::format("config key 'optim.schedule': '{}' is not one of constant, cosine", kind));
+  if (kind != "constant" && kind != "cosine" && kind != "linear")
+    throw ConfigError(fmt::format("config key 'optim.schedule': '{}' is not one of constant, cosine, linear", kind));
   cosine_ = kind == "cosine";
+  linear_ = kind == "linear";
+  if (cfg.has("optim.decay_start")) decay_start_ = cfg.get_float("optim.decay_start");
+  if (!(decay_start_ >= 0 && decay_start_ < 1)) throw ConfigError("config key 'optim.decay_start' must be in [0, 1)");
   final_ = cfg.get_float("optim.final_lr_factor");
   if (final_ < 0 || final_ > 1) throw ConfigError("config key 'optim.final_lr_factor' must be in [0, 1]");
 }
 
 double LrSchedule::factor(int64_t step) const {
+  if (linear_) {
+    const double start = std::floor(decay_start_ * static_cast<double>(total_));
+    const double s = static_cast<double>(step);
+    if (s < start) return 1.0;
+    return std::max(0.0, 1.0 - (s - start) / (static_cast<double>(total_) - start));
+  }
   if (!cosine_) return 1.0;
   const double t = std::clamp(static_cast<double>(step) / static_cast<double>(total_), 0.0, 1.0);
   return final_ + 0.5 * (1.0 - final_) * (1.0 + std::cos(M_PI * t));

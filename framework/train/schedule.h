@@ -1,6 +1,8 @@
 #pragma once
-// Learning-rate schedules (optim.schedule): "constant", or "cosine" from the base rate down
-// to final_lr_factor x base over the run's total steps.
+// Learning-rate schedules (optim.schedule): "constant", "cosine" from the base rate down
+// to final_lr_factor x base over the run's total steps, or "linear" (CycleGAN's and
+// Physics-GAN's "lambda" policy): the base rate until the fraction optim.decay_start of the run
+// (0.5 when the config has no such key: 100 + 100 epochs), then linearly down to 0 at the end.
 #include <torch/torch.h>
 
 #include <string>
@@ -18,8 +20,8 @@ class LrSchedule {
   void apply(torch::optim::Adam& opt, double base_lr, int64_t step) const;
 
  private:
-  bool cosine_;
-  double final_;
+  bool cosine_, linear_;
+  double final_, decay_start_ = 0.5;
   int64_t total_;
 };
 
