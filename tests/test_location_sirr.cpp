@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <csignal>
 #include <random>
 
 #include "core/config.h"
@@ -20,6 +19,7 @@
 #include "nn/sirr_blocks.h"
 #include "proc_util.h"
 #include "process_test.h"
+#include "resume_util.h"
 #include "store/run_store.h"
 #include "test_util.h"
 #include "train/checkpoint.h"
@@ -349,26 +349,9 @@ TEST_F(Sirr, AKilledRunResumesBitwise) {
   auto common = tiny_train(dir);
   for (const char* s : {"train.max_steps=10", "train.checkpoint_every=2", "runtime.log_every=1", "runtime.progress=true"})
     common.push_back(s);
-  auto whole = common, broken = common;
-  whole.push_back("runtime.store=\"" + (dir / "whole.sqlite").string() + "\"");
-  whole.push_back("runtime.out_dir=\"" + (dir / "whole").string() + "\"");
-  broken.push_back("runtime.store=\"" + (dir / "broken.sqlite").string() + "\"");
-  broken.push_back("runtime.out_dir=\"" + (dir / "broken").string() + "\"");
-  const std::vector<std::string> head{"train", kSirrBase};
-  const auto a = dmgn::testing::spawn_dmgn(dmgn::testing::with_sets(head, whole), (dir / "whole.log").string());
-  ASSERT_EQ(dmgn::testing::wait_child(a, 300), 0) << dmgn::testing::read_text(a.log);
-  std::random_device rd;
-  const int kill_at = 3 + static_cast<int>(rd() % 6);  // steps 3..8 of 10
-  const auto b = dmgn::testing::spawn_dmgn(dmgn::testing::with_sets(head, broken), (dir / "broken.log").string());
-  ASSERT_TRUE(dmgn::testing::wait_for_text(b, "step " + std::to_string(kill_at) + "/10", 300))
-      << dmgn::testing::read_text(b.log);
-  ::kill(-b.pid, SIGKILL);
-  EXPECT_EQ(dmgn::testing::wait_child(b, 60), 128 + SIGKILL);
-  auto resumed = head;
-  resumed.push_back("--resume");
-  const auto c = dmgn::testing::spawn_dmgn(dmgn::testing::with_sets(resumed, broken), (dir / "resumed.log").string());
-  ASSERT_EQ(dmgn::testing::wait_child(c, 300), 0) << dmgn::testing::read_text(c.log);
-  EXPECT_NE(dmgn::testing::read_text(c.log).find("resuming run 1 from"), std::string::npos);
+  const auto run = dmgn::testing::run_whole_and_killed(dir, {"train", kSirrBase}, common, 10, 3, 8);
+  ASSERT_GT(run.killed_at, 0);
+  const auto& whole = run.whole_sets;
 
   // Same parameters (model and discriminator: the whole final checkpoint) and the same logged
   // losses, bitwise.

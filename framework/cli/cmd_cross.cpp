@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -23,7 +24,10 @@ namespace {
 // Which paper a convention is, for the header.
 std::string convention_label(const std::string& preset) {
   static const std::map<std::string, std::string> papers = {{"real20", "DMGN / ERRNet"},
-                                                            {"location_sirr", "Location-aware SIRR"}};
+                                                            {"sots", "DMGN haze"},
+                                                            {"rain100", "DMGN rain"},
+                                                            {"location_sirr", "Location-aware SIRR"},
+                                                            {"physics_gan", "Physics-GAN"}};
   const auto it = papers.find(preset);
   return it == papers.end() ? preset : fmt::format("{}: {}", preset, it->second);
 }
@@ -96,6 +100,26 @@ report::Grid cross_grid(const train::CrossEvalResult& r, const std::vector<std::
   return g;
 }
 
+// Each run's own convention (its eval.metric; "auto" resolved by its task), in run order, once
+// each: "each paper's convention" for the systems compared.
+std::vector<std::string> own_conventions(const store::RunStore& store, const std::vector<int64_t>& runs) {
+  std::vector<std::string> out;
+  for (const auto id : runs) {
+    const auto run = store.run(id);
+    if (!run) throw DataError(fmt::format("{} has no run {}", store.path().string(), id));
+    std::string preset;
+    try {
+      const Config cfg = Config::from_canonical(run->config_text);
+      preset = cfg.get_string("eval.metric");
+      if (preset == "auto") preset = metrics::task_spec(cfg.get_string("task.name")).name;
+    } catch (const Error&) {
+      continue;  // a run without a readable config: no convention of its own
+    }
+    if (preset != "custom" && std::find(out.begin(), out.end(), preset) == out.end()) out.push_back(preset);
+  }
+  return out;
+}
+
 }  // namespace
 
 void add_cross_system(CLI::App* report) {
@@ -106,7 +130,7 @@ void add_cross_system(CLI::App* report) {
   struct Args {
     std::string store = "results/runs.sqlite", format = "markdown", out, dataset;
     std::vector<int64_t> runs;
-    std::vector<std::string> metrics{"real20", "location_sirr"};
+    std::vector<std::string> metrics;
     int64_t data_from = 0, max_samples = 0;
     bool no_eval = false;
   };
@@ -117,7 +141,9 @@ void add_cross_system(CLI::App* report) {
   c->add_option("--dataset", a->dataset, "Test set (default: the first data.test of the data source run)");
   c->add_option("--data-from", a->data_from,
                 "The run whose config opens the test set for every system (default: the first run)");
-  c->add_option("--metric", a->metrics, "Metric conventions (repeatable; default: real20 location_sirr)");
+  c->add_option("--metric", a->metrics,
+                "Metric conventions (repeatable; default: each compared run's own eval.metric, e.g. real20 and "
+                "location_sirr, or sots and physics_gan)");
   c->add_option("--max-samples", a->max_samples, "Score at most this many images (0 = all)");
   c->add_flag("--no-eval", a->no_eval, "Only use evaluations already in the store");
   c->add_option("--format", a->format, "markdown | csv | latex")
@@ -130,7 +156,8 @@ void add_cross_system(CLI::App* report) {
     if (o.runs.empty()) throw DataError(fmt::format("{} has no completed reflection runs", a->store));
     o.dataset = a->dataset;
     o.data_from = a->data_from;
-    o.presets = a->metrics;
+    o.presets = a->metrics.empty() ? own_conventions(store, o.runs) : a->metrics;
+    if (o.presets.empty()) o.presets = {"real20"};
     o.max_samples = a->max_samples;
     o.evaluate_missing = !a->no_eval;
     const auto result = train::cross_evaluate(store, o);

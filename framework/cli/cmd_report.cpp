@@ -1,4 +1,5 @@
-// dmgn report table1|table2|table3|table5|table6|table7|fig6|curves|qualitative|masks, dmgn visualize
+// dmgn report table1|table2|table3|table5|table6|table7|sirr_table*|pgan_table*|fig6|sensitivity|curves|
+// qualitative|masks, dmgn visualize
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <sys/wait.h>
@@ -7,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "cli/commands.h"
 #include "core/error.h"
@@ -238,6 +240,9 @@ void add_report(CLI::App& app) {
   add_table(cmd, "sirr_table1", "Location-aware SIRR Table 1: Postcard, Object, Wild, Zhang, Nature, 494-image average");
   add_table(cmd, "sirr_table2", "Location-aware SIRR Table 2: architecture ablation (each row a config composition)");
   add_table(cmd, "sirr_table3", "Location-aware SIRR Table 3: loss ablation (each row a config composition)");
+  add_table(cmd, "pgan_table5", "Physics-GAN Table 5: synthetic haze (Input and Ours)");
+  add_table(cmd, "pgan_table8", "Physics-GAN Table 8: BaseGAN and loss ablation on haze (each row a config)");
+  add_table(cmd, "pgan_table9", "Physics-GAN Table 9: lambda and ResBlock count on deblurring (sweep variants)");
   add_cross_system(cmd);
   {
     auto* c = cmd->add_subcommand("fig6", "Fig. 6: PSNR/SSIM vs the loss weights alpha_p and alpha_adv (PNG, PDF, CSV)");
@@ -248,6 +253,42 @@ void add_report(CLI::App& app) {
       auto args = selection_args(a);
       if (!a.dataset.empty()) args.insert(args.end(), {"--dataset", a.dataset});
       run_figure_script("fig6.py", args);
+    });
+  }
+  {
+    auto* c = cmd->add_subcommand("sensitivity",
+                                  "PSNR/SSIM vs one numeric config key over a sweep's runs, the paper's numbers on a "
+                                  "twin axis (PNG, PDF, CSV): e.g. Physics-GAN Table 9's lambda and ResBlocks");
+    struct Sens {
+      FigureArgs a;
+      std::string key, xlabel, xscale = "linear", paper_csv, paper_prefix, stem = "sensitivity", title;
+      std::optional<double> mark;
+      bool input_baseline = false;
+    };
+    auto s = std::make_shared<Sens>();
+    add_selection(c, s->a, "");
+    c->add_option("--key", s->key, "Dotted numeric config key on the x axis (e.g. loss.terms.content.weight)")
+        ->required();
+    c->add_option("--xlabel", s->xlabel, "x axis label (default: the key)");
+    c->add_option("--xscale", s->xscale, "linear | log")->check(CLI::IsMember({"linear", "log"}));
+    c->add_option("--dataset", s->a.dataset, "Test dataset to plot (default: the one with the most runs)");
+    c->add_option("--paper-csv", s->paper_csv, "Paper numbers (reports/paper/*.csv) drawn on a twin axis");
+    c->add_option("--paper-prefix", s->paper_prefix, "With --paper-csv: rows named PREFIX<value> (e.g. lambda=)");
+    c->add_option("--mark", s->mark, "Mark the paper's chosen value with a vertical line");
+    c->add_flag("--input-baseline", s->input_baseline, "Also draw the input (identity) scores");
+    c->add_option("--stem", s->stem, "File stem");
+    c->add_option("--title", s->title, "Figure title");
+    c->callback([s] {
+      auto args = selection_args(s->a);
+      args.insert(args.end(), {"--key", s->key, "--xscale", s->xscale, "--stem", s->stem});
+      if (!s->xlabel.empty()) args.insert(args.end(), {"--xlabel", s->xlabel});
+      if (!s->a.dataset.empty()) args.insert(args.end(), {"--dataset", s->a.dataset});
+      if (!s->paper_csv.empty()) args.insert(args.end(), {"--paper-csv", s->paper_csv});
+      if (!s->paper_prefix.empty()) args.insert(args.end(), {"--paper-prefix", s->paper_prefix});
+      if (s->mark) args.insert(args.end(), {"--mark", fmt::format("{}", *s->mark)});
+      if (s->input_baseline) args.push_back("--input-baseline");
+      if (!s->title.empty()) args.insert(args.end(), {"--title", s->title});
+      run_figure_script("sensitivity.py", args);
     });
   }
   {

@@ -42,8 +42,9 @@ RunNumbers numbers_of(const store::RunStore& store, const store::RunRow& run, co
   out.run = run;
   out.group = group_key(run);
   for (const auto& m : store.final_metrics(run.id, spec.split)) {
-    const bool wanted = std::any_of(spec.metrics.begin(), spec.metrics.end(),
-                                    [&](const MetricSpec& s) { return s.name == m.name; });
+    const bool wanted = std::any_of(spec.metrics.begin(), spec.metrics.end(), [&](const MetricSpec& s) {
+      return s.name == m.name || (!spec.input_rows.empty() && s.name + "_input" == m.name);
+    });
     if (wanted) out.best[{m.dataset, m.name}] = m;
   }
   for (const auto& [id, parts] : spec.derived)
@@ -151,6 +152,8 @@ PaperVsOurs build_table(const store::RunStore& store, const PaperTable& paper, c
     return runs_of.emplace(variant, std::move(v)).first->second;
   };
   auto variant_of_cell = [&](const std::string& label, const std::string& column) {
+    const auto in = spec.input_rows.find(label);
+    if (in != spec.input_rows.end()) return in->second;
     const auto it = spec.cell_variant.find({label, column});
     return it == spec.cell_variant.end() ? spec.variant_for(label) : it->second;
   };
@@ -175,9 +178,13 @@ PaperVsOurs build_table(const store::RunStore& store, const PaperTable& paper, c
     for (const auto& col : t.columns) {
       const auto& runs = candidates(variant_of_cell(label, col.in_paper ? col.label : label));
       std::vector<Cell> cells;
-      for (const auto& m : spec.metrics) {
+      const bool input_row = spec.input_rows.count(label) > 0;
+      for (const auto& spec_metric : spec.metrics) {
         Cell cell;
-        if (col.in_paper) cell.paper = paper.value(label, col.label, m.name);
+        if (col.in_paper) cell.paper = paper.value(label, col.label, spec_metric.name);
+        // The input row reads the identity scores its variant's runs stored beside their own.
+        MetricSpec m = spec_metric;
+        if (input_row) m.name += "_input";
         // The latest run with this number fixes the configuration; its seeds are averaged.
         // One model per row: its latest run fixes the configuration. One model per column
         // (per_column_models): the latest run with a number on this column does.

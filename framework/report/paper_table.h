@@ -40,6 +40,9 @@ struct TableSpec {
   // (row label, paper dataset label) -> variant, e.g. Table VII's diagonal DMGN row.
   std::map<std::pair<std::string, std::string>, std::string> cell_variant;
   std::vector<std::string> extra_rows;  // rows with no paper numbers (label = variant)
+  // Rows of the unprocessed input (the paper's "Input"): label -> the variant whose runs'
+  // identity scores (stored as <metric>_input on the same test data) the row shows.
+  std::map<std::string, std::string> input_rows;
   bool per_column_models = false;       // each dataset column may come from its own model
   std::map<std::string, std::string> dataset_ids;  // paper dataset name -> store dataset id
   // Columns computed from others: store dataset id -> (part id, weight). A run's number on such

@@ -152,12 +152,37 @@ void sirr_table_spec(TableSpec& spec, int n) {
   for (const auto& r : rows) spec.orderings.emplace_back(r, "Ours");
 }
 
+// Physics-GAN's tables (Pan et al., TPAMI 2020): Table 5 (synthetic haze) and Table 8 (loss
+// ablation on haze) from experiment "physics_gan" (experiments/physics_gan/*.toml), Table 9
+// (lambda and ResBlock sweeps on deblurring) from "physics_gan_deblur", whose sweep variants are
+// named "lambda=<v>" and "ResBlocks=<n>" (ablations/pgan_table9_*.toml). The paper's "Input"
+// is the identity score of the Ours runs' test data. Scored with its release's convention
+// (eval.metric "physics_gan").
+void pgan_table_spec(TableSpec& spec, int n) {
+  spec.source = "the Physics-GAN paper (Pan et al., TPAMI 2020)";
+  spec.metrics = {{"psnr", "PSNR", 2}, {"ssim", "SSIM", 4}};
+  if (n == 5) {
+    spec.experiment = "physics_gan";
+    spec.title = "Physics-GAN Table 5: synthetic hazy images (PSNR/SSIM), paper vs ours";
+    spec.input_rows = {{"Input", "Ours"}};
+  } else if (n == 8) {
+    spec.experiment = "physics_gan";
+    spec.title = "Physics-GAN Table 8: the physics model and the loss functions on dehazing (PSNR/SSIM), paper vs ours";
+    spec.input_rows = {{"Input", "Ours"}};
+    for (const char* r : {"BaseGAN", "w/o (8)", "w/o (9)", "w/o (10)", "w/o (8) & (10)"}) spec.orderings.emplace_back(r, "Ours");
+  } else {
+    spec.experiment = "physics_gan_deblur";
+    spec.title = "Physics-GAN Table 9: sensitivity to lambda and to the number of ResBlocks on deblurring (PSNR/SSIM), "
+                 "paper vs ours";
+  }
+}
+
 }  // namespace
 
 const std::vector<std::string>& table_ids() {
   static const std::vector<std::string> ids = {"table1",      "table2",      "table3",      "table5",
                                                "table6",      "table7",      "sirr_table1", "sirr_table2",
-                                               "sirr_table3"};
+                                               "sirr_table3", "pgan_table5", "pgan_table8", "pgan_table9"};
   return ids;
 }
 
@@ -194,6 +219,8 @@ TableSpec table_spec(const std::string& id, const ReportOptions& o) {
     }
   } else if (id.rfind("sirr_table", 0) == 0 && id.size() == 11 && id[10] >= '1' && id[10] <= '3') {
     sirr_table_spec(spec, id[10] - '0');
+  } else if (id == "pgan_table5" || id == "pgan_table8" || id == "pgan_table9") {
+    pgan_table_spec(spec, id[10] - '0');
   } else {
     throw ConfigError(fmt::format("unknown table '{}' (known: {})", id, fmt::join(table_ids(), ", ")));
   }

@@ -1,6 +1,7 @@
 #pragma once
 // The paper's tables, paper vs ours, by id (and Location-aware SIRR's: sirr_table1 real-world
-// benchmarks, sirr_table2 architecture ablation, sirr_table3 loss ablation): table1 (ablation: Real20, Wild), table2
+// benchmarks, sirr_table2 architecture ablation, sirr_table3 loss ablation; Physics-GAN's:
+// pgan_table5 synthetic haze, pgan_table8 loss ablation, pgan_table9 lambda / ResBlocks): table1 (ablation: Real20, Wild), table2
 // (reflection: Real20, Solid, Postcard, Wild), table3 (complexity), table5 (rain: Rain100L/H),
 // table6 (haze: SOTS indoor/outdoor, O-HAZE, TestA-DCPDN), table7 (cross-task: Real20,
 // Rain100H, O-HAZE). Paper numbers: <paper_dir>/<id>.csv, dataset ids <paper_dir>/datasets.csv

@@ -395,3 +395,45 @@ def ensure_out(out_dir):
         raise FigureError(f"cannot create output folder {out_dir}: {e}")
     if not os.access(out_dir, os.W_OK):
         raise FigureError(f"output folder {out_dir} is not writable")
+
+
+def choose_test_dataset(store, rows, requested):
+    """The test dataset a figure plots: `requested` (FigureError when no row has test psnr/ssim
+    on it), else the one with test psnr/ssim in the most rows (ties by name; a note lists the
+    others). Each row's "test" holds store.metrics(..., split="test") of one run."""
+    counts = {}
+    for r in rows:
+        for ds in {ds for (ds, name) in r["test"] if name in ("psnr", "ssim")}:
+            counts[ds] = counts.get(ds, 0) + 1
+    if not counts:
+        raise FigureError(f"store {store.path}: the {len(rows)} selected run(s) have no test "
+                          "psnr/ssim metrics")
+    if requested is None:
+        dataset = sorted(counts, key=lambda d: (-counts[d], d))[0]
+        if len(counts) > 1:
+            note(f"test dataset {dataset!r} chosen ({counts[dataset]} runs); others: " +
+                 ", ".join(f"{d} ({counts[d]})" for d in sorted(counts) if d != dataset) +
+                 " (use --dataset)")
+        return dataset
+    if requested not in counts:
+        raise FigureError(f"store {store.path}: no selected run has test metrics for dataset "
+                          f"{requested!r} (available: {', '.join(sorted(counts))})")
+    return requested
+
+
+def values_at_last_test_step(test, dataset, names):
+    """(step, {name: value}) of one run's test metrics on `dataset` at its highest psnr/ssim test
+    step (NaN for a name without a value there), or None when it has no psnr/ssim there."""
+    series = {name: test.get((dataset, name)) for name in names}
+    steps = [s[0] for n, s in series.items() if n in ("psnr", "ssim") and s is not None]
+    if not steps or not any(len(s) for s in steps):
+        return None
+    step = int(max(int(s.max()) for s in steps if len(s)))
+    vals = {}
+    for name, s in series.items():
+        if s is None:
+            vals[name] = math.nan
+        else:
+            hit = np.nonzero(s[0] == step)[0]
+            vals[name] = float(s[1][hit[-1]]) if len(hit) else math.nan
+    return step, vals

@@ -76,41 +76,15 @@ def collect(store, args):
         seed = cfg.get("run", {}).get("seed", run.get("seed"))
         rows.append({"run": run, "alpha_p": ap, "alpha_adv": aadv, "alpha_l1": al1, "seed": seed,
                      "test": store.metrics(run["id"], split="test", names=list(METRICS))})
-    # dataset choice
-    counts = {}
-    for r in rows:
-        for ds in {ds for (ds, name) in r["test"] if name in ("psnr", "ssim")}:
-            counts[ds] = counts.get(ds, 0) + 1
-    if not counts:
-        raise FigureError(f"store {store.path}: the {len(rows)} selected run(s) have no test "
-                          "psnr/ssim metrics")
-    if args.dataset is None:
-        dataset = sorted(counts, key=lambda d: (-counts[d], d))[0]
-        if len(counts) > 1:
-            note(f"test dataset {dataset!r} chosen ({counts[dataset]} runs); others: " +
-                 ", ".join(f"{d} ({counts[d]})" for d in sorted(counts) if d != dataset) +
-                 " (use --dataset)")
-    else:
-        dataset = args.dataset
-        if dataset not in counts:
-            raise FigureError(f"store {store.path}: no selected run has test metrics for dataset "
-                              f"{dataset!r} (available: {', '.join(sorted(counts))})")
+    dataset = common.choose_test_dataset(store, rows, args.dataset)
     # per run: metrics at the highest test step of that dataset
     points, skipped = {}, []
     for r in rows:
-        series = {name: r["test"].get((dataset, name)) for name in METRICS}
-        steps = [s[0] for n, s in series.items() if n in ("psnr", "ssim") and s is not None]
-        if not steps or not any(len(s) for s in steps):
+        last = common.values_at_last_test_step(r["test"], dataset, METRICS)
+        if last is None:
             skipped.append(r["run"]["id"])
             continue
-        step = int(max(int(s.max()) for s in steps if len(s)))
-        vals = {}
-        for name, s in series.items():
-            if s is None:
-                vals[name] = math.nan
-            else:
-                hit = np.nonzero(s[0] == step)[0]
-                vals[name] = float(s[1][hit[-1]]) if len(hit) else math.nan
+        step, vals = last
         key = (r["alpha_p"], r["alpha_adv"], r["seed"])
         if key in points:
             note(f"run {points[key]['run']['id']} replaced by run {r['run']['id']} "

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Check of the figure scripts in reports/figures/ (fig6, curves, qualitative, masks).
+"""Check of the figure scripts in reports/figures/ (fig6, sensitivity, curves, qualitative, masks).
 
 Usage: /usr/bin/python3 tests/python/check_figures.py [REPO_ROOT]
 
@@ -10,10 +10,14 @@ columns the scripts read) and two fake `dmgn visualize` dump folders plus a mask
   * PNG files: PNG signature, > 2 kB, IHDR width/height in a plausible range;
   * PDF files: start with %PDF- and end with %%EOF (trailing whitespace allowed);
   * fig6.csv: the aggregated 3x3 grid with n = 2 seeds and the expected means;
+  * sensitivity.csv: lambda (loss.terms.content.weight) = 10, 50, 100 with n = 2 seeds each,
+    the expected means / stds, and the paper's numbers from a temporary paper CSV (with
+    quoted fields) joined on the x value;
   * masks as RGBA (matplotlib imsave) and as 8-bit grayscale PNGs (the C++ format);
-  * output is deterministic (the same bytes from two runs of fig6);
+  * output is deterministic (the same bytes from two runs of fig6 and of sensitivity);
   * bad input (missing store, non-SQLite store, empty selection, unknown dataset / run,
-    missing dump, dump without masks for masks.py, bad --sample) exits 1 with a single
+    missing dump, dump without masks for masks.py, bad --sample, a --key missing from a run's
+    config, a --paper-prefix no paper row has, a missing paper CSV) exits 1 with a single
     stderr line and no traceback.
 Prints "ok N files" and exits 0 on success; prints "FAIL: ..." and exits 1 otherwise.
 Exits 77 ("SKIP: ...") when numpy or matplotlib cannot be imported.
@@ -46,6 +50,10 @@ FIGS = os.path.join(ROOT, "reports", "figures")
 ALPHA_P = (0.0, 0.1, 1.0)
 ALPHA_ADV = (0.0, 0.01, 0.1)
 SEEDS = (0, 1)
+SENS_KEY = "loss.terms.content.weight"
+SENS_X = (10, 50, 100)
+PAPER_LAMBDA = {10: (22.92, 0.6782), 20: (23.77, 0.7103), 50: (24.57, 0.7531),
+                100: (24.55, 0.7488)}
 
 
 class Fail(Exception):
@@ -84,17 +92,25 @@ def expected_psnr(ap, aadv, seed):
     return 20.0 + 2.0 * ap - 10.0 * aadv + 0.1 * seed
 
 
+def sens_psnr(x, seed):
+    return 22.0 + 0.02 * x + 0.3 * seed
+
+
+def sens_ssim(x, seed):
+    return 0.7 + 0.001 * x + 0.01 * seed
+
+
 def build_store(path):
     con = sqlite3.connect(path)
     con.executescript(SCHEMA)
     rid = 0
 
-    def add_run(experiment, variant, status, seed, cfg, name="synthetic"):
+    def add_run(experiment, variant, status, seed, cfg, name="synthetic", sweep=""):
         nonlocal rid
         rid += 1
         con.execute("INSERT INTO runs (id, name, experiment, variant, sweep, task, status, seed, "
                     "started_at, config_text) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (rid, name, experiment, variant, "", "reflection", status, seed,
+                    (rid, name, experiment, variant, sweep, "reflection", status, seed,
                      "2024-01-01T00:00:00Z", cfg))
         con.execute("INSERT INTO provenance VALUES (?,?,?)", (rid, "steps", "200"))
         return rid
@@ -140,9 +156,40 @@ def build_store(path):
             metric(r, step, "val", "builtin", "ssim_input", 0.82)
         metric(r, 800, "test", "builtin", "psnr", 20.6)
         metric(r, 800, "test", "builtin", "ssim", 0.815)
+
+    # a one-parameter sweep for sensitivity.py (Physics-GAN lambda = loss.terms.content.weight)
+    sens_runs = []
+    for x in SENS_X:
+        for seed in SEEDS:
+            cfg = (f'[loss.terms.content]\nweight = {x}\n\n[model]\nkind = "physics_gan"\n\n'
+                   f'[run]\nexperiment = "sens"\nname = "synthetic"\nseed = {seed}\n'
+                   f'sweep = "pgan_lambda"\nvariant = "lambda={x}"\n')
+            r = add_run("sens", f"lambda={x}", "completed", seed, cfg, sweep="pgan_lambda")
+            sens_runs.append(r)
+            for step, scale in ((150, 0.5), (300, 1.0)):       # must take step 300
+                metric(r, step, "test", "kodak24", "psnr", sens_psnr(x, seed) * scale)
+                metric(r, step, "test", "kodak24", "ssim", sens_ssim(x, seed) * scale)
+                metric(r, step, "test", "kodak24", "psnr_input", 20.0)
+                metric(r, step, "test", "kodak24", "ssim_input", 0.6)
+            if x == 50:                                        # a second, smaller test set
+                metric(r, 300, "test", "faces", "psnr", 30.0)
+                metric(r, 300, "test", "faces", "ssim", 0.9)
     con.commit()
     con.close()
-    return curve_runs
+    return curve_runs, sens_runs
+
+
+def write_paper_csv(path):
+    """A paper table in the reports/paper/*.csv format: other rows, quoted fields."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("method,dataset,psnr,ssim\n")
+        f.write("Input,Blurred faces (160),18.00,0.5000\n")
+        for x, (p, s) in sorted(PAPER_LAMBDA.items()):
+            if x == 20:
+                f.write(f'"lambda={x}","Blurred faces (160)","{p:.2f}",{s:.4f}\n')
+            else:
+                f.write(f"lambda={x},Blurred faces (160),{p:.2f},{s:.4f}\n")
+        f.write("ResBlocks=9,Blurred faces (160),20.77,0.6005\n")
 
 
 def write_gray_png(path, img):
@@ -230,6 +277,7 @@ def run_ok(script, *args):
 
 
 def run_bad(script, *args, contains=None):
+    """contains: a string or a list of strings the error line must all name."""
     p = run(script, *args)
     where = f"{script} {' '.join(map(str, args))}"
     expect(p.returncode == 1, f"{where}: expected exit 1, got {p.returncode} ({p.stderr.strip()[-400:]})")
@@ -237,8 +285,8 @@ def run_bad(script, *args, contains=None):
     lines = [l for l in p.stderr.splitlines() if l.strip() and not l.startswith("note:")]
     expect(len(lines) == 1, f"{where}: expected one error line on stderr, got {lines!r}")
     expect(p.stdout.strip() == "", f"{where}: wrote to stdout on error: {p.stdout!r}")
-    if contains:
-        expect(contains in lines[0], f"{where}: error {lines[0]!r} does not name {contains!r}")
+    for c in ([contains] if isinstance(contains, str) else contains or []):
+        expect(c in lines[0], f"{where}: error {lines[0]!r} does not name {c!r}")
 
 
 def check_png(path):
@@ -288,6 +336,51 @@ def check_fig6_csv(path):
                f"{path}: psnr_std {r['psnr_std']} for ({ap}, {aadv})")
 
 
+def check_sensitivity_csv(path, with_paper):
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    xs = sorted(set(SENS_X) | (set(PAPER_LAMBDA) if with_paper else set()))
+    expect([float(r["value"]) for r in rows] == [float(x) for x in xs],
+           f"{path}: values {[r['value'] for r in rows]}, expected {xs}")
+    for r in rows:
+        x = float(r["value"])
+        expect(r["key"] == SENS_KEY, f"{path}: key {r['key']!r}, expected {SENS_KEY}")
+        if x in SENS_X:
+            expect(int(r["n"]) == len(SEEDS), f"{path}: n={r['n']} for {x:g}")
+            expect(r["seeds"] == ";".join(map(str, SEEDS)), f"{path}: seeds {r['seeds']!r} for {x:g}")
+            expect(r["steps"] == "300", f"{path}: steps {r['steps']!r} for {x:g}, expected 300")
+            for name, fn in (("psnr", sens_psnr), ("ssim", sens_ssim)):
+                want = [fn(x, s) for s in SEEDS]
+                expect(math.isclose(float(r[name + "_mean"]), float(np.mean(want)), abs_tol=1e-4),
+                       f"{path}: {name}_mean {r[name + '_mean']} for {x:g}, expected {np.mean(want)}")
+                expect(math.isclose(float(r[name + "_std"]), float(np.std(want, ddof=1)),
+                                    abs_tol=1e-5),
+                       f"{path}: {name}_std {r[name + '_std']} for {x:g}, "
+                       f"expected {np.std(want, ddof=1)}")
+            expect(math.isclose(float(r["psnr_input_mean"]), 20.0) and
+                   math.isclose(float(r["ssim_input_mean"]), 0.6),
+                   f"{path}: input means {r['psnr_input_mean']}, {r['ssim_input_mean']} for {x:g}")
+        else:
+            expect(r["n"] == "0" and r["psnr_mean"] == "" and r["run_ids"] == "",
+                   f"{path}: paper-only value {x:g} has our numbers: {r}")
+        if with_paper and x in PAPER_LAMBDA:
+            p, s = PAPER_LAMBDA[int(x)]
+            expect(math.isclose(float(r["paper_psnr"]), p) and
+                   math.isclose(float(r["paper_ssim"]), s),
+                   f"{path}: paper {r['paper_psnr']}, {r['paper_ssim']} for {x:g}, expected {p}, {s}")
+        else:
+            expect(r["paper_psnr"] == "" and r["paper_ssim"] == "",
+                   f"{path}: paper numbers for {x:g} without a paper row")
+
+
+def same_bytes(paths, again):
+    expect(sorted(map(os.path.basename, paths)) == sorted(map(os.path.basename, again)),
+           f"reruns wrote different files: {sorted(paths)} vs {sorted(again)}")
+    for a, b in zip(sorted(paths), sorted(again)):
+        with open(a, "rb") as fa, open(b, "rb") as fb:
+            expect(fa.read() == fb.read(), f"{os.path.basename(a)} differs between two runs")
+
+
 def main():
     n_files = 0
     keep = os.environ.get("CHECK_FIGURES_KEEP")
@@ -296,7 +389,9 @@ def main():
     with (contextlib.nullcontext(keep) if keep else
           tempfile.TemporaryDirectory(prefix="check_figures_")) as tmp:
         store = os.path.join(tmp, "runs.sqlite")
-        curve_runs = build_store(store)
+        curve_runs, sens_runs = build_store(store)
+        paper_csv = os.path.join(tmp, "paper_table9.csv")
+        write_paper_csv(paper_csv)
         d1 = os.path.join(tmp, "dump_dmgn")
         d2 = os.path.join(tmp, "dump_rdmc")
         d0 = os.path.join(tmp, "dump_base")
@@ -313,13 +408,30 @@ def main():
         check_fig6_csv(csvs[0])
         n_files += len(paths)
         again = run_ok("fig6.py", "--store", store, "--out", os.path.join(out, "fig6b"))
-        for a, b in zip(sorted(paths), sorted(again)):
-            with open(a, "rb") as fa, open(b, "rb") as fb:
-                expect(fa.read() == fb.read(), f"{os.path.basename(a)} differs between two runs")
+        same_bytes(paths, again)
         paths = run_ok("fig6.py", "--store", store, "--out", os.path.join(out, "fig6s"),
                        "--dataset", "solid", "--stem", "fig6_solid", "--xscale", "linear",
                        "--input-baseline")
         check_files(paths, ["fig6_solid"])
+        n_files += len(paths)
+
+        # sensitivity (one numeric config key, paper overlay on a twin axis)
+        sens_args = ["--store", store, "--experiment", "sens", "--key", SENS_KEY,
+                     "--xlabel", "lambda", "--paper-csv", paper_csv, "--paper-prefix", "lambda=",
+                     "--mark", 50, "--input-baseline", "--stem", "pgan_lambda"]
+        paths = run_ok("sensitivity.py", *sens_args, "--out", os.path.join(out, "sens"))
+        check_files(paths, ["pgan_lambda"])
+        csvs = [p for p in paths if p.endswith(".csv")]
+        expect(len(paths) == 3 and len(csvs) == 1 and os.path.basename(csvs[0]) == "pgan_lambda.csv",
+               f"sensitivity.py reported {[os.path.basename(p) for p in paths]}")
+        check_sensitivity_csv(csvs[0], with_paper=True)
+        n_files += len(paths)
+        again = run_ok("sensitivity.py", *sens_args, "--out", os.path.join(out, "sensb"))
+        same_bytes(paths, again)
+        paths = run_ok("sensitivity.py", "--store", store, "--sweep", "pgan_lambda",
+                       "--key", SENS_KEY, "--xscale", "log", "--out", os.path.join(out, "sens2"))
+        check_files(paths, ["sensitivity"])
+        check_sensitivity_csv([p for p in paths if p.endswith(".csv")][0], with_paper=False)
         n_files += len(paths)
 
         # curves
@@ -367,6 +479,17 @@ def main():
         run_bad("masks.py", "--dump", d1, "--dump", d0, "--out", out, contains=d0)
         run_bad("masks.py", "--dump", d1, "--sample", 3, "--out", out, contains="--sample")
         run_bad("fig6.py", "--store", store, "--out", out, "--bogus-option")
+        run_bad("sensitivity.py", "--store", store, "--out", out, "--experiment", "sens",
+                "--key", "model.blocks", contains=[f"run {sens_runs[0]}", "model.blocks"])
+        run_bad("sensitivity.py", "--store", store, "--out", out, "--experiment", "sens",
+                "--key", SENS_KEY, "--paper-csv", paper_csv, "--paper-prefix", "mu=",
+                contains=[paper_csv, "mu="])
+        run_bad("sensitivity.py", "--store", junk, "--out", out, "--key", SENS_KEY, contains=junk)
+        run_bad("sensitivity.py", "--store", store, "--out", out, "--experiment", "sens",
+                "--key", SENS_KEY, "--paper-csv", missing, "--paper-prefix", "lambda=",
+                contains=missing)
+        expect(not os.path.exists(os.path.join(out, "sensitivity.png")),
+               "sensitivity.py wrote a figure on bad input")
         expect(not os.path.exists(os.path.join(out, "masks_base-model_run9.png")),
                "masks.py wrote a figure for the mask-less dump")
     print(f"ok {n_files} files")

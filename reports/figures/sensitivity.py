@@ -1,0 +1,371 @@
+#!/usr/bin/python3
+"""One-parameter sensitivity curves: test PSNR / SSIM as a function of one numeric config key.
+
+Reads the selected runs from the SQLite run store, takes x = --key (a dotted config key, e.g.
+loss.terms.content.weight for Physics-GAN's lambda or model.blocks for the number of
+ResBlocks) from each run's config_text, the test PSNR and SSIM at the run's highest test step
+on one test dataset, and aggregates over seeds per distinct x: mean, sample standard
+deviation (ddof=1; no error bar for n=1) and n.
+
+Optionally overlays a paper's numbers (--paper-csv FILE with the header method,dataset,psnr,ssim
+and --paper-prefix P: the rows whose method is P followed by a number, e.g. "lambda=10") on a
+right-hand twin y axis: the paper's data differ from ours, so only the shape of the curves is
+comparable, not the level.
+
+Writes OUT/STEM.png, OUT/STEM.pdf (two panels: PSNR and SSIM vs x) and OUT/STEM.csv (one row
+per x value of ours or the paper's).
+"""
+import csv
+import math
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+from common import FigureError, note  # noqa: E402
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+PROG = "sensitivity.py"
+METRICS = ("psnr", "ssim", "psnr_input", "ssim_input")
+PAPER_COLUMNS = ("method", "dataset", "psnr", "ssim")
+OURS_COLOUR, PAPER_COLOUR = "C0", "C1"
+
+
+def parse_args():
+    p = common.make_parser(PROG, __doc__.split("\n\n")[0])
+    common.add_run_filters(p)
+    p.add_argument("--key", required=True,
+                   help="dotted numeric config key on the x axis (e.g. loss.terms.content.weight)")
+    p.add_argument("--xlabel", default=None, help="x axis label (default: the key)")
+    p.add_argument("--xscale", default="linear", choices=("linear", "log"),
+                   help="x axis (default linear; log needs positive values)")
+    p.add_argument("--dataset", default=None,
+                   help="test dataset to plot (default: the one with test metrics in most runs)")
+    p.add_argument("--paper-csv", default=None, metavar="FILE",
+                   help="paper numbers (header method,dataset,psnr,ssim) drawn on a twin y axis")
+    p.add_argument("--paper-prefix", default=None, metavar="P",
+                   help="with --paper-csv: use the rows whose method is P followed by the x value "
+                        "(e.g. lambda=)")
+    p.add_argument("--mark", type=float, default=None, metavar="VALUE",
+                   help="mark the paper's chosen value of the key by a vertical line")
+    p.add_argument("--input-baseline", action="store_true",
+                   help="also draw the input (identity) PSNR/SSIM as a dotted line")
+    p.add_argument("--stem", default="sensitivity", help="file stem (default sensitivity)")
+    p.add_argument("--title", default=None, help="figure title (first line)")
+    args = p.parse_args()
+    if args.paper_csv is not None and args.paper_prefix is None:
+        p.error("--paper-csv needs --paper-prefix (e.g. --paper-prefix lambda=)")
+    if args.paper_prefix is not None and args.paper_csv is None:
+        p.error("--paper-prefix needs --paper-csv")
+    if args.mark is not None and not math.isfinite(args.mark):
+        p.error(f"--mark {args.mark} is not a finite number")
+    if not args.key.strip() or any(not part for part in args.key.split(".")):
+        p.error(f"--key {args.key!r} is not a dotted config key")
+    return args
+
+
+# ---------------------------------------------------------------- our runs
+
+
+def collect(store, args):
+    runs = store.select(args, what="runs for the sensitivity curve")
+    rows = []
+    for run in runs:
+        cfg = common.run_config(run)
+        x = common.config_float(cfg, args.key, run["id"])
+        if not math.isfinite(x):
+            raise FigureError(f"run {run['id']}: config key {args.key} is not finite ({x!r})")
+        run_cfg = cfg.get("run")
+        seed = run_cfg.get("seed", run.get("seed")) if isinstance(run_cfg, dict) else run.get("seed")
+        rows.append({"run": run, "x": x, "seed": seed,
+                     "test": store.metrics(run["id"], split="test", names=list(METRICS))})
+    dataset = common.choose_test_dataset(store, rows, args.dataset)
+    # per run: metrics at the highest test step of that dataset
+    points, skipped = {}, []
+    for r in rows:
+        last = common.values_at_last_test_step(r["test"], dataset, METRICS)
+        if last is None:
+            skipped.append(r["run"]["id"])
+            continue
+        step, vals = last
+        key = (r["x"], str(r["seed"]))
+        if key in points:
+            note(f"run {points[key]['run']['id']} replaced by run {r['run']['id']} "
+                 f"(same {args.key}={r['x']:g} seed={r['seed']})")
+        points[key] = dict(r, step=step, **vals)
+    if skipped and points:
+        note(f"{len(skipped)} run(s) without test psnr/ssim for dataset {dataset!r} skipped: " +
+             ", ".join(map(str, skipped)))
+    if not points:
+        raise FigureError(f"store {store.path}: no selected run has test psnr/ssim for "
+                          f"dataset {dataset!r}")
+    return dataset, list(points.values())
+
+
+def aggregate(points):
+    groups = {}
+    for p in points:
+        groups.setdefault(p["x"], []).append(p)
+    grid = []
+    for x, ps in sorted(groups.items()):
+        ps.sort(key=lambda p: (str(p["seed"]), p["run"]["id"]))
+        g = {"x": x, "seeds": [p["seed"] for p in ps], "run_ids": [p["run"]["id"] for p in ps],
+             "steps": sorted({p["step"] for p in ps}), "n": len(ps)}
+        for name in METRICS:
+            v = np.array([p[name] for p in ps], dtype=np.float64)
+            v = v[np.isfinite(v)]
+            g[name + "_n"] = len(v)
+            g[name + "_mean"] = float(v.mean()) if len(v) else math.nan
+            g[name + "_std"] = float(v.std(ddof=1)) if len(v) >= 2 else math.nan
+        grid.append(g)
+    return grid
+
+
+# ---------------------------------------------------------------- the paper's numbers
+
+
+def paper_number(text, path, line, column):
+    text = (text or "").strip()
+    if not text:
+        return math.nan
+    try:
+        v = float(text)
+    except ValueError:
+        raise FigureError(f"paper CSV {path} line {line}: {column} {text!r} is not a number")
+    if not math.isfinite(v):
+        raise FigureError(f"paper CSV {path} line {line}: {column} {text!r} is not finite")
+    return v
+
+
+def read_paper(path, prefix):
+    """{'dataset': str, 'points': [(x, psnr, ssim)] sorted by x} from the rows of `path` whose
+    method is `prefix` followed by a number; FigureError naming the file (and line / prefix)."""
+    if not os.path.isfile(path):
+        raise FigureError(f"paper CSV {path} does not exist")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            table = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise FigureError(f"paper CSV {path} cannot be read: {e}")
+    if not table:
+        raise FigureError(f"paper CSV {path} is empty")
+    header = [h.strip() for h in table[0]]
+    missing = [c for c in PAPER_COLUMNS if c not in header]
+    if missing:
+        raise FigureError(f"paper CSV {path}: header {','.join(header)!r} lacks "
+                          f"{', '.join(missing)} (expected {','.join(PAPER_COLUMNS)})")
+    col = {c: header.index(c) for c in PAPER_COLUMNS}
+    matched, unparsed = [], []
+    for i, row in enumerate(table[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise FigureError(f"paper CSV {path} line {i}: {len(row)} fields, the header has "
+                              f"{len(header)}")
+        method = row[col["method"]].strip()
+        if not method.startswith(prefix):
+            continue
+        rest = method[len(prefix):].strip()
+        try:
+            x = float(rest)
+        except ValueError:
+            unparsed.append(method)
+            continue
+        if not math.isfinite(x):
+            unparsed.append(method)
+            continue
+        matched.append((i, x, row[col["dataset"]].strip(),
+                        paper_number(row[col["psnr"]], path, i, "psnr"),
+                        paper_number(row[col["ssim"]], path, i, "ssim")))
+    if unparsed:
+        note(f"paper CSV {path}: rows {', '.join(repr(m) for m in unparsed)} start with "
+             f"{prefix!r} but are not followed by a number (skipped)")
+    if not matched:
+        raise FigureError(f"paper CSV {path} has no row whose method is {prefix!r} followed by "
+                          "a number")
+    dataset = matched[0][2]
+    others = sorted({m[2] for m in matched if m[2] != dataset})
+    if others:
+        note(f"paper CSV {path}: rows of dataset {dataset!r} used; others with prefix "
+             f"{prefix!r}: {', '.join(others)}")
+    seen, points = {}, []
+    for line, x, ds, psnr, ssim in matched:
+        if ds != dataset:
+            continue
+        for x0, line0 in seen.items():
+            if math.isclose(x, x0, rel_tol=1e-9, abs_tol=1e-12):
+                raise FigureError(f"paper CSV {path}: lines {line0} and {line} both give "
+                                  f"{prefix}{x:g} for dataset {dataset!r}")
+        seen[x] = line
+        points.append((x, psnr, ssim))
+    points.sort()
+    return {"dataset": dataset, "points": points}
+
+
+def merge(grid, paper):
+    """One row per x of ours or the paper's: ours (or None) plus paper_psnr / paper_ssim."""
+    rows = [{"x": g["x"], "ours": g, "paper_psnr": math.nan, "paper_ssim": math.nan} for g in grid]
+    for x, psnr, ssim in (paper["points"] if paper else []):
+        for r in rows:
+            if math.isclose(r["x"], x, rel_tol=1e-9, abs_tol=1e-12):
+                break
+        else:
+            r = {"x": x, "ours": None}
+            rows.append(r)
+        r["paper_psnr"], r["paper_ssim"] = psnr, ssim
+    rows.sort(key=lambda r: r["x"])
+    return rows
+
+
+# ---------------------------------------------------------------- output
+
+
+def write_csv(rows, key, out_dir, stem):
+    path = os.path.join(out_dir, f"{stem}.csv")
+    cols = ["key", "value", "n", "seeds", "run_ids", "steps", "psnr_mean", "psnr_std",
+            "ssim_mean", "ssim_std", "psnr_input_mean", "ssim_input_mean", "paper_psnr",
+            "paper_ssim"]
+
+    def num(v):
+        return "" if v is None or not math.isfinite(v) else f"{v:.6g}"
+
+    try:
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(cols)
+            for r in rows:
+                g = r["ours"]
+                if g is None:
+                    ours = [0, "", "", ""] + [""] * 6
+                else:
+                    ours = [g["n"], ";".join(str(s) for s in g["seeds"]),
+                            ";".join(str(i) for i in g["run_ids"]),
+                            ";".join(str(s) for s in g["steps"]),
+                            num(g["psnr_mean"]), num(g["psnr_std"]),
+                            num(g["ssim_mean"]), num(g["ssim_std"]),
+                            num(g["psnr_input_mean"]), num(g["ssim_input_mean"])]
+                w.writerow([key, f"{r['x']:g}"] + ours +
+                           [num(r["paper_psnr"]), num(r["paper_ssim"])])
+    except OSError as e:
+        raise FigureError(f"cannot write {path}: {e}")
+    print(f"wrote {path}", flush=True)
+
+
+def n_label(ns):
+    ns = sorted(set(ns))
+    if not ns:
+        return "n=0"
+    return f"n={ns[0]}" if len(ns) == 1 else f"n={ns[0]}–{ns[-1]}"
+
+
+def set_xaxis(ax, values, scale, label):
+    values = sorted(set(values))
+    if scale == "log":
+        ax.set_xscale("log")
+        label += "  (log axis)"
+    if len(values) <= 16:
+        ax.set_xticks(values)
+        ax.set_xticklabels([f"{v:g}" for v in values])
+        ax.xaxis.set_minor_locator(plt.NullLocator())
+    if len(values) == 1:
+        v = values[0]
+        if scale == "linear":
+            pad = abs(v) * 0.5 if v else 1.0
+            ax.set_xlim(v - pad, v + pad)
+        else:
+            ax.set_xlim(v / 3, v * 3)
+    ax.set_xlabel(label)
+
+
+def panel(ax, grid, paper, metric, args, xlabel, dataset, baseline):
+    handles = []
+    x = np.array([g["x"] for g in grid])
+    y = np.array([g[metric + "_mean"] for g in grid])
+    e = np.array([g[metric + "_std"] for g in grid])
+    e = np.where(np.isfinite(e), e, 0.0)
+    ok = np.isfinite(y)
+    unit = "PSNR (dB)" if metric == "psnr" else "SSIM"
+    ns = [g[metric + "_n"] for g in grid if g[metric + "_n"]]
+    h = ax.errorbar(x[ok], y[ok], yerr=e[ok], marker="o", ms=5, capsize=3, lw=1.6,
+                    color=OURS_COLOUR, ls="-", label=f"ours ({dataset}, {n_label(ns)})")
+    handles.append(h)
+    if baseline is not None and math.isfinite(baseline):
+        digits = 2 if metric == "psnr" else 4
+        handles.append(ax.axhline(baseline, color=OURS_COLOUR, ls=":", lw=1.2,
+                                  label=f"ours: input (identity) = {baseline:.{digits}f}"))
+    if paper is not None:   # two y axes: colour each like its line
+        ax.set_ylabel(f"ours: test {unit}", color=OURS_COLOUR)
+        ax.tick_params(axis="y", colors=OURS_COLOUR)
+    else:
+        ax.set_ylabel(f"test {unit}")
+    xs = list(x[ok])
+    if paper is not None:
+        pts = [(px, (pp if metric == "psnr" else ps)) for px, pp, ps in paper["points"]]
+        pts = [(px, py) for px, py in pts if math.isfinite(py)]
+        if pts:
+            ax2 = ax.twinx()
+            h2, = ax2.plot([p[0] for p in pts], [p[1] for p in pts], ls="--", marker="s", ms=4,
+                           lw=1.4, color=PAPER_COLOUR, label=f"paper ({paper['dataset']})")
+            handles.append(h2)
+            ax2.set_ylabel(f"paper: {unit} (own data, own scale)", color=PAPER_COLOUR)
+            ax2.tick_params(axis="y", colors=PAPER_COLOUR)
+            xs += [p[0] for p in pts]
+        else:
+            note(f"paper CSV {args.paper_csv}: no {metric} values for {args.paper_prefix!r}")
+    if args.mark is not None:
+        handles.append(ax.axvline(args.mark, color="0.4", ls="-.", lw=1.0, zorder=0,
+                                  label=f"paper's choice {xlabel}={args.mark:g}"))
+        xs.append(args.mark)
+    set_xaxis(ax, xs, args.xscale, xlabel)
+    ax.grid(True, alpha=0.3)
+    ax.set_title(f"{metric.upper()} vs {xlabel}")
+    return handles
+
+
+def main():
+    args = parse_args()
+    store = common.Store(args.store)
+    paper = read_paper(args.paper_csv, args.paper_prefix) if args.paper_csv else None
+    dataset, points = collect(store, args)
+    grid = aggregate(points)
+    rows = merge(grid, paper)
+    xlabel = args.xlabel or args.key
+    if args.xscale == "log":
+        bad = [r["x"] for r in rows if r["x"] <= 0] + \
+              ([args.mark] if args.mark is not None and args.mark <= 0 else [])
+        if bad:
+            raise FigureError(f"--xscale log needs positive values of {args.key} "
+                              f"(got {', '.join(f'{v:g}' for v in sorted(set(bad)))})")
+    common.ensure_out(args.out)
+
+    baselines = {}
+    for metric in ("psnr", "ssim"):
+        b = np.array([p[metric + "_input"] for p in points], dtype=np.float64)
+        b = b[np.isfinite(b)]
+        baselines[metric] = float(b.mean()) if len(b) else math.nan
+    if args.input_baseline and not all(math.isfinite(v) for v in baselines.values()):
+        note(f"no test psnr_input/ssim_input for dataset {dataset!r}: input baseline not drawn")
+
+    seeds = sorted({str(p["seed"]) for p in points})
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), constrained_layout=True)
+    for ax, metric in zip(axes, ("psnr", "ssim")):
+        handles = panel(ax, grid, paper, metric, args, xlabel, dataset,
+                        baselines[metric] if args.input_baseline else None)
+        # below the panel: inside it, the legend would hide points of one of the two axes
+        ax.legend(handles, [h.get_label() for h in handles], loc="upper center",
+                  bbox_to_anchor=(0.5, -0.17), ncol=2, frameon=False)
+    title = args.title or f"Sensitivity to {xlabel}; test set: {dataset}"
+    fig.suptitle(f"{title}\n"
+                 f"{len(points)} run{'s' * (len(points) != 1)}, "
+                 f"{len(grid)} value{'s' * (len(grid) != 1)} "
+                 f"of {args.key}, seed{'s' * (len(seeds) != 1)} {', '.join(seeds)}; "
+                 "mean ± std over seeds" +
+                 ("; paper on the right axis (different data)" if paper else ""), fontsize=10)
+    common.save_figure(fig, args.out, args.stem)
+    write_csv(rows, args.key, args.out, args.stem)
+
+
+if __name__ == "__main__":
+    common.main_wrapper(PROG, main)
