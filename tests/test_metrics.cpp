@@ -288,9 +288,27 @@ TEST(Metrics, LocationSirrPresetIsSkimageDefaultsOnFloats) {
   EXPECT_NEAR(m::psnr(out, gt, s), m::psnr(out, gt, m::preset("basicsr")), 1e-9);
 }
 
+// Physics-GAN's release (compute_diff.m + Wang's ssim_index.m on uint8 luminance): the same
+// numbers as BasicSR's Y-channel convention, and the default of the blur and sr tasks.
+TEST(Metrics, PhysicsGanPresetIsWangsSsimOnUint8Luminance) {
+  const m::Spec s = m::preset("physics_gan");
+  EXPECT_TRUE(s.quantise);
+  EXPECT_EQ(s.color, m::Spec::Color::y);
+  EXPECT_EQ(s.window, m::Spec::Window::gaussian);
+  EXPECT_EQ(s.window_size, 11);
+  EXPECT_EQ(s.data_range, 255.0);
+  EXPECT_EQ(s.boundary, m::Spec::Boundary::valid);
+  EXPECT_FALSE(s.sample_covariance);
+  const auto gt = torch::rand({3, 24, 24}, torch::kFloat64), out = (gt + 0.05 * torch::randn_like(gt)).clamp(0, 1);
+  EXPECT_DOUBLE_EQ(m::ssim(out, gt, s), m::ssim(out, gt, m::preset("basicsr_y")));
+  EXPECT_DOUBLE_EQ(m::psnr(out, gt, s), m::psnr(out, gt, m::preset("basicsr_y")));
+  EXPECT_EQ(m::task_spec("blur").name, "physics_gan");
+  EXPECT_EQ(m::task_spec("sr").name, "physics_gan");
+}
+
 TEST(Metrics, PresetNamesAndErrors) {
-  const std::vector<std::string> names = {"real20",  "rain100",   "sots",         "basicsr",
-                                          "skimage", "basicsr_y", "location_sirr"};
+  const std::vector<std::string> names = {"real20",    "rain100",       "sots",       "basicsr", "skimage",
+                                          "basicsr_y", "location_sirr", "physics_gan"};
   EXPECT_EQ(m::preset_names(), names);
   for (const auto& n : names) EXPECT_EQ(m::preset(n).name, n);
   try {
@@ -299,7 +317,8 @@ TEST(Metrics, PresetNamesAndErrors) {
   } catch (const dmgn::ConfigError& e) {
     const std::string what = e.what();
     EXPECT_NE(what.find("'sid'"), std::string::npos) << what;
-    EXPECT_NE(what.find("real20, rain100, sots, basicsr, skimage, basicsr_y, location_sirr, custom"), std::string::npos)
+    EXPECT_NE(what.find("real20, rain100, sots, basicsr, skimage, basicsr_y, location_sirr, physics_gan, custom"),
+              std::string::npos)
         << what;
   }
   const m::Spec real20 = m::preset("real20"), rain100 = m::preset("rain100");
