@@ -58,7 +58,7 @@ models::ModelPtr import_model(const Config& cfg, const fs::path& state_file) {
 void add_official(CLI::App& app) {
   {
     auto* cmd = app.add_subcommand("import-official",
-                                   "Convert a state dict saved by official code (DMGN, Location-aware SIRR) into a checkpoint");
+                                   "Convert a state dict saved by official code (DMGN, Location-aware SIRR, Physics-GAN netG_A) into a checkpoint");
     static std::string state, task = "reflection", out, presets, config;
     static std::vector<std::string> sets;
     cmd->add_option("state_dict", state, "torch.save'd state dict (.pth) of the official Model")->required();

@@ -437,3 +437,41 @@ def values_at_last_test_step(test, dataset, names):
             hit = np.nonzero(s[0] == step)[0]
             vals[name] = float(s[1][hit[-1]]) if len(hit) else math.nan
     return step, vals
+
+
+def points_at_last_test_step(store, rows, dataset, names, key_of, describe):
+    """One point per key_of(row) (a later run replaces an earlier one with a note built by
+    describe(key)): the row plus "step" and the values of `names` at its highest psnr/ssim test
+    step on `dataset`. Rows without such metrics are skipped with a note; FigureError when none
+    is left."""
+    points, skipped = {}, []
+    for r in rows:
+        last = values_at_last_test_step(r["test"], dataset, names)
+        if last is None:
+            skipped.append(r["run"]["id"])
+            continue
+        step, vals = last
+        key = key_of(r)
+        if key in points:
+            note(f"run {points[key]['run']['id']} replaced by run {r['run']['id']} (same {describe(key)})")
+        points[key] = dict(r, step=step, **vals)
+    if skipped and points:
+        note(f"{len(skipped)} run(s) without test psnr/ssim for dataset {dataset!r} skipped: " +
+             ", ".join(map(str, skipped)))
+    if not points:
+        raise FigureError(f"store {store.path}: no selected run has test psnr/ssim for "
+                          f"dataset {dataset!r}")
+    return list(points.values())
+
+
+def seed_statistics(points, names):
+    """For points of one configuration: NAME_n, NAME_mean and NAME_std (sample, ddof=1; NaN for
+    fewer than 2) of every name over the finite values."""
+    g = {}
+    for name in names:
+        v = np.array([p[name] for p in points], dtype=np.float64)
+        v = v[np.isfinite(v)]
+        g[name + "_n"] = len(v)
+        g[name + "_mean"] = float(v.mean()) if len(v) else math.nan
+        g[name + "_std"] = float(v.std(ddof=1)) if len(v) >= 2 else math.nan
+    return g

@@ -78,25 +78,9 @@ def collect(store, args):
                      "test": store.metrics(run["id"], split="test", names=list(METRICS))})
     dataset = common.choose_test_dataset(store, rows, args.dataset)
     # per run: metrics at the highest test step of that dataset
-    points, skipped = {}, []
-    for r in rows:
-        last = common.values_at_last_test_step(r["test"], dataset, METRICS)
-        if last is None:
-            skipped.append(r["run"]["id"])
-            continue
-        step, vals = last
-        key = (r["alpha_p"], r["alpha_adv"], r["seed"])
-        if key in points:
-            note(f"run {points[key]['run']['id']} replaced by run {r['run']['id']} "
-                 f"(same alpha_p={key[0]:g} alpha_adv={key[1]:g} seed={key[2]})")
-        points[key] = dict(r, step=step, **vals)
-    if skipped and points:
-        note(f"{len(skipped)} run(s) without test psnr/ssim for dataset {dataset!r} skipped: " +
-             ", ".join(map(str, skipped)))
-    if not points:
-        raise FigureError(f"store {store.path}: no selected run has test psnr/ssim for "
-                          f"dataset {dataset!r}")
-    return dataset, list(points.values())
+    points = common.points_at_last_test_step(store, rows, dataset, METRICS, lambda r: (r["alpha_p"], r["alpha_adv"], r["seed"]),
+                                             lambda k: f"alpha_p={k[0]:g} alpha_adv={k[1]:g} seed={k[2]}")
+    return dataset, points
 
 
 def aggregate(points):
@@ -109,12 +93,7 @@ def aggregate(points):
         g = {"alpha_p": ap, "alpha_adv": aadv,
              "seeds": [p["seed"] for p in ps], "run_ids": [p["run"]["id"] for p in ps],
              "steps": sorted({p["step"] for p in ps})}
-        for name in METRICS:
-            v = np.array([p[name] for p in ps], dtype=np.float64)
-            v = v[np.isfinite(v)]
-            g[name + "_n"] = len(v)
-            g[name + "_mean"] = float(v.mean()) if len(v) else math.nan
-            g[name + "_std"] = float(v.std(ddof=1)) if len(v) >= 2 else math.nan
+        g.update(common.seed_statistics(ps, METRICS))
         g["n"] = len(ps)
         grid.append(g)
     return grid
