@@ -216,4 +216,41 @@ TEST(PhysicsGanTables, RowsComeFromTheStoreWithTheInputRowFromOursIdentityScores
   EXPECT_EQ(t9.rows[12].label, "ResBlocks=9");
 }
 
+// `dmgn report sensitivity`: the lambda curve of Table 9 from the store, the paper's numbers on
+// the twin axis (reports/figures/sensitivity.py behind the CLI), and a bad key named.
+TEST(PhysicsGanTables, SensitivityCurvesComeFromTheStoreThroughTheCli) {
+  const fs::path dir = dmgn::testing::scratch("pgan_sens");
+  const auto store_file = dir / "runs.sqlite";
+  {
+    dmgn::store::RunStore store(store_file);
+    for (const int lambda : {10, 50, 100}) {
+      const auto cfg = Config::load(kDir + "deblur.toml", {"run.variant=\"lambda=" + std::to_string(lambda) + "\"",
+                                                             "loss.terms.content.weight=" + std::to_string(lambda)});
+      dmgn::store::RunInfo info;
+      info.experiment = "physics_gan_deblur";
+      info.variant = cfg.get_string("run.variant");
+      info.config_text = cfg.canonical();
+      info.config_hash = cfg.hash();
+      const int64_t id = store.begin_run(info);
+      store.log_metrics({{id, 100, "test", "builtin", "psnr", 20.0 + lambda / 100.0, "physics_gan"},
+                         {id, 100, "test", "builtin", "ssim", 0.6, "physics_gan"}});
+      store.finish_run(id, "completed");
+    }
+  }
+  const std::string paper = std::string(DMGN_SOURCE_DIR) + "/reports/paper/pgan_table9.csv";
+  const auto out = dir / "fig";
+  const auto r = dmgn::testing::dmgn_shell("report sensitivity --store " + store_file.string() + " --out " +
+                                           out.string() + " --key loss.terms.content.weight --xlabel lambda" +
+                                           " --paper-csv " + paper + " --paper-prefix lambda= --mark 50 --stem lam");
+  ASSERT_EQ(r.code, 0) << r.out;
+  for (const char* f : {"lam.png", "lam.pdf", "lam.csv"}) EXPECT_TRUE(fs::exists(out / f)) << f << r.out;
+  const auto csv = dmgn::testing::read_text((out / "lam.csv").string());
+  EXPECT_NE(csv.find("20.5"), std::string::npos) << csv;   // ours at lambda 50
+  EXPECT_NE(csv.find("24.57"), std::string::npos) << csv;  // the paper's at lambda 50
+  const auto bad = dmgn::testing::dmgn_shell("report sensitivity --store " + store_file.string() + " --out " +
+                                             out.string() + " --key model.nope");
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.out.find("model.nope"), std::string::npos) << bad.out;
+}
+
 }  // namespace
