@@ -475,3 +475,31 @@ def seed_statistics(points, names):
         g[name + "_mean"] = float(v.mean()) if len(v) else math.nan
         g[name + "_std"] = float(v.std(ddof=1)) if len(v) >= 2 else math.nan
     return g
+
+
+def csv_number(v):
+    """A CSV cell: '' for None / NaN, else 6 significant digits."""
+    return "" if v is None or not math.isfinite(v) else f"{v:.6g}"
+
+
+def seed_columns(g):
+    """The CSV cells n, seeds, run_ids, steps, psnr/ssim mean and std, input means of one
+    aggregated configuration (points grouped by seed_statistics' callers)."""
+    num = csv_number
+    return [g["n"], ";".join(str(s) for s in g["seeds"]), ";".join(str(i) for i in g["run_ids"]),
+            ";".join(str(s) for s in g["steps"]), num(g["psnr_mean"]), num(g["psnr_std"]),
+            num(g["ssim_mean"]), num(g["ssim_std"]), num(g["psnr_input_mean"]), num(g["ssim_input_mean"])]
+
+
+def write_csv(out_dir, stem, cols, rows):
+    """OUT/STEM.csv with header `cols` and `rows`; prints `wrote PATH` (FigureError on failure)."""
+    import csv
+    path = os.path.join(out_dir, f"{stem}.csv")
+    try:
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(cols)
+            w.writerows(rows)
+    except OSError as e:
+        raise FigureError(f"cannot write {path}: {e}")
+    print(f"wrote {path}", flush=True)

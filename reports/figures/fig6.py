@@ -17,7 +17,6 @@ weight on that axis: 0 sits at the left, positive weights are log-spaced, and th
 the swept values.  Without a 0 on an axis a plain log axis is used; --xscale linear forces a
 linear axis.
 """
-import csv
 import math
 import os
 import sys
@@ -100,28 +99,10 @@ def aggregate(points):
 
 
 def write_csv(grid, dataset, out_dir, stem):
-    path = os.path.join(out_dir, f"{stem}.csv")
     cols = ["dataset", "alpha_p", "alpha_adv", "n", "seeds", "run_ids", "steps",
             "psnr_mean", "psnr_std", "ssim_mean", "ssim_std", "psnr_input_mean", "ssim_input_mean"]
-
-    def num(v):
-        return "" if v is None or not math.isfinite(v) else f"{v:.6g}"
-
-    try:
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f, lineterminator="\n")
-            w.writerow(cols)
-            for g in grid:
-                w.writerow([dataset, f"{g['alpha_p']:g}", f"{g['alpha_adv']:g}", g["n"],
-                            ";".join(str(s) for s in g["seeds"]),
-                            ";".join(str(i) for i in g["run_ids"]),
-                            ";".join(str(s) for s in g["steps"]),
-                            num(g["psnr_mean"]), num(g["psnr_std"]),
-                            num(g["ssim_mean"]), num(g["ssim_std"]),
-                            num(g["psnr_input_mean"]), num(g["ssim_input_mean"])])
-    except OSError as e:
-        raise FigureError(f"cannot write {path}: {e}")
-    print(f"wrote {path}", flush=True)
+    common.write_csv(out_dir, stem, cols, [[dataset, f"{g['alpha_p']:g}", f"{g['alpha_adv']:g}"] +
+                                           common.seed_columns(g) for g in grid])
 
 
 def set_xaxis(ax, values, scale, label):

@@ -202,34 +202,15 @@ def merge(grid, paper):
 
 
 def write_csv(rows, key, out_dir, stem):
-    path = os.path.join(out_dir, f"{stem}.csv")
     cols = ["key", "value", "n", "seeds", "run_ids", "steps", "psnr_mean", "psnr_std",
             "ssim_mean", "ssim_std", "psnr_input_mean", "ssim_input_mean", "paper_psnr",
             "paper_ssim"]
-
-    def num(v):
-        return "" if v is None or not math.isfinite(v) else f"{v:.6g}"
-
-    try:
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f, lineterminator="\n")
-            w.writerow(cols)
-            for r in rows:
-                g = r["ours"]
-                if g is None:
-                    ours = [0, "", "", ""] + [""] * 6
-                else:
-                    ours = [g["n"], ";".join(str(s) for s in g["seeds"]),
-                            ";".join(str(i) for i in g["run_ids"]),
-                            ";".join(str(s) for s in g["steps"]),
-                            num(g["psnr_mean"]), num(g["psnr_std"]),
-                            num(g["ssim_mean"]), num(g["ssim_std"]),
-                            num(g["psnr_input_mean"]), num(g["ssim_input_mean"])]
-                w.writerow([key, f"{r['x']:g}"] + ours +
-                           [num(r["paper_psnr"]), num(r["paper_ssim"])])
-    except OSError as e:
-        raise FigureError(f"cannot write {path}: {e}")
-    print(f"wrote {path}", flush=True)
+    num = common.csv_number
+    out = []
+    for r in rows:
+        ours = [0, "", "", ""] + [""] * 6 if r["ours"] is None else common.seed_columns(r["ours"])
+        out.append([key, f"{r['x']:g}"] + ours + [num(r["paper_psnr"]), num(r["paper_ssim"])])
+    common.write_csv(out_dir, stem, cols, out)
 
 
 def n_label(ns):
