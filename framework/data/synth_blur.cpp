@@ -11,13 +11,6 @@
 namespace dmgn::data {
 namespace {
 
-std::pair<double, double> range(const Config& c, const char* key) {
-  const auto v = c.get_floats(key);
-  if (v.size() != 2 || v[0] > v[1])
-    throw ConfigError(fmt::format("config key '{}.{}' needs [lo, hi] with lo <= hi", c.prefix(), key));
-  return {v[0], v[1]};
-}
-
 struct Pt {
   double x, y;
 };
@@ -44,7 +37,7 @@ MotionBlurOptions MotionBlurOptions::from_config(const Config& full) {
   MotionBlurOptions o;
   o.kernel_size = static_cast<int>(c.get_int("kernel_size"));
   o.points = static_cast<int>(c.get_int("points"));
-  std::tie(o.length_lo, o.length_hi) = range(c, "length");
+  std::tie(o.length_lo, o.length_hi) = config_range(c, "length");
   o.smooth = c.get_float("smooth");
   o.noise = c.get_float("noise");
   if (o.kernel_size < 3 || o.kernel_size % 2 == 0)

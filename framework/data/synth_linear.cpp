@@ -13,21 +13,14 @@ namespace {
 
 constexpr double kGamma = 2.2;
 
-std::pair<double, double> range(const Config& c, const char* key) {
-  const auto v = c.get_floats(key);
-  if (v.size() != 2 || v[0] > v[1])
-    throw ConfigError(fmt::format("config key '{}.{}' needs [lo, hi] with lo <= hi", c.prefix(), key));
-  return {v[0], v[1]};
-}
-
 }  // namespace
 
 LinearBlendOptions LinearBlendOptions::from_config(const Config& full) {
   const Config c = full.sub("synth.reflection_linear");
   LinearBlendOptions o;
-  std::tie(o.alpha_lo, o.alpha_hi) = range(c, "alpha");
-  std::tie(o.scale_lo, o.scale_hi) = range(c, "scale");
-  std::tie(o.sigma_lo, o.sigma_hi) = range(c, "blur_sigma");
+  std::tie(o.alpha_lo, o.alpha_hi) = config_range(c, "alpha");
+  std::tie(o.scale_lo, o.scale_hi) = config_range(c, "scale");
+  std::tie(o.sigma_lo, o.sigma_hi) = config_range(c, "blur_sigma");
   return o;
 }
 

@@ -51,6 +51,10 @@ class Synthesis {
   virtual std::string name() const = 0;
 };
 
+// A synthesis key holding a range [lo, hi] (lo <= hi) in the sub-config `c`; ConfigError naming
+// the full key otherwise.
+std::pair<double, double> config_range(const Config& c, const char* key);
+
 using SynthPtr = std::shared_ptr<const Synthesis>;
 using SynthRegistry = Registry<SynthPtr, const Config&>;
 SynthRegistry& synths();

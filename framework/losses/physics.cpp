@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <mutex>
+
 #include "core/error.h"
 #include "data/bicubic.h"
 
@@ -78,15 +80,33 @@ class SrBicubic final : public PhysicsOperator {
     if (h % scale_ != 0 || w % scale_ != 0)
       throw DataError(fmt::format("physics operator 'sr_bicubic': a {}x{} image is not a multiple of the scale {}", w,
                                   h, scale_));
-    const auto lo = data::bicubic_resize(x, h / scale_, w / scale_, conv_);
-    return data::bicubic_resize(lo, h, w, conv_);
+    // up(down(x)) per axis is one matrix U D: x -> (U_h D_h) x (U_w D_w)^T, built once per
+    // size, device and dtype (training crops keep all three), not per step on the host.
+    const auto m = matrices(h, w, x.options());
+    return torch::matmul(torch::matmul(m.first, x), m.second.t());
   }
   std::vector<std::string> fields() const override { return {}; }
   std::string name() const override { return "sr_bicubic"; }
 
  private:
+  std::pair<torch::Tensor, torch::Tensor> matrices(int64_t h, int64_t w, const torch::TensorOptions& o) const {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    if (!cache_.first.defined() || cache_.first.size(1) != h || cache_.second.size(1) != w ||
+        cache_.first.device() != o.device() || cache_.first.dtype() != o.dtype()) {
+      const auto axis = [&](int64_t n) {  // U D in double, then to the input's device and dtype
+        const auto d = data::bicubic_matrix(n, n / scale_, conv_, torch::kFloat64);
+        const auto u = data::bicubic_matrix(n / scale_, n, conv_, torch::kFloat64);
+        return torch::matmul(u, d).to(o);
+      };
+      cache_ = {axis(h), axis(w)};
+    }
+    return cache_;
+  }
+
   int64_t scale_ = 4;
   data::BicubicConvention conv_ = data::BicubicConvention::reference;
+  mutable std::mutex mutex_;
+  mutable std::pair<torch::Tensor, torch::Tensor> cache_;  // (U_h D_h, U_w D_w)
 };
 
 }  // namespace

@@ -28,14 +28,17 @@ torch::Tensor ImagePoolImpl::query(const torch::Tensor& images) {
                                 "crops are needed)",
                                 fmt::join(batch.sizes(), "x"), fmt::join(shape_, "x")));
   if (images_.dtype() != batch.dtype() || images_.device() != batch.device()) images_.set_data(images_.to(batch.options()));
+  // Rows of the answer: the new image itself (stacked below, which copies it) or a stored one
+  // (cloned before the new image overwrites its slot).
   std::vector<torch::Tensor> out;
-  int64_t n = count_.item<int64_t>();
+  int64_t n = known_full_ ? capacity_ : count_.item<int64_t>();
+  const int64_t before = n;
   for (int64_t i = 0; i < batch.size(0); ++i) {
     const auto img = batch[i];
     if (n < capacity_) {
       images_[n].copy_(img);
       ++n;
-      out.push_back(img.clone());
+      out.push_back(img);
       continue;
     }
     if (torch::rand({1}, torch::kFloat64).item<double>() > 0.5) {
@@ -43,10 +46,11 @@ torch::Tensor ImagePoolImpl::query(const torch::Tensor& images) {
       out.push_back(images_[id].clone());
       images_[id].copy_(img);
     } else {
-      out.push_back(img.clone());
+      out.push_back(img);
     }
   }
-  count_.fill_(n);
+  if (n != before) count_.fill_(n);
+  known_full_ = n == capacity_;
   return torch::stack(out);
 }
 

@@ -28,6 +28,9 @@ class ImagePoolImpl : public torch::nn::Module {
   int64_t capacity_;
   std::vector<int64_t> shape_;
   torch::Tensor images_, count_;
+  // Once full a pool stays full: from then on query() no longer reads the count back from the
+  // device (no host sync per step). Only a fresh pool or one just loaded is read.
+  bool known_full_ = false;
 };
 TORCH_MODULE(ImagePool);
 
