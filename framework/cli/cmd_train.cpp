@@ -99,9 +99,14 @@ void add_eval(CLI::App& app) {
     train::apply_threads(cfg);
     const auto device = train::runtime_device(cfg);
     // Every dataset opens (and its listing is checked) before the model is built.
-    std::vector<data::DatasetPtr> sets_to_run;
-    for (const auto& name : datasets.empty() ? cfg.get_strings("data.test") : datasets)
-      sets_to_run.push_back(train::open_for_model(cfg, name, data::Split::heldout));
+    // A dataset made of parts (one per task: data::Dataset::parts) is evaluated part by part.
+    std::vector<std::shared_ptr<const data::Dataset>> sets_to_run;
+    for (const auto& name : datasets.empty() ? cfg.get_strings("data.test") : datasets) {
+      auto ds = train::open_for_model(cfg, name, data::Split::heldout);
+      auto parts = ds->parts();
+      if (parts.empty()) parts.push_back(ds);
+      sets_to_run.insert(sets_to_run.end(), parts.begin(), parts.end());
+    }
     auto model = models::build_model(cfg);
     train::load_checkpoint(ckpt, dmgn::train::CheckpointParts::weights(model.get()));
     model->to(device);
@@ -109,7 +114,7 @@ void add_eval(CLI::App& app) {
     const auto run = store.run_of_checkpoint(ckpt);
     std::vector<train::EvalResult> results;
     for (const auto& ds : sets_to_run) {
-      const auto preset = train::metric_preset(cfg, ds->name());
+      const auto preset = train::metric_preset(cfg, *ds);
       train::EvalOptions eo;
       eo.max_samples = max_samples;
       eo.device = device;

@@ -130,6 +130,18 @@ std::string dataset_task(const Config& full, const std::string& name) {
 DatasetPtr open_dataset(const Config& full, const std::string& name, Split split) {
   if (!is_benchmark(full, name)) {
     if (datasets().contains(name)) return datasets().make(name, full, split);
+    // "<dataset>/<part>": one part of a dataset made of parts (data/multitask.h).
+    const auto slash = name.find('/');
+    if (slash != std::string::npos && datasets().contains(name.substr(0, slash))) {
+      const auto whole = datasets().make(name.substr(0, slash), full, split);
+      std::vector<std::string> names;
+      for (const auto& part : whole->parts()) {
+        if (part->name() == name) return std::const_pointer_cast<Dataset>(part);
+        names.push_back(part->name());
+      }
+      throw ConfigError(fmt::format("unknown dataset '{}': '{}' has the parts {}", name, name.substr(0, slash),
+                                    names.empty() ? std::string("(none)") : fmt::format("{}", fmt::join(names, ", "))));
+    }
     throw ConfigError(fmt::format("unknown dataset '{}': not a [datasets.{}] entry ({}) nor a registry "
                                   "dataset ({})",
                                   name, name, fmt::join(benchmark_names(full), ", "),

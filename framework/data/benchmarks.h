@@ -6,7 +6,9 @@
 //     `adapter` (registry "adapter") gives the folder layouts it knows; `layout` picks one by
 //     name or "auto" takes the first that fits the root; root (held-out / test split) or
 //     train_root (train split) is listed (data/paired.h) and read by a PairedDataset;
-//   - any other name is a registry dataset ("builtin"), made by its factory.
+//   - any other name is a registry dataset ("builtin"), made by its factory;
+//   - "<registry dataset>/<part>" is one part of a dataset made of parts (Dataset::parts, e.g.
+//     "multitask/blur"), so a part can be evaluated, checked or cross-evaluated alone.
 // Roots: "${VAR}" expands to the environment variable VAR; DMGN_DATA defaults to "datasets"
 //   (so `DMGN_DATA=/data dmgn ...` points every predefined benchmark at /data/<Name>).
 //   Relative roots are taken from the working directory.

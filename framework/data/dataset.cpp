@@ -1,5 +1,7 @@
 #include "data/dataset.h"
 
+#include "data/batch_stream.h"
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>  // fmt::join (its home since fmt 11)
 
@@ -90,6 +92,8 @@ std::string Dataset::size_problem(int64_t h, int64_t w, const std::string& id) c
   return fmt::format("sample '{}' of dataset '{}' is {}x{} (width x height), smaller than the {}x{} the model takes{}",
                      id, name(), w, h, min_side_, min_side_, min_side_why_.empty() ? "" : " (" + min_side_why_ + ")");
 }
+
+std::unique_ptr<BatchStream> Dataset::make_stream(const LoaderOptions&) const { return nullptr; }
 
 std::vector<DataIssue> Dataset::check(size_t index) const {
   try {

@@ -24,6 +24,9 @@
 
 namespace dmgn::data {
 
+class BatchStream;     // data/batch_stream.h
+struct LoaderOptions;  // data/loader.h
+
 // The named tensors a sample may carry. Every sample has an input; syntheses fill what they
 // know, benchmarks on disk what their files hold. Image fields are 3xHxW in [0, 1] (except where
 // a synthesis documents otherwise: reflection_zhang2018 leaves the blend unclipped with
@@ -137,6 +140,17 @@ class Dataset {
   virtual std::vector<DataIssue> check(size_t index) const;
   // Grey files converted to RGB so far (each file counted once).
   virtual int64_t converted_files() const { return 0; }
+
+  // The task its samples are for, when the dataset itself knows it (a multi-task dataset's
+  // parts, data/multitask.h): evaluation scores it under that task's conventions. "" = the
+  // config's ([datasets.NAME].task, else task.name).
+  virtual std::string task() const { return ""; }
+  // A dataset made of separately scored parts (one per task): training and `dmgn eval`
+  // validate and test each part on its own. Empty = the dataset is scored as one.
+  virtual std::vector<std::shared_ptr<const Dataset>> parts() const { return {}; }
+  // Batches that are not the Loader's shards of one index space (data/multitask.h: each batch
+  // from one task, in cycles); null = the Loader's (data/batch_stream.h: open_stream).
+  virtual std::unique_ptr<BatchStream> make_stream(const LoaderOptions& options) const;
 
  protected:
   // The adapter's sample (get() adds the finiteness and size checks).

@@ -243,3 +243,12 @@ std::optional<Batch> Loader::next() {
 }
 
 }  // namespace dmgn::data
+
+namespace dmgn::data {
+
+std::unique_ptr<BatchStream> open_stream(std::shared_ptr<const Dataset> dataset, const LoaderOptions& options) {
+  if (auto own = dataset->make_stream(options)) return own;
+  return std::make_unique<Loader>(std::move(dataset), options);
+}
+
+}  // namespace dmgn::data

@@ -31,6 +31,7 @@
 #include <optional>
 #include <vector>
 
+#include "data/batch_stream.h"
 #include "data/dataset.h"
 
 namespace dmgn::data {
@@ -60,18 +61,20 @@ class BadSamples {
   std::map<std::string, std::string> entries_;
 };
 
-class Loader {
+class Loader final : public BatchStream {
  public:
   // Throws DataError for an empty dataset or N < batch_size * world_size with drop_last,
   // Error for invalid options (batch_size < 1, rank outside [0, world_size), ...).
   Loader(std::shared_ptr<const Dataset> dataset, LoaderOptions options);
-  ~Loader();
+  ~Loader() override;
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
 
-  int64_t batches_per_epoch() const { return batches_per_epoch_; }
-  uint64_t epoch() const { return epoch_; }
-  int64_t batch_index() const { return batch_index_; }
+  int64_t batches_per_epoch() const override { return batches_per_epoch_; }
+  uint64_t epoch() const override { return epoch_; }
+  int64_t batch_index() const override { return batch_index_; }
+  int64_t bad_sample_count() const override { return bad_->count(); }
+  int64_t batch_size() const override { return options_.batch_size; }
   const LoaderOptions& options() const { return options_; }
   const Dataset& dataset() const { return *dataset_; }
   // Samples skipped so far (skip_bad), over the loader's lifetime.
@@ -81,11 +84,11 @@ class Loader {
   void start_epoch(uint64_t epoch);
   // Resume: the next batch returned is batch `batch_index` of `epoch`
   // (0 <= batch_index <= batches_per_epoch()).
-  void set_position(uint64_t epoch, int64_t batch_index);
+  void set_position(uint64_t epoch, int64_t batch_index) override;
   std::optional<Batch> next();
   // The next batch of an endless stream: at the end of an epoch the next one starts
   // (start_epoch(epoch() + 1)), as training does.
-  Batch next_rolling();
+  Batch next_rolling() override;
 
   // This rank's dataset indices for `epoch`, batch after batch (batches_per_epoch() *
   // batch_size entries).

@@ -20,13 +20,13 @@ ThroughputResult measure_training_throughput(const Config& cfg, Collective& c, i
   const torch::Device device = worker_device(cfg);
   auto train_set = open_for_model(cfg, cfg.get_string("data.train"), data::Split::train);
   const data::LoaderOptions lopt = train_loader_options(cfg, c);
-  data::Loader loader(train_set, lopt);
+  const auto loader = data::open_stream(train_set, lopt);
   // The collective is shared (not owned): wrap it without taking ownership.
   CollectivePtr shared(&c, [](Collective*) {});
   const auto recipe = build_recipe({cfg, shared, device, warmup + steps});
 
   int64_t step = 0;
-  auto one = [&] { recipe->step(loader.next_rolling(), step++); };
+  auto one = [&] { recipe->step(loader->next_rolling(), step++); };
   for (int64_t i = 0; i < warmup; ++i) one();
   compat::synchronize(device);
   c.barrier();
@@ -51,16 +51,16 @@ LoaderThroughput measure_loader_throughput(const Config& cfg, int64_t batches, i
   apply_threads(cfg);
   auto train_set = open_for_model(cfg, cfg.get_string("data.train"), data::Split::train);
   const CollectivePtr single = make_collective(DistEnv{});  // one process, rank 0 of 1
-  data::Loader loader(train_set, train_loader_options(cfg, *single));
-  for (int64_t i = 0; i < warmup; ++i) loader.next_rolling();
+  const auto loader = data::open_stream(train_set, train_loader_options(cfg, *single));
+  for (int64_t i = 0; i < warmup; ++i) loader->next_rolling();
   const auto t0 = std::chrono::steady_clock::now();
   int64_t images = 0;
-  for (int64_t i = 0; i < batches; ++i) images += loader.next_rolling().size();
+  for (int64_t i = 0; i < batches; ++i) images += loader->next_rolling().size();
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   LoaderThroughput r;
   r.batches = batches;
-  r.batch_size = loader.options().batch_size;
-  r.workers = loader.options().workers;
+  r.batch_size = loader->batch_size();
+  r.workers = cfg.get_int("data.workers");
   r.seconds = s;
   r.images_per_s = static_cast<double>(images) / s;
   return r;

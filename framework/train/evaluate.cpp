@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "data/benchmarks.h"
 #include "data/image_io.h"
+#include "models/task_routed.h"
 
 namespace dmgn::train {
 
@@ -17,6 +18,11 @@ metrics::Spec metric_preset(const Config& cfg) { return metrics::spec_from_confi
 
 metrics::Spec metric_preset(const Config& cfg, const std::string& dataset) {
   return metrics::spec_from_config(cfg, dataset.empty() ? "" : data::dataset_task(cfg, dataset));
+}
+
+metrics::Spec metric_preset(const Config& cfg, const data::Dataset& dataset) {
+  const std::string task = dataset.task();
+  return task.empty() ? metric_preset(cfg, dataset.name()) : metrics::spec_from_config(cfg, task);
 }
 
 // Reflection-pads NCHW `x` so H and W are multiples of `m`.
@@ -51,6 +57,15 @@ EvalResult accumulate(models::Model& model, const data::Dataset& dataset, const 
   r.preset = spec.name;
   r.spec = spec.describe();
   const int64_t multiple = std::max<int64_t>(1, model.spec().size_multiple);
+  // A task-routed model (MBN) takes each sample's task path, and its route is restored after.
+  auto* routed = dynamic_cast<models::TaskRouted*>(&model);
+  struct RestoreRoute {
+    models::TaskRouted* m;
+    std::string task;
+    ~RestoreRoute() {
+      if (m) m->route(task);
+    }
+  } restore_route{routed, routed ? routed->routed() : ""};
   for (int64_t i = first; i < n; i += stride) {
     data::Sample s;
     try {
@@ -68,6 +83,7 @@ EvalResult accumulate(models::Model& model, const data::Dataset& dataset, const 
     }
     const int64_t h = s.input().size(-2), w = s.input().size(-1);
     auto input = pad_to_multiple(s.input().unsqueeze(0).to(opt.device), multiple).contiguous(opt.memory_format);
+    if (routed && !s.task.empty()) routed->route(s.task);
     const auto out = model.forward(model.to_model(input));
     using torch::indexing::Slice;
     const auto image = [&](const torch::Tensor& y) {  // model space -> [0,1], padding cropped

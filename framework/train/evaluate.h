@@ -72,5 +72,7 @@ metrics::Spec metric_preset(const Config& cfg);
 // The convention for one dataset: under "auto" its [datasets.<name>] task decides (a rain
 // benchmark is scored as rain100 whatever the run's task); otherwise as above.
 metrics::Spec metric_preset(const Config& cfg, const std::string& dataset);
+// The same for an opened dataset: its own task (data::Dataset::task) when it knows one.
+metrics::Spec metric_preset(const Config& cfg, const data::Dataset& dataset);
 
 }  // namespace dmgn::train

@@ -142,12 +142,25 @@ bool Recipe::Frame::update(const std::string& optimizer, const losses::TermValue
   if (bad.empty() && v[1] > 0) bad = bad_name;
   if (!bad.empty()) bad_.push_back(bad);
   if (!bad_.empty()) return false;  // this phase or an earlier one was non-finite on some rank
-  o.adam->zero_grad();
+  // Gradients start undefined, not zero (PyTorch >= 2.0's zero_grad(set_to_none=True), LibTorch
+  // 2.x's default; LibTorch 1.13 zeroes them): a parameter this update does not reach (a branch
+  // of another task: MBN) keeps its value and Adam state instead of drifting on its momentum,
+  // the same on every LibTorch and the same after a resume, where no gradient exists yet.
+  for (auto& group : o.adam->param_groups())
+    for (auto& p : group.params()) p.mutable_grad() = torch::Tensor();
   tv.total.backward();
   o.buckets->average(coll);
   if (before_step) before_step();
   o.adam->step();
   return true;
+}
+
+std::string Recipe::Frame::task() const {
+  for (const auto& t : tasks_)
+    if (t != tasks_.front())
+      throw DataError(fmt::format("a batch mixes the tasks '{}' and '{}' (one task per batch: data.multitask)",
+                                  tasks_.front(), t));
+  return tasks_.empty() ? std::string() : tasks_.front();
 }
 
 StepResult Recipe::step(const data::Batch& batch, int64_t step, bool stop_here) {
@@ -159,6 +172,7 @@ StepResult Recipe::step(const data::Batch& batch, int64_t step, bool stop_here) 
   // Every field of the batch by name; images in the model's input range, the rest as they are.
   for (const auto& [name, t] : batch.fields.all())
     f.batch_[name] = data::field::is_image(name) ? m.to_model(exec_.place(t)) : exec_.place(t);
+  f.tasks_ = batch.tasks;
   run(f);
   StepResult res = std::move(f.result_);
   if (f.bad_.empty()) return res;

@@ -88,6 +88,9 @@ class Recipe {
   class Frame {
    public:
     const losses::NamedTensors& batch() const { return batch_; }
+    // The task all of the batch's samples are for ("" when unknown); DataError when the batch
+    // mixes tasks (a task-routed model takes one path per batch).
+    std::string task() const;
     // Runs f under the run's autocast.
     template <class F>
     auto forward(F&& f) const {
@@ -104,6 +107,9 @@ class Recipe {
                 const std::string& bad_name = "total", const std::function<void()>& before_step = nullptr);
     // The model outputs of this step, for the non-finite diagnosis (kept until the step ends).
     void note_outputs(const models::Outputs& out) { outputs_ = out; }
+    // Also logs the main update's total under `name` (e.g. "loss_blur": a per-task curve when
+    // steps alternate between tasks); call after that update.
+    void report_loss_as(const std::string& name) { result_.others.emplace_back(name, result_.loss); }
 
    private:
     friend class Recipe;
@@ -111,6 +117,7 @@ class Recipe {
     Recipe& owner_;
     bool stop_here_;
     losses::NamedTensors batch_;
+    std::vector<std::string> tasks_;
     models::Outputs outputs_;
     StepResult result_;
     std::vector<std::string> bad_;  // per failed phase: its first non-finite term

@@ -2,10 +2,13 @@
 // Learning-rate schedules (optim.schedule): "constant", "cosine" from the base rate down
 // to final_lr_factor x base over the run's total steps, or "linear" (CycleGAN's and
 // Physics-GAN's "lambda" policy): the base rate until the fraction optim.decay_start of the run
-// (0.5 when the config has no such key: 100 + 100 epochs), then linearly down to 0 at the end.
+// (0.5 when the config has no such key: 100 + 100 epochs), then linearly down to 0 at the end,
+// or "step": the base rate times optim.gamma (0.1) at each fraction optim.milestones of the run
+// (recipe keys; [0.5, 0.75] without them): MBN's "x0.1 twice" at fixed points.
 #include <torch/torch.h>
 
 #include <string>
+#include <vector>
 
 #include "core/config.h"
 
@@ -20,7 +23,9 @@ class LrSchedule {
   void apply(torch::optim::Adam& opt, double base_lr, int64_t step) const;
 
  private:
-  bool cosine_, linear_;
+  bool cosine_, linear_, step_ = false;
+  std::vector<double> milestones_;
+  double gamma_ = 0.1;
   double final_, decay_start_ = 0.5;
   int64_t total_;
 };

@@ -48,6 +48,13 @@ class StopSignals {
   void (*prev_term_)(int);
 };
 
+// The datasets a dataset is scored as: its parts (one per task), or itself.
+std::vector<std::shared_ptr<const data::Dataset>> scored_parts(const data::DatasetPtr& ds) {
+  auto parts = ds->parts();
+  if (parts.empty()) parts.push_back(ds);
+  return parts;
+}
+
 std::string format_terms(const StepResult& r) {
   std::string s = fmt::format("loss {:.4f}", r.loss);
   for (const auto& [name, v] : r.terms) s += fmt::format(" {} {:.4f}", name, v);
@@ -115,6 +122,7 @@ class TrainRun {
   void record_images(const data::Dataset& ds, const EvalResult& r);
   EvalOptions eval_options() const;
   void validate();
+  void validate(const data::Dataset& ds);
   void test_and_finish();
   void log_rows(const std::vector<store::Metric>& rows) {
     if (lead_) store_->log_metrics(rows);
@@ -127,10 +135,11 @@ class TrainRun {
   CollectivePtr coll_;
   int rank_, world_;
   bool lead_;
-  data::DatasetPtr train_set_, val_set_;
-  std::vector<data::DatasetPtr> test_sets_;
+  data::DatasetPtr train_set_;
+  // Scored separately: a dataset's parts (data::Dataset::parts, e.g. one per task), else itself.
+  std::vector<std::shared_ptr<const data::Dataset>> val_sets_, test_sets_;
   data::LoaderOptions lopt_;
-  std::unique_ptr<data::Loader> loader_;
+  std::unique_ptr<data::BatchStream> loader_;
   int64_t per_epoch_ = 0, total_steps_ = 0, step_ = 0;
   RecipePtr recipe_;
   std::optional<store::RunStore> store_;
@@ -158,11 +167,11 @@ TrainRun::TrainRun(const Config& cfg, const TrainOptions& options, const StopSig
 void TrainRun::open_data() {
   check_crop_fits_model(cfg_);
   train_set_ = open_for_model(cfg_, s_.train_set, data::Split::train);
-  val_set_ = open_for_model(cfg_, s_.val_set, data::Split::heldout);
+  val_sets_ = scored_parts(open_for_model(cfg_, s_.val_set, data::Split::heldout));
   for (const auto& name : s_.test_sets)
-    test_sets_.push_back(open_for_model(cfg_, name, data::Split::heldout));
+    for (auto& part : scored_parts(open_for_model(cfg_, name, data::Split::heldout))) test_sets_.push_back(part);
   lopt_ = train_loader_options(cfg_, *coll_);
-  loader_ = std::make_unique<data::Loader>(train_set_, lopt_);
+  loader_ = data::open_stream(train_set_, lopt_);
   per_epoch_ = loader_->batches_per_epoch();
   total_steps_ = s_.max_steps > 0 ? s_.max_steps : s_.epochs * per_epoch_;
   if (total_steps_ <= 0) throw ConfigError("nothing to train: train.epochs and train.max_steps are 0");
@@ -331,7 +340,7 @@ void TrainRun::checkpoint() {
 // Bad samples the loaders skipped and grey files converted, summed over ranks (their shards are
 // disjoint); kept as the largest count seen, so a resumed run does not lose earlier ones.
 void TrainRun::record_data_problems() {
-  const auto counts = all_reduce_values(*coll_, {static_cast<double>(loader_->bad_samples().count()),
+  const auto counts = all_reduce_values(*coll_, {static_cast<double>(loader_->bad_sample_count()),
                                                  static_cast<double>(train_set_->converted_files())});
   if (!lead_) return;
   const auto keep_max = [&](const char* key, double v) {
@@ -362,9 +371,13 @@ EvalOptions TrainRun::eval_options() const {
 }
 
 void TrainRun::validate() {
+  for (const auto& vs : val_sets_) validate(*vs);
+}
+
+void TrainRun::validate(const data::Dataset& ds) {
   EvalOptions eo = eval_options();
   eo.max_samples = s_.val_samples;
-  const auto r = evaluate(recipe_->model(), *val_set_, metric_preset(cfg_, val_set_->name()), eo, *coll_);
+  const auto r = evaluate(recipe_->model(), ds, metric_preset(cfg_, ds), eo, *coll_);
   record("val", r);
   if (!lead_) return;
   std::printf("val  step %lld | %s (%lld images, %s) | PSNR %.2f SSIM %.4f | input PSNR %.2f SSIM %.4f\n",
@@ -389,7 +402,7 @@ void TrainRun::test_and_finish() {
   for (const auto& ts : test_sets_) {
     EvalOptions eo = eval_options();
     eo.save_dir = plan_.run_dir / "samples" / ts->name();
-    const auto r = evaluate(recipe_->model(), *ts, metric_preset(cfg_, ts->name()), eo, *coll_);
+    const auto r = evaluate(recipe_->model(), *ts, metric_preset(cfg_, *ts), eo, *coll_);
     record("test", r);
     record_images(*ts, r);
     if (r.skipped)
