@@ -346,8 +346,8 @@ TEST(DataSynth, ErrnetMatchesOfficialAndPairedTransformIsShared) {
   EXPECT_FLOAT_EQ(out.input.at<cv::Vec3f>(5, 7)[1], 1.0f);
   register_builtins();
   EXPECT_EQ(synths().names(),
-            (std::vector<std::string>{"blur_motion", "haze", "rain", "rain_heavy", "rain_light", "reflection_errnet",
-                                      "reflection_linear", "reflection_zhang2018", "sr_bicubic"}));
+            (std::vector<std::string>{"blur_motion", "haze", "jpeg", "mixed", "rain", "rain_heavy", "rain_light",
+                                      "reflection_errnet", "reflection_linear", "reflection_zhang2018", "sr_bicubic"}));
 
   // Short side -> even size, long side scaled, truncated, rounded up to even.
   const cv::Mat land = random_photo(300, 451, 5, 1.0f);

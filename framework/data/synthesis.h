@@ -44,7 +44,7 @@ class Synthesis {
   virtual SynthOutput synthesize(const SynthInput& in, Rng& rng) const = 0;
   // True when synthesize() needs SynthInput::layer (a second photo).
   virtual bool needs_layer() const { return false; }
-  // The task it makes data for: "reflection" | "rain" | "haze" | "blur" | "sr".
+  // The task it makes data for: "reflection" | "rain" | "haze" | "blur" | "sr" | "jpeg" | "mixed".
   virtual std::string task() const = 0;
   // Largest accepted height and width in pixels; 0 = no limit.
   virtual int max_size() const { return 0; }
