@@ -154,7 +154,7 @@ TEST(Metrics, MatchesPythonReferences) {
     fs::remove_all(dir);
     GTEST_SKIP() << skip;
   }
-  ASSERT_EQ(refs.size(), 16u);
+  ASSERT_EQ(refs.size(), 24u);  // 4 pairs x 6 presets
 
   std::map<std::string, std::pair<double, double>> worst;  // preset -> max |dpsnr|, |dssim|
   for (const auto& r : refs) {
@@ -307,8 +307,8 @@ TEST(Metrics, PhysicsGanPresetIsWangsSsimOnUint8Luminance) {
 }
 
 TEST(Metrics, PresetNamesAndErrors) {
-  const std::vector<std::string> names = {"real20",    "rain100",       "sots",       "basicsr", "skimage",
-                                          "basicsr_y", "location_sirr", "physics_gan"};
+  const std::vector<std::string> names = {"real20",    "rain100",       "sots",        "basicsr", "skimage",
+                                          "basicsr_y", "location_sirr", "physics_gan", "mbn",     "mbn_rgb"};
   EXPECT_EQ(m::preset_names(), names);
   for (const auto& n : names) EXPECT_EQ(m::preset(n).name, n);
   try {
@@ -317,7 +317,7 @@ TEST(Metrics, PresetNamesAndErrors) {
   } catch (const dmgn::ConfigError& e) {
     const std::string what = e.what();
     EXPECT_NE(what.find("'sid'"), std::string::npos) << what;
-    EXPECT_NE(what.find("real20, rain100, sots, basicsr, skimage, basicsr_y, location_sirr, physics_gan, custom"),
+    EXPECT_NE(what.find("real20, rain100, sots, basicsr, skimage, basicsr_y, location_sirr, physics_gan, mbn, mbn_rgb, custom"),
               std::string::npos)
         << what;
   }

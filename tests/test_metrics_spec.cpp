@@ -162,7 +162,7 @@ TEST(MetricsSpec, ConfigKeysSelectValidateAndDescribe) {
   std::string e = config_error({"eval.metric=psnr_y"});
   EXPECT_NE(e.find("'eval.metric'"), std::string::npos) << e;
   EXPECT_NE(e.find("\"psnr_y\""), std::string::npos) << e;
-  EXPECT_NE(e.find("basicsr_y, location_sirr, physics_gan, custom"), std::string::npos) << e;
+  EXPECT_NE(e.find("basicsr_y, location_sirr, physics_gan, mbn, mbn_rgb, custom"), std::string::npos) << e;
 
   // custom: its defaults are the skimage convention; every key is read.
   const m::Spec c0 = from({"eval.metric=custom"});

@@ -39,7 +39,7 @@ void check_pair(const torch::Tensor& out, const torch::Tensor& gt, const Spec& s
     throw DataError(at + "'out' has shape " + shape_str(out) + " but 'gt' has " + shape_str(gt));
   const int64_t c = out.size(-3), h = out.size(-2), w = out.size(-1);
   if (out.numel() == 0) throw DataError(at + "'out' and 'gt' are empty, shape " + shape_str(out));
-  if (spec.color == Spec::Color::y && c != 3)
+  if (spec.color != Spec::Color::rgb && c != 3)
     throw DataError(at + "needs RGB images (3 channels) for the Y conversion, got shape " +
                     shape_str(out));
   const int64_t side = spec.min_side();
@@ -65,12 +65,19 @@ std::vector<Image> to_images(const torch::Tensor& t, const Spec& spec) {
   const bool q = spec.quantise;
   const double* src = d.data_ptr<double>();
   const size_t hw = static_cast<size_t>(h * w), ohw = static_cast<size_t>(oh * ow);
-  // In [0,1], rounded to k/255 when quantising (nearbyint: half to even, as numpy / OpenCV).
-  auto unit = [q](double x) { return q ? std::nearbyint(clip01(x) * 255.0) / 255.0 : clip01(x); };
+  // The 8-bit value: rounded (nearbyint: half to even, as numpy / OpenCV), or truncated after
+  // x 255 in float32 (numpy's astype(uint8) in MBN's scripts).
+  const bool trunc = spec.truncate;
+  auto u8 = [trunc](double x) {
+    return trunc ? std::floor(static_cast<double>(static_cast<float>(clip01(x)) * 255.0f))
+                 : std::nearbyint(clip01(x) * 255.0);
+  };
+  // In [0,1], k/255 when quantising.
+  auto unit = [q, &u8](double x) { return q ? u8(x) / 255.0 : clip01(x); };
   // In the working scale; quantised values at range 255 are the exact integers.
-  auto work = [q, range](double x) {
+  auto work = [q, range, &u8](double x) {
     if (q) {
-      const double v = std::nearbyint(clip01(x) * 255.0);
+      const double v = u8(x);
       return range == 255.0 ? v : v / 255.0 * range;
     }
     return clip01(x) * range;
@@ -79,6 +86,25 @@ std::vector<Image> to_images(const torch::Tensor& t, const Spec& spec) {
   for (int64_t i = 0; i < n; ++i) {
     const double* img = src + static_cast<size_t>(i * c) * hw;
     Image& planes = images[static_cast<size_t>(i)];
+    if (spec.color == Spec::Color::y_full) {
+      // OpenCV's RGB2YCrCb: fixed-point on 8-bit values (yuv_shift 14), else the BT.601 weights.
+      Plane y{oh, ow, std::vector<double>(ohw)};
+      for (int64_t r = 0; r < oh; ++r)
+        for (int64_t x = 0; x < ow; ++x) {
+          const size_t k = static_cast<size_t>((r + cb) * w + x + cb);
+          double y255;
+          if (q) {
+            const auto R = static_cast<int64_t>(u8(img[k])), G = static_cast<int64_t>(u8(img[hw + k])),
+                       B = static_cast<int64_t>(u8(img[2 * hw + k]));
+            y255 = static_cast<double>((4899 * R + 9617 * G + 1868 * B + (1 << 13)) >> 14);
+          } else {
+            y255 = 255.0 * (0.299 * clip01(img[k]) + 0.587 * clip01(img[hw + k]) + 0.114 * clip01(img[2 * hw + k]));
+          }
+          y.v[static_cast<size_t>(r * ow + x)] = range == 255.0 ? y255 : y255 / 255.0 * range;
+        }
+      planes.push_back(std::move(y));
+      continue;
+    }
     if (spec.color == Spec::Color::y) {
       // MATLAB rgb2ycbcr on double images: Y = T(1,:)/255 . rgb + 16/255, then x range.
       Plane y{oh, ow, std::vector<double>(ohw)};

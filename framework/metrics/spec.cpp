@@ -44,7 +44,8 @@ std::string Spec::describe() const {
       window == Window::gaussian ? fmt::format("gaussian({},{})", window_size, sigma)
                                  : fmt::format("uniform({})", window_size);
   return fmt::format("{}: {} {} range={} crop={} psnr={} ssim={} K=({},{}) cov={} boundary={}", name,
-                     color == Color::rgb ? "RGB" : "Y(BT.601)", quantise ? "u8" : "float", data_range,
+                     color == Color::rgb ? "RGB" : color == Color::y ? "Y(BT.601)" : "Y(full-range, OpenCV)",
+                     quantise ? (truncate ? "u8(truncated)" : "u8") : "float", data_range,
                      crop_border, psnr_name(psnr), ssim_window, k1, k2,
                      sample_covariance ? "sample" : "population", boundary_name(boundary));
 }
@@ -71,7 +72,8 @@ int64_t Spec::min_side() const {
 }
 
 std::vector<std::string> preset_names() {
-  return {"real20", "rain100", "sots", "basicsr", "skimage", "basicsr_y", "location_sirr", "physics_gan"};
+  return {"real20",        "rain100",     "sots", "basicsr", "skimage", "basicsr_y",
+          "location_sirr", "physics_gan", "mbn",  "mbn_rgb"};
 }
 
 Spec preset(const std::string& name) {
@@ -105,6 +107,15 @@ Spec preset(const std::string& name) {
   } else if (name == "basicsr_y") {
     s.quantise = true;
     s.color = Spec::Color::y;
+  } else if (name == "mbn" || name == "mbn_rgb") {
+    // MBN's test scripts: x255 in float32 then astype(uint8) on output and ground truth, cv2's
+    // full-range Y for blur / rain / JPEG, skimage 0.x compare_psnr / compare_ssim defaults.
+    s.quantise = true;
+    s.truncate = true;
+    s.color = name == "mbn" ? Spec::Color::y_full : Spec::Color::rgb;
+    s.window = Spec::Window::uniform;
+    s.window_size = 7;
+    s.sample_covariance = true;
   } else {
     throw ConfigError(fmt::format("unknown metric preset '{}' (known: {})", name, known_names()));
   }
@@ -116,15 +127,20 @@ Spec task_spec(const std::string& task) {
   if (task == "rain") return preset("rain100");
   if (task == "haze") return preset("sots");
   if (task == "blur" || task == "sr") return preset("physics_gan");  // the one system with these tasks
-  throw ConfigError(
-      fmt::format("config key 'task.name': '{}' is not one of reflection, rain, haze, blur, sr", task));
+  if (task == "jpeg") return preset("mbn");                         // likewise (MBN)
+  if (task == "mixed") return preset("mbn_rgb");
+  throw ConfigError(fmt::format(
+      "config key 'task.name': '{}' is not one of reflection, rain, haze, blur, sr, jpeg, mixed", task));
 }
 
 Spec custom_spec(const Config& cfg) {
   const std::string p = "eval.custom.";
   Spec s;
   s.name = "custom";
-  s.color = choice(cfg, p + "color", "rgb", "y") ? Spec::Color::y : Spec::Color::rgb;
+  const std::string color = cfg.get_string(p + "color");
+  if (color != "rgb" && color != "y" && color != "y_full")
+    throw ConfigError(fmt::format("config key '{}color': '{}' is not one of rgb, y, y_full", p, color));
+  s.color = color == "y" ? Spec::Color::y : color == "y_full" ? Spec::Color::y_full : Spec::Color::rgb;
   s.quantise = cfg.get_bool(p + "quantise");
   s.data_range = cfg.get_float(p + "data_range");
   s.crop_border = cfg.get_int(p + "crop_border");
@@ -149,7 +165,8 @@ Spec spec_from_config(const Config& cfg, const std::string& task) {
     s = custom_spec(cfg);
   } else {
     try {
-      s = preset(name);
+      const std::string t = task.empty() ? cfg.get_string("task.name") : task;
+      s = preset(name == "mbn" && (t == "haze" || t == "mixed") ? "mbn_rgb" : name);
     } catch (const ConfigError& e) {
       throw ConfigError(fmt::format("config key 'eval.metric': {}", e.what()));
     }

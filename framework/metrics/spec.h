@@ -7,9 +7,14 @@
 // What metrics::assess (psnr_ssim.h) does to an image pair, in order:
 //   1. clip to [0,1]; `quantise`: round(x*255) to integers (half to even, as numpy/OpenCV),
 //      i.e. what a script sees after the images were saved as 8-bit PNGs;
+//      with `truncate`, floor(float32(x) * 255) instead: numpy's astype(uint8) after x *= 255
+//      in float32, as MBN's test scripts convert both the output and the ground truth;
 //   2. colour `rgb`: every channel; `y`: one plane, Y of BT.601 as MATLAB rgb2ycbcr (with the
 //      +16 offset): Y = 16 + 65.481 R + 128.553 G + 24.966 B on [0,1] RGB, in [16,235] at
 //      range 255 (BasicSR's bgr2ycbcr y_only gives the same Y; it computes it in float32);
+//      `y_full`: full-range Y as OpenCV's COLOR_RGB2YCrCb: on quantised images its integer
+//      arithmetic, Y = (4899 R + 9617 G + 1868 B + 2^13) >> 14 on 0..255 values (a uint8 plane),
+//      otherwise 0.299 R + 0.587 G + 0.114 B;
 //   3. working scale `data_range` (255 or 1): pixel values are x*range; PSNR peak and SSIM's L;
 //   4. `crop_border` pixels removed from every side (BasicSR crop_border), for PSNR and SSIM;
 //   5. PSNR = 10 log10(range^2 / MSE). `joint`: one MSE over all channels (skimage
@@ -44,11 +49,17 @@
 //             peak_signal_noise_ratio and structural_similarity(multichannel=True) with their
 //             defaults on float [0, 1] images, data_range 1: RGB, float, PSNR joint, SSIM uniform
 //             7, K .01/.03, sample covariance, valid.
+//   mbn       MBN's test_MBN.py / test_RMBN.py: both images truncated to uint8 (astype after
+//             x 255 in float32), full-range Y (cv2 COLOR_RGB2YCR_CB), skimage 0.x compare_psnr and
+//             compare_ssim defaults (range 255, PSNR joint, SSIM uniform 7, K .01/.03, sample
+//             covariance, valid). Blur, rain and JPEG; with task "haze" (and "mixed") eval.metric
+//             "mbn" becomes `mbn_rgb`: the same on RGB (the scripts' multichannel=True).
+//   mbn_rgb   as mbn on every RGB channel.
 //   physics_gan  Physics-GAN's release (util/compute_diff.m with Wang's ssim_index.m): uint8,
 //             PSNR peak 255 over every value, SSIM Gaussian 11/1.5, K .01/.03, population,
 //             valid; on BT.601 Y (ssim_index takes 2-D images; the channel is an assumption).
 // "custom" is read from [eval.custom]; "auto" picks the task's benchmark (reflection ->
-// real20, rain -> rain100, haze -> sots, blur and sr -> physics_gan). eval.crop_border >= 0 overrides any preset's crop
+// real20, rain -> rain100, haze -> sots, blur and sr -> physics_gan, jpeg -> mbn, mixed -> mbn_rgb). eval.crop_border >= 0 overrides any preset's crop
 // (the name then gets a "+cropN" suffix).
 #include <cstdint>
 #include <string>
@@ -59,7 +70,7 @@
 namespace dmgn::metrics {
 
 struct Spec {
-  enum class Color { rgb, y };
+  enum class Color { rgb, y, y_full };
   enum class Psnr { joint, channel_mean };
   enum class Window { gaussian, uniform };
   enum class Boundary { valid, zero };
@@ -67,6 +78,7 @@ struct Spec {
   std::string name = "custom";
   Color color = Color::rgb;
   bool quantise = false;
+  bool truncate = false;  // quantise by floor(float32(x) * 255) (needs quantise)
   double data_range = 255.0;  // 255 or 1
   int64_t crop_border = 0;
   Psnr psnr = Psnr::joint;
@@ -90,13 +102,14 @@ struct Spec {
 std::vector<std::string> preset_names();  // the named presets, in the order above
 // A named preset; unknown names throw ConfigError listing the known ones (and custom, auto).
 Spec preset(const std::string& name);
-// The task's benchmark convention: reflection -> real20, rain -> rain100, haze -> sots.
+// The task's benchmark convention: reflection -> real20, rain -> rain100, haze -> sots, blur and
+// sr -> physics_gan, jpeg -> mbn, mixed -> mbn_rgb.
 Spec task_spec(const std::string& task);
 // [eval.custom] as a Spec named "custom"; errors name the key (eval.custom.<field>).
 Spec custom_spec(const Config& cfg);
 // eval.metric: "auto" (task_spec of `task`, or of task.name when `task` is empty), a preset
-// name, or "custom"; then eval.crop_border. Warns when [eval.custom] differs from its defaults
-// but is not used.
+// name ("mbn" on haze / mixed data: "mbn_rgb"), or "custom"; then eval.crop_border. Warns when
+// [eval.custom] differs from its defaults but is not used.
 Spec spec_from_config(const Config& cfg, const std::string& task = "");
 
 }  // namespace dmgn::metrics

@@ -15,6 +15,11 @@ per line, each {"name", "out", "gt", "preset", "psnr", "ssim"}.
             groups per channel, C1 .01^2, C2 .03^2); PSNR 10 log10(1/mse).
   basicsr : BasicSR calculate_psnr / calculate_ssim (crop_border 0, RGB) with the filter done
             by scipy.signal.correlate2d 'valid' on the x255 image.
+  mbn     : MBN's test_MBN.py: x255 in float32 then astype(uint8) (truncation) on both images,
+            cv2.cvtColor(COLOR_RGB2YCR_CB)[..., 0] (OpenCV's 8-bit fixed point, emulated: cv2 is
+            not a dependency), skimage peak_signal_noise_ratio / structural_similarity with
+            their defaults (7x7 uniform window, sample covariance) at data_range 255.
+  mbn_rgb : the same on the three RGB channels (multichannel, test_MBN.py's haze).
 Exits with status 77 and a "SKIP: ..." line when a needed module is missing.
 """
 import json
@@ -133,7 +138,33 @@ def basicsr(out, gt):
     return p, float(np.mean(s))
 
 
-PRESETS = {"real20": real20, "rain100": rain100, "sots": sots, "basicsr": basicsr}
+def to_u8(img):
+    # test_MBN.py: res[res > 1] = 1; res[res < 0] = 0; res *= 255; res.astype(np.uint8)
+    x = np.clip(img.astype(np.float32), 0, 1)
+    x *= np.float32(255)
+    return np.transpose(x.astype(np.uint8), (1, 2, 0))
+
+
+def cv2_y(u8):
+    # OpenCV RGB2YCrCb on 8-bit images: Y = (R*4899 + G*9617 + B*1868 + 2^13) >> 14.
+    r, g, b = (u8[..., c].astype(np.int64) for c in range(3))
+    return ((r * 4899 + g * 9617 + b * 1868 + (1 << 13)) >> 14).astype(np.uint8)
+
+
+def mbn(out, gt):
+    x, y = cv2_y(to_u8(out)), cv2_y(to_u8(gt))
+    return (float(peak_signal_noise_ratio(y, x, data_range=255)),
+            float(structural_similarity(x, y, data_range=255)))
+
+
+def mbn_rgb(out, gt):
+    x, y = to_u8(out), to_u8(gt)
+    return (float(peak_signal_noise_ratio(y, x, data_range=255)),
+            float(structural_similarity(x, y, data_range=255, channel_axis=-1)))
+
+
+PRESETS = {"real20": real20, "rain100": rain100, "sots": sots, "basicsr": basicsr, "mbn": mbn,
+           "mbn_rgb": mbn_rgb}
 
 
 def main():
