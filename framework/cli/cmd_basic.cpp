@@ -13,6 +13,7 @@
 #include "losses/terms.h"
 #include "metrics/macs.h"
 #include "models/model.h"
+#include "models/task_routed.h"
 #include "nn/discriminators.h"
 #include "nn/layers.h"
 #include "train/trainer.h"
@@ -105,13 +106,25 @@ void add_info(CLI::App& app) {
     auto model = models::build_model(cfg);
     const auto pc = nn::count_parameters(*model);
     const int64_t vest = model->vestigial_parameters();
-    uint64_t macs = 0;
-    {
+    const auto count_macs = [&] {
       torch::NoGradGuard no_grad;
       model->eval();
       metrics::MacCounter counter;
       model->forward(torch::zeros({1, 3, size, size}));
-      macs = counter.total();
+      return counter.total();
+    };
+    const uint64_t macs = count_macs();
+    // A task-routed model (MBN): the MACs of every task's path.
+    std::vector<std::string> per_task;
+    auto* routed = dynamic_cast<models::TaskRouted*>(model.get());
+    const bool chain = cfg.has("model.mode") && cfg.get_string("model.mode") == "recurrent";  // one path
+    if (routed && !chain) {
+      const std::string was = routed->routed();
+      for (const auto& t : routed->routed_tasks()) {
+        routed->route(t);
+        per_task.push_back(fmt::format("{} {:.1f} G", t, static_cast<double>(count_macs()) / 1e9));
+      }
+      routed->route(was);
     }
     std::printf("config      %s (hash %s)\n", file.c_str(), cfg.short_hash().c_str());
     std::printf("model       %s, task %s%s\n", cfg.get_string("model.name").c_str(), model->spec().task.c_str(),
@@ -120,11 +133,19 @@ void add_info(CLI::App& app) {
     std::printf("parameters  %s total, %s trainable\n", thousands(pc.total).c_str(),
                 thousands(pc.trainable).c_str());
     if (vest > 0)
-      std::printf("            of which %s vestigial: created by the official code, never run "
-                  "(model.vestigial = false drops them)\n", thousands(vest).c_str());
+      std::printf("            of which %s vestigial: created by the official code, never run%s\n",
+                  thousands(vest).c_str(), cfg.has("model.vestigial") ? " (model.vestigial = false drops them)" : "");
+    const auto sections = model->parameter_sections();
+    if (!sections.empty()) {
+      std::vector<std::string> parts;
+      for (const auto& [name, n] : sections) parts.push_back(name + " " + thousands(n));
+      std::printf("sections    %s\n", fmt::format("{}", fmt::join(parts, " | ")).c_str());
+    }
     std::printf("MACs        %.1f G for one 3x%lldx%lld image (every conv and linear layer that runs, "
                 "VGG passes included)\n",
                 static_cast<double>(macs) / 1e9, static_cast<long long>(size), static_cast<long long>(size));
+    if (!per_task.empty())
+      std::printf("            per task path: %s\n", fmt::format("{}", fmt::join(per_task, ", ")).c_str());
     if (model->spec().iterations > 1)
       std::printf("            %.1f G per iteration (%lld iterations of one set of weights)\n",
                   static_cast<double>(macs) / 1e9 / static_cast<double>(model->spec().iterations),

@@ -11,6 +11,7 @@
 #include "models/model.h"
 #include "models/location_sirr.h"
 #include "models/official_import.h"
+#include "models/task_routed.h"
 #include "nn/discriminators.h"
 #include "train/checkpoint.h"
 #include "train/bench.h"
@@ -88,7 +89,8 @@ void add_official(CLI::App& app) {
     static double tolerance = 1e-4;
     static std::vector<std::string> sets;
     cmd->add_option("out_dir", dir,
-                    "OUT_DIR written by tools/official_parity.py (or tools/lasirr_parity.py, tools/pgan_parity.py)")
+                    "OUT_DIR written by tools/official_parity.py (or tools/lasirr_parity.py, tools/pgan_parity.py, "
+                    "tools/mbn_parity.py)")
         ->required();
     auto* t = cmd->add_option("--task", task, "reflection | rain | haze (DMGN)");
     cmd->add_option("--config", config,
@@ -135,9 +137,28 @@ void add_official(CLI::App& app) {
                     range, diff <= tolerance ? "ok" : "FAIL");
       };
       const std::string last = ".last";
+      // A reference name "*.<name>" is per task path of a task-routed model (MBN): the model is
+      // routed to every task the reference saved ("<task>.<name>") and compared there.
+      auto* routed = dynamic_cast<models::TaskRouted*>(model.get());
       for (const auto& d : model->spec().outputs) {
         if (d.reference.empty()) continue;
         std::string name = d.reference;
+        if (name.rfind("*.", 0) == 0) {
+          if (!routed) throw Error(fmt::format("output '{}': a per-task reference needs a task-routed model", d.key));
+          const std::string was = routed->routed();
+          for (const auto& t : routed->routed_tasks()) {
+            const std::string stem = t + name.substr(1);
+            if (ref.lower_bound(stem) == ref.end() || ref.lower_bound(stem)->first.rfind(stem, 0) != 0) continue;
+            routed->route(t);
+            auto o = model->forward(input.begin()->second.to(device, torch::kFloat32));
+            o.apply([](const torch::Tensor& x) { return x.cpu(); });
+            const auto items = d.list ? o.list(d.key) : std::vector<torch::Tensor>{o.get(d.key)};
+            for (size_t i = 0; i < items.size(); ++i)
+              compare(d.list ? fmt::format("{}.{}", stem, i) : stem, items[i]);
+          }
+          routed->route(was);
+          continue;
+        }
         if (d.list) {
           const auto items = out.list(d.key);
           for (size_t i = 0; i < items.size(); ++i) compare(fmt::format("{}.{}", name, i), items[i]);

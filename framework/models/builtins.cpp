@@ -2,6 +2,7 @@
 
 #include "models/dmgn.h"
 #include "models/location_sirr.h"
+#include "models/mbn.h"
 #include "models/physics_gan.h"
 
 namespace dmgn::models {
@@ -20,6 +21,11 @@ void register_builtins() {
                "operator with two discriminators (recipe physics_gan)",
                [](const Config& cfg) -> ModelPtr { return std::make_shared<PhysicsGan>(cfg); });
   register_input_requirement("physics_gan", physics_gan_input_requirement);
+  models().add("mbn",
+               "MBN / R-MBN (Deng et al.): one DuRB-M stem between per-task input and output branches (rain, "
+               "blur, JPEG, haze); model.mode = recurrent chains them (R-MBN); Table 1's ablations by config",
+               [](const Config& cfg) -> ModelPtr { return std::make_shared<Mbn>(cfg); });
+  register_input_requirement("mbn", mbn_input_requirement);
 }
 
 }  // namespace dmgn::models

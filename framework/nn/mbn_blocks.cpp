@@ -26,7 +26,8 @@ AttentionKind attention_kind(const std::string& s, const std::string& key) {
   if (s == "gap_tv") return AttentionKind::gap_tv;
   if (s == "gap") return AttentionKind::gap;
   if (s == "tv") return AttentionKind::tv;
-  throw ConfigError(fmt::format("config key '{}': '{}' is not one of gap_tv, gap, tv", key, s));
+  if (s == "none") return AttentionKind::none;
+  throw ConfigError(fmt::format("config key '{}': '{}' is not one of gap_tv, gap, tv, none", key, s));
 }
 
 torch::Tensor channel_tv(const torch::Tensor& x, double beta) {
@@ -64,11 +65,13 @@ torch::Tensor ChannelAttentionImpl::forward(const torch::Tensor& x) {
 AttentionBlockImpl::AttentionBlockImpl(int64_t channels, int64_t hidden, AttentionKind kind, double tv_beta) {
   conv1_ = register_module("conv1", MbnConv(channels, channels, 3, 1, 1, /*reflect=*/false, /*bias=*/false));
   conv2_ = register_module("conv2", MbnConv(channels, channels, 3, 1, 1, false, false));
-  se_ = register_module("se", ChannelAttention(channels, hidden, kind, tv_beta));
+  if (kind != AttentionKind::none) se_ = register_module("se", ChannelAttention(channels, hidden, kind, tv_beta));
 }
 
 torch::Tensor AttentionBlockImpl::forward(const torch::Tensor& x) {
-  return torch::relu(x + se_->forward(conv2_->forward(torch::relu(conv1_->forward(x)))));
+  auto y = conv2_->forward(torch::relu(conv1_->forward(x)));
+  if (se_) y = se_->forward(y);
+  return torch::relu(x + y);
 }
 
 DurbMImpl::DurbMImpl(const DurbOptions& o) : o_(o) {
@@ -78,6 +81,7 @@ DurbMImpl::DurbMImpl(const DurbOptions& o) : o_(o) {
   register_module("upsamp_module", std::make_shared<torch::nn::Module>())->register_module("upsamp", upsamp_);
   up_conv_ = register_module("up_conv", MbnConv(o.in_dim, o.res_dim, o.k1, 1, o.dilation));
   down_conv_ = register_module("down_conv", MbnConv(o.res_dim, o.out_dim, 3, 2));
+  if (!o.fusion) return;
   down_se_ = register_module("down_se", AttentionBlock(o.res_dim, 96, AttentionKind::gap));
   down_seconv_ = register_module("down_seconv", MbnConv(o.res_dim, o.out_dim, o.k2, 2));
   merge_ = register_module("merge", MbnConv(2 * o.out_dim, o.out_dim, 3));
@@ -88,6 +92,7 @@ DurbOutput DurbMImpl::forward(const torch::Tensor& x_in, const torch::Tensor& re
   x = up_conv_->forward(upsamp_->forward(x));
   x = torch::relu(x + res_in);
   const auto res = x;
+  if (!o_.fusion) return {torch::relu(down_conv_->forward(x) + x_in), res};
   const auto x1 = torch::relu(down_conv_->forward(x));
   const auto x2 = torch::relu(down_seconv_->forward(down_se_->forward(x)));
   x = merge_->forward(torch::cat({x1, x2}, 1));

@@ -11,7 +11,8 @@
 //                        with TV(x)_c = mean |x[i+1,j] - x[i,j]|^beta + mean |x[i,j+1] - x[i,j]|^beta
 //                        (beta = 3; each mean over its own differences).
 //   AttentionBlock       (SE/SETV/TVBasicBlock) relu(x + att(conv3x3(relu(conv3x3(x))))), convs
-//                        zero-padded without bias ("conv1", "conv2", "se").
+//                        zero-padded without bias ("conv1", "conv2", "se"); kind "none" (Table 1's
+//                        row without TV and GAP) is the plain ResNet block, no attention.
 //   DurbM (DuRB_tv)      the dual residual block with SE-TV attention, on x (in_dim at H) and
 //                        res (res_dim at 2H):
 //                          x_r = x; x = base(x)                                 (SE-TV block)
@@ -20,6 +21,9 @@
 //                          x = merge([relu(down_conv(x)), relu(down_seconv(down_se(x)))])
 //                              (3x3 stride 2; k2 stride 2 after a GAP-SE block, hidden 96)
 //                          x = relu(x + x_r)                      -> (x, res)
+//                        fusion = false (Table 1's rows without "Fusion"): DuRB-U's second
+//                        operation alone, x = relu(down_conv(x) + x_r) (no down_se, down_seconv,
+//                        merge), as in the dual residual networks the block improves on.
 //                        The reference also registers down_se and down_seconv as
 //                        "down_atten.0" / ".1" (the same modules twice): they are registered
 //                        once here, and an import maps those names onto them.
@@ -44,8 +48,8 @@ class MbnConvImpl : public torch::nn::Module {
 };
 TORCH_MODULE(MbnConv);
 
-enum class AttentionKind { gap_tv, gap, tv };
-// "gap_tv" | "gap" | "tv"; ConfigError naming `key` otherwise.
+enum class AttentionKind { gap_tv, gap, tv, none };
+// "gap_tv" | "gap" | "tv" | "none"; ConfigError naming `key` otherwise.
 AttentionKind attention_kind(const std::string& s, const std::string& key);
 
 // Per-channel total variation, N x C: mean |d_y x|^beta + mean |d_x x|^beta.
@@ -81,6 +85,7 @@ struct DurbOptions {
   int64_t k1 = 3, k2 = 3, dilation = 1;
   AttentionKind attention = AttentionKind::gap_tv;  // of the base block (Table 1's TV / GAP)
   double tv_beta = 3.0;
+  bool fusion = true;  // DuRB-M's fused second operation (Table 1's "Fusion")
 };
 
 struct DurbOutput {

@@ -75,12 +75,14 @@ class DmgnRecipe : public Recipe {
 
 void register_location_sirr_recipe();
 void register_physics_gan_recipe();
+void register_mbn_recipe();
 
 void register_recipes() {
   recipes().add("dmgn", "DMGN's step: critic update(s) (Eq. 14), then the generator (Eq. 15-17)",
                 [](const RecipeEnv& env) -> RecipePtr { return std::make_unique<DmgnRecipe>(env); });
   register_location_sirr_recipe();
   register_physics_gan_recipe();
+  register_mbn_recipe();
 }
 
 }  // namespace dmgn::train
