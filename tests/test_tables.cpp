@@ -109,7 +109,12 @@ TEST(Tables, PerColumnModelsCrossTaskDiagonalAndEmptyStores) {
         EXPECT_FALSE(text.empty()) << id;
         // Location-aware SIRR's and Physics-GAN's tables: their row is "Ours".
         const bool sirr = id.rfind("sirr_", 0) == 0 || id.rfind("pgan_", 0) == 0;
-        const char* row = id == "pgan_table9" ? "| lambda=50 |" : sirr ? "| Ours |" : "| DMGN |";
+        const char* row = id == "pgan_table9"   ? "| lambda=50 |"
+                          : id == "mbn_table2"  ? "| J->H->B->R |"
+                          : id == "mbn_table4"  ? "| R-MBN |"
+                          : id.rfind("mbn_", 0) == 0 ? "| MBN |"
+                          : sirr                ? "| Ours |"
+                                                : "| DMGN |";
         if (f == Format::markdown) EXPECT_TRUE(contains(text, row)) << id << text;
       }
     EXPECT_THROW(dmgn::report::table_spec("table4"), dmgn::ConfigError);

@@ -244,6 +244,7 @@ void add_report(CLI::App& app) {
   add_table(cmd, "pgan_table8", "Physics-GAN Table 8: BaseGAN and loss ablation on haze (each row a config)");
   add_table(cmd, "pgan_table9", "Physics-GAN Table 9: lambda and ResBlock count on deblurring (sweep variants)");
   add_cross_system(cmd);
+  add_systems(cmd);
   {
     auto* c = cmd->add_subcommand("fig6", "Fig. 6: PSNR/SSIM vs the loss weights alpha_p and alpha_adv (PNG, PDF, CSV)");
     static FigureArgs a;

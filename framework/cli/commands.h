@@ -43,6 +43,7 @@ void add_eval(CLI::App& app);
 void add_official(CLI::App& app);  // import-official, parity
 void add_store(CLI::App& app);     // runs, reports
 void add_report(CLI::App& app);
+void add_systems(CLI::App* report);       // report systems (cmd_systems.cpp)
 void add_cross_system(CLI::App* report);  // report cross-system (cmd_cross.cpp)    // report table*|fig6|curves|qualitative|masks
 void add_visualize(CLI::App& app); // visualize CHECKPOINT
 void add_launch(CLI::App& app);    // launch (local data-parallel workers)

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "report/paper_csv.h"
 #include "report/render_table.h"
+#include "report/tables_mbn.h"
 
 namespace dmgn::report {
 namespace fs = std::filesystem;
@@ -182,7 +183,8 @@ void pgan_table_spec(TableSpec& spec, int n) {
 const std::vector<std::string>& table_ids() {
   static const std::vector<std::string> ids = {"table1",      "table2",      "table3",      "table5",
                                                "table6",      "table7",      "sirr_table1", "sirr_table2",
-                                               "sirr_table3", "pgan_table5", "pgan_table8", "pgan_table9"};
+                                               "sirr_table3", "pgan_table5", "pgan_table8", "pgan_table9",
+                                               "mbn_table1",  "mbn_table2",  "mbn_table3",  "mbn_table4"};
   return ids;
 }
 
@@ -221,6 +223,8 @@ TableSpec table_spec(const std::string& id, const ReportOptions& o) {
     sirr_table_spec(spec, id[10] - '0');
   } else if (id == "pgan_table5" || id == "pgan_table8" || id == "pgan_table9") {
     pgan_table_spec(spec, id[10] - '0');
+  } else if (id.rfind("mbn_table", 0) == 0 && id.size() == 10 && id[9] >= '1' && id[9] <= '4') {
+    mbn_table_spec(spec, id[9] - '0');
   } else {
     throw ConfigError(fmt::format("unknown table '{}' (known: {})", id, fmt::join(table_ids(), ", ")));
   }

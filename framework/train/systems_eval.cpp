@@ -1,0 +1,120 @@
+#include "train/systems_eval.h"
+
+#include <fmt/format.h>
+
+#include <sstream>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "metrics/spec.h"
+#include "train/cross_eval.h"
+
+namespace dmgn::train {
+namespace {
+
+const std::vector<std::string> kSystems = {"DMGN", "Location-aware SIRR", "Physics-GAN", "MBN", "R-MBN"};
+const std::vector<std::string> kTasks = {"reflection", "rain", "haze", "blur", "jpeg", "mixed"};
+
+// "key=value" words of an evaluation's provenance.
+std::string word(const std::string& provenance, const std::string& key) {
+  std::istringstream in(provenance);
+  for (std::string w; in >> w;)
+    if (w.rfind(key + "=", 0) == 0) return w.substr(key.size() + 1);
+  return "";
+}
+
+}  // namespace
+
+std::string system_of(const std::string& config_text) {
+  try {
+    const Config cfg = Config::from_canonical(config_text);
+    const std::string model = cfg.get_string("model.name");
+    if (model == "dmgn") return "DMGN";
+    if (model == "location_sirr") return "Location-aware SIRR";
+    if (model == "physics_gan") return "Physics-GAN";
+    if (model == "mbn") return cfg.get_string("model.mode") == "recurrent" ? "R-MBN" : "MBN";
+  } catch (const Error&) {
+  }
+  return "";
+}
+
+std::string cannot_run(const std::string& system, const std::string& task) {
+  if (system == "Physics-GAN" && task == "rain")
+    return "cannot run: the paper publishes no physics model for rain (physics_gan.operator refuses it)";
+  if (system == "MBN" && task == "reflection") return "cannot run: MBN has no reflection branch";
+  if (system == "MBN" && task == "mixed")
+    return "cannot run: MBN needs the degradation's task to pick a branch (R-MBN takes mixtures)";
+  if (system == "R-MBN" && task == "reflection") return "cannot run: R-MBN's chain has no reflection stage";
+  return "";
+}
+
+SystemsTable systems_table(store::RunStore& store, const SystemsOptions& o) {
+  SystemsTable t;
+  t.systems = kSystems;
+  t.tasks = kTasks;
+  for (const auto& task : kTasks) t.convention[task] = metrics::task_spec(task).name;
+  store::RunFilter f;
+  f.status = "completed";
+  if (!o.experiment.empty()) f.experiment = o.experiment;
+  if (!o.sweep.empty()) f.sweep = o.sweep;
+  // The latest run per (system, task) with an end-of-training test on that task; within it,
+  // the latest evaluation per dataset (runs come oldest first).
+  struct Found {
+    store::RunRow run;
+    store::Evaluation eval;
+  };
+  std::map<std::pair<std::string, std::string>, Found> found;
+  for (const auto& run : store.runs(f)) {
+    const std::string system = system_of(run.config_text);
+    if (system.empty()) continue;
+    for (const auto& e : store.evaluations(run.id)) {
+      if (e.provenance.find("end_of_training=true") == std::string::npos) continue;
+      std::string task = word(e.provenance, "task");
+      if (task.empty()) task = run.task;
+      if (std::find(kTasks.begin(), kTasks.end(), task) == kTasks.end()) continue;
+      found[{system, task}] = {run, e};
+    }
+  }
+  for (const auto& system : kSystems)
+    for (const auto& task : kTasks) {
+      SystemsCell& cell = t.cells[{system, task}];
+      cell.why = cannot_run(system, task);
+      const auto it = found.find({system, task});
+      if (it == found.end()) {
+        if (cell.why.empty()) cell.why = "no run";
+        continue;
+      }
+      cell.why.clear();  // a run exists (e.g. R-MBN scored on reflection data): show it
+      cell.run = it->second.run;
+      const auto& e = it->second.eval;
+      const std::string conv = t.convention[task];
+      if (e.preset == conv) {
+        cell.eval = e;
+        continue;
+      }
+      cell.logged_as = e.preset;
+      CrossEvalOptions co;
+      co.runs = {cell.run->id};
+      co.dataset = e.dataset;
+      co.data_from = cell.run->id;
+      co.presets = {conv};
+      co.max_samples = o.max_samples;
+      co.evaluate_missing = o.evaluate_missing;
+      try {
+        const auto r = cross_evaluate(store, co);
+        cell.eval = r.evaluation.at(0).at(0);
+        cell.rescored = true;
+        t.computed += r.computed;
+        t.reused += r.reused;
+      } catch (const Error& err) {
+        // No checkpoint or no stored re-scoring: keep the run's own number, marked.
+        log::warn(fmt::format("systems: {} on {}: run {} not re-scored under {}: {}", system, task, cell.run->id, conv,
+                              err.what()));
+        cell.eval = e;
+      }
+    }
+  return t;
+}
+
+}  // namespace dmgn::train
