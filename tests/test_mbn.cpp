@@ -3,6 +3,7 @@
 // between stages, the task cycle's order and its exact resume position, the "mbn" metric preset.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -195,6 +196,16 @@ TEST(Mbn, TaskCycleOrderAndResumePosition) {
       EXPECT_EQ(b.input().size(-1), 64);
     }
     EXPECT_EQ(n, (std::map<std::string, int>{{"blur", 3}, {"haze", 1}, {"jpeg", 1}, {"rain", 1}}));
+  }
+  // Data-parallel: two ranks draw the same task at every step, from disjoint shards.
+  d::LoaderOptions r0 = lo, r1 = lo;
+  r0.world_size = r1.world_size = 2;
+  r1.rank = 1;
+  auto s0 = d::open_stream(ds, r0), s1 = d::open_stream(ds, r1);
+  for (int i = 0; i < 12; ++i) {
+    const auto a = s0->next_rolling(), b = s1->next_rolling();
+    EXPECT_EQ(a.tasks, b.tasks) << i;
+    for (const auto& id : a.ids) EXPECT_EQ(std::count(b.ids.begin(), b.ids.end(), id), 0) << i << " " << id;
   }
   // A fresh stream set to (cycle 2, index 2) continues exactly where batch 14 was.
   auto resumed = d::open_stream(ds, lo);

@@ -1,5 +1,5 @@
-// dmgn report table1|table2|table3|table5|table6|table7|sirr_table*|pgan_table*|fig6|sensitivity|curves|
-// qualitative|masks, dmgn visualize
+// dmgn report table1|table2|table3|table5|table6|table7|sirr_table*|pgan_table*|mbn_table*|systems|fig6|
+// sensitivity|curves|qualitative|masks, dmgn visualize
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <sys/wait.h>
@@ -243,6 +243,10 @@ void add_report(CLI::App& app) {
   add_table(cmd, "pgan_table5", "Physics-GAN Table 5: synthetic haze (Input and Ours)");
   add_table(cmd, "pgan_table8", "Physics-GAN Table 8: BaseGAN and loss ablation on haze (each row a config)");
   add_table(cmd, "pgan_table9", "Physics-GAN Table 9: lambda and ResBlock count on deblurring (sweep variants)");
+  add_table(cmd, "mbn_table1", "MBN Table 1: DuRB-M ablation (TV, GAP, Fusion) on four degradations");
+  add_table(cmd, "mbn_table2", "MBN Table 2: order of the factors in R-MBN's recurrent path (mean over tasks)");
+  add_table(cmd, "mbn_table3", "MBN Table 3: MBN and R-MBN on motion blur, haze, rain streaks, JPEG (q=10)");
+  add_table(cmd, "mbn_table4", "MBN Table 4: R-MBN and R-MBN* on mixed degradations (16 test sets)");
   add_cross_system(cmd);
   add_systems(cmd);
   {

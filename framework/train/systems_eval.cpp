@@ -40,8 +40,9 @@ std::string system_of(const std::string& config_text) {
 }
 
 std::string cannot_run(const std::string& system, const std::string& task) {
-  if (system == "Physics-GAN" && task == "rain")
-    return "cannot run: the paper publishes no physics model for rain (physics_gan.operator refuses it)";
+  if (system == "Physics-GAN" && task != "haze" && task != "blur")
+    return "cannot run: its paper has a physics model for haze, blur and SR only (physics_gan.operator refuses " + task +
+           "; operator \"none\" would train BaseGAN)";
   if (system == "MBN" && task == "reflection") return "cannot run: MBN has no reflection branch";
   if (system == "MBN" && task == "mixed")
     return "cannot run: MBN needs the degradation's task to pick a branch (R-MBN takes mixtures)";
