@@ -157,7 +157,7 @@ std::vector<torch::Tensor> Mbn::run_path(const std::string& task, const torch::T
     return {minimal_dec_.at(task)->forward(t.x, input)};
   }
   if (task == "rain") {
-    nn::MbnLstmState state{torch::zeros({input.size(0), 32, input.size(2), input.size(3)}, input.options()),
+    nn::LstmState state{torch::zeros({input.size(0), 32, input.size(2), input.size(3)}, input.options()),
                         torch::zeros({input.size(0), 32, input.size(2), input.size(3)}, input.options())};
     torch::Tensor x = input;
     for (int64_t i = 0; i < rain_iterations_; ++i) {

@@ -49,7 +49,7 @@ LstmHeadImpl::LstmHeadImpl() {
   conv2_ = register_module("conv2", MbnConv(256, 96, 3));
 }
 
-HeadOutput LstmHeadImpl::forward(const torch::Tensor& x_prev, const torch::Tensor& input, MbnLstmState& state) {
+HeadOutput LstmHeadImpl::forward(const torch::Tensor& x_prev, const torch::Tensor& input, LstmState& state) {
   auto x = torch::relu(comb_->forward(torch::cat({x_prev, input}, 1)));
   x = torch::cat({x, state.h}, 1);
   const auto i = torch::sigmoid(gate_i_->forward(x));

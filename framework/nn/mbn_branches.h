@@ -30,6 +30,7 @@
 #include <string>
 #include <utility>
 
+#include "nn/lstm_state.h"
 #include "nn/mbn_blocks.h"
 
 namespace dmgn::nn {
@@ -43,15 +44,11 @@ struct HeadOutput {
   torch::Tensor x, res;
 };
 
-struct MbnLstmState {
-  torch::Tensor h, c;
-};
-
 class LstmHeadImpl : public torch::nn::Module {
  public:
   LstmHeadImpl();
   // x_prev: the previous iteration's output (the input at the first); state: h, c (32 channels).
-  HeadOutput forward(const torch::Tensor& x_prev, const torch::Tensor& input, MbnLstmState& state);
+  HeadOutput forward(const torch::Tensor& x_prev, const torch::Tensor& input, LstmState& state);
 
  private:
   MbnConv comb_{nullptr}, gate_i_{nullptr}, gate_f_{nullptr}, gate_g_{nullptr}, gate_o_{nullptr};

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "nn/layers.h"
+#include "nn/lstm_state.h"
 
 namespace dmgn::nn {
 
@@ -114,10 +115,6 @@ class CbamResBlockImpl : public torch::nn::Module {
   CbamLayer cbam_{nullptr};
 };
 TORCH_MODULE(CbamResBlock);
-
-struct LstmState {
-  torch::Tensor h, c;
-};
 
 class ConvLstmCellImpl : public torch::nn::Module {
  public:
