@@ -6,6 +6,8 @@ packages=(
   libtorch-dev libgloo-dev libopencv-dev libtomlplusplus-dev libfmt-dev libsqlite3-dev
   libgtest-dev libcli11-dev libopenblas0-pthread libhdf5-dev
   python3 python3-numpy python3-matplotlib python3-skimage python3-torch
+  libcpp-httplib-dev nlohmann-json3-dev                        # dmgn study serve
+  chromium chromium-driver python3-selenium fonts-dejavu-core  # its browser test
 )
 missing=()
 for p in "${packages[@]}"; do

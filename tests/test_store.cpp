@@ -161,8 +161,8 @@ TEST(RunStore, ReopensKeepsDataVersionsSchemaAndMoves) {
   int64_t id = 0;
   {
     RunStore store(file);
-    EXPECT_EQ(store.schema_version(), 4);
-    EXPECT_EQ(RunStore::kSchemaVersion, 4);
+    EXPECT_EQ(store.schema_version(), 5);
+    EXPECT_EQ(RunStore::kSchemaVersion, 5);
     id = store.begin_run(make_info("table1", "RDMC"));
     store.log_metric({id, 5, "test", "wild", "ssim", 0.9, "y"});
     store.finish_run(id, "interrupted");
@@ -170,7 +170,7 @@ TEST(RunStore, ReopensKeepsDataVersionsSchemaAndMoves) {
   ASSERT_TRUE(fs::exists(file));
   {
     RunStore reopened(file);
-    EXPECT_EQ(reopened.schema_version(), 4);
+    EXPECT_EQ(reopened.schema_version(), 5);
     const auto row = reopened.run(id);
     ASSERT_TRUE(row.has_value());
     EXPECT_EQ(row->status, "interrupted");
@@ -195,11 +195,13 @@ TEST(RunStore, ReopensKeepsDataVersionsSchemaAndMoves) {
     sqlite3_close(raw);
   };
   // A version-1 file (before the benchmarks table) is migrated in place, keeping its runs.
-  exec("DROP TABLE report_verdicts; DROP TABLE reports; DROP TABLE eval_images; DROP TABLE evaluations; "
+  exec("DROP TABLE study_votes; DROP TABLE study_subjects; DROP TABLE study_images; DROP TABLE study_samples; "
+       "DROP TABLE study_methods; DROP TABLE studies; "
+       "DROP TABLE report_verdicts; DROP TABLE reports; DROP TABLE eval_images; DROP TABLE evaluations; "
        "DROP TABLE benchmarks; DELETE FROM schema_version WHERE version >= 2");
   {
     RunStore migrated(file);
-    EXPECT_EQ(migrated.schema_version(), 4);
+    EXPECT_EQ(migrated.schema_version(), 5);
     EXPECT_EQ(migrated.runs().size(), 2u);
     BenchRow b;
     b.bench = "scaling";
@@ -234,11 +236,11 @@ TEST(RunStore, ReopensKeepsDataVersionsSchemaAndMoves) {
   }
 
   // A file written by a newer dmgn is refused with a clear message.
-  exec("INSERT INTO schema_version(version) VALUES (5)");
+  exec("INSERT INTO schema_version(version) VALUES (6)");
   const std::string newer = error_of([&] { RunStore s(file); });
   EXPECT_NE(newer.find("newer"), std::string::npos) << newer;
   EXPECT_NE(newer.find(file.string()), std::string::npos) << newer;
-  EXPECT_NE(newer.find("version 5"), std::string::npos) << newer;
+  EXPECT_NE(newer.find("version 6"), std::string::npos) << newer;
 
   // Something that is not a database: StoreError naming the file.
   const fs::path junk = dir / "junk.sqlite";
@@ -258,14 +260,16 @@ TEST(RunStore, ReportsKeepProvenanceAndVerdictsAndMigrateFromVersion3) {
   // A version-3 store (before reports) gains the tables in place.
   sqlite3* raw = nullptr;
   ASSERT_EQ(sqlite3_open(file.string().c_str(), &raw), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(raw, "DROP TABLE report_verdicts; DROP TABLE reports; DELETE FROM schema_version WHERE "
+  ASSERT_EQ(sqlite3_exec(raw, "DROP TABLE study_votes; DROP TABLE study_subjects; DROP TABLE study_images; "
+                              "DROP TABLE study_samples; DROP TABLE study_methods; DROP TABLE studies; "
+                              "DROP TABLE report_verdicts; DROP TABLE reports; DELETE FROM schema_version WHERE "
                               "version >= 4",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(raw);
   EXPECT_THROW(RunStore(file, RunStore::Access::read_only), dmgn::StoreError);  // older, read-only: refused
   RunStore store(file);
-  EXPECT_EQ(store.schema_version(), 4);
+  EXPECT_EQ(store.schema_version(), 5);
   EXPECT_TRUE(store.reports().empty());
   dmgn::store::ReportRecord r;
   r.report = "table1";

@@ -51,6 +51,8 @@ void add_bench(CLI::App& app);     // bench scaling | data
 void add_data(CLI::App& app);      // data check | list
 void add_score(CLI::App& app);     // score (PSNR/SSIM of image files or folders)
 void add_sweep(CLI::App& app);     // sweep FILE, sweep status FILE
+void add_study(CLI::App& app);     // study create|serve|list|status (cmd_study.cpp)
+void add_table4(CLI::App* report);  // report table4 --study NAME (cmd_study.cpp)
 void add_bench_model(CLI::App& bench);  // bench model (a subcommand of bench)
 
 // Shared helpers.

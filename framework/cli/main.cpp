@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   dmgn::cli::add_data(app);
   dmgn::cli::add_score(app);
   dmgn::cli::add_sweep(app);
+  dmgn::cli::add_study(app);
   if (argc > 1) {
     const std::string unknown = dmgn::cli::unknown_command(app, argv[1]);
     if (!unknown.empty()) {

@@ -108,7 +108,7 @@ std::string now_utc();
 
 class RunStore {
  public:
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
 
   // read_write creates the file (and folders) if needed, sets WAL mode and migrates the
   // schema. read_only opens an existing file without writing anything (no WAL switch, no

@@ -128,6 +128,71 @@ CREATE TABLE report_verdicts (
 CREATE INDEX reports_report ON reports(report);
 CREATE INDEX report_verdicts_report ON report_verdicts(report_id);
 )sql",
+      // 5: blind human-evaluation studies (dmgn study; DMGN Table IV): a study's samples and
+      // methods with the images rendered for them, its subjects, and one vote per subject and
+      // sample (a changed vote replaces the row and counts a revision).
+      R"sql(
+CREATE TABLE studies (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL UNIQUE,
+  dataset TEXT NOT NULL,
+  seed INTEGER NOT NULL,
+  dir TEXT NOT NULL,
+  token TEXT NOT NULL,
+  provenance TEXT NOT NULL DEFAULT '',
+  git_revision TEXT NOT NULL DEFAULT '',
+  created_at TEXT NOT NULL
+);
+CREATE TABLE study_methods (
+  study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
+  position INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('run','folder','input')),
+  source TEXT NOT NULL DEFAULT '',
+  run_id INTEGER,
+  checkpoint TEXT NOT NULL DEFAULT '',
+  step INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (study_id, position),
+  UNIQUE (study_id, name)
+);
+CREATE TABLE study_samples (
+  study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
+  position INTEGER NOT NULL,
+  sample TEXT NOT NULL,
+  dataset_index INTEGER NOT NULL,
+  input_file TEXT NOT NULL,
+  PRIMARY KEY (study_id, position)
+);
+CREATE TABLE study_images (
+  study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
+  sample INTEGER NOT NULL,
+  method INTEGER NOT NULL,
+  file TEXT NOT NULL,
+  psnr REAL, ssim REAL,
+  PRIMARY KEY (study_id, sample, method),
+  UNIQUE (study_id, file)
+);
+CREATE TABLE study_subjects (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  key TEXT NOT NULL UNIQUE,
+  started_at TEXT NOT NULL,
+  finished_at TEXT,
+  UNIQUE (study_id, name)
+);
+CREATE TABLE study_votes (
+  study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
+  subject_id INTEGER NOT NULL REFERENCES study_subjects(id) ON DELETE CASCADE,
+  sample INTEGER NOT NULL,
+  method INTEGER NOT NULL,
+  shown_order TEXT NOT NULL,
+  cast_at TEXT NOT NULL,
+  revisions INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (subject_id, sample)
+);
+CREATE INDEX study_votes_study ON study_votes(study_id);
+)sql",
   };
   return kMigrations;
 }

@@ -36,6 +36,23 @@ torch::Tensor pad_to_multiple(const torch::Tensor& x, int64_t m) {
   return F::pad(x, F::PadFuncOptions({0, pw, 0, ph}).mode(torch::kReplicate));
 }
 
+torch::Tensor Restoration::image(const models::Model& model, const std::string& key) const {
+  using torch::indexing::Slice;
+  return model.from_model(outputs.at(key)).index({Slice(), Slice(), Slice(0, height), Slice(0, width)}).clamp(0, 1).cpu();
+}
+
+Restoration run_sample(models::Model& model, const data::Sample& s, torch::Device device,
+                       torch::MemoryFormat memory_format) {
+  Restoration r;
+  r.height = s.input().size(-2);
+  r.width = s.input().size(-1);
+  const int64_t multiple = std::max<int64_t>(1, model.spec().size_multiple);
+  auto input = pad_to_multiple(s.input().unsqueeze(0).to(device), multiple).contiguous(memory_format);
+  if (auto* routed = dynamic_cast<models::TaskRouted*>(&model); routed && !s.task.empty()) routed->route(s.task);
+  r.outputs = model.forward(model.to_model(input));
+  return r;
+}
+
 namespace {
 
 // Sums of the per-image metrics over samples first, first + stride, ... < n.
@@ -56,8 +73,8 @@ EvalResult accumulate(models::Model& model, const data::Dataset& dataset, const 
   r.dataset = dataset.name();
   r.preset = spec.name;
   r.spec = spec.describe();
-  const int64_t multiple = std::max<int64_t>(1, model.spec().size_multiple);
-  // A task-routed model (MBN) takes each sample's task path, and its route is restored after.
+  // A task-routed model (MBN) takes each sample's task path (run_sample), and its route is
+  // restored after.
   auto* routed = dynamic_cast<models::TaskRouted*>(&model);
   struct RestoreRoute {
     models::TaskRouted* m;
@@ -81,15 +98,10 @@ EvalResult accumulate(models::Model& model, const data::Dataset& dataset, const 
       r.skipped_messages.push_back(e.what());
       continue;
     }
-    const int64_t h = s.input().size(-2), w = s.input().size(-1);
-    auto input = pad_to_multiple(s.input().unsqueeze(0).to(opt.device), multiple).contiguous(opt.memory_format);
-    if (routed && !s.task.empty()) routed->route(s.task);
-    const auto out = model.forward(model.to_model(input));
-    using torch::indexing::Slice;
-    const auto image = [&](const torch::Tensor& y) {  // model space -> [0,1], padding cropped
-      return model.from_model(y).index({Slice(), Slice(), Slice(0, h), Slice(0, w)}).clamp(0, 1).cpu();
-    };
-    auto b = image(out.at(model.spec().primary));
+    const Restoration rest = run_sample(model, s, opt.device, opt.memory_format);
+    const auto& out = rest.outputs;
+    const auto image = [&](const std::string& key) { return rest.image(model, key); };
+    auto b = image(model.spec().primary);
     const auto q = metrics::assess(b[0], s.at(data::field::background), spec);
     const auto q0 = metrics::assess(s.input(), s.at(data::field::background), spec);
     r.psnr += q.psnr;
@@ -107,7 +119,7 @@ EvalResult accumulate(models::Model& model, const data::Dataset& dataset, const 
       // The model's other image outputs (DMGN: the noise layer R, the coarse background).
       for (const auto& d : model.spec().outputs)
         if (d.kind == models::OutputDecl::Kind::image && !d.list && d.key != model.spec().primary && out.has(d.key))
-          data::write_image(fmt::format("{}_{}.png", stem.string(), d.key), data::to_mat(image(out.at(d.key))[0]));
+          data::write_image(fmt::format("{}_{}.png", stem.string(), d.key), data::to_mat(image(d.key)[0]));
     }
     r.images.push_back(std::move(score));
   }

@@ -62,6 +62,18 @@ EvalResult evaluate(models::Model& model, const data::Dataset& dataset, const me
 store::Evaluation evaluation_record(const EvalResult& r, const data::Dataset& dataset);
 std::vector<store::EvalImage> image_records(const EvalResult& r);
 
+// One sample through `model` as evaluate() runs it: padded to the model's size multiple, routed to
+// the sample's task (a models::TaskRouted model keeps that route afterwards), cropped back. Call
+// under c10::InferenceMode with the model in eval mode. outputs: the model's, in model space, padded;
+// image(key): that output as [0,1] 1xCxHxW on the CPU, padding cropped, clamped.
+struct Restoration {
+  models::Outputs outputs;
+  int64_t height = 0, width = 0;
+  torch::Tensor image(const models::Model& model, const std::string& key) const;
+};
+Restoration run_sample(models::Model& model, const data::Sample& sample, torch::Device device,
+                       torch::MemoryFormat memory_format = torch::MemoryFormat::Contiguous);
+
 // Reflection-pads NCHW `x` so H and W are multiples of `m` (replicate for sides too small to
 // reflect); the caller crops the output back.
 torch::Tensor pad_to_multiple(const torch::Tensor& x, int64_t m);

@@ -1,0 +1,204 @@
+// dmgn study create|serve|list|status, and dmgn report table4 --study NAME: a blind human
+// evaluation (DMGN Table IV) served as a local web page, its votes in the store.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "report/format.h"
+#include "report/table4.h"
+#include "store/run_store.h"
+#include "store/study_store.h"
+#include "study/create.h"
+#ifdef DMGN_WITH_STUDY_SERVER
+#include "study/api.h"
+#include "study/server.h"
+#endif
+
+namespace dmgn::cli {
+namespace fs = std::filesystem;
+
+namespace {
+
+void say(const std::string& line) {
+  std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
+}
+
+store::StudyStore open_studies(const std::string& file, bool write) {
+  if (!fs::exists(file)) throw IoError(fmt::format("store {}: no such file", file));
+  return store::StudyStore(file, write ? store::StudyStore::Access::read_write : store::StudyStore::Access::read_only);
+}
+
+void add_create(CLI::App* study) {
+  auto* c = study->add_subcommand("create", "Draw a study's samples, render every method's outputs once, record it in the store");
+  auto o = std::make_shared<study::CreateOptions>();
+  auto store = std::make_shared<std::string>("results/runs.sqlite");
+  auto dir = std::make_shared<std::string>();
+  c->add_option("name", o->name, "Study name (letters, digits, _ - .)")->required();
+  c->add_option("--methods", o->methods,
+                "Methods, comma-separated, each [NAME=]SPEC: run:ID (a run's latest checkpoint), folder:PATH (another "
+                "method's saved outputs, paired by file stem), input")
+      ->delimiter(',')
+      ->required();
+  c->add_option("--dataset", o->dataset, "Dataset (default: the data source config's first data.test)");
+  c->add_option("--samples", o->samples, "Samples to draw")->check(at_least(1));
+  c->add_option("--seed", o->seed, "Seed of the draw");
+  c->add_option("--store", *store, "Run store (SQLite)");
+  c->add_option("--dir", *dir, "Study folder (default: <store folder>/studies/NAME)");
+  c->add_option("--config", o->config, "Config that opens the dataset (default: the first run method's)");
+  c->add_option("--set", o->sets, "Override on --config (repeatable)");
+  c->callback([o, store, dir] {
+    o->store = *store;
+    o->dir = *dir;
+    o->git_revision = git_revision();
+    const auto s = study::create_study(*o);
+    say(fmt::format("study '{}' (id {}): {} samples of {}, {} methods, {} images in {}", s.name, s.id, s.samples.size(),
+                    s.dataset, s.methods.size(), s.images.size() + s.samples.size(), s.dir));
+    for (const auto& m : s.methods)
+      say(fmt::format("  {} = {}{}", m.name, m.kind,
+                      m.kind == "run" ? fmt::format(" {} (step {})", m.run_id, m.step)
+                                      : m.source.empty() ? "" : " " + m.source));
+    say(fmt::format("serve it: dmgn study serve {} --store {}", shell_command({s.name}), shell_command({*store})));
+  });
+}
+
+void add_serve(CLI::App* study) {
+  auto* c = study->add_subcommand("serve", "Serve a study's voting page (Ctrl-C stops; votes are stored as they are cast)");
+  struct Args {
+    std::string name, store = "results/runs.sqlite", host = "127.0.0.1";
+    int port = 8080;
+  };
+  auto a = std::make_shared<Args>();
+  c->add_option("name", a->name, "Study name")->required();
+  c->add_option("--store", a->store, "Run store (SQLite)");
+  c->add_option("--host", a->host, "Address to listen on: 127.0.0.1 (this machine only) or 0.0.0.0 (a lab network)");
+  c->add_option("--port", a->port, "Port (0: any free one)")->check(CLI::Range(0, 65535));
+  c->callback([a] {
+#ifdef DMGN_WITH_STUDY_SERVER
+    auto studies = open_studies(a->store, true);
+    study::Api api(studies, a->name);
+    api.on_event = [](const std::string& line) { say(line); };
+    study::Server server(api);
+    const int port = server.bind(a->host, a->port);
+    const auto& s = api.study();
+    const std::string host = a->host == "0.0.0.0" || a->host == "::" ? "<this machine's address>" : a->host;
+    say(fmt::format("serving study '{}' ({} samples, {} methods) on {}:{}", s.name, s.samples.size(), s.methods.size(),
+                    a->host, port));
+    say(fmt::format("link for subjects: http://{}:{}/?t={}", host, port, s.token));
+    if (host != a->host) {
+      char hostname[256] = {0};
+      ::gethostname(hostname, sizeof hostname - 1);
+      say(fmt::format("(this machine is '{}': e.g. http://{}:{}/?t={} where the lab's names resolve)", hostname,
+                      hostname, port, s.token));
+    }
+    say("Ctrl-C stops the server; every vote is already stored.");
+    server.serve(/*handle_signals=*/true);
+    say("stopped");
+#else
+    throw ConfigError("this dmgn was built without cpp-httplib / nlohmann-json: apt install libcpp-httplib-dev "
+                      "nlohmann-json3-dev, re-run cmake and rebuild");
+#endif
+  });
+}
+
+void add_list_status(CLI::App* study) {
+  auto store = std::make_shared<std::string>("results/runs.sqlite");
+  auto* l = study->add_subcommand("list", "Studies of the store: samples, methods, subjects, votes");
+  l->add_option("--store", *store, "Run store (SQLite)");
+  l->callback([store] {
+    const auto studies = open_studies(*store, false);
+    const auto all = studies.list();
+    if (all.empty()) say(fmt::format("no studies in {}", *store));
+    for (const auto& info : all) {
+      const auto s = studies.get(info.name);
+      const auto subjects = studies.subjects(s.id);
+      const auto done = std::count_if(subjects.begin(), subjects.end(), [](const auto& x) { return x.finished(); });
+      say(fmt::format("{}  dataset {}  {} samples  {} methods  {} subjects ({} finished)  {} votes  created {}", s.name,
+                      s.dataset, s.samples.size(), s.methods.size(), subjects.size(), done, studies.votes(s.id).size(),
+                      s.created_at));
+    }
+  });
+  auto* st = study->add_subcommand("status", "One study's subjects and their progress");
+  auto name = std::make_shared<std::string>();
+  auto store2 = std::make_shared<std::string>("results/runs.sqlite");
+  st->add_option("name", *name, "Study name")->required();
+  st->add_option("--store", *store2, "Run store (SQLite)");
+  st->callback([name, store2] {
+    const auto studies = open_studies(*store2, false);
+    const auto s = studies.get(*name);
+    std::map<int64_t, int64_t> counts, changed;
+    for (const auto& v : studies.votes(s.id)) ++counts[v.subject_id], changed[v.subject_id] += v.revisions;
+    say(fmt::format("study '{}': dataset {}, {} samples, methods: {}", s.name, s.dataset, s.samples.size(), [&] {
+      std::string m;
+      for (const auto& x : s.methods) m += (m.empty() ? "" : ", ") + x.name;
+      return m;
+    }()));
+    const auto subjects = studies.subjects(s.id);
+    if (subjects.empty()) say("no subjects yet");
+    for (const auto& x : subjects)
+      say(fmt::format("  {:<24} {:>4} of {} voted  {:>3} changed  {}", x.name, counts[x.id], s.samples.size(), changed[x.id],
+                      x.finished() ? "finished " + x.finished_at : "started " + x.started_at));
+  });
+}
+
+}  // namespace
+
+void add_study(CLI::App& app) {
+  auto* cmd = app.add_subcommand("study", "Blind human evaluation (Table IV): create a study, serve its voting page");
+  cmd->require_subcommand(1);
+  add_create(cmd);
+  add_serve(cmd);
+  add_list_status(cmd);
+}
+
+void add_table4(CLI::App* report) {
+  auto* c = report->add_subcommand("table4", "Table IV: human evaluation from a study's votes (dmgn study)");
+  struct Args {
+    std::string store = "results/runs.sqlite", format = "markdown", out;
+    report::Table4Options o;
+    bool no_record = false;
+  };
+  auto a = std::make_shared<Args>();
+  c->add_option("--study", a->o.study, "The study (dmgn study list)")->required();
+  c->add_option("--store", a->store, "Run store (SQLite)");
+  c->add_option("--format", a->format, "markdown | csv | latex")
+      ->check(CLI::IsMember({"markdown", "md", "csv", "latex", "tex"}));
+  c->add_option("--out", a->out, "Write to this file instead of stdout");
+  c->add_option("--paper-dir", a->o.paper_dir, "Paper numbers folder (default: reports/paper/)");
+  c->add_flag("--include-unfinished", a->o.include_unfinished, "Also count subjects who have not finished");
+  c->add_option("--resamples", a->o.resamples, "Bootstrap resamples of the subjects")->check(at_least(0));
+  c->add_option("--seed", a->o.seed, "Bootstrap seed");
+  c->add_flag("--no-record", a->no_record, "Do not record the report in the store");
+  c->callback([a] {
+    const auto studies = open_studies(a->store, false);
+    const auto t = report::build_table4(studies, a->o);
+    const std::string text = report::render_grid(t.grid, report::parse_format(a->format));
+    if (a->out.empty()) {
+      std::printf("%s", text.c_str());
+      std::fflush(stdout);
+    } else {
+      std::ofstream f(a->out);
+      f << text;
+      if (!f) throw IoError(fmt::format("cannot write '{}'", a->out));
+      say("wrote " + a->out);
+    }
+    if (!a->no_record && ::access(a->store.c_str(), W_OK) == 0) {
+      store::RunStore runs(a->store);
+      store::ReportRecord rec;
+      rec.report = "table4";
+      rec.runs = t.runs;
+      rec.provenance = t.grid.title;
+      for (const auto& n : t.grid.notes) rec.provenance += "\n" + n;
+      rec.git_revision = git_revision();
+      const auto id = runs.log_report(rec);
+      std::fprintf(stderr, "recorded as report %lld in %s\n", static_cast<long long>(id), a->store.c_str());
+    }
+  });
+}
+
+}  // namespace dmgn::cli

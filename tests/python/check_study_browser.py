@@ -1,0 +1,311 @@
+#!/usr/bin/env python3
+"""A blind study driven in a real browser (headless Chromium through Selenium).
+
+    check_study_browser.py DMGN_BINARY
+
+Makes a small paired dataset and three "methods" whose outputs are the ground truth tinted red,
+green or blue (plus the input itself), creates the study with `dmgn study create`, serves it with
+`dmgn study serve --port 0`, and then:
+  1. subject 1 (a name full of markup) votes on every sample, by clicks and by number keys,
+     always for the red image (found by the pixels the browser was sent, never by a name), goes
+     back to sample 3 and changes that vote to green, zooms into a region, and finishes;
+  2. subjects 2 and 3 vote at the same time in two browsers (2: red on samples 1-4, blue on
+     5-6; 3: blue everywhere);
+  3. the store then holds exactly those 18 votes (methods, shown orders, one revision) and
+     `dmgn report table4` prints the expected shares (red 50.0%, blue 44.4%, green 5.6%, input
+     0.0%) and winners (red 3, blue 2, one tie).
+Screenshots go to $DMGN_TEST_TMP/study_browser/. Exit 77 (skipped) when selenium, chromium or
+chromedriver is missing.
+"""
+import csv
+import io
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import urllib.error
+import urllib.request
+
+SKIP = 77
+
+
+def skip(why):
+    print("skipped:", why)
+    sys.exit(SKIP)
+
+
+try:
+    import numpy as np
+    from PIL import Image
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+except ImportError as e:  # pragma: no cover
+    skip(f"{e} (apt install python3-selenium python3-pil python3-numpy)")
+
+CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+SAMPLES = 6
+
+
+def make_data(root):
+    """root/data/{input,target}/sN.png and root/{Red,Green,Blue}/sN.png, 96x64."""
+    rng = np.random.default_rng(0)
+    for d in ("data/input", "data/target", "Red", "Green", "Blue"):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    yy, xx = np.mgrid[0:64, 0:96] / 64.0
+    for i in range(SAMPLES):
+        base = 0.5 + 0.3 * np.sin(xx * (2 + i) + yy * 3) * np.cos(yy * (1 + i))
+        gt = np.clip(base + 0.05 * rng.standard_normal(base.shape), 0, 1)
+        gt = np.stack([gt] * 3, -1)
+        refl = 0.5 + 0.5 * np.cos(xx * 7 - yy * (5 + i))
+        inp = np.clip(0.65 * gt + 0.35 * np.stack([refl] * 3, -1), 0, 1)
+        save = lambda a, *p: Image.fromarray((a * 255 + 0.5).astype(np.uint8)).save(os.path.join(root, *p))
+        save(gt, "data/target", f"s{i}.png")
+        save(inp, "data/input", f"s{i}.png")
+        for c, name in enumerate(("Red", "Green", "Blue")):
+            tint = gt * 0.55
+            tint[..., c] = np.clip(gt[..., c] * 0.8 + 0.2, 0, 1)
+            save(tint, name, f"s{i}.png")
+
+
+def colour_of(url, cache, lock):
+    """'Red' | 'Green' | 'Blue' | 'Input' from the pixels the server sends for an image."""
+    with lock:
+        if url in cache:
+            return cache[url]
+    with urllib.request.urlopen(url, timeout=10) as r:
+        a = np.asarray(Image.open(io.BytesIO(r.read())).convert("RGB"), dtype=np.float64) / 255
+    m = a.reshape(-1, 3).mean(0)
+    name = "Input" if m.max() - m.min() < 0.05 else ("Red", "Green", "Blue")[int(m.argmax())]
+    with lock:
+        cache[url] = name
+    return name
+
+
+def browser(profile):
+    o = webdriver.ChromeOptions()
+    o.binary_location = CHROMIUM
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+              "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+              "--window-size=1400,900", f"--user-data-dir={profile}"):
+        o.add_argument(a)
+    return webdriver.Chrome(service=Service(DRIVER), options=o)
+
+
+class Subject:
+    def __init__(self, driver, url, cache, lock):
+        self.d, self.url, self.cache, self.lock = driver, url, cache, lock
+        self.wait = WebDriverWait(driver, 30)
+
+    def text(self, element_id):
+        return self.d.find_element(By.ID, element_id).text
+
+    def key(self, k):
+        """A key press as a person makes it: to whatever has the focus."""
+        ActionChains(self.d).send_keys(k).perform()
+
+    def join(self, name):
+        self.d.get(self.url)
+        self.d.find_element(By.ID, "name").send_keys(name)
+        self.d.find_element(By.ID, "start").click()
+        self.wait.until(lambda d: d.find_element(By.ID, "vote").is_displayed())
+
+    def at_sample(self, i):
+        self.wait.until(lambda d: self.text("status").startswith(f"Sample {i + 1} / {SAMPLES}"))
+        self.wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#grid .card[data-letter]")) == 4)
+        # A person looks before clicking: every image of the sample has arrived.
+        self.wait.until(lambda d: d.execute_script(
+            "return [...document.querySelectorAll('#grid img')].every(i => i.complete && i.naturalWidth > 0)"))
+
+    def cards(self):
+        """[(letter, colour, img element)] in the order shown."""
+        out = []
+        for c in self.d.find_elements(By.CSS_SELECTOR, "#grid .card[data-letter]"):
+            img = c.find_element(By.TAG_NAME, "img")
+            out.append((c.get_attribute("data-letter"), colour_of(img.get_attribute("src"), self.cache, self.lock), img))
+        return out
+
+    def vote(self, i, colour, by_key):
+        self.at_sample(i)
+        cards = self.cards()
+        assert sorted(c for _, c, _ in cards) == ["Blue", "Green", "Input", "Red"], cards
+        k = [c for _, c, _ in cards].index(colour)
+        if by_key:
+            self.key(str(k + 1))
+        else:
+            cards[k][2].click()
+        letter = cards[k][0]
+        self.wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f'#grid .card[data-letter="{letter}"]')
+                        .get_attribute("class").find("chosen") >= 0)
+        return letter
+
+    def finish(self):
+        self.wait.until(lambda d: d.find_element(By.ID, "finish").is_enabled())
+        self.d.find_element(By.ID, "finish").click()
+        self.wait.until(lambda d: d.find_element(By.ID, "done").is_displayed())
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    dmgn = os.path.abspath(sys.argv[1])
+    for exe in (CHROMIUM, DRIVER):
+        if not os.access(exe, os.X_OK):
+            skip(f"{exe} is missing (apt install chromium chromium-driver)")
+    base = os.environ.get("DMGN_TEST_TMP") or tempfile.gettempdir()
+    os.makedirs(base, exist_ok=True)
+    root = tempfile.mkdtemp(prefix="study_browser_", dir=base)
+    shots = os.path.join(base, "study_browser")
+    os.makedirs(shots, exist_ok=True)
+    make_data(root)
+    store = os.path.join(root, "runs.sqlite")
+    src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    create = [dmgn, "study", "create", "browser", "--store", store, "--samples", str(SAMPLES), "--seed", "4",
+              "--methods", f"Input=input,Red=folder:{root}/Red,Green=folder:{root}/Green,Blue=folder:{root}/Blue",
+              "--dataset", "mine", "--config", os.path.join(src, "experiments", "quickstart.toml"),
+              "--set", 'datasets.mine.adapter="paired"', "--set", f'datasets.mine.root="{root}/data"',
+              "--set", 'datasets.mine.task="reflection"', "--set", "runtime.progress=false"]
+    subprocess.run(create, check=True, cwd=src)
+
+    server = subprocess.Popen([dmgn, "study", "serve", "browser", "--store", store, "--port", "0"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=src)
+    drivers = []
+    try:
+        url = None
+        t0 = time.time()
+        while url is None and time.time() - t0 < 60:
+            line = server.stdout.readline()
+            if not line:
+                break
+            print("serve:", line.rstrip())
+            if line.startswith("link for subjects: "):
+                url = line.split(": ", 1)[1].strip()
+        assert url and url.startswith("http://127.0.0.1:"), f"no link from dmgn study serve ({url})"
+        threading.Thread(target=lambda: [print("serve:", l.rstrip()) for l in server.stdout], daemon=True).start()
+        token = url.split("?t=", 1)[1]
+        origin = url.split("/?", 1)[0]
+
+        cache, lock = {}, threading.Lock()
+        profile = lambda: tempfile.mkdtemp(prefix="chromium_", dir=root)
+
+        # 1. One subject: clicks and keys, a changed vote, zoom, finish; markup in the name stays text.
+        d = browser(profile())
+        drivers.append(d)
+        name = 'Ann <img src=x onerror="document.title=\'pwned\'"> & <b>co</b>'
+        ann = Subject(d, url, cache, lock)
+        ann.join(name)
+        assert ann.text("who") == name, ann.text("who")
+        assert not d.find_elements(By.CSS_SELECTOR, "#who *"), "markup in the name was rendered"
+        for i in range(SAMPLES):
+            ann.vote(i, "Red", by_key=(i % 2 == 1))
+        ann.wait.until(lambda _: ann.text("progress") == f"{SAMPLES} of {SAMPLES} voted")
+        d.find_elements(By.CSS_SELECTOR, "#dots button")[2].click()  # back to sample 3
+        ann.vote(2, "Green", by_key=True)
+        assert ann.text("progress") == f"{SAMPLES} of {SAMPLES} voted"
+        d.save_screenshot(os.path.join(shots, "vote.png"))
+        # Zoom: Z, then a click on an image opens one region of every version at full resolution.
+        ann.key("z")
+        ann.cards()[0][2].click()
+        ann.wait.until(lambda d: d.find_element(By.ID, "zoom").is_displayed())
+        canvases = d.find_elements(By.CSS_SELECTOR, "#zoom canvas")
+        assert len(canvases) == 5, len(canvases)
+        assert d.execute_script("""const c = document.querySelector('#zoom canvas');
+            const p = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let s = 0; for (let i = 0; i < p.length; i += 4) s += p[i]; return s;""") > 0, "zoom drew nothing"
+        d.save_screenshot(os.path.join(shots, "zoom.png"))
+        ann.key("\ue00c")  # Escape
+        ann.wait.until(lambda d: not d.find_element(By.ID, "zoom").is_displayed())
+        assert d.find_element(By.ID, "zoom-toggle").get_attribute("class").find("primary") < 0
+        ann.finish()
+        assert name in ann.text("done-text")
+        assert d.title != "pwned" and not d.find_elements(By.CSS_SELECTOR, "#done-text *")
+        d.save_screenshot(os.path.join(shots, "done.png"))
+
+        # 2. Two subjects at once.
+        plans = {"Bo": ["Red"] * 4 + ["Blue"] * 2, "Cy": ["Blue"] * SAMPLES}
+        errors = []
+
+        def run(subject_name, plan, driver):
+            try:
+                s = Subject(driver, url, cache, lock)
+                s.join(subject_name)
+                for i, colour in enumerate(plan):
+                    s.vote(i, colour, by_key=(i % 3 == 0))
+                s.finish()
+            except Exception:  # reported below
+                errors.append(f"{subject_name}: {traceback.format_exc()}")
+
+        pair = [browser(profile()), browser(profile())]
+        drivers.extend(pair)
+        threads = [threading.Thread(target=run, args=(n, p, dr)) for (n, p), dr in zip(plans.items(), pair)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(240)
+        assert not errors, errors
+
+        # Invalid requests store nothing.
+        def post(path, body, t=token):
+            req = urllib.request.Request(f"{origin}{path}?t={t}", data=body.encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    return r.status
+            except urllib.error.HTTPError as e:
+                return e.code
+        assert post("/api/vote", '{"subject": "x", "sample": 0, "choice": "A"}', "wrong") == 403
+        assert post("/api/vote", '{"subject": ', token) == 400
+        assert post("/api/join", '{"name": "Cy"}', token) == 409  # finished
+
+        # 3. Exactly these votes in the store.
+        db = sqlite3.connect(store)
+        methods = dict(db.execute("SELECT position, name FROM study_methods"))
+        rows = db.execute("SELECT s.name, v.sample, v.method, v.shown_order, v.revisions FROM study_votes v "
+                          "JOIN study_subjects s ON s.id = v.subject_id ORDER BY s.id, v.sample").fetchall()
+        expected = {name: ["Red", "Red", "Green", "Red", "Red", "Red"], **plans}
+        got = {}
+        for subject_name, sample, method, order, revisions in rows:
+            got.setdefault(subject_name, [None] * SAMPLES)[sample] = methods[method]
+            assert sorted(int(x) for x in order.split(",")) == [0, 1, 2, 3], order
+            assert revisions == (1 if (subject_name, sample) == (name, 2) else 0), (subject_name, sample, revisions)
+        assert len(rows) == 18, rows
+        assert got == expected, got
+        finished = db.execute("SELECT COUNT(*) FROM study_subjects WHERE finished_at IS NOT NULL").fetchone()[0]
+        assert finished == 3, finished
+
+        out = subprocess.run([dmgn, "report", "table4", "--study", "browser", "--store", store, "--format", "csv"],
+                             check=True, capture_output=True, text=True, cwd=src).stdout
+        print(out)
+        table = {r[0]: r for r in csv.reader(l for l in out.splitlines() if not l.startswith("#"))}
+        head = table["Method"]
+        col = lambda row, h: table[row][head.index(h)]
+        assert [col(m, "Share (ours)") for m in ("Red", "Blue", "Green", "Input")] == ["50.0%", "44.4%", "5.6%", "0.0%"]
+        assert [col(m, "Winning samples (ours)") for m in ("Red", "Blue", "Green", "Input", "Tied")] == \
+            ["3", "2", "0", "0", "1"]
+        assert col("DMGN", "Share (paper)") == "53.2%" and col("Tied", "Winning samples (paper)") == "2"
+    finally:
+        for d in drivers:
+            try:
+                d.quit()
+            except Exception:
+                pass
+        server.send_signal(signal.SIGINT)
+        try:
+            code = server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            code = "killed"
+    assert code == 0, f"dmgn study serve exited {code} on SIGINT"
+    print(f"study browser check passed; screenshots in {shots}")
+
+
+if __name__ == "__main__":
+    main()
