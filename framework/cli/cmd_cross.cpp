@@ -162,14 +162,7 @@ void add_cross_system(CLI::App* report) {
     o.evaluate_missing = !a->no_eval;
     const auto result = train::cross_evaluate(store, o);
     const std::string text = report::render_grid(cross_grid(result, o.presets), report::parse_format(a->format));
-    if (a->out.empty()) {
-      std::printf("%s", text.c_str());
-    } else {
-      std::ofstream f(a->out);
-      f << text;
-      if (!f) throw IoError(fmt::format("cannot write '{}'", a->out));
-      std::printf("wrote %s\n", a->out.c_str());
-    }
+    emit_report(text, a->out);
   });
 }
 

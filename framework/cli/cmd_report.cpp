@@ -213,15 +213,7 @@ void add_table(CLI::App* report, const std::string& id, const std::string& help)
     store::RunStore store = open_report_store(a->store, record);
     const report::PaperVsOurs table = report::build_report_table(store, id, o);
     const std::string text = report::render(table, report::parse_format(a->format));
-    if (a->out.empty()) {
-      std::printf("%s", text.c_str());
-      std::fflush(stdout);
-    } else {
-      std::ofstream f(a->out);
-      f << text;
-      if (!f) throw IoError(fmt::format("cannot write '{}'", a->out));
-      std::printf("wrote %s\n", a->out.c_str());
-    }
+    emit_report(text, a->out);
     if (record) record_report(store, table, id, o);
   });
 }

@@ -178,15 +178,7 @@ void add_table4(CLI::App* report) {
     const auto studies = open_studies(a->store, false);
     const auto t = report::build_table4(studies, a->o);
     const std::string text = report::render_grid(t.grid, report::parse_format(a->format));
-    if (a->out.empty()) {
-      std::printf("%s", text.c_str());
-      std::fflush(stdout);
-    } else {
-      std::ofstream f(a->out);
-      f << text;
-      if (!f) throw IoError(fmt::format("cannot write '{}'", a->out));
-      say("wrote " + a->out);
-    }
+    emit_report(text, a->out);
     if (!a->no_record && ::access(a->store.c_str(), W_OK) == 0) {
       store::RunStore runs(a->store);
       store::ReportRecord rec;

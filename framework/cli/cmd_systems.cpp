@@ -110,14 +110,7 @@ void add_systems(CLI::App* report) {
     o.evaluate_missing = !a->no_eval;
     const auto table = train::systems_table(store, o);
     const std::string text = report::render_grid(systems_grid(table, a->store), report::parse_format(a->format));
-    if (a->out.empty()) {
-      std::printf("%s", text.c_str());
-      return;
-    }
-    std::ofstream f(a->out);
-    f << text;
-    if (!f) throw IoError(fmt::format("cannot write '{}'", a->out));
-    std::printf("wrote %s\n", a->out.c_str());
+    emit_report(text, a->out);
   });
 }
 

@@ -65,6 +65,9 @@ store::BenchRow bench_row(const Config& cfg, const char* bench, const std::strin
 // Opens an existing run store for reading (it may sit in a read-only folder); IoError naming the
 // file when there is none (nothing trained yet).
 store::RunStore open_existing_store(const std::string& file);
+// A generated report: printed to stdout when `out` is empty, else written to that file (IoError
+// naming it when it cannot be) and "wrote FILE" printed.
+void emit_report(const std::string& text, const std::string& out);
 // This build's git revision (as runs and benchmarks record it).
 std::string git_revision();
 

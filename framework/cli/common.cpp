@@ -6,7 +6,9 @@
 #include <cctype>
 #include <cstring>
 
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 
 #include "cli/commands.h"
 #include "core/compat.h"
@@ -121,6 +123,19 @@ store::BenchRow bench_row(const Config& cfg, const char* bench, const std::strin
   b.torch_version = compat::torch_version();
   b.git_revision = DMGN_GIT_REVISION;
   return b;
+}
+
+void emit_report(const std::string& text, const std::string& out) {
+  if (out.empty()) {
+    std::printf("%s", text.c_str());
+    std::fflush(stdout);
+    return;
+  }
+  std::ofstream f(out);
+  f << text;
+  if (!f) throw IoError(fmt::format("cannot write '{}'", out));
+  std::printf("wrote %s\n", out.c_str());
+  std::fflush(stdout);
 }
 
 }  // namespace dmgn::cli
