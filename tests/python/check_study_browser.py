@@ -10,7 +10,7 @@ green or blue (plus the input itself), creates the study with `dmgn study create
      always for the red image (found by the pixels the browser was sent, never by a name), goes
      back to sample 3 and changes that vote to green, zooms into a region, and finishes;
   2. subjects 2 and 3 vote at the same time in two browsers (2: red on samples 1-4, blue on
-     5-6; 3: blue everywhere);
+     5-6, closing its browser after 3 votes and carrying on in a new one; 3: blue everywhere);
   3. the store then holds exactly those 18 votes (methods, shown orders, one revision) and
      `dmgn report table4` prints the expected shares (red 50.0%, blue 44.4%, green 5.6%, input
      0.0%) and winners (red 3, blue 2, one tie).
@@ -211,6 +211,10 @@ def main():
         ann.vote(2, "Green", by_key=True)
         assert ann.text("progress") == f"{SAMPLES} of {SAMPLES} voted"
         d.save_screenshot(os.path.join(shots, "vote.png"))
+        # Nothing the browser holds names a method or its folder: page, state, image addresses.
+        held = d.page_source + d.execute_script("return JSON.stringify(state)")
+        for secret in ("Red", "Green", "Blue", "folder", root):
+            assert secret not in held, f"'{secret}' reached the browser"
         # Zoom: Z, then a click on an image opens one region of every version at full resolution.
         ann.key("z")
         ann.cards()[0][2].click()
@@ -238,6 +242,14 @@ def main():
                 s = Subject(driver, url, cache, lock)
                 s.join(subject_name)
                 for i, colour in enumerate(plan):
+                    if subject_name == "Bo" and i == 3:
+                        # A closed browser loses nothing: a new one, the same name, on at sample 4.
+                        driver.quit()
+                        driver = browser(profile())
+                        drivers.append(driver)
+                        s = Subject(driver, url, cache, lock)
+                        s.join(subject_name)
+                        assert s.text("progress") == f"3 of {SAMPLES} voted", s.text("progress")
                     s.vote(i, colour, by_key=(i % 3 == 0))
                 s.finish()
             except Exception:  # reported below
