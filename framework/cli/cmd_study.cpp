@@ -1,4 +1,4 @@
-// dmgn study create|serve|list|status, and dmgn report table4 --study NAME: a blind human
+// dmgn study create|serve|list|status|export, and dmgn report table4 --study NAME: a blind human
 // evaluation (DMGN Table IV) served as a local web page, its votes in the store.
 #include <fmt/format.h>
 #include <unistd.h>
@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "report/format.h"
+#include "report/render_table.h"
 #include "report/table4.h"
 #include "store/run_store.h"
 #include "store/study_store.h"
@@ -146,6 +147,44 @@ void add_list_status(CLI::App* study) {
   });
 }
 
+void add_export(CLI::App* study) {
+  auto* c = study->add_subcommand("export", "Every vote of a study, one row each (CSV by default), for analysis elsewhere");
+  struct Args {
+    std::string name, store = "results/runs.sqlite", format = "csv", out;
+  };
+  auto a = std::make_shared<Args>();
+  c->add_option("name", a->name, "Study name")->required();
+  c->add_option("--store", a->store, "Run store (SQLite)");
+  c->add_option("--format", a->format, "csv | markdown | latex")
+      ->check(CLI::IsMember({"markdown", "md", "csv", "latex", "tex"}));
+  c->add_option("--out", a->out, "Write to this file instead of stdout");
+  c->callback([a] {
+    const auto studies = open_studies(a->store, false);
+    const auto s = studies.get(a->name);
+    std::map<int64_t, std::string> finished;
+    for (const auto& x : studies.subjects(s.id)) finished[x.id] = x.finished_at;
+    report::Grid g;
+    g.id = "study_" + s.name;
+    g.title = fmt::format("Votes of study '{}'", s.name);
+    g.header = {"subject", "finished_at", "sample", "sample_id", "method", "shown_order", "cast_at", "revisions"};
+    for (const auto& v : studies.votes(s.id)) {
+      std::string shown;
+      for (size_t pos = 0, next = 0; pos <= v.shown_order.size(); pos = next + 1) {
+        next = v.shown_order.find(',', pos);
+        if (next == std::string::npos) next = v.shown_order.size();
+        shown += (shown.empty() ? "" : " | ") + s.methods.at(std::stoul(v.shown_order.substr(pos, next - pos))).name;
+      }
+      g.rows.push_back({v.subject, finished[v.subject_id], std::to_string(v.sample + 1),
+                        s.samples.at(static_cast<size_t>(v.sample)).sample, s.methods.at(static_cast<size_t>(v.method)).name,
+                        shown, v.cast_at, std::to_string(v.revisions)});
+    }
+    g.notes.push_back(fmt::format("study '{}': dataset {}, {} samples (seed {}), shown_order = the methods as shown "
+                                  "left to right (A, B, ...); sample = presentation position (1-based)",
+                                  s.name, s.dataset, s.samples.size(), s.seed));
+    emit_report(report::render_grid(g, report::parse_format(a->format)), a->out);
+  });
+}
+
 }  // namespace
 
 void add_study(CLI::App& app) {
@@ -154,6 +193,7 @@ void add_study(CLI::App& app) {
   add_create(cmd);
   add_serve(cmd);
   add_list_status(cmd);
+  add_export(cmd);
 }
 
 void add_table4(CLI::App* report) {

@@ -11,7 +11,8 @@ green or blue (plus the input itself), creates the study with `dmgn study create
      back to sample 3 and changes that vote to green, zooms into a region, and finishes;
   2. subjects 2 and 3 vote at the same time in two browsers (2: red on samples 1-4, blue on
      5-6, closing its browser after 3 votes and carrying on in a new one; 3: blue everywhere);
-  3. the store then holds exactly those 18 votes (methods, shown orders, one revision) and
+  3. the store (and `dmgn study export`) then holds exactly those 18 votes (methods, shown
+     orders, one revision) and
      `dmgn report table4` prints the expected shares (red 50.0%, blue 44.4%, green 5.6%, input
      0.0%) and winners (red 3, blue 2, one tie).
 Screenshots go to $DMGN_TEST_TMP/study_browser/. Exit 77 (skipped) when selenium, chromium or
@@ -292,6 +293,14 @@ def main():
         assert got == expected, got
         finished = db.execute("SELECT COUNT(*) FROM study_subjects WHERE finished_at IS NOT NULL").fetchone()[0]
         assert finished == 3, finished
+
+        exported = subprocess.run([dmgn, "study", "export", "browser", "--store", store], check=True,
+                                  capture_output=True, text=True, cwd=src).stdout
+        rows = list(csv.DictReader(l for l in exported.splitlines() if not l.startswith("#")))
+        assert len(rows) == 18, exported
+        changed = [r for r in rows if r["revisions"] == "1"]
+        assert len(changed) == 1 and changed[0]["subject"] == name and changed[0]["method"] == "Green", changed
+        assert changed[0]["sample"] == "3" and len(changed[0]["shown_order"].split(" | ")) == 4, changed
 
         out = subprocess.run([dmgn, "report", "table4", "--study", "browser", "--store", store, "--format", "csv"],
                              check=True, capture_output=True, text=True, cwd=src).stdout
