@@ -156,27 +156,6 @@ std::vector<Dump> dump_runs(const FigureArgs& a) {
   return dumps;
 }
 
-// Opens the store a table reads; with `record`, read-write (so that the report can be kept, and
-// an older schema is migrated), falling back to read-only where it cannot be written
-// (read-only media, someone else's folder) with a warning.
-store::RunStore open_report_store(const std::string& file, bool& record) {
-  if (record && std::filesystem::exists(file)) {  // a missing store: open_existing_store's error
-    const auto path = std::filesystem::path(file);
-    const auto dir = path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
-    if (::access(file.c_str(), W_OK) == 0 && ::access(dir.c_str(), W_OK) == 0) {
-      try {
-        return store::RunStore(file);
-      } catch (const std::exception& e) {
-        log::warn(fmt::format("report not recorded in the store: {}", e.what()));
-      }
-    } else {
-      log::info(fmt::format("report not recorded: {} (or its folder) cannot be written", file));
-    }
-    record = false;
-  }
-  return open_existing_store(file);
-}
-
 // Keeps what a regenerated table was computed from (runs, provenance, paired verdicts).
 void record_report(store::RunStore& store, const report::PaperVsOurs& table, const std::string& id,
                    const report::ReportOptions& o) {

@@ -16,6 +16,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "data/image_files.h"
 #include "data/image_io.h"
 #include "metrics/psnr_ssim.h"
 
@@ -29,32 +30,6 @@ struct Pair {
   fs::path out, gt;
 };
 
-bool is_image(const fs::path& p) {
-  static const char* kExt[] = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp",
-                               ".ppm", ".pgm", ".pnm",  ".pbm", ".exr",  ".hdr",  ".jp2"};
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  return std::find(std::begin(kExt), std::end(kExt), ext) != std::end(kExt);
-}
-
-// Stem -> image file of one folder; other regular files go to `ignored`.
-std::map<std::string, fs::path> images_by_stem(const fs::path& dir, std::vector<std::string>& ignored) {
-  std::map<std::string, fs::path> found;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    if (!e.is_regular_file()) continue;
-    if (!is_image(e.path())) {
-      ignored.push_back(e.path().string());
-      continue;
-    }
-    const std::string stem = e.path().stem().string();
-    const auto [it, fresh] = found.emplace(stem, e.path());
-    if (!fresh)
-      throw DataError(fmt::format("two images with the stem '{}' in '{}': '{}' and '{}'", stem, dir.string(),
-                                  it->second.filename().string(), e.path().filename().string()));
-  }
-  return found;
-}
-
 std::vector<Pair> pair_inputs(const fs::path& out, const fs::path& gt, std::vector<std::string>& ignored) {
   for (const auto& p : {out, gt})
     if (!fs::exists(p)) throw IoError(fmt::format("'{}' does not exist", p.string()));
@@ -63,7 +38,7 @@ std::vector<Pair> pair_inputs(const fs::path& out, const fs::path& gt, std::vect
     throw DataError(fmt::format("'{}' is a {} but '{}' is a {}: give two images or two folders", out.string(),
                                 out_dir ? "folder" : "file", gt.string(), gt_dir ? "folder" : "file"));
   if (!out_dir) return {{out.stem().string(), out, gt}};
-  const auto outs = images_by_stem(out, ignored), gts = images_by_stem(gt, ignored);
+  const auto outs = data::images_by_stem(out, ignored), gts = data::images_by_stem(gt, ignored);
   std::vector<Pair> pairs;
   for (const auto& [stem, path] : outs) {
     const auto it = gts.find(stem);

@@ -1,14 +1,14 @@
 // dmgn study create|serve|list|status|export, and dmgn report table4 --study NAME: a blind human
 // evaluation (DMGN Table IV) served as a local web page, its votes in the store.
 #include <fmt/format.h>
-#include <unistd.h>
+#include <unistd.h>  // gethostname
 
 #include <cstdio>
-#include <fstream>
 #include <map>
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "report/format.h"
 #include "report/render_table.h"
 #include "report/table4.h"
@@ -217,19 +217,19 @@ void add_table4(CLI::App* report) {
   c->callback([a] {
     const auto studies = open_studies(a->store, false);
     const auto t = report::build_table4(studies, a->o);
-    const std::string text = report::render_grid(t.grid, report::parse_format(a->format));
-    emit_report(text, a->out);
-    if (!a->no_record && ::access(a->store.c_str(), W_OK) == 0) {
-      store::RunStore runs(a->store);
-      store::ReportRecord rec;
-      rec.report = "table4";
-      rec.runs = t.runs;
-      rec.provenance = t.grid.title;
-      for (const auto& n : t.grid.notes) rec.provenance += "\n" + n;
-      rec.git_revision = git_revision();
-      const auto id = runs.log_report(rec);
-      std::fprintf(stderr, "recorded as report %lld in %s\n", static_cast<long long>(id), a->store.c_str());
-    }
+    emit_report(report::render_grid(t.grid, report::parse_format(a->format)), a->out);
+    if (a->no_record) return;
+    bool record = true;
+    store::RunStore runs = open_report_store(a->store, record);
+    if (!record) return;
+    store::ReportRecord rec;
+    rec.report = "table4";
+    rec.runs = t.runs;
+    rec.provenance = t.grid.title;
+    for (const auto& n : t.grid.notes) rec.provenance += "\n" + n;
+    rec.git_revision = git_revision();
+    const auto id = runs.log_report(rec);
+    log::info(fmt::format("recorded as report {} in {} (`dmgn reports --report table4` lists it)", id, runs.path().string()));
   });
 }
 

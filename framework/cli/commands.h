@@ -65,6 +65,10 @@ store::BenchRow bench_row(const Config& cfg, const char* bench, const std::strin
 // Opens an existing run store for reading (it may sit in a read-only folder); IoError naming the
 // file when there is none (nothing trained yet).
 store::RunStore open_existing_store(const std::string& file);
+// Opens the store a report reads; with `record`, read-write (so that the report can be kept, and
+// an older schema is migrated), falling back to read-only where it cannot be written
+// (read-only media, someone else's folder) with a message, and `record` set to false.
+store::RunStore open_report_store(const std::string& file, bool& record);
 // A generated report: printed to stdout when `out` is empty, else written to that file (IoError
 // naming it when it cannot be) and "wrote FILE" printed.
 void emit_report(const std::string& text, const std::string& out);

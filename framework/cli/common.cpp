@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -13,6 +14,7 @@
 #include "cli/commands.h"
 #include "core/compat.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "gitrev.h"
 
 namespace dmgn::cli {
@@ -136,6 +138,24 @@ void emit_report(const std::string& text, const std::string& out) {
   if (!f) throw IoError(fmt::format("cannot write '{}'", out));
   std::printf("wrote %s\n", out.c_str());
   std::fflush(stdout);
+}
+
+store::RunStore open_report_store(const std::string& file, bool& record) {
+  if (record && std::filesystem::exists(file)) {  // a missing store: open_existing_store's error
+    const auto path = std::filesystem::path(file);
+    const auto dir = path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
+    if (::access(file.c_str(), W_OK) == 0 && ::access(dir.c_str(), W_OK) == 0) {
+      try {
+        return store::RunStore(file);
+      } catch (const std::exception& e) {
+        log::warn(fmt::format("report not recorded in the store: {}", e.what()));
+      }
+    } else {
+      log::info(fmt::format("report not recorded: {} (or its folder) cannot be written", file));
+    }
+    record = false;
+  }
+  return open_existing_store(file);
 }
 
 }  // namespace dmgn::cli

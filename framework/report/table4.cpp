@@ -24,20 +24,18 @@ std::string lower(std::string s) {
 
 std::string percent(double share) { return fmt::format("{:.1f}%", 100 * share); }
 
-std::string paper_number(const PaperTable& paper, const std::string& row, const char* metric, bool as_percent) {
+// The paper's row of that method (case-insensitive), or null.
+const PaperRow* paper_row(const PaperTable& paper, const std::string& name) {
   for (const auto& r : paper.rows)
-    if (lower(r.method) == lower(row)) {
-      const auto v = r.values.at(metric);
-      if (!v) return "n/a";
-      return as_percent ? fmt::format("{:.1f}%", *v) : fmt::format("{:.0f}", *v);
-    }
-  return "n/a";
+    if (lower(r.method) == lower(name)) return &r;
+  return nullptr;
 }
 
-bool in_paper(const PaperTable& paper, const std::string& name) {
-  for (const auto& r : paper.rows)
-    if (lower(r.method) == lower(name)) return true;
-  return false;
+std::string paper_number(const PaperTable& paper, const std::string& name, const char* metric, bool as_percent) {
+  const PaperRow* r = paper_row(paper, name);
+  if (!r || !r->values.at(metric)) return "n/a";
+  const double v = *r->values.at(metric);
+  return as_percent ? fmt::format("{:.1f}%", v) : fmt::format("{:.0f}", v);
 }
 
 std::string method_source(const store::StudyMethod& m) {
@@ -127,7 +125,7 @@ Table4 build_table4(const store::StudyStore& store, const Table4Options& o) {
       100 * t.level, t.resamples, o.seed));
   for (const auto& m : study.methods)
     g.notes.push_back(fmt::format("{}: {}{}", m.name, method_source(m),
-                                  in_paper(paper, m.name) ? "" : " (no paper row of that name)"));
+                                  paper_row(paper, m.name) ? "" : " (no paper row of that name)"));
   const auto p = study.provenance.find("metric=");
   const std::string metric = p == std::string::npos
                                  ? "metric unknown"

@@ -193,10 +193,10 @@ StudySubject StudyStore::join(int64_t study_id, const std::string& name, const s
     sqlite::Stmt ins(*db_, "INSERT INTO study_subjects(study_id, name, key, started_at) VALUES (?, ?, ?, ?)");
     ins.bind(1, study_id).bind(2, name).bind(3, new_key).bind(4, now_utc_ms());
     ins.run();
-    s = {db_->last_insert_id(), name, new_key, "", ""};
-    sqlite::Stmt again(*db_, fmt::format("SELECT {} FROM study_subjects WHERE id = ?", kSubjectColumns));
-    again.bind(1, s.id);
-    if (again.step()) s = read_subject(again);
+    q.reset();
+    q.bind(1, study_id).bind(2, name);
+    if (!q.step()) throw StoreError(fmt::format("store {}: subject '{}' was not stored", file_.string(), name));
+    s = read_subject(q);
   });
   return s;
 }

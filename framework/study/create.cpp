@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "data/dataset.h"
+#include "data/image_files.h"
 #include "data/image_io.h"
 #include "metrics/psnr_ssim.h"
 #include "models/model.h"
@@ -41,22 +42,6 @@ struct Prepared {
   torch::Device device = torch::kCPU;
   std::map<std::string, fs::path> files;  // folder: stem -> file
 };
-
-std::map<std::string, fs::path> images_by_stem(const fs::path& dir) {
-  static const std::set<std::string> kExt = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm"};
-  std::map<std::string, fs::path> out;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    if (!e.is_regular_file()) continue;
-    std::string ext = e.path().extension().string();
-    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (!kExt.count(ext)) continue;
-    const auto [it, fresh] = out.emplace(e.path().stem().string(), e.path());
-    if (!fresh)
-      throw DataError(fmt::format("two images with the stem '{}' in '{}': '{}' and '{}'", it->first, dir.string(),
-                                  it->second.filename().string(), e.path().filename().string()));
-  }
-  return out;
-}
 
 // The folder file of a sample: its id, the id's file stem, or the id with '/' as '_'.
 const fs::path* folder_file(const Prepared& m, const std::string& id) {
@@ -161,8 +146,12 @@ store::Study create_study(const CreateOptions& o) {
         data_from = fmt::format("run {} (config {})", run->id, run->config_hash.substr(0, 12));
       }
     } else if (spec.kind == "folder") {
-      p.files = images_by_stem(spec.source);
+      std::vector<std::string> ignored;
+      p.files = data::images_by_stem(spec.source, ignored);
       if (p.files.empty()) throw DataError(fmt::format("method '{}': no images in folder '{}'", text, spec.source));
+      if (!ignored.empty())
+        log::info(fmt::format("method '{}': {} file(s) in '{}' are not images and were ignored (the first: {})", text,
+                              ignored.size(), spec.source, ignored.front()));
       p.row.source = fs::absolute(spec.source).lexically_normal().string();
     }
     p.row.name = spec.name.empty() ? default_name(spec, run ? &*run : nullptr) : spec.name;
