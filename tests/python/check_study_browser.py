@@ -144,8 +144,9 @@ class Subject:
         else:
             cards[k][2].click()
         letter = cards[k][0]
-        self.wait.until(lambda d: d.find_element(By.CSS_SELECTOR, f'#grid .card[data-letter="{letter}"]')
-                        .get_attribute("class").find("chosen") >= 0)
+        # The server has acknowledged it (the page records a vote only then); the page may already
+        # have moved on to the next sample, so the card's highlight is not waited for.
+        self.wait.until(lambda d: d.execute_script(f"return state.votes['{i}'] === '{letter}'"))
         return letter
 
     def finish(self):
@@ -209,7 +210,11 @@ def main():
             ann.vote(i, "Red", by_key=(i % 2 == 1))
         ann.wait.until(lambda _: ann.text("progress") == f"{SAMPLES} of {SAMPLES} voted")
         d.find_elements(By.CSS_SELECTOR, "#dots button")[2].click()  # back to sample 3
-        ann.vote(2, "Green", by_key=True)
+        green = ann.vote(2, "Green", by_key=True)
+        # Every sample has a vote, so the page stays here and highlights the new choice.
+        ann.wait.until(lambda d: "chosen" in d.find_element(
+            By.CSS_SELECTOR, f'#grid .card[data-letter="{green}"]').get_attribute("class"))
+        assert len(d.find_elements(By.CSS_SELECTOR, "#grid .card.chosen")) == 1
         assert ann.text("progress") == f"{SAMPLES} of {SAMPLES} voted"
         d.save_screenshot(os.path.join(shots, "vote.png"))
         # Nothing the browser holds names a method or its folder: page, state, image addresses.
