@@ -255,7 +255,7 @@ def main():
                         drivers.append(driver)
                         s = Subject(driver, url, cache, lock)
                         s.join(subject_name)
-                        assert s.text("progress") == f"3 of {SAMPLES} voted", s.text("progress")
+                        s.wait.until(lambda _: s.text("progress") == f"3 of {SAMPLES} voted")
                     s.vote(i, colour, by_key=(i % 3 == 0))
                 s.finish()
             except Exception:  # reported below
