@@ -4,12 +4,16 @@
 // folder.
 #include <gtest/gtest.h>
 #include <pwd.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/error.h"
@@ -209,6 +213,280 @@ TEST_F(Reliability, AStoreThatCannotBeWrittenCanStillBeRead) {
   const auto none = dmgn::testing::dmgn_shell("report table1 --no-record" + store_arg);
   EXPECT_EQ(none.out.find("recorded as report"), std::string::npos) << none.out;
   EXPECT_EQ(dmgn::store::RunStore(file).reports().size(), 1u);
+}
+
+
+// ---- Stores on a full disk and on read-only media: the real conditions, made without
+// privileges in a user + mount namespace (`unshare -rm`: a small tmpfs filled to its last
+// byte, a read-only bind mount), with the dmgn binary run inside it.
+
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// Why this machine cannot make mounts in a user namespace, or "" when it can.
+std::string mount_namespace_unavailable() {
+  const auto dir = dmgn::testing::scratch("mount_probe");
+  const auto r = run_shell("unshare -rm sh -c 'mount -t tmpfs tmpfs \"$0\" && mount --bind -o ro \"$0\" \"$0\"' " +
+                           shell_quote(dir.string()));
+  return r.code == 0 ? "" : "no user + mount namespace with a tmpfs and a read-only bind mount here (`unshare -rm`): " + r.out;
+}
+
+// Runs `script` (sh) as root of a new user + mount namespace; each `run NAME CMD...` in it
+// leaves CMD's output in <log>/NAME.out and its exit status in <log>/NAME.rc. $DMGN is the
+// dmgn binary. Returns the script's own output and status.
+dmgn::testing::CliResult in_mount_namespace(const fs::path& dir, const fs::path& log, const std::string& script) {
+  fs::create_directories(log);
+  const fs::path file = dir / "namespace.sh";
+  std::ofstream(file) << "export DMGN=" << shell_quote(DMGN_BINARY) << "\nLOG=" << shell_quote(log.string())
+                      << "\nrun() { name=$1; shift; \"$@\" >\"$LOG/$name.out\" 2>&1; echo $? >\"$LOG/$name.rc\"; }\n"
+                      << script;
+  return run_shell("unshare -rm sh " + shell_quote(file.string()));
+}
+
+struct Step {
+  int code = -2;  // -2: the step did not run
+  std::string out;
+};
+
+Step step(const fs::path& log, const std::string& name) {
+  Step s;
+  s.out = read_text((log / (name + ".out")).string());
+  const std::string rc = read_text((log / (name + ".rc")).string());
+  if (!rc.empty()) s.code = std::stoi(rc);
+  return s;
+}
+
+// The lines of `out` that report an error ("dmgn: error: ...").
+std::vector<std::string> error_lines(const std::string& out) {
+  std::vector<std::string> lines;
+  std::istringstream in(out);
+  for (std::string line; std::getline(in, line);)
+    if (line.find("dmgn: error") != std::string::npos) lines.push_back(line);
+  return lines;
+}
+
+// The training steps "train" and "crashed_train" (a fresh run and a resumed one) each failed with
+// exactly one short error line that says `why` and names `where`.
+void expect_training_refused(const fs::path& log, const std::string& why, const std::string& where) {
+  for (const char* name : {"train", "crashed_train"}) {
+    const Step train = step(log, name);
+    EXPECT_EQ(train.code, 1) << name << ": " << train.out;
+    const auto errors = error_lines(train.out);
+    ASSERT_EQ(errors.size(), 1u) << name << ": " << train.out;
+    EXPECT_NE(errors[0].find(why), std::string::npos) << errors[0];
+    EXPECT_NE(errors[0].find(where), std::string::npos) << errors[0];
+    EXPECT_EQ(errors[0].find("disk I/O error"), std::string::npos) << errors[0];
+    EXPECT_LT(errors[0].size(), 300u) << errors[0];
+  }
+}
+
+// A store with two completed runs (experiment table1, variants `a` and `b`), closed: one file,
+// no -wal or -shm beside it.
+void make_store(const fs::path& file, const std::string& a, const std::string& b) {
+  dmgn::store::RunStore s(file);
+  for (const auto& variant : {a, b}) {
+    dmgn::store::RunInfo info;
+    info.experiment = "table1";
+    info.variant = variant;
+    info.config_hash = variant + "0000000000";
+    s.finish_run(s.begin_run(info), "completed");
+  }
+}
+
+// The files of a store as a writer that crashed would leave them: the store, its -wal holding
+// every run (not checkpointed yet) and its -shm, copied into `to` while the writer has them open.
+void make_crashed_store(const fs::path& scratch_dir, const fs::path& to, const std::string& a, const std::string& b,
+                        bool with_shm = true) {
+  const fs::path live = scratch_dir / ("live_" + a) / "runs.sqlite";
+  fs::create_directories(live.parent_path());
+  fs::create_directories(to);
+  dmgn::store::RunStore s(live);
+  for (const auto& variant : {a, b}) {
+    dmgn::store::RunInfo info;
+    info.experiment = "table1";
+    info.variant = variant;
+    s.finish_run(s.begin_run(info), "completed");
+  }
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    if (!with_shm && std::string(suffix) == "-shm") continue;
+    fs::copy_file(live.string() + suffix, to / (std::string("runs.sqlite") + suffix));
+  }
+  ASSERT_LE(fs::file_size(to / "runs.sqlite"), 4096u);  // its first page only: the runs are in the -wal
+}
+
+// SQLite's integrity check of `file` ("ok" when the store is sound).
+std::string integrity(const fs::path& file) {
+  sqlite3* db = nullptr;
+  std::string out;
+  if (sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK)
+    sqlite3_exec(db, "PRAGMA integrity_check", [](void* o, int, char** v, char**) {
+      *static_cast<std::string*>(o) += v[0] ? v[0] : "";
+      return 0;
+    }, &out, nullptr);
+  sqlite3_close(db);
+  return out;
+}
+
+// `dmgn train` (tiny, one step) writing to `store`, as shell words.
+std::string train_command(const fs::path& dir, const fs::path& store) {
+  std::string cmd = "\"$DMGN\" train " + shell_quote(kBase);
+  auto sets = dmgn::testing::tiny_run(dir);
+  sets.push_back("train.max_steps=1");
+  sets.push_back("runtime.store=\"" + store.string() + "\"");
+  for (const auto& s : sets) cmd += " --set " + shell_quote(s);
+  return cmd;
+}
+
+TEST_F(Reliability, AStoreOnAFullDiskCanStillBeReadAndLosesNothing) {
+  if (const auto why = mount_namespace_unavailable(); !why.empty()) GTEST_SKIP() << why;
+  const auto dir = dmgn::testing::scratch("full_disk");
+  make_store(dir / "clean.sqlite", "clean_a", "clean_b");
+  make_crashed_store(dir, dir / "crashed", "wal_a", "wal_b");
+  make_crashed_store(dir, dir / "wal_only", "lost_a", "lost_b", /*with_shm=*/false);
+  const fs::path disk = dir / "disk", inodes = dir / "inodes", after = dir / "after", log = dir / "log";
+  for (const auto& d : {disk, inodes, after}) fs::create_directories(d);
+  const std::string D = shell_quote(disk.string()), I = shell_quote(inodes.string());
+  const auto ns = in_mount_namespace(dir, log,
+      // A device with blocks left but no inode: no -wal or -shm can be created at all.
+      "mount -t tmpfs -o size=1m,nr_inodes=8 tmpfs " + I + " || exit 9\n"
+      "cp " + shell_quote((dir / "clean.sqlite").string()) + " " + I + "/clean.sqlite\n"
+      "mkdir " + I + "/wal_only && cp " + shell_quote((dir / "wal_only").string()) + "/* " + I + "/wal_only/\n"
+      "i=0; while touch " + I + "/f$i 2>/dev/null; do i=$((i+1)); done\n"
+      "run inodes_free stat -f -c %d " + I + "\n"
+      "run inodes_runs \"$DMGN\" runs --store " + I + "/clean.sqlite\n"
+      "run inodes_report \"$DMGN\" report table1 --store " + I + "/clean.sqlite\n"
+      "run inodes_wal_only \"$DMGN\" runs --store " + I + "/wal_only/runs.sqlite\n"
+      // A device full to the last byte.
+      "mount -t tmpfs -o size=1m tmpfs " + D + " || exit 9\n"
+      "cp " + shell_quote((dir / "clean.sqlite").string()) + " " + D + "/clean.sqlite\n"
+      "mkdir " + D + "/crashed && cp " + shell_quote((dir / "crashed").string()) + "/* " + D + "/crashed/\n"
+      // To the last byte: blocks, then bytes.
+      "dd if=/dev/zero of=" + D + "/fill bs=4096 2>/dev/null; dd if=/dev/zero of=" + D + "/fill2 bs=1 2>/dev/null\n"
+      "run free stat -f -c %a " + D + "\n"
+      "run runs \"$DMGN\" runs --store " + D + "/clean.sqlite\n"
+      "run train sh -c " + shell_quote(train_command(dir, disk / "clean.sqlite")) + "\n"
+      "run report \"$DMGN\" report table1 --store " + D + "/clean.sqlite\n"
+      "run runs_after \"$DMGN\" runs --store " + D + "/clean.sqlite\n"
+      "run studies \"$DMGN\" study list --store " + D + "/clean.sqlite\n"
+      "run crashed_runs \"$DMGN\" runs --store " + D + "/crashed/runs.sqlite\n"
+      "run crashed_train sh -c " + shell_quote(train_command(dir, disk / "crashed" / "runs.sqlite")) + "\n"
+      "run crashed_runs_after \"$DMGN\" runs --store " + D + "/crashed/runs.sqlite\n"
+      // Space again: what is on the disk now, for the checks below.
+      "rm " + D + "/fill " + D + "/fill2\n"
+      "mkdir " + shell_quote((after / "crashed").string()) + "\n"
+      "cp " + D + "/clean.sqlite* " + shell_quote(after.string()) + "/\n"
+      "cp " + D + "/crashed/runs.sqlite* " + shell_quote((after / "crashed").string()) + "/\n");
+  ASSERT_EQ(ns.code, 0) << ns.out;
+  ASSERT_EQ(step(log, "free").out, "0\n") << "the tmpfs is not full";
+
+  // Reading a full disk's store lists its runs.
+  const Step runs = step(log, "runs");
+  EXPECT_EQ(runs.code, 0) << runs.out;
+  EXPECT_NE(runs.out.find("table1/clean_a"), std::string::npos) << runs.out;
+  EXPECT_NE(runs.out.find("table1/clean_b"), std::string::npos) << runs.out;
+  // Writing to it: one line naming the store and saying why, no SQLite jargon.
+  expect_training_refused(log, "no space left on the device", (disk / "").string());
+  // A report still prints its table and says it was not recorded.
+  const Step report = step(log, "report");
+  EXPECT_EQ(report.code, 0) << report.out;
+  EXPECT_NE(report.out.find("Table I"), std::string::npos) << report.out;
+  EXPECT_NE(report.out.find("report not recorded"), std::string::npos) << report.out;
+  EXPECT_NE(report.out.find("no space left on the device"), std::string::npos) << report.out;
+  // Nothing lost: the same runs after the failed writes, also of a crashed writer's store whose
+  // runs are in its -wal.
+  EXPECT_EQ(step(log, "runs_after").code, 0) << step(log, "runs_after").out;
+  EXPECT_NE(step(log, "runs_after").out.find("table1/clean_b"), std::string::npos) << step(log, "runs_after").out;
+  EXPECT_EQ(step(log, "studies").code, 0) << step(log, "studies").out;
+  EXPECT_NE(step(log, "studies").out.find("no studies in"), std::string::npos) << step(log, "studies").out;
+  for (const char* name : {"crashed_runs", "crashed_runs_after"}) {
+    const Step s = step(log, name);
+    EXPECT_EQ(s.code, 0) << name << ": " << s.out;
+    EXPECT_NE(s.out.find("table1/wal_a"), std::string::npos) << name << ": " << s.out;
+    EXPECT_NE(s.out.find("table1/wal_b"), std::string::npos) << name << ": " << s.out;
+  }
+  // No inode left: the same, and runs that are only in a -wal that cannot be read there are one
+  // line that says so (never the store's older contents as if they were all).
+  ASSERT_EQ(step(log, "inodes_free").out, "0\n") << "the tmpfs has inodes left";
+  const Step inode_runs = step(log, "inodes_runs");
+  EXPECT_EQ(inode_runs.code, 0) << inode_runs.out;
+  EXPECT_NE(inode_runs.out.find("table1/clean_b"), std::string::npos) << inode_runs.out;
+  const Step inode_report = step(log, "inodes_report");
+  EXPECT_EQ(inode_report.code, 0) << inode_report.out;
+  EXPECT_NE(inode_report.out.find("no space left on the device"), std::string::npos) << inode_report.out;
+  const Step lost = step(log, "inodes_wal_only");
+  EXPECT_EQ(lost.code, 1) << lost.out;
+  ASSERT_EQ(error_lines(lost.out).size(), 1u) << lost.out;
+  EXPECT_NE(lost.out.find((inodes / "wal_only" / "runs.sqlite-wal").string()), std::string::npos) << lost.out;
+  EXPECT_NE(lost.out.find("the device is full"), std::string::npos) << lost.out;
+
+  // With space again, both stores are sound, hold exactly their runs and take new ones.
+  for (const fs::path& file : {after / "clean.sqlite", after / "crashed" / "runs.sqlite"}) {
+    EXPECT_EQ(integrity(file), "ok") << file;
+    dmgn::store::RunStore s(file);
+    EXPECT_EQ(s.runs().size(), 2u) << file;
+    EXPECT_EQ(s.begin_run({}), 3) << file;
+  }
+}
+
+TEST_F(Reliability, AStoreOnAReadOnlyMountCanStillBeRead) {
+  if (const auto why = mount_namespace_unavailable(); !why.empty()) GTEST_SKIP() << why;
+  const auto dir = dmgn::testing::scratch("read_only_mount");
+  const fs::path media = dir / "media", log = dir / "log";
+  fs::create_directories(media / "clean");
+  make_store(media / "clean" / "runs.sqlite", "clean_a", "clean_b");
+  make_crashed_store(dir, media / "crashed", "wal_a", "wal_b");                   // -wal and -shm left
+  make_crashed_store(dir, media / "wal_only", "lost_a", "lost_b", /*with_shm=*/false);  // no -shm
+  const std::string M = shell_quote(media.string());
+  const auto ns = in_mount_namespace(dir, log,
+      "mount --bind -o ro " + M + " " + M + " || exit 9\n"
+      "run touch touch " + M + "/clean/x\n"
+      "run runs \"$DMGN\" runs --store " + M + "/clean/runs.sqlite\n"
+      "run crashed_runs \"$DMGN\" runs --store " + M + "/crashed/runs.sqlite\n"
+      "run wal_only_runs \"$DMGN\" runs --store " + M + "/wal_only/runs.sqlite\n"
+      "run studies \"$DMGN\" study list --store " + M + "/clean/runs.sqlite\n"
+      "run report \"$DMGN\" report table1 --store " + M + "/clean/runs.sqlite\n"
+      "run train sh -c " + shell_quote(train_command(dir, media / "clean" / "runs.sqlite")) + "\n"
+      "run crashed_train sh -c " + shell_quote(train_command(dir, media / "crashed" / "runs.sqlite")) + "\n");
+  ASSERT_EQ(ns.code, 0) << ns.out;
+  ASSERT_NE(step(log, "touch").code, 0) << "the bind mount is not read-only";
+
+  for (const auto& [name, a, b] : {std::tuple{"runs", "clean_a", "clean_b"}, {"crashed_runs", "wal_a", "wal_b"}}) {
+    const Step s = step(log, name);
+    EXPECT_EQ(s.code, 0) << name << ": " << s.out;
+    EXPECT_NE(s.out.find(std::string("table1/") + a), std::string::npos) << name << ": " << s.out;
+    EXPECT_NE(s.out.find(std::string("table1/") + b), std::string::npos) << name << ": " << s.out;
+  }
+  // Runs that are only in a -wal that cannot be read here: one line that says so, naming it
+  // (never the store's older contents as if they were all).
+  const Step lost = step(log, "wal_only_runs");
+  EXPECT_EQ(lost.code, 1) << lost.out;
+  ASSERT_EQ(error_lines(lost.out).size(), 1u) << lost.out;
+  EXPECT_NE(lost.out.find((media / "wal_only" / "runs.sqlite-wal").string()), std::string::npos) << lost.out;
+  EXPECT_NE(lost.out.find("read-only"), std::string::npos) << lost.out;
+  EXPECT_EQ(lost.out.find("SQLite code"), std::string::npos) << lost.out;
+
+  const Step studies = step(log, "studies");  // the study store's own read-only connection
+  EXPECT_EQ(studies.code, 0) << studies.out;
+  EXPECT_NE(studies.out.find("no studies in"), std::string::npos) << studies.out;
+  const Step report = step(log, "report");
+  EXPECT_EQ(report.code, 0) << report.out;
+  EXPECT_NE(report.out.find("Table I"), std::string::npos) << report.out;
+  EXPECT_NE(report.out.find("report not recorded"), std::string::npos) << report.out;
+  expect_training_refused(log, "read-only", media.string());
+  // Nothing was created beside the stores.
+  for (const char* d : {"clean", "crashed", "wal_only"}) {
+    std::vector<std::string> names;
+    for (const auto& f : fs::directory_iterator(media / d)) names.push_back(f.path().filename().string());
+    std::sort(names.begin(), names.end());
+    const std::vector<std::string> expected =
+        std::string(d) == "clean"     ? std::vector<std::string>{"runs.sqlite"}
+        : std::string(d) == "crashed" ? std::vector<std::string>{"runs.sqlite", "runs.sqlite-shm", "runs.sqlite-wal"}
+                                      : std::vector<std::string>{"runs.sqlite", "runs.sqlite-wal"};
+    EXPECT_EQ(names, expected) << d;
+  }
 }
 
 }  // namespace

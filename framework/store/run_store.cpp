@@ -1,7 +1,5 @@
 #include "store/run_store.h"
 
-#include <unistd.h>
-
 #include <fmt/format.h>
 
 #include <chrono>
@@ -99,18 +97,9 @@ RunStore::RunStore(const std::filesystem::path& file, Access access) : file_(fil
     std::error_code ec;
     if (!std::filesystem::is_regular_file(file, ec))
       throw IoError(fmt::format("store {}: no such file", file.string()));
-    db_ = std::make_unique<sqlite::Db>(sqlite::Db::read_only(file, kBusyTimeoutMs, /*immutable=*/false));
-    int version = 0;
-    try {
-      version = read_schema_version(*db_);
-    } catch (const StoreError&) {
-      // A WAL store in a folder we cannot write has no -shm file to share: read it as immutable
-      // (nobody can be writing to it there either). Elsewhere the error stands.
-      const auto dir = file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path();
-      if (::access(dir.c_str(), W_OK) == 0) throw;
-      db_ = std::make_unique<sqlite::Db>(sqlite::Db::read_only(file, kBusyTimeoutMs, /*immutable=*/true));
-      version = read_schema_version(*db_);
-    }
+    // Falls back where a WAL store's -shm cannot be made (read-only mount, full device).
+    db_ = std::make_unique<sqlite::Db>(sqlite::Db::read_only(file, kBusyTimeoutMs));
+    const int version = read_schema_version(*db_);
     if (version > kSchemaVersion)
       throw StoreError(fmt::format("store {}: schema version {} is newer than this build of dmgn supports ({}); "
                                    "use a newer dmgn",

@@ -1,6 +1,7 @@
 #pragma once
 // Thin RAII layer over one SQLite connection, private to the store.
-// Every failure throws StoreError naming the file and the SQLite message. Lock contention
+// Every failure throws StoreError naming the file and the SQLite message, or, for a read-only
+// file or folder and a full device, saying so in words. Lock contention
 // (SQLITE_BUSY / SQLITE_LOCKED) throws sqlite::Busy instead, which write()/read() catch and
 // retry with exponential backoff, so "database is locked" never reaches a user. A write()
 // body runs inside BEGIN IMMEDIATE ... COMMIT and may be re-run from scratch after a
@@ -55,10 +56,17 @@ class Db {
  public:
   // Opens (creating if needed) and sets a busy timeout; the parent folder must exist.
   Db(const std::filesystem::path& file, int busy_timeout_ms);
-  // Opens an existing file for reading only (SQLITE_OPEN_READONLY), nothing created or changed.
-  // `immutable`: no locking or -shm file either (a WAL database in a folder that cannot be
-  // written; the file must not change while it is open).
-  static Db read_only(const std::filesystem::path& file, int busy_timeout_ms, bool immutable);
+  // Opens an existing file for reading only (SQLITE_OPEN_READONLY, nothing changed) and reads
+  // its schema, where trouble with a WAL store's -wal and -shm files shows (SQLite opens them at
+  // the first read, not at open). A WAL store needs its -shm (the WAL index) to be read; where
+  // that cannot be made (a read-only folder or mount, a full device), it falls back to:
+  //  1. `readonly_shm=1` when the -shm exists: SQLite (>= 3.22) uses it read-only, or, when no
+  //     writer holds it, rebuilds the index from the -wal in its own memory;
+  //  2. `immutable=1` when the -wal is absent or holds no frame: no locks, no -wal or -shm; it
+  //     would ignore a -wal's content, so it is never used when there is some, and it assumes
+  //     nobody writes the file meanwhile (nobody can where the -shm cannot be made).
+  // A -wal holding changes that cannot be read here is one StoreError naming it and why.
+  static Db read_only(const std::filesystem::path& file, int busy_timeout_ms);
   Db(Db&&) noexcept = default;
   Db& operator=(Db&&) noexcept = default;
   ~Db();
@@ -89,6 +97,7 @@ class Db {
   // sqlite3_open_v2(name, flags) with extended result codes and the busy timeout; StoreError.
   void open(const std::string& name, int flags, int busy_timeout_ms);
   std::filesystem::path file_;
+  bool read_only_ = false;  // opened by read_only()
   std::unique_ptr<sqlite3, Closer> db_;
 };
 

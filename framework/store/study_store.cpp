@@ -75,7 +75,7 @@ const StudyImage& Study::image(int64_t sample, int64_t method) const {
 StudyStore::StudyStore(const std::filesystem::path& file, Access access) : file_(file) {
   if (access == Access::read_only) {
     RunStore check(file, RunStore::Access::read_only);  // exists, and its schema is this build's
-    db_ = std::make_unique<sqlite::Db>(sqlite::Db::read_only(file, kBusyTimeoutMs, /*immutable=*/false));
+    db_ = std::make_unique<sqlite::Db>(sqlite::Db::read_only(file, kBusyTimeoutMs));
     return;
   }
   { RunStore migrate(file); }  // creates the file, WAL mode, migrations
