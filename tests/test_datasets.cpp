@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
@@ -16,6 +17,7 @@
 #include "data/benchmarks.h"
 #include "data/builtins.h"
 #include "data/check.h"
+#include "data/image_files.h"
 #include "data/image_io.h"
 #include "data/loader.h"
 #include "data/paired.h"
@@ -332,6 +334,116 @@ TEST(Datasets, BadInputIsNamedAndThePolicyDecides) {
   } catch (const DataError& e) {
     EXPECT_NE(std::string(e.what()).find("input/2.png"), std::string::npos);
   }
+}
+
+TEST(Datasets, BrokenLinksAreOneBadSampleEachUnderBothPolicies) {
+  const fs::path d = scratch("brokenlinks");  // 24x20: the paper model of base.toml takes >= 17x17
+  for (int i = 1; i <= 3; ++i) {
+    write(d / "input" / fmt::format("{}.png", i), 24, 20, i);
+    write(d / "target" / fmt::format("{}.png", i), 24, 20, 10 + i);
+  }
+  // 4: the input links to nothing (its ground truth is fine); 5: the ground truth is a link
+  // loop; loop.png: an input that links to itself; 9.png: a dangling ground truth no input uses.
+  fs::create_symlink("gone.png", d / "input/4.png");
+  write(d / "target/4.png", 24, 20, 14);
+  write(d / "input/5.png", 24, 20, 5);
+  fs::create_symlink("5.png", d / "target/5.png");
+  fs::create_symlink("loop.png", d / "input/loop.png");
+  fs::create_symlink("nowhere.png", d / "target/9.png");
+  const std::vector<std::string> base{"datasets.b.root=\"" + d.string() + "\"", "data.test=[\"b\"]"};
+
+  // fail: the first one stops the listing, naming the file, the OS reason and the others' count.
+  const std::string failed = dmgn::testing::error_of<DataError>([&] { open_dataset(with(base), "b", Split::heldout); });
+  EXPECT_NE(failed.find("'" + (d / "input/4.png").string() + "' is a broken link (No such file or directory)"),
+            std::string::npos)
+      << failed;
+  EXPECT_NE(failed.find("and 2 more input(s)"), std::string::npos) << failed;
+
+  // skip: the good pairs open and read; each broken link left out, counted and named.
+  auto sets = base;
+  sets.push_back("data.on_bad_sample=\"skip\"");
+  const auto ds = open_dataset(with(sets), "b", Split::heldout);
+  EXPECT_EQ(ids(*ds), (std::vector<std::string>{"input/1.png", "input/2.png", "input/3.png"}));
+  for (size_t i = 0; i < ds->size(); ++i) EXPECT_NO_THROW(ds->get(i, 0));
+  EXPECT_EQ(ds->provenance().at("bad_links"), "4");
+  EXPECT_EQ(ds->provenance().at("unpaired_files"), "0");  // target/4.png is input 4's: not unpaired
+  std::vector<std::string> files;
+  for (const auto& i : ds->listing_issues()) {
+    EXPECT_EQ(i.kind, "bad_link") << i.message;
+    EXPECT_NE(i.message.find("'" + i.file + "' is a broken link ("), std::string::npos) << i.message;
+    files.push_back(fs::path(i.file).lexically_relative(d).generic_string());
+  }
+  EXPECT_EQ(files, (std::vector<std::string>{"input/4.png", "target/5.png", "input/loop.png", "target/9.png"}));
+  EXPECT_NE(ds->listing_issues()[1].message.find("ground truth of '" + (d / "input/5.png").string() + "'"),
+            std::string::npos);
+  EXPECT_NE(ds->listing_issues()[2].message.find("Too many levels of symbolic links"), std::string::npos)
+      << ds->listing_issues()[2].message;
+
+  // data check lists each as a problem (it opens with "skip"), and so does the command line.
+  const auto checks = check_datasets(with(base), {"b"}, 1);
+  ASSERT_EQ(checks.size(), 1u);
+  EXPECT_EQ(checks[0].error, "");
+  EXPECT_EQ(checks[0].samples, 3u);
+  EXPECT_EQ(checks[0].problems(), 4);
+  EXPECT_EQ(count_by_kind(checks[0].issues, true), "4 bad_link");
+  const auto cli = dmgn::testing::dmgn_shell("data check " + std::string(DMGN_SOURCE_DIR) +
+                                             "/experiments/base.toml --set 'datasets.b.root=\"" + d.string() +
+                                             "\"' --dataset b");
+  EXPECT_EQ(cli.code, 1) << cli.out;
+  EXPECT_NE(cli.out.find("bad_link      '" + (d / "input/loop.png").string() + "' is a broken link"),
+            std::string::npos)
+      << cli.out;
+  EXPECT_NE(cli.out.find("4 problem(s): 4 bad_link"), std::string::npos) << cli.out;
+
+  // Recursive layout (SIR^2 scenes): a looping m.jpg is one bad sample; a folder link to the
+  // root (a directory loop) is neither followed forever nor listed twice; a linked scene folder
+  // outside the root is still listed.
+  const fs::path r = d / "sir2";
+  for (const char* scene : {"1", "2"}) {
+    write(r / scene / "m.jpg", 12, 10, 1);
+    write(r / scene / "g.jpg", 12, 10, 2);
+  }
+  write(r / "3/g.jpg", 12, 10, 3);
+  fs::create_symlink("m.jpg", r / "3/m.jpg");
+  fs::create_directory_symlink("..", r / "2/up");
+  write(d / "elsewhere/m.jpg", 12, 10, 4);
+  write(d / "elsewhere/g.jpg", 12, 10, 5);
+  fs::create_directory_symlink(d / "elsewhere", r / "4");
+  const std::vector<std::string> scenes{"datasets.sir2_solid.root=\"" + r.string() + "\"",
+                                        "datasets.sir2_solid.layout=\"scenes\""};
+  const std::string scenes_failed =
+      dmgn::testing::error_of<DataError>([&] { open_dataset(with(scenes), "sir2_solid", Split::heldout); });
+  EXPECT_NE(scenes_failed.find("'" + (r / "3/m.jpg").string() +
+                               "' is a broken link (Too many levels of symbolic links)"),
+            std::string::npos)
+      << scenes_failed;
+  auto scene_sets = scenes;
+  scene_sets.push_back("data.on_bad_sample=\"skip\"");
+  const auto solid = open_dataset(with(scene_sets), "sir2_solid", Split::heldout);
+  // (the linked scene's id is its real path relative to the root, as before)
+  EXPECT_EQ(ids(*solid), (std::vector<std::string>{"1/m.jpg", "2/m.jpg", "../elsewhere/m.jpg"}));
+  EXPECT_EQ(solid->provenance().at("bad_links"), "2");
+  std::vector<std::string> scene_issues;
+  for (const auto& i : solid->listing_issues()) scene_issues.push_back(i.kind + " " + i.file);
+  EXPECT_EQ(scene_issues, (std::vector<std::string>{"bad_link " + (r / "3/m.jpg").string(),
+                                                    "bad_link " + (r / "2/up").string()}));
+  EXPECT_NE(solid->listing_issues()[1].message.find("which is listed already"), std::string::npos);
+
+  // Folders paired by stem (`dmgn score`, `dmgn study create` folder methods) have no skip
+  // policy: a broken image link is a DataError naming it; a broken link of another name is
+  // listed as ignored, like any file that is not an image.
+  std::vector<std::string> ignored;
+  fs::create_symlink("notes.txt", d / "target/notes.txt");
+  const std::string by_stem = dmgn::testing::error_of<DataError>([&] { images_by_stem(d / "input", ignored); });
+  EXPECT_NE(by_stem.find("is a broken link"), std::string::npos) << by_stem;
+  fs::remove(d / "target/5.png");
+  fs::remove(d / "target/9.png");
+  EXPECT_EQ(images_by_stem(d / "target", ignored).size(), 4u);
+  EXPECT_EQ(ignored, (std::vector<std::string>{(d / "target/notes.txt").string()}));
+  const auto score = dmgn::testing::dmgn_shell("score " + (d / "input").string() + " " + (d / "target").string());
+  EXPECT_EQ(score.code, 1) << score.out;
+  EXPECT_NE(score.out.find("is a broken link"), std::string::npos) << score.out;
+  EXPECT_EQ(std::count(score.out.begin(), score.out.end(), '\n'), 1) << score.out;
 }
 
 TEST(Datasets, DataCheckEvalAndBenchDataFromTheCommandLine) {

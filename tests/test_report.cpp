@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "report/paired.h"
 #include "report/paper_csv.h"
+#include "report/render_table.h"
 #include "report/tables.h"
 #include "store/run_store.h"
 #include "test_util.h"
@@ -441,4 +442,46 @@ TEST(Table1, PairedVerdictsFromPerImageTestScores) {
   const int64_t rid = store.log_report(all);
   EXPECT_EQ(store.reports("table1").back().id, rid);
   EXPECT_EQ(store.reports("table1").back().verdicts.size(), 2u);
+}
+
+TEST(RenderGrid, CsvCellsAreNeverLiveFormulasAndNumbersStayNumbers) {
+  // Text from users (names, sample ids) that a spreadsheet would evaluate gets a leading ';
+  // numbers, including negative ones, and other text are written as they are.
+  dmgn::report::Grid g;
+  g.id = "t";
+  g.title = "T";
+  g.header = {"=name", "value"};
+  const std::vector<std::pair<std::string, std::string>> cells = {
+      {R"(=HYPERLINK("http://x","y"))", R"('=HYPERLINK("http://x","y"))"},
+      {"+1", "'+1"},
+      {"-2+3", "'-2+3"},
+      {"@SUM(A1)", "'@SUM(A1)"},
+      {"\tx", "'\tx"},
+      {"-inf", "'-inf"},
+      {"-0.5", "-0.5"},
+      {"-12", "-12"},
+      {"1e-05", "1e-05"},
+      {"-1.5e+06", "-1.5e+06"},
+      {"28.31", "28.31"},
+      {"22.00 / 0.500", "22.00 / 0.500"},
+      {"–", "–"},
+      {"a=b", "a=b"},
+  };
+  for (const auto& [in, _] : cells) g.rows.push_back({in, "-0.25"});
+  g.notes = {"=not a cell"};
+  const std::string csv = dmgn::report::render_grid(g, Format::csv);
+  std::istringstream lines(csv);
+  std::string line;
+  std::getline(lines, line);
+  EXPECT_EQ(dmgn::report::split_csv_line(line, "grid.csv", 1), (std::vector<std::string>{"'=name", "value"}));
+  for (const auto& [in, out] : cells) {
+    ASSERT_TRUE(std::getline(lines, line)) << csv;
+    EXPECT_EQ(dmgn::report::split_csv_line(line, "grid.csv", 2), (std::vector<std::string>{out, "-0.25"})) << line;
+  }
+  ASSERT_TRUE(std::getline(lines, line));
+  EXPECT_EQ(line, "# =not a cell");  // footer lines are comments, not cells
+  // The quoting survives the prefix: the formula with quotes and a comma is one quoted field.
+  EXPECT_NE(csv.find(R"csv("'=HYPERLINK(""http://x"",""y"")",-0.25)csv"), std::string::npos) << csv;
+  // Markdown shows the text as typed.
+  EXPECT_NE(dmgn::report::render_grid(g, Format::markdown).find("| +1 | -0.25 |"), std::string::npos);
 }

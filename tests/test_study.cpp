@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <set>
@@ -13,6 +14,8 @@
 #include "data/builtins.h"
 #include "data/dataset.h"
 #include "data/image_io.h"
+#include "proc_util.h"
+#include "report/paper_csv.h"
 #include "report/table4.h"
 #include "store/run_store.h"
 #include "store/study_store.h"
@@ -219,6 +222,47 @@ TEST(StudyStore, VotesReplaceAndTheTablesMigrateFromVersion4) {
   EXPECT_EQ(t.grid.rows[7][5], "2");
   EXPECT_EQ(t.grid.rows[7][6], "1");  // sample 0: M2 vs M0
   EXPECT_EQ(t.grid.rows[8][6], "2");  // samples 2 and 3 have no vote
+}
+
+TEST(StudyExport, UserTextIsNeverALiveFormulaInCsv) {
+  // Subject names are typed by anyone with the link; method names and sample ids come from the
+  // command line and the dataset's files. In the CSV none of them may be a live formula.
+  const fs::path dir = dmgn::testing::scratch("study_export");
+  const fs::path file = dir / "runs.sqlite";
+  auto study = synthetic_study("inj", 3, 2);
+  study.methods[1].name = "=1+1";
+  study.methods[2].name = "@SUM(A1)";
+  study.samples[0].sample = "-2+3";
+  StudyStore store(file);
+  const auto id = store.create(study);
+  const std::vector<std::string> names = {R"(=HYPERLINK("http://x","y"))", "+1", "-2+3", "@SUM(A1)", "\tTab", "Ann"};
+  for (size_t i = 0; i < names.size(); ++i) {
+    const auto subject = store.join(id, names[i], "key" + std::to_string(i));
+    store.cast(id, subject.id, 0, static_cast<int64_t>(i % 3), "1,0,2");
+  }
+  const fs::path out = dir / "votes.csv";
+  const auto r = dmgn::testing::dmgn_shell("study export inj --store " + file.string() + " --out " + out.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::ifstream in(out);
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line));
+  EXPECT_EQ(line, "subject,finished_at,sample,sample_id,method,shown_order,cast_at,revisions");
+  std::vector<std::string> subjects;
+  for (int n = 2; std::getline(in, line) && line.rfind("# ", 0) != 0; ++n) {
+    const auto cells = dmgn::report::split_csv_line(line, out, n);
+    ASSERT_EQ(cells.size(), 8u) << line;
+    subjects.push_back(cells[0]);
+    EXPECT_EQ(cells[2], "1");      // numbers stay numbers
+    EXPECT_EQ(cells[3], "'-2+3");  // the sample id
+    EXPECT_EQ(cells[5], "'=1+1 | M0 | @SUM(A1)");
+    EXPECT_EQ(cells[7], "0");
+    for (const auto& c : cells)
+      EXPECT_TRUE(c.empty() || std::string("=+-@\t\r").find(c.front()) == std::string::npos) << line;
+  }
+  std::vector<std::string> expected = {"'+1", "'-2+3", R"('=HYPERLINK("http://x","y"))", "'@SUM(A1)", "'\tTab", "Ann"};
+  std::sort(subjects.begin(), subjects.end());
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(subjects, expected);
 }
 
 class StudyCreate : public ::testing::Test {

@@ -31,9 +31,16 @@ struct Pair {
 };
 
 std::vector<Pair> pair_inputs(const fs::path& out, const fs::path& gt, std::vector<std::string>& ignored) {
-  for (const auto& p : {out, gt})
-    if (!fs::exists(p)) throw IoError(fmt::format("'{}' does not exist", p.string()));
-  const bool out_dir = fs::is_directory(out), gt_dir = fs::is_directory(gt);
+  // Checked without throwing: a link loop is an IoError naming it, not a filesystem_error.
+  const auto is_folder = [](const fs::path& p) {
+    std::error_code ec;
+    const fs::file_status st = fs::status(p, ec);
+    if (st.type() == fs::file_type::none)
+      throw IoError(fmt::format("'{}' cannot be read: {}", p.string(), ec.message()));
+    if (!fs::exists(st)) throw IoError(fmt::format("'{}' does not exist", p.string()));
+    return fs::is_directory(st);
+  };
+  const bool out_dir = is_folder(out), gt_dir = is_folder(gt);
   if (out_dir != gt_dir)
     throw DataError(fmt::format("'{}' is a {} but '{}' is a {}: give two images or two folders", out.string(),
                                 out_dir ? "folder" : "file", gt.string(), gt_dir ? "folder" : "file"));

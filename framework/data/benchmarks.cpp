@@ -187,16 +187,17 @@ DatasetPtr open_dataset(const Config& full, const std::string& name, Split split
     listing.pairs = std::move(kept);
   }
 
-  // Inputs without ground truth: fatal unless skipped.
+  // Inputs without ground truth, or with a broken link for a file: fatal unless skipped.
   const bool skip = skip_bad_samples(full);
   const auto& missing = listing.missing;
   if (!missing.empty() && !skip)
     throw DataError(fmt::format("dataset '{}': {}{} (data.on_bad_sample = \"fail\"; `dmgn data check` "
                                 "lists every problem)",
                                 name, missing.front().message,
-                                missing.size() > 1 ? fmt::format(", and {} more input(s) without ground truth",
-                                                                 missing.size() - 1)
-                                                   : ""));
+                                missing.size() > 1
+                                    ? fmt::format(", and {} more input(s) without ground truth or with a broken link",
+                                                  missing.size() - 1)
+                                    : ""));
   log_unpaired(name, listing);
 
   PairedOptions o;

@@ -16,12 +16,14 @@
 //   (the pairing rule's first group: "41" for O-HAZE's 41_outdoor_hazy.jpg, "1400" for the ten
 //   SOTS images of clear image 1400) is listed; a listed name that matches nothing is an error.
 // Bad input, data.on_bad_sample:
-//   "fail" — an input without ground truth stops here with a DataError naming the file (and
-//            how many more there are); a sample that cannot be read stops training or
-//            evaluation with its file named;
+//   "fail" — an input without ground truth, or whose input or ground truth is a broken link
+//            (data/paired.h), stops here with a DataError naming the file (and how many more
+//            there are); a sample that cannot be read stops training or evaluation with its
+//            file named;
 //   "skip" — such inputs are left out (each named in a warning, counted in the provenance
-//            "unpaired_files"); unreadable samples are skipped where they are read (the loader
-//            substitutes the next good sample; evaluation leaves them out), and counted.
+//            "unpaired_files" and "bad_links"); unreadable samples are skipped where they are
+//            read (the loader substitutes the next good sample; evaluation leaves them out), and
+//            counted.
 // Ground truths that no input uses are only reported (warning, `dmgn data check`).
 #include <memory>
 #include <string>

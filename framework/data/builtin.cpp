@@ -12,6 +12,7 @@
 #include "core/options.h"
 #include "core/rng.h"
 #include "data/image_cache.h"
+#include "data/image_files.h"
 #include "data/image_io.h"
 #include "data/augment.h"
 #include "data/benchmarks.h"
@@ -32,20 +33,26 @@ void require(bool ok, const std::string& message) {
   if (!ok) throw ConfigError(message);
 }
 
-// The images of a photo folder, sorted by name; IoError naming the key when it is missing,
-// DataError when it holds none.
+// The images of a photo folder, sorted by name; IoError naming the key when it is missing or
+// cannot be listed, or naming the entry when an image name is a broken link (every photo must
+// exist and decode: photos are not samples that data.on_bad_sample could leave out); DataError
+// when it holds none.
 std::vector<std::filesystem::path> folder_images(const std::filesystem::path& dir, const char* key) {
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec))
     throw IoError(fmt::format("data.builtin.{}: folder '{}' does not exist (or is not a folder)", key, dir.string()));
   std::vector<std::filesystem::path> out;
-  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-    std::string ext = e.path().extension().string();
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::string ext = it->path().extension().string();
     std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (e.is_regular_file() && (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" ||
-                                ext == ".tif" || ext == ".tiff" || ext == ".webp"))
-      out.push_back(e.path());
+    if (ext != ".png" && ext != ".jpg" && ext != ".jpeg" && ext != ".bmp" && ext != ".tif" && ext != ".tiff" &&
+        ext != ".webp")
+      continue;
+    const EntryType type = entry_type(*it);
+    if (!type.broken.empty()) throw IoError(fmt::format("data.builtin.{}: {}", key, broken_message(it->path(), type)));
+    if (type.file) out.push_back(it->path());
   }
+  if (ec) throw IoError(fmt::format("data.builtin.{}: cannot list folder '{}': {}", key, dir.string(), ec.message()));
   if (out.empty()) throw DataError(fmt::format("data.builtin.{}: folder '{}' holds no images", key, dir.string()));
   std::sort(out.begin(), out.end());
   return out;

@@ -21,8 +21,10 @@ namespace {
 
 std::vector<uchar> read_bytes(const fs::path& path) {
   std::error_code ec;
-  if (!fs::exists(path, ec))
-    throw IoError(fmt::format("cannot read image '{}': no such file", path.string()));
+  const fs::file_status st = fs::status(path, ec);
+  if (st.type() == fs::file_type::none)  // e.g. a link loop
+    throw IoError(fmt::format("cannot read image '{}': {}", path.string(), ec.message()));
+  if (!fs::exists(st)) throw IoError(fmt::format("cannot read image '{}': no such file", path.string()));
   if (fs::is_directory(path, ec))
     throw IoError(fmt::format("cannot read image '{}': it is a directory", path.string()));
   std::ifstream in(path, std::ios::binary);

@@ -5,6 +5,9 @@
 // vgg_weights, metric preset, from the store's provenance table) and footer lines saying
 // which numbers are the paper's and which are ours. Ours missing from the store = "–"
 // ("--" in LaTeX); not reported by the paper = "n/a". CSV footer lines start with "# ".
+// CSV cells (here and in render_grid) that a spreadsheet would evaluate as a formula (first
+// character = + - @ tab or carriage return, and not a plain number such as "-0.5") start with
+// a ' (OWASP's CSV injection rule): names and ids typed by users are never live formulas.
 #include <string>
 #include <vector>
 

@@ -40,6 +40,7 @@ struct Prepared {
   store::StudyMethod row;
   models::ModelPtr model;
   torch::Device device = torch::kCPU;
+  train::Footprint footprint;             // run: its memory per pixel (measured once)
   std::map<std::string, fs::path> files;  // folder: stem -> file
 };
 
@@ -74,10 +75,10 @@ MethodSpec parse_method(const std::string& text) {
     m.kind = "run";
     m.source = spec.rfind("run:", 0) == 0 ? spec.substr(4) : spec;
     if (!all_digits(m.source)) throw ConfigError(fmt::format("method '{}': run:ID needs a run id, got '{}'", text, m.source));
-  } else if (spec.rfind("folder:", 0) == 0 || fs::is_directory(spec)) {
+  } else if (std::error_code ec; spec.rfind("folder:", 0) == 0 || fs::is_directory(spec, ec)) {
     m.kind = "folder";
     m.source = spec.rfind("folder:", 0) == 0 ? spec.substr(7) : spec;
-    if (!fs::is_directory(m.source))
+    if (!fs::is_directory(m.source, ec))
       throw ConfigError(fmt::format("method '{}': folder '{}' does not exist", text, m.source));
   } else {
     throw ConfigError(fmt::format("method '{}' is not run:ID, a run id, folder:PATH, an existing folder, or input",
@@ -105,7 +106,9 @@ store::Study create_study(const CreateOptions& o) {
   if (studies.find(o.name))
     throw ConfigError(fmt::format("store {}: a study named '{}' exists already; choose another name", o.store.string(), o.name));
   const fs::path dir = o.dir.empty() ? (o.store.parent_path().empty() ? fs::path(".") : o.store.parent_path()) / "studies" / o.name : o.dir;
-  if (fs::exists(dir)) throw IoError(fmt::format("study folder '{}' exists already; remove it or pass --dir", dir.string()));
+  std::error_code status_ec;  // anything there, a broken link too, is in the way
+  if (fs::exists(fs::symlink_status(dir, status_ec)))
+    throw IoError(fmt::format("study folder '{}' exists already; remove it or pass --dir", dir.string()));
 
   // The methods, checked before anything is rendered.
   const store::RunStore runs(o.store, store::RunStore::Access::read_only);
@@ -113,7 +116,7 @@ store::Study create_study(const CreateOptions& o) {
   std::optional<Config> data_cfg;
   std::string data_from;
   if (!o.config.empty()) {
-    if (!fs::exists(o.config)) throw ConfigError(fmt::format("config file '{}' does not exist", o.config));
+    if (!fs::exists(o.config, status_ec)) throw ConfigError(fmt::format("config file '{}' does not exist", o.config));
     data_cfg = Config::load(o.config, o.sets);
     data_from = "config " + o.config;
   }
@@ -211,7 +214,9 @@ store::Study create_study(const CreateOptions& o) {
         if (m.row.kind == "input") {
           out = input;
         } else if (m.row.kind == "run") {
-          out = train::run_sample(*m.model, s, m.device).image(*m.model, m.model->spec().primary)[0];
+          train::EvalOptions eo;  // as dmgn eval restores it: tiled or refused when too large
+          eo.device = m.device;
+          out = train::restore_sample(*m.model, s, eo, m.footprint).image(*m.model, m.model->spec().primary)[0];
         } else {
           const fs::path* file = folder_file(m, s.id);
           if (!file)

@@ -491,15 +491,29 @@ def seed_columns(g):
             num(g["ssim_mean"]), num(g["ssim_std"]), num(g["psnr_input_mean"]), num(g["ssim_input_mean"])]
 
 
+_PLAIN_NUMBER = re.compile(r"-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def csv_cell(v):
+    """A CSV cell as written: text a spreadsheet would evaluate as a formula (first character
+    = + - @ tab or carriage return, and not a plain number such as "-0.5") gets a leading ' so
+    that it shows as text (OWASP's CSV injection rule; dataset names, keys and other text from
+    users); everything else is unchanged. The same rule as dmgn's report CSV."""
+    if isinstance(v, str) and v and v[0] in "=+-@\t\r" and not _PLAIN_NUMBER.fullmatch(v):
+        return "'" + v
+    return v
+
+
 def write_csv(out_dir, stem, cols, rows):
-    """OUT/STEM.csv with header `cols` and `rows`; prints `wrote PATH` (FigureError on failure)."""
+    """OUT/STEM.csv with header `cols` and `rows` (each cell through csv_cell); prints
+    `wrote PATH` (FigureError on failure)."""
     import csv
     path = os.path.join(out_dir, f"{stem}.csv")
     try:
         with open(path, "w", newline="", encoding="utf-8") as f:
             w = csv.writer(f, lineterminator="\n")
-            w.writerow(cols)
-            w.writerows(rows)
+            w.writerow([csv_cell(c) for c in cols])
+            w.writerows([csv_cell(c) for c in row] for row in rows)
     except OSError as e:
         raise FigureError(f"cannot write {path}: {e}")
     print(f"wrote {path}", flush=True)

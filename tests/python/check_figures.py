@@ -14,6 +14,7 @@ columns the scripts read) and two fake `dmgn visualize` dump folders plus a mask
     the expected means / stds, and the paper's numbers from a temporary paper CSV (with
     quoted fields) joined on the x value;
   * masks as RGBA (matplotlib imsave) and as 8-bit grayscale PNGs (the C++ format);
+  * CSV cells that a spreadsheet would evaluate as a formula start with ' (common.write_csv);
   * output is deterministic (the same bytes from two runs of fig6 and of sensitivity);
   * bad input (missing store, non-SQLite store, empty selection, unknown dataset / run,
     missing dump, dump without masks for masks.py, bad --sample, a --key missing from a run's
@@ -381,6 +382,26 @@ def same_bytes(paths, again):
             expect(fa.read() == fb.read(), f"{os.path.basename(a)} differs between two runs")
 
 
+def check_csv_cells(tmp):
+    """common.write_csv: text a spreadsheet would evaluate (dataset names, keys: user text) gets
+    a leading ', numbers stay numbers (the rule of dmgn's report CSV)."""
+    sys.path.insert(0, FIGS)
+    try:
+        import common
+    finally:
+        sys.path.pop(0)
+    cells = [("=HYPERLINK(\"http://x\",\"y\")", "'=HYPERLINK(\"http://x\",\"y\")"), ("+1", "'+1"),
+             ("-2+3", "'-2+3"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"), ("-0.5", "-0.5"),
+             ("-1.5e+06", "-1.5e+06"), ("28.3", "28.3"), ("a=b", "a=b"), ("", "")]
+    common.write_csv(tmp, "cells", ["=key", "value"], [[given, 3, -0.25] for given, _ in cells])
+    with open(os.path.join(tmp, "cells.csv"), newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    expect(rows[0] == ["'=key", "value"], f"cells.csv header {rows[0]!r}")
+    for (given, want), row in zip(cells, rows[1:]):
+        expect(row == [want, "3", "-0.25"], f"cells.csv: {given!r} written as {row!r}, expected {want!r}")
+    expect(len(rows) == len(cells) + 1, f"cells.csv has {len(rows)} rows")
+
+
 def main():
     n_files = 0
     keep = os.environ.get("CHECK_FIGURES_KEEP")
@@ -399,6 +420,7 @@ def main():
         build_dump(d2, "R-RDMC", 8, n_refine=0, seed=2, gray_masks=True)
         build_dump(d0, "Base model", 9, with_masks=False, with_noise=False, seed=3)
         out = os.path.join(tmp, "out")
+        check_csv_cells(tmp)
 
         # fig6
         paths = run_ok("fig6.py", "--store", store, "--out", os.path.join(out, "fig6"))
