@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "core/dtype.h"
 #include "core/error.h"
 
 namespace dmgn::losses {
@@ -45,7 +46,7 @@ class RcmapBce : public BatchLoss {
     const auto gt = rcmap_ground_truth(unit(field(b, "input", "rcmap_bce"), r_),
                                        unit(field(b, "background", "rcmap_bce"), r_), beta_);
     // Written out (autocast refuses binary_cross_entropy on CUDA); log clamped as PyTorch's BCE.
-    const auto p = c.to(torch::kFloat);
+    const auto p = at_least_fp32(c);
     return -(gt * p.log().clamp_min(-100) + (1 - gt) * (1 - p).log().clamp_min(-100)).mean();  // Eq. 16
   }
 
@@ -77,13 +78,13 @@ class Residual : public BatchLoss {
 
 torch::Tensor rcmap_ground_truth(const torch::Tensor& input, const torch::Tensor& background, double beta) {
   torch::NoGradGuard g;
-  const auto d = (input - background).abs().to(torch::kFloat);
+  const auto d = at_least_fp32((input - background).abs());
   const auto gray = (0.299 * d.select(1, 0) + 0.587 * d.select(1, 1) + 0.114 * d.select(1, 2)).unsqueeze(1);
   const auto flat = gray.flatten(1);
   const auto lo = std::get<0>(flat.min(1)).view({-1, 1, 1, 1});
   const auto hi = std::get<0>(flat.max(1)).view({-1, 1, 1, 1});
   const auto gamma = torch::clamp_min(lo + beta * (hi - lo), beta);
-  return (gray > gamma).to(torch::kFloat);
+  return (gray > gamma).to(gray.scalar_type());
 }
 
 void register_composition_losses() {

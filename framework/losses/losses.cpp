@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "losses/composition.h"
 #include "losses/physics.h"
@@ -106,6 +108,22 @@ std::shared_ptr<CriticLoss> adversarial_loss(const std::string& name, const Conf
   return p;
 }
 
+namespace {
+
+std::map<std::string, LossNeedRule>& need_rules() {
+  static std::map<std::string, LossNeedRule> rules;
+  return rules;
+}
+
+}  // namespace
+
+void register_loss_need(const std::string& loss, LossNeedRule rule) { need_rules()[loss] = std::move(rule); }
+
+models::InputRequirement loss_need(const Config& cfg, const std::string& loss) {
+  const auto it = need_rules().find(loss);
+  return it == need_rules().end() ? models::InputRequirement{} : it->second(cfg);
+}
+
 void register_builtins() {
   losses().add("l1", "pixel-wise L1 reconstruction loss (Eq. 11)",
                [](const Config&, const LossContext&) -> LossTermPtr { return std::make_shared<L1Loss>(); });
@@ -134,6 +152,26 @@ void register_builtins() {
                                                      : form == "lsgan" ? AdversarialForm::lsgan
                                                                        : AdversarialForm::critic);
                });
+  // VGG-19's 2x2 max poolings floor the side: features after p poolings need 2^p px.
+  register_loss_need("perceptual", [](const Config& cfg) {
+    models::InputRequirement r;
+    const auto taps = cfg.get_ints("loss.perceptual.taps");
+    if (taps.empty()) return r;
+    const int64_t deepest = *std::max_element(taps.begin(), taps.end());
+    const int64_t pools = nn::Vgg19Impl::pools_before(deepest);
+    r.min_side = int64_t(1) << pools;
+    r.why = fmt::format("loss.perceptual.taps: VGG-19 features {} come after {} 2x2 poolings", deepest, pools);
+    return r;
+  });
+  // The critic sees the output (and its condition, the input's size).
+  register_loss_need("adversarial", [](const Config& cfg) {
+    models::InputRequirement r;
+    if (!cfg.has("discriminator.name")) return r;
+    const auto d = nn::discriminator_min_side(cfg.get_string("discriminator.name"), cfg.sub("discriminator"));
+    r.min_side = d.min_side;
+    r.why = d.why;
+    return r;
+  });
   register_ssim_loss();
   register_composition_losses();
   register_physics_operators();

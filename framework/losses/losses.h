@@ -20,6 +20,7 @@
 //                 systems (Location-aware SIRR's L_mix, MBN), composable into any term list.
 #include <torch/torch.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -109,6 +110,14 @@ LossRegistry& losses();
 PixelLossPtr pixel_loss(const std::string& name, const Config& cfg, const LossContext& ctx);
 std::shared_ptr<CriticLoss> adversarial_loss(const std::string& name, const Config& cfg,
                                              const LossContext& ctx);
+
+// The smallest side a loss takes on an output it scores, and why: config-only (full config),
+// registered next to the loss (the perceptual loss: VGG-19's poolings before its deepest tap;
+// ssim: its window; adversarial: its critic, nn::discriminator_min_side). A loss without a rule
+// takes any side. losses::training_requirement (losses/terms.h) raises a model's to them.
+using LossNeedRule = std::function<models::InputRequirement(const Config& /*full config*/)>;
+void register_loss_need(const std::string& loss, LossNeedRule rule);
+models::InputRequirement loss_need(const Config& cfg, const std::string& loss);
 
 void register_builtins();
 

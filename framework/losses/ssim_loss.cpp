@@ -108,6 +108,13 @@ void register_ssim_loss() {
                [](const Config& cfg, const LossContext& ctx) -> LossTermPtr {
                  return std::make_shared<SsimLoss>(SsimWindow::from_config(cfg.sub("loss.ssim")), ctx.range);
                });
+  // No padding ("valid" filtering): the window must fit.
+  register_loss_need("ssim", [](const Config& cfg) {
+    models::InputRequirement r;
+    r.min_side = cfg.get_int("loss.ssim.window_size");
+    r.why = fmt::format("loss.ssim.window_size: its {0}x{0} window is not padded", r.min_side);
+    return r;
+  });
 }
 
 }  // namespace dmgn::losses

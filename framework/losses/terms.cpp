@@ -6,8 +6,12 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/dtype.h"
 #include "core/error.h"
+#include "core/log.h"
+#include "core/nearest.h"
 #include "core/options.h"
+#include "data/dataset.h"
 
 namespace dmgn::losses {
 
@@ -45,24 +49,91 @@ void TermValues::add(const std::string& name, torch::Tensor weighted) {
   terms.emplace_back(name, std::move(weighted));
 }
 
+namespace {
+
+// `config key 'loss.terms.NAME.FIELD' = "value": <why>; did you mean "nearest"? (known: ...)`.
+[[noreturn]] void unknown_name(const Config& cfg, const TermSpec& s, const char* field, const std::string& value,
+                               const std::string& why, const std::vector<std::string>& known) {
+  const std::string key = fmt::format("loss.terms.{}.{}", s.name, field);
+  const std::string from = cfg.source_of(key);
+  const std::string near = nearest_name(value, known);
+  throw ConfigError(fmt::format("config key '{}' = \"{}\": {}{} (known: {}){}", key, value, why,
+                                near.empty() ? "" : fmt::format("; did you mean \"{}\"?", near), fmt::join(known, ", "),
+                                from.empty() || from == "defaults" ? "" : fmt::format(" (set in {})", from)));
+}
+
+// A typo in a term's names is refused whatever its weight or `optional`.
+void check_names(const Config& cfg, const TermSpec& s) {
+  const std::string model = cfg.get_string("model.name");
+  if (!models::can_output(model, s.output))
+    unknown_name(cfg, s, "output", s.output,
+                 fmt::format("model '{}' has no output '{}' in any configuration", model, s.output),
+                 models::output_names(model));
+  const auto& fields = data::field::all();
+  const auto known_field = [&](const std::string& f) { return std::find(fields.begin(), fields.end(), f) != fields.end(); };
+  if (!s.target.empty() && !known_field(s.target))
+    unknown_name(cfg, s, "target", s.target,
+                 fmt::format("no dataset or synthesis provides a batch tensor '{}'", s.target), fields);
+  if (!s.condition.empty() && !known_field(s.condition))
+    unknown_name(cfg, s, "condition", s.condition,
+                 fmt::format("no dataset or synthesis provides a batch tensor '{}'", s.condition), fields);
+}
+
+}  // namespace
+
+TermPlan plan_terms(const Config& cfg, const models::ModelSpec& spec) {
+  TermPlan plan;
+  const std::string model = cfg.get_string("model.name");
+  for (const auto& s : term_specs(cfg)) {
+    check_names(cfg, s);
+    if (!(s.weight > 0)) continue;
+    if (spec.declares(s.output)) {
+      plan.active.push_back(s);
+      continue;
+    }
+    std::vector<std::string> keys;
+    for (const auto& d : spec.outputs) keys.push_back(d.key);
+    if (s.optional) {
+      plan.dropped.push_back({s.name, fmt::format("model '{}' as configured declares no output '{}' (it declares: {})",
+                                                  model, s.output, fmt::join(keys, ", "))});
+      continue;
+    }
+    throw ConfigError(fmt::format("config table [loss.terms.{}]: the model '{}' has no output '{}' (it declares: {}; "
+                                  "set optional = true to drop the term where an output is absent)",
+                                  s.name, model, s.output, fmt::join(keys, ", ")));
+  }
+  return plan;
+}
+
+models::InputRequirement training_requirement(const Config& cfg, const TermPlan& plan) {
+  auto r = models::input_requirement(cfg);
+  const int64_t m = std::max<int64_t>(1, r.multiple);
+  for (const auto& t : plan.active) {
+    const auto need = loss_need(cfg, t.loss);
+    const auto it = r.downscale.find(t.output);
+    const int64_t f = it == r.downscale.end() ? 1 : it->second;
+    const int64_t side = (need.min_side * f + m - 1) / m * m;
+    if (side <= r.min_side) continue;
+    r.min_side = side;
+    r.why = fmt::format("loss term '{}' ({} on '{}'{}): {}{}", t.name, t.loss, t.output,
+                        f > 1 ? fmt::format(", 1/{} of the input", f) : "", need.why,
+                        side > need.min_side * f ? fmt::format("; {} rounded up to a multiple of {}", need.min_side * f, m)
+                                                 : "");
+  }
+  return r;
+}
+
 TermSet::TermSet(const Config& cfg, const models::Model& model)
     : TermSet(cfg, model, LossContext{model.shared_vgg(), model.input_range()}) {}
 
 TermSet::TermSet(const Config& cfg, const models::Model& model, const LossContext& ctx) {
   const auto& spec = model.spec();
   std::map<std::string, LossTermPtr> made;  // one instance per registered loss
-  for (const auto& s : term_specs(cfg)) {
-    if (!(s.weight > 0)) continue;
+  auto plan = plan_terms(cfg, spec);
+  dropped_ = std::move(plan.dropped);
+  for (const auto& s : plan.active) {
     const auto where = fmt::format("config table [loss.terms.{}]", s.name);
     const auto* decl = spec.find(s.output);
-    if (!decl) {
-      if (s.optional) continue;
-      std::vector<std::string> keys;
-      for (const auto& d : spec.outputs) keys.push_back(d.key);
-      throw ConfigError(fmt::format("{}: the model '{}' has no output '{}' (it declares: {}; set optional = true "
-                                    "to drop the term where an output is absent)",
-                                    where, cfg.get_string("model.name"), s.output, fmt::join(keys, ", ")));
-    }
     if (s.target.empty()) throw ConfigError(fmt::format("{}: 'target' is empty", where));
     auto& loss = made[s.loss];
     if (!loss) loss = losses().make(s.loss, cfg, ctx);
@@ -83,6 +154,15 @@ TermSet::TermSet(const Config& cfg, const models::Model& model, const LossContex
   if (active_.empty())
     throw ConfigError("every loss term has weight 0 or scores an output the model lacks: nothing to train "
                       "([loss.terms.*])");
+}
+
+void TermSet::note_batch_drop(const TermSpec& s, const std::string& field) const {
+  {
+    const std::lock_guard<std::mutex> lock(noted_mutex_);
+    if (!noted_.insert(s.name).second) return;
+  }
+  log::info(fmt::format("loss term '{}' dropped from batches without '{}' (optional; first seen now, said once)",
+                        s.name, field));
 }
 
 std::vector<std::string> TermSet::discriminators() const {
@@ -125,7 +205,10 @@ TermValues TermSet::evaluate(const std::string& phase, const models::Outputs& ou
     const auto* cond = s.condition.empty() ? nullptr : find(batch, s.condition);
     const torch::Tensor no_condition;
     if (ys.empty() || !target || (!s.condition.empty() && !cond)) {
-      if (s.optional) continue;
+      if (s.optional) {
+        if (!ys.empty()) note_batch_drop(s, !target ? s.target : s.condition);
+        continue;
+      }
       throw Error(fmt::format("loss term '{}': {}", s.name,
                               ys.empty() ? fmt::format("the model returned no output '{}'", s.output)
                                          : fmt::format("the batch has no '{}'", !target ? s.target : s.condition)));
@@ -147,7 +230,7 @@ TermValues TermSet::evaluate(const std::string& phase, const models::Outputs& ou
         value = value.defined() ? value + v : v;
       }
     }
-    tv.add(s.name, s.weight * value.to(torch::kFloat));  // fp32 terms under bf16 autocast too
+    tv.add(s.name, s.weight * at_least_fp32(value));  // fp32 terms under bf16 autocast too
   }
   return tv;
 }
@@ -162,7 +245,10 @@ torch::Tensor TermSet::critic(const std::string& module, const models::Outputs& 
     const auto* real = find(batch, s.target);
     const auto* cond = s.condition.empty() ? nullptr : find(batch, s.condition);
     if (!fake.defined() || !real || (!s.condition.empty() && !cond)) {
-      if (s.optional) continue;
+      if (s.optional) {
+        if (fake.defined()) note_batch_drop(s, !real ? s.target : s.condition);
+        continue;
+      }
       throw Error(fmt::format("loss term '{}': the critic needs output '{}' and batch '{}', '{}'", s.name, s.output,
                               s.target, s.condition));
     }

@@ -12,7 +12,12 @@
 //   order       its place in the sum (then by name), so totals are reproducible
 //   phase       the update it belongs to (the recipe's phases; DMGN: "generator")
 //   optional    a term whose output the model does not declare, or whose target a batch
-//               lacks, is dropped instead of refused (DMGN's refine terms on "Coarse")
+//               lacks, is dropped instead of refused (DMGN's refine terms on "Coarse"), and
+//               the drop is said (plan_terms; evaluate logs a batch-dependent drop once)
+// Names are checked whatever the weight: an output must be one the model kind can produce in
+// some configuration (models::register_output_names), a target or condition one some dataset
+// or synthesis can provide (data::field::all()); anything else is a typo, refused naming the
+// key, the value and the nearest known name, so `optional` never hides it.
 // A target image larger than the output by an integer factor (multi-scale side outputs, e.g.
 // Location-aware SIRR's frames at H/2 and H/4) is area-downscaled to the output's size; any
 // other size mismatch is refused naming the term. Losses deriving from BatchLoss also see the
@@ -22,6 +27,8 @@
 #include <torch/torch.h>
 
 #include <map>
+#include <mutex>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -41,6 +48,27 @@ struct TermSpec {
 
 // Every [loss.terms.NAME] of cfg, in summation order (order, then name).
 std::vector<TermSpec> term_specs(const Config& cfg);
+
+// A term of the config that does not train this model, and why (one line).
+struct DroppedTerm {
+  std::string name, reason;
+};
+// cfg's terms for a model declaring `spec` (what TermSet trains, `dmgn info` lists): every
+// term's names checked (ConfigError naming the key for a typo, see above); `active`: weight > 0
+// and output declared; `dropped`: optional terms on an output this configuration of the model
+// does not declare (a required one is a ConfigError).
+struct TermPlan {
+  std::vector<TermSpec> active;
+  std::vector<DroppedTerm> dropped;
+};
+TermPlan plan_terms(const Config& cfg, const models::ModelSpec& spec);
+
+// The smallest training input (unpadded crops) for cfg's model with these terms: the model's
+// own (models::input_requirement) raised to what each active term's loss takes on its output
+// (loss_need: VGG poolings, SSIM window, the critic) times how much smaller than the input that
+// output is (InputRequirement::downscale), rounded up to the model's multiple; `why` names the
+// term that decides it. train::check_crop_fits_training refuses data.crop below it.
+models::InputRequirement training_requirement(const Config& cfg, const TermPlan& plan);
 
 // Named tensors of one batch in model space ("input", "background", "noise", ...).
 using NamedTensors = std::map<std::string, torch::Tensor>;
@@ -72,6 +100,8 @@ class TermSet {
   // After each critic step of `module` (weight clipping, when configured).
   void after_critic_step(const std::string& module, nn::Discriminator& d) const;
   const std::vector<TermSpec>& active() const { return active_; }
+  // Optional terms dropped for this model's configuration (plan_terms).
+  const std::vector<DroppedTerm>& dropped() const { return dropped_; }
 
  private:
   struct Built {
@@ -79,8 +109,13 @@ class TermSet {
     std::shared_ptr<BatchLoss> batch;
     std::shared_ptr<CriticLoss> critic;
   };
+  // Logs, once per term, that an optional term was dropped from a batch lacking `field`.
+  void note_batch_drop(const TermSpec& s, const std::string& field) const;
   std::vector<TermSpec> active_;
   std::vector<Built> built_;  // parallel to active_
+  std::vector<DroppedTerm> dropped_;
+  mutable std::mutex noted_mutex_;
+  mutable std::set<std::string> noted_;  // terms whose batch-dependent drop was logged
 };
 
 }  // namespace dmgn::losses

@@ -136,7 +136,10 @@ InputRequirement dmgn_input_requirement(const Config& cfg) {
   const Config m = cfg.sub("model");
   InputRequirement r;
   const auto need = [&](int64_t side, std::string why) {
-    if (side > r.min_side) r = {side, std::move(why)};
+    if (side > r.min_side) {
+      r.min_side = side;
+      r.why = std::move(why);
+    }
   };
   need(2, "3x3 convolutions padded by reflection");
   if (m.get_string("head.name") == "vgg_hypercolumn") {
@@ -160,7 +163,21 @@ InputRequirement dmgn_input_requirement(const Config& cfg) {
       const int64_t most = *std::max_element(d.begin(), d.end());
       need(most + 1, fmt::format("model.refine.dilations: reflection padding {}", most));
     }
+    // ACA's depthwise f_conv on the full-resolution features: reflection padding `pad` needs
+    // pad + 1 px, and the padded side must hold the kernel.
+    const auto sources = m.get_strings("refine.sources");
+    const bool aca_used = m.get_bool("refine.aca") && std::any_of(sources.begin(), sources.end(), [](const auto& s) {
+                            return s == "fb" || s == "r";
+                          });
+    if (aca_used) {
+      const int64_t k = m.get_int("aca.kernel"), pad = m.get_int("aca.pad");
+      need(std::max(pad + 1, k - 2 * pad),
+           fmt::format("model.aca: its {}x{} f_conv with reflection padding {}", k, k, pad));
+    }
   }
+  // Every level up-samples to its skip's size and G_refine keeps the resolution: any side at
+  // least this large works unpadded (multiple 1; evaluation still pads to 4 as the official
+  // test code does).
   return r;
 }
 

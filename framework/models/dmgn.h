@@ -37,8 +37,9 @@ class Dmgn : public Model {
 };
 
 // The smallest input DMGN takes under `cfg` (models/model.h): the VGG-19 head's poolings up to
-// its deepest tap, the reflection padding at the encoder's deepest level, and G_refine's largest
-// dilation (reflection padding = dilation).
+// its deepest tap (2^pools), the reflection padding at the encoder's deepest level (2^levels +
+// 1: ceil(H / 2^levels) >= 2), G_refine's largest dilation (reflection padding = dilation, so
+// dilation + 1) and ACA's f_conv. Any side from there works, unpadded too (multiple 1).
 InputRequirement dmgn_input_requirement(const Config& cfg);
 
 }  // namespace dmgn::models

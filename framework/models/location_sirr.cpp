@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <numeric>
+
 #include "core/error.h"
 #include "models/official_import.h"
 #include "nn/attention.h"
@@ -126,7 +128,7 @@ LocationSirr::LocationSirr(const Config& cfg) {
   if (init == "normal") nn::init_normal(*this, 0.02);
 
   spec_.input_range = InputRange::zero_one;
-  spec_.size_multiple = 8;
+  spec_.size_multiple = location_sirr_input_requirement(cfg).multiple;  // 8, or an MLSM scale's multiple
   spec_.task = "reflection";
   spec_.primary = "background";
   spec_.iterations = iterations_;
@@ -231,8 +233,26 @@ Outputs LocationSirr::forward(const torch::Tensor& input) {
   return out;
 }
 
-InputRequirement location_sirr_input_requirement(const Config&) {
-  return {8, "location_sirr: the multi-scale Laplacian's 1/8 scale and stage 2's two stride-2 levels"};
+InputRequirement location_sirr_input_requirement(const Config& cfg) {
+  const Config m = cfg.sub("model");
+  // forward() takes sides that are multiples of 8 (stage 2's two stride-2 levels come back by
+  // two x2 deconvs onto its skips, and the reference's 1/8 Laplacian scale), and the MLSM
+  // resizes by each of its scales exactly. Zero "same" padding everywhere, so once a side
+  // divides, every layer fits (1/8 of the smallest is 1 px).
+  InputRequirement r;
+  r.multiple = 8;
+  r.multiple_why = "location_sirr: stage 2's two stride-2 levels and the reference's 1/8 Laplacian scale";
+  if (m.get_bool("rdm") && m.get_string("rcmap_source") == "laplacian")
+    for (const auto s : m.get_ints("laplacian.scales"))
+      if (s > 1 && std::lcm(r.multiple, s) != r.multiple) {
+        r.multiple = std::lcm(r.multiple, s);
+        r.multiple_why = fmt::format("model.laplacian.scales: the multi-scale Laplacian resizes by {} exactly", s);
+      }
+  r.min_side = r.multiple;
+  r.why = r.multiple_why;
+  // Stage 2's side outputs (Eq. 10): a loss on them needs the input 2x / 4x what it takes.
+  r.downscale = {{"frame_half", 2}, {"frame_quarter", 4}};
+  return r;
 }
 
 int64_t import_reference(LocationSirr& model, const std::map<std::string, torch::Tensor>& state,

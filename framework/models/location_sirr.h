@@ -63,8 +63,10 @@ class LocationSirr : public Model {
   nn::Deconv deconv1_{nullptr}, deconv2_{nullptr};
 };
 
-// The smallest input: 8 px (the MLSM's 1/8 scale and stage 2's two stride-2 levels), and
-// inputs must be multiples of 8 (ModelSpec::size_multiple).
+// The smallest input: sides that are multiples of 8 (stage 2's two stride-2 levels, the MLSM's
+// 1/8 scale; of every MLSM scale), 8 px the least (models/model.h). Training needs more: the
+// perceptual loss on "frame_quarter" (1/4 of the input, `downscale`) and the critic
+// (losses::training_requirement): 64 px with the paper's losses.
 InputRequirement location_sirr_input_requirement(const Config& cfg);
 
 // Copies a reference state dict (LRM.state_dict(), optionally with a "module." prefix) into

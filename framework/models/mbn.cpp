@@ -227,11 +227,33 @@ std::vector<torch::nn::Module*> Mbn::input_branches() {
   return {rain_head_.get(), blur_head_.get(), jpeg_head_.get(), haze_head_.get()};
 }
 
-InputRequirement mbn_input_requirement(const Config&) {
+InputRequirement mbn_input_requirement(const Config& cfg) {
+  const Config m = cfg.sub("model");
+  InputRequirement r;
+  r.multiple = 16;
+  r.multiple_why = "MBN: run_path takes sides that are multiples of 16 (the stem's stride-2 levels)";
+  r.min_side = 16;
+  if (m.get_string("design") == "minimal") {  // one plain branch, M1..M5, single scale
+    r.why = "MBN's minimal design: its sides are multiples of 16";
+    return r;
+  }
+  // The paths this model can take: R-MBN's stages, or any task a sample routes MBN to.
+  const bool recurrent = m.get_string("mode") == "recurrent";
+  const std::vector<std::string> paths = recurrent ? m.get_strings("order") : known_tasks();
+  const auto c2f = std::find_if(paths.begin(), paths.end(), [](const auto& t) { return t == "blur" || t == "jpeg"; });
+  if (c2f == paths.end()) {
+    r.why = "MBN: its sides are multiples of 16 (model.order has no blur or JPEG stage)";
+    return r;
+  }
   // The blur and JPEG paths' coarse pass works at 1/16 of the input in the stem, where M6's
   // dilated 7x7 up_conv reflection-pads by 6 at 1/8: 64 px is the smallest multiple of 16 that
-  // fits (the reference fails at 48 the same way).
-  return {64, "MBN: the coarse pass reaches 1/8 in M6's up_conv, whose dilated 7x7 kernel reflection-pads by 6"};
+  // fits (the reference fails at 48 the same way). Their "scales" (R-MBN's: its last stage's)
+  // start at 1/4.
+  r.min_side = 64;
+  r.why = fmt::format("{}: the coarse pass reaches 1/8 in M6's up_conv, whose dilated 7x7 kernel reflection-pads by 6",
+                      recurrent ? "model.order's " + *c2f + " stage" : std::string("MBN routes any task, blur and JPEG included"));
+  if (!recurrent || paths.back() == "blur" || paths.back() == "jpeg") r.downscale = {{"scales", 4}};
+  return r;
 }
 
 }  // namespace dmgn::models

@@ -18,7 +18,7 @@
 // or batch's task; model.path otherwise). "recurrent" is R-MBN: the forward paths in
 // model.order (the paper's J -> H -> B -> R), each stage's output clamped to [0, 1] before the
 // next stage (whose pyramid is recomputed from it), as the reference's test_RMBN.py does.
-// Images in [0, 1]; sides a multiple of 16, at least 64.
+// Images in [0, 1]; sides a multiple of 16, at least 64 where a blur or JPEG path runs (below).
 // Outputs: "background" (the final restored image), "scales" (the path's outputs, coarse to
 // fine: three for blur / JPEG, one otherwise; the multi-scale loss reads them), and in recurrent
 // mode "stages" (every stage's output before clamping) and "stage_<task>" per stage.
@@ -44,6 +44,7 @@ class Mbn : public Model, public TaskRouted {
   std::vector<std::string> routed_tasks() const override { return {"rain", "blur", "jpeg", "haze"}; }
   void route(const std::string& task) override;
   std::string routed() const override { return path_; }
+  bool one_path() const override { return recurrent_; }
 
   // One task's forward path on an input in [0, 1]: its outputs coarse to fine.
   std::vector<torch::Tensor> run_path(const std::string& task, const torch::Tensor& input);
@@ -79,6 +80,9 @@ class Mbn : public Model, public TaskRouted {
   std::map<std::string, nn::DecoderUp2> minimal_dec_;  // task -> g_i (minimal design)
 };
 
+// The smallest input: multiples of 16; 64 px where a blur or JPEG path can run (every
+// routed MBN, an R-MBN whose order has one: their coarse pass at 1/4), 16 otherwise (the
+// minimal design; R-MBN of rain / haze stages).
 InputRequirement mbn_input_requirement(const Config& cfg);
 
 }  // namespace dmgn::models

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <string_view>
 
 #include "core/error.h"
 
@@ -53,6 +54,47 @@ void register_input_requirement(const std::string& model_name, InputRequirementR
 InputRequirement input_requirement(const Config& cfg) {
   const auto it = requirement_rules().find(cfg.get_string("model.name"));
   return it == requirement_rules().end() ? InputRequirement{} : it->second(cfg);
+}
+
+std::string InputRequirement::refuses(int64_t h, int64_t w) const {
+  if (h < min_side || w < min_side)
+    return fmt::format("smaller than the {}x{} the model takes{}", min_side, min_side, why.empty() ? "" : " (" + why + ")");
+  if (multiple > 1 && (h % multiple != 0 || w % multiple != 0))
+    return fmt::format("not a multiple of {} on each side, as the model takes its inputs unpadded{}", multiple,
+                       multiple_why.empty() ? "" : " (" + multiple_why + ")");
+  return "";
+}
+
+namespace {
+
+std::map<std::string, std::vector<std::string>>& output_name_table() {
+  static std::map<std::string, std::vector<std::string>> table;
+  return table;
+}
+
+}  // namespace
+
+void register_output_names(const std::string& model_name, std::vector<std::string> names) {
+  output_name_table()[model_name] = std::move(names);
+}
+
+std::vector<std::string> output_names(const std::string& model_name) {
+  const auto it = output_name_table().find(model_name);
+  return it == output_name_table().end() ? std::vector<std::string>{} : it->second;
+}
+
+bool can_output(const std::string& model_name, const std::string& key) {
+  const auto names = output_names(model_name);
+  if (names.empty()) return true;
+  for (const auto& n : names) {
+    if (!n.empty() && n.back() == '*') {
+      const std::string_view prefix(n.data(), n.size() - 1);
+      if (key.size() > prefix.size() && std::string_view(key).substr(0, prefix.size()) == prefix) return true;
+    } else if (n == key) {
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace dmgn::models

@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -59,13 +60,40 @@ ModelPtr build_model(const Config& cfg);
 // samples by name (data::Dataset::require_min_side), so they follow data.on_bad_sample and
 // `dmgn data check` reports them, instead of failing inside a padding op. Computed from the
 // config alone (no model is built); a model registers its rule next to its factory.
+// The model's own limit; training also needs what its loss terms and critic take
+// (losses::training_requirement, checked by train::check_crop_fits_training).
+// Two paths take images: evaluation (and `visualize`) reflection-pads each image to a multiple
+// of ModelSpec::size_multiple, so every side >= min_side works there; training feeds its crops
+// (data.crop) unpadded, so a training side must also be a multiple of `multiple`
+// (train::check_crop_fits_model). min_side is itself a multiple of `multiple`, and every side
+// >= min_side that is a multiple of `multiple` runs forward and backward.
 struct InputRequirement {
   int64_t min_side = 1;
   std::string why;
+  int64_t multiple = 1;  // unpadded sides (training crops) must be multiples of this
+  std::string multiple_why;
+  // Outputs smaller than the input, by the factor (Location-aware SIRR's "frame_quarter": 4; a
+  // list: its smallest item): a loss term on one needs the input that much larger
+  // (losses::training_requirement). Absent: the input's size.
+  std::map<std::string, int64_t> downscale;
+  // "" when an unpadded h x w input fits, else why not (one clause, no key named).
+  std::string refuses(int64_t h, int64_t w) const;
 };
 using InputRequirementRule = std::function<InputRequirement(const Config& /*full config*/)>;
 void register_input_requirement(const std::string& model_name, InputRequirementRule rule);
 // For config's model.name; {1, ""} for a model that registered no rule.
 InputRequirement input_requirement(const Config& cfg);
+
+// Every output name a model kind can declare in some configuration (the union of its
+// ModelSpec::outputs over all configs), registered next to its factory: a loss term's
+// `output` outside it is a typo (losses/terms.h), one inside it that this configuration does
+// not declare may be dropped by an `optional` term. A name ending in '*' is a prefix pattern
+// (R-MBN's "stage_*": "stage_<task>" for each stage).
+void register_output_names(const std::string& model_name, std::vector<std::string> names);
+// What model_name registered (empty when nothing).
+std::vector<std::string> output_names(const std::string& model_name);
+// Whether `key` is one of model_name's output names (patterns matched); true for a model that
+// registered none (nothing to check against).
+bool can_output(const std::string& model_name, const std::string& key);
 
 }  // namespace dmgn::models

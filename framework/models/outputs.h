@@ -57,6 +57,12 @@ struct ModelSpec {
   std::string task;           // metric task (task.name): which conventions score it
   int64_t iterations = 1;     // recurrent passes of one set of weights per forward (info
                               // prints the MACs per iteration)
+  // For a model of local operations only (convolutions, strided or pooled, no global pooling
+  // or normalisation over the image): how far (px) an output pixel sees in every direction.
+  // Evaluation then restores an image too large for memory in tiles overlapping by at least
+  // this much, exactly as at full size (train/tiling.h). -1: the model has global operations
+  // (DMGN's ACA pooling, instance norm, ...) and an image too large for memory is refused.
+  int64_t receptive_radius = -1;
   const OutputDecl* find(const std::string& key) const;
   bool declares(const std::string& key) const { return find(key) != nullptr; }
 };

@@ -93,8 +93,22 @@ Outputs PhysicsGan::forward(const torch::Tensor& input) {
   return out;
 }
 
-InputRequirement physics_gan_input_requirement(const Config&) {
-  return {8, "physics_gan: two stride-2 levels, then the residual blocks' reflection padding of 1"};
+InputRequirement physics_gan_input_requirement(const Config& cfg) {
+  // Two 3x3 stride-2 convs (padding 1: ceil(H/2) each) and two x2 transposed convs give
+  // 4 * ceil(H/4): the output has the input's size only for multiples of 4. The first
+  // ReflectionPad(3) needs 4 px; each residual block's ReflectionPad(1) at 1/4 needs 2 px there,
+  // so 5 px, rounded up to the multiple: 8.
+  InputRequirement r;
+  r.multiple = 4;
+  r.multiple_why = "physics_gan: two stride-2 levels and two x2 transposed convs (output 4 * ceil(H/4))";
+  if (cfg.get_int("model.blocks") > 0) {
+    r.min_side = 8;
+    r.why = "physics_gan: the residual blocks' reflection padding of 1 needs 2 px at 1/4 (5 px; 8 as a multiple of 4)";
+  } else {
+    r.min_side = 4;
+    r.why = "physics_gan: the first 7x7 conv's reflection padding of 3";
+  }
+  return r;
 }
 
 }  // namespace dmgn::models

@@ -31,8 +31,9 @@ class PhysicsGan : public Model {
   torch::nn::Sequential model_{nullptr};
 };
 
-// The smallest input: 8 px (two stride-2 levels, then the residual blocks' reflection padding
-// of 1 needs at least 2 px).
+// The smallest input: multiples of 4 (two stride-2 levels), 8 px the least with residual
+// blocks (their reflection padding of 1 needs 2 px at 1/4), 4 px without (the first
+// ReflectionPad(3)). Training needs the critics' side too (losses::training_requirement).
 InputRequirement physics_gan_input_requirement(const Config& cfg);
 
 }  // namespace dmgn::models

@@ -18,6 +18,9 @@ class TaskRouted {
   // accepts every task.
   virtual void route(const std::string& task) = 0;
   virtual std::string routed() const = 0;
+  // True when every task takes the same computation (R-MBN's recurrent chain: the task only
+  // names the batch), so that one task's path stands for all of them.
+  virtual bool one_path() const { return false; }
 };
 
 }  // namespace dmgn::models

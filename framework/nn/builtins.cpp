@@ -54,6 +54,8 @@ void register_builtins() {
                        [](const Config& c) -> DiscriminatorPtr { return std::make_shared<PatchGan>(c); });
   discriminators().add("patchgan_image", "pix2pix N-layer PatchGAN on the image alone (unconditioned)",
                        [](const Config& c) -> DiscriminatorPtr { return std::make_shared<PatchGan>(c, false); });
+  register_min_side("patchgan", patchgan_min_side);
+  register_min_side("patchgan_image", patchgan_min_side);
 
   // Location-aware SIRR's blocks (nn/sirr_blocks.h), sized from the [model] table of a
   // location_sirr config and the shape's channels.

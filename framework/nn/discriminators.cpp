@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <map>
+
 #include "core/error.h"
 
 namespace dmgn::nn {
@@ -71,6 +73,29 @@ torch::Tensor PatchGan::forward(const torch::Tensor& b, const torch::Tensor& i) 
 DiscriminatorRegistry& discriminators() {
   static DiscriminatorRegistry registry("discriminator");
   return registry;
+}
+
+namespace {
+
+std::map<std::string, SideNeedRule>& side_rules() {
+  static std::map<std::string, SideNeedRule> rules;
+  return rules;
+}
+
+}  // namespace
+
+void register_min_side(const std::string& name, SideNeedRule rule) { side_rules()[name] = std::move(rule); }
+
+SideNeed discriminator_min_side(const std::string& name, const Config& table) {
+  const auto it = side_rules().find(name);
+  return it == side_rules().end() ? SideNeed{} : it->second(table);
+}
+
+SideNeed patchgan_min_side(const Config& table) {
+  const int64_t layers = table.get_int("layers");
+  return {3 * (int64_t(1) << layers),
+          fmt::format("discriminator.layers = {}: its last two 4x4 convs need 3 px after {} stride-2 convs", layers,
+                      layers)};
 }
 
 }  // namespace dmgn::nn

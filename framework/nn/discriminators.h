@@ -9,7 +9,9 @@
 //              passed to forward() is ignored and may be undefined.
 #include <torch/torch.h>
 
+#include <functional>
 #include <memory>
+#include <string>
 
 #include "core/config.h"
 #include "core/registry.h"
@@ -38,5 +40,18 @@ class PatchGan : public Discriminator {
 
 using DiscriminatorRegistry = Registry<DiscriminatorPtr, const Config&>;
 DiscriminatorRegistry& discriminators();
+
+// The smallest side a discriminator takes, and why (cfg: its [discriminator] table),
+// registered next to its factory (nn/builtins.cpp); {1, ""} for one that registered none.
+struct SideNeed {
+  int64_t min_side = 1;
+  std::string why;
+};
+using SideNeedRule = std::function<SideNeed(const Config& /*[discriminator] table*/)>;
+void register_min_side(const std::string& name, SideNeedRule rule);
+SideNeed discriminator_min_side(const std::string& name, const Config& table);
+// PatchGan's: `layers` 4x4 stride-2 convs (padding 1: floor(H/2) each), then two 4x4 convs of
+// padding 1 (H - 1 each), the last needing 4 px padded: 3 px at 1/2^layers, 3 * 2^layers.
+SideNeed patchgan_min_side(const Config& table);
 
 }  // namespace dmgn::nn
