@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "core/dtype.h"
 #include "core/error.h"
 
 namespace dmgn::nn {
@@ -49,14 +50,14 @@ torch::Tensor NdmImpl::forward(const torch::Tensor& f_input, const torch::Tensor
   auto h = torch::cat({f_input, f_noise}, 1);
   h = torch::relu(conv2_->forward(torch::relu(conv1_->forward(h))));
   // Eq. 9; the sigmoid in fp32 so that A_r keeps its resolution near 0 and 1 under bf16.
-  auto a_r = torch::sigmoid(mask2_->forward(torch::tanh(mask1_->forward(h))).to(torch::kFloat));
+  auto a_r = torch::sigmoid(at_least_fp32(mask2_->forward(torch::tanh(mask1_->forward(h)))));
   return normalise_map(a_r, normalise_);
 }
 
 torch::Tensor normalise_map(const torch::Tensor& a_in, NdmNormalise mode) {
   // The official code divides by (max - mean) with no guard; a constant map would give
   // 0/0, so the denominator is clamped at 1e-12 (no effect otherwise). fp32: see the header.
-  const auto a = a_in.to(torch::kFloat);
+  const auto a = at_least_fp32(a_in);
   switch (mode) {
     case NdmNormalise::none: return a;
     case NdmNormalise::batch: {

@@ -10,9 +10,10 @@ Execution Execution::from_config(const Config& cfg, torch::Device device) {
   Execution e;
   e.device = device;
   const std::string p = cfg.get_string("train.precision");
-  if (p != "fp32" && p != "bf16")
-    throw ConfigError(fmt::format("config key 'train.precision': '{}' is not one of fp32, bf16", p));
+  if (p != "fp32" && p != "bf16" && p != "fp64")
+    throw ConfigError(fmt::format("config key 'train.precision': '{}' is not one of fp32, bf16, fp64", p));
   e.bf16 = p == "bf16";
+  e.fp64 = p == "fp64";
   e.channels_last = cfg.get_bool("runtime.channels_last");
   e.cudnn_benchmark = cfg.get_bool("runtime.cudnn_benchmark");
   e.tf32 = cfg.get_bool("runtime.tf32");
@@ -26,17 +27,19 @@ void Execution::apply_cudnn() const {
 }
 
 torch::Tensor Execution::place(const torch::Tensor& x) const {
-  auto y = x.to(device);
+  auto y = fp64 && x.is_floating_point() ? x.to(device, torch::kDouble) : x.to(device);
   return y.dim() == 4 ? y.contiguous(memory_format()) : y;
 }
 
 void Execution::lay_out(torch::nn::Module& module) const {
   torch::NoGradGuard no_grad;
   const auto fmt = memory_format();
-  for (auto& p : module.parameters())
-    if (p.dim() == 4 && !p.is_contiguous(fmt)) p.set_data(p.data().contiguous(fmt));
-  for (auto& b : module.buffers())
-    if (b.dim() == 4 && !b.is_contiguous(fmt)) b.set_data(b.data().contiguous(fmt));
+  const auto place = [&](torch::Tensor& t) {
+    if (fp64 && t.is_floating_point() && t.scalar_type() != torch::kDouble) t.set_data(t.data().to(torch::kDouble));
+    if (t.dim() == 4 && !t.is_contiguous(fmt)) t.set_data(t.data().contiguous(fmt));
+  };
+  for (auto& p : module.parameters()) place(p);
+  for (auto& b : module.buffers()) place(b);
 }
 
 }  // namespace dmgn::train

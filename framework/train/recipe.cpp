@@ -26,6 +26,7 @@ RecipePtr build_recipe(const RecipeEnv& env) { return recipes().make(env.cfg.get
 
 Recipe::Recipe(const RecipeEnv& env)
     : cfg_(env.cfg), coll_(env.collective), device_(env.device), exec_(Execution::from_config(env.cfg, env.device)),
+      default_dtype_(exec_.fp64),
       nonfinite_(env.cfg.get_string("train.nonfinite")),
       seed_(static_cast<uint64_t>(env.cfg.get_int("run.seed"))) {
   if (nonfinite_ != "stop" && nonfinite_ != "skip")
@@ -33,6 +34,14 @@ Recipe::Recipe(const RecipeEnv& env)
   if (!(cfg_.get_float("runtime.bucket_mb") > 0)) throw ConfigError("config key 'runtime.bucket_mb' must be > 0");
   torch::manual_seed(seed_);
   schedule_ = std::make_unique<LrSchedule>(cfg_, env.total_steps);
+}
+
+Recipe::DefaultDtype::DefaultDtype(bool fp64) : on(fp64), previous(torch::get_default_dtype()) {
+  if (on) torch::set_default_dtype(caffe2::TypeMeta::Make<double>());
+}
+
+Recipe::DefaultDtype::~DefaultDtype() {
+  if (on) torch::set_default_dtype(previous);
 }
 
 void Recipe::add_module(const std::string& name, std::shared_ptr<torch::nn::Module> module, bool rank_local) {

@@ -153,6 +153,16 @@ class Recipe {
   CollectivePtr coll_;
   torch::Device device_;
   Execution exec_;
+  // An fp64 run: torch's default dtype is float64 while the recipe lives, so every tensor its
+  // modules create without explicit options is float64 too (restored after).
+  struct DefaultDtype {
+    explicit DefaultDtype(bool fp64);
+    ~DefaultDtype();
+    DefaultDtype(const DefaultDtype&) = delete;
+    DefaultDtype& operator=(const DefaultDtype&) = delete;
+    bool on;
+    caffe2::TypeMeta previous;
+  } default_dtype_;
   std::string nonfinite_;
   uint64_t seed_;
   std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>> modules_;

@@ -8,6 +8,7 @@
 // optim.lr / optim.d_lr with optim.betas for both.
 #include <fmt/format.h>
 
+#include "core/dtype.h"
 #include "core/error.h"
 #include "nn/discriminators.h"
 #include "train/recipe.h"
@@ -48,11 +49,13 @@ class DmgnRecipe : public Recipe {
   void run(Frame& f) override {
     const auto out = f.forward([&] { return model_->forward(f.batch().at("input")); });
     f.note_outputs(out);
-    for (const auto& [n, d] : discs_) {
+    for (const auto& entry : discs_) {
+      const auto& n = entry.first;
+      const auto& d = entry.second;
       losses::TermValues critic;
       critic.total = f.forward([&] { return terms_->critic(n, out, f.batch(), *d); });
       if (!critic.total.defined()) continue;  // its (optional) terms do not apply to this batch
-      critic.total = critic.total.to(torch::kFloat);
+      critic.total = at_least_fp32(critic.total);
       if (f.update("opt_d", critic, "d_loss", kCriticTerm)) terms_->after_critic_step(n, *d);
     }
     losses::TermValues g;

@@ -13,6 +13,7 @@
 // Modules "model" and "discriminator"; Adam optim.lr / optim.d_lr with optim.betas.
 #include <fmt/format.h>
 
+#include "core/dtype.h"
 #include "core/error.h"
 #include "models/location_sirr.h"
 #include "nn/discriminators.h"
@@ -83,7 +84,7 @@ class LocationSirrRecipe : public Recipe {
       losses::TermValues critic;
       critic.total = f.forward([&] { return terms_->critic(disc_name_, out, f.batch(), *disc_); });
       if (critic.total.defined()) {
-        critic.total = critic.total.to(torch::kFloat);
+        critic.total = at_least_fp32(critic.total);
         f.update("opt_d", critic, "d_loss", "discriminator loss (Eq. 14)");
       }
     }

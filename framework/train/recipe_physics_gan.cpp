@@ -13,6 +13,7 @@
 // Adam optim.lr / optim.d_lr with optim.betas for all three.
 #include <fmt/format.h>
 
+#include "core/dtype.h"
 #include "core/error.h"
 #include "losses/physics.h"
 #include "models/physics_gan.h"
@@ -108,7 +109,7 @@ class PhysicsGanRecipe : public Recipe {
       losses::TermValues critic;
       critic.total = f.forward([&] { return terms_->critic(name, drawn, batch, *it->second); });
       if (!critic.total.defined()) continue;
-      critic.total = critic.total.to(torch::kFloat);
+      critic.total = at_least_fp32(critic.total);
       const std::string opt = std::string(name) == "d_g" ? "opt_dg" : "opt_dh";
       f.update(opt, critic, std::string(name) + "_loss", std::string("discriminator ") + name + " loss (LSGAN)");
       terms_->after_critic_step(name, *it->second);
