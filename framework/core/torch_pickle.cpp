@@ -12,6 +12,7 @@
 
 #include "core/compat.h"
 #include "core/error.h"
+#include "core/zip_crc.h"
 
 namespace dmgn::compat {
 namespace {
@@ -339,6 +340,10 @@ std::map<std::string, torch::Tensor> load_state_dict(const std::filesystem::path
                                 "PyTorch >= 1.6 without _use_new_zipfile_serialization=False)",
                                 file.string()));
   }
+  if (const auto bad = zip_crc_mismatches(file); !bad.empty())
+    throw DataError(fmt::format("'{}' is corrupted: {} record(s) fail their CRC-32 check (first: '{}'); download or "
+                                "export it again",
+                                file.string(), bad.size(), bad.front()));
   if (!zip->hasRecord("data.pkl"))
     throw DataError(fmt::format("'{}' has no data.pkl record", file.string()));
   auto [ptr, size] = zip->getRecord("data.pkl");

@@ -13,6 +13,7 @@
 
 #include "core/compat.h"
 #include "core/error.h"
+#include "train/checkpoint_integrity.h"
 
 namespace dmgn::train {
 namespace fs = std::filesystem;
@@ -29,18 +30,36 @@ void fsync_path(const fs::path& p, bool directory) {
     throw IoError(fmt::format("cannot sync '{}': {}", p.string(), std::strerror(err)));
 }
 
-void write_module(torch::serialize::OutputArchive& ar, torch::nn::Module& m) {
-  for (const auto& item : m.named_parameters()) ar.write(item.key(), item.value(), false);
-  for (const auto& item : m.named_buffers()) ar.write(item.key(), item.value(), true);
+void write_module(torch::serialize::OutputArchive& ar, torch::nn::Module& m, const std::string& part,
+                  TensorChecksums& sums) {
+  for (const auto& item : m.named_parameters()) {
+    ar.write(item.key(), item.value(), false);
+    sums[part + "/" + item.key()] = tensor_checksum(item.value());
+  }
+  for (const auto& item : m.named_buffers()) {
+    ar.write(item.key(), item.value(), true);
+    sums[part + "/" + item.key()] = tensor_checksum(item.value());
+  }
 }
 
+// `sums`: the checkpoint's tensor checksums (empty for checkpoints written before them).
 void read_module(torch::serialize::InputArchive& ar, torch::nn::Module& m, const std::string& what,
-                 const fs::path& file) {
+                 const fs::path& file, const TensorChecksums& sums) {
   torch::NoGradGuard guard;
   auto load = [&](const std::string& key, torch::Tensor& dst, bool buffer) {
     torch::Tensor t;
     if (!ar.try_read(key, t, buffer))
       throw DataError(fmt::format("checkpoint '{}' has no {} tensor '{}'", file.string(), what, key));
+    if (!sums.empty()) {
+      const auto it = sums.find(what + "/" + key);
+      if (it == sums.end())
+        throw DataError(fmt::format("checkpoint '{}' is corrupted: {} tensor '{}' has no checksum", file.string(),
+                                    what, key));
+      if (tensor_checksum(t) != it->second)
+        throw DataError(fmt::format("checkpoint '{}' is corrupted: {} tensor '{}' does not match its checksum (bytes "
+                                    "changed on disk); restore the file from a copy or use an earlier checkpoint",
+                                    file.string(), what, key));
+    }
     if (t.sizes() != dst.sizes())
       throw DataError(fmt::format("checkpoint '{}': {} tensor '{}' has shape [{}], the model has [{}]",
                                   file.string(), what, key, fmt::join(t.sizes(), ","),
@@ -96,7 +115,8 @@ void write_archive(torch::serialize::OutputArchive& root, const fs::path& tmp, c
 // Part names share the archive's root with the metadata.
 void check_part_names(const CheckpointParts& parts, const fs::path& file) {
   static const std::vector<std::string> reserved{"format", "step", "epoch", "batch_in_epoch", "config", "kind",
-                                                 "world_size", "rng_cpu", "rng_cuda", "modules", "optimizers"};
+                                                 "world_size", "rng_cpu", "rng_cuda", "modules", "optimizers",
+                                                 "checksums"};
   std::vector<std::string> seen;
   auto check = [&](const std::string& name, const void* part) {
     if (!part) throw Error(fmt::format("checkpoint '{}': part '{}' is null", file.string(), name));
@@ -159,9 +179,10 @@ void save_checkpoint(const fs::path& file, const CheckpointMeta& meta, const Che
   if (meta.cuda_rng_states.defined()) root.write("rng_cuda", meta.cuda_rng_states);
   check_part_names(parts, file);
   std::vector<std::string> modules, optimizers;
+  TensorChecksums sums;
   for (const auto& [name, m] : parts.modules) {
     torch::serialize::OutputArchive a;
-    write_module(a, *m);
+    write_module(a, *m, name, sums);
     root.write(name, a);
     modules.push_back(name);
   }
@@ -173,6 +194,7 @@ void save_checkpoint(const fs::path& file, const CheckpointMeta& meta, const Che
   }
   root.write("modules", c10::IValue(fmt::format("{}", fmt::join(modules, ","))));
   root.write("optimizers", c10::IValue(fmt::format("{}", fmt::join(optimizers, ","))));
+  root.write("checksums", c10::IValue(encode_checksums(sums)));
   atomic_write(file, [&](const fs::path& tmp) { write_archive(root, tmp, file); });
 }
 
@@ -217,6 +239,11 @@ CheckpointMeta read_checkpoint_meta(const fs::path& file) {
 CheckpointMeta load_checkpoint(const fs::path& file, const CheckpointParts& parts, int rank) {
   auto root = open_archive(file);
   CheckpointMeta meta = read_meta(root, file);
+  // Every record against the zip's CRC-32, and every module tensor against its own checksum
+  // (which names the tensor; the zip check names the records of everything else).
+  const auto bad_records = zip_crc_mismatches(file);
+  TensorChecksums sums;
+  if (c10::IValue v; root.try_read("checksums", v)) sums = decode_checksums(v.toStringRef(), file);
   auto sub = [&](const char* key, const char* what) {
     torch::serialize::InputArchive a;
     if (!root.try_read(key, a))
@@ -226,8 +253,12 @@ CheckpointMeta load_checkpoint(const fs::path& file, const CheckpointParts& part
   check_part_names(parts, file);
   for (const auto& [name, m] : parts.modules) {
     auto a = sub(name.c_str(), name.c_str());
-    read_module(a, *m, name, file);
+    read_module(a, *m, name, file, sums);
   }
+  if (!bad_records.empty())
+    throw DataError(fmt::format("checkpoint '{}' is corrupted: {} record(s) fail their CRC-32 check (first: '{}'); "
+                                "restore the file from a copy or use an earlier checkpoint",
+                                file.string(), bad_records.size(), bad_records.front()));
   // Adam's moments must be finite too: a NaN there turns the first update into NaN parameters.
   for (const auto& [name, opt] : parts.optimizers) {
     auto a = sub(name.c_str(), ("optimizer " + name).c_str());
