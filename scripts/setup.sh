@@ -2,7 +2,7 @@
 # Installs the Debian packages dmgn needs (Debian 12 / Ubuntu 22.04+), only those missing.
 set -euo pipefail
 packages=(
-  build-essential cmake git pkg-config
+  build-essential cmake git pkg-config clang                   # clang: the CUDA compile check
   libtorch-dev libgloo-dev libopencv-dev libtomlplusplus-dev libfmt-dev libsqlite3-dev
   libgtest-dev libcli11-dev libopenblas0-pthread libhdf5-dev
   python3 python3-numpy python3-matplotlib python3-skimage python3-torch

@@ -163,10 +163,11 @@ PaperVsOurs build_table(const store::RunStore& store, const PaperTable& paper, c
   for (const auto& label : labels)
     for (const auto& col : t.columns)
       for (const auto& rn : candidates(variant_of_cell(label, col.label)))
-        for (const auto& [key, metric] : rn.best) {
+        for (const auto& best : rn.best) {
+          const auto& dataset = best.first.first;
           const bool in_paper = std::any_of(t.columns.begin(), t.columns.end(),
-                                            [&](const DatasetColumn& c) { return c.id == key.first; });
-          if (!in_paper) extra.insert(key.first);
+                                            [&](const DatasetColumn& c) { return c.id == dataset; });
+          if (!in_paper) extra.insert(dataset);
         }
   for (const auto& d : extra) t.columns.push_back({d, d, false});
 
