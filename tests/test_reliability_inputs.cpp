@@ -87,9 +87,10 @@ TEST_F(Inputs, ValuesAreCheckedAgainstTheirRangesAndRegistriesAtLoad) {
                                "/experiments/quickstart.toml --set 'train.precision=\"fp8\"'");
   EXPECT_EQ(show.code, 1) << show.out;
 
-  // Every numeric key of the schema has a rule.
+  // Every numeric key of the schema has a rule, and every integer key's rule bounds it from above
+  // (with its reason) or says "unbounded" (steps, seeds, counts that size nothing).
   const auto rules = dmgn::config_rules::keys_with_rules();
-  std::vector<std::string> missing;
+  std::vector<std::string> missing, unbounded;
   std::function<void(const toml::table&, const std::string&)> walk = [&](const toml::table& t,
                                                                          const std::string& prefix) {
     for (auto&& [k, v] : t) {
@@ -103,11 +104,15 @@ TEST_F(Inputs, ValuesAreCheckedAgainstTheirRangesAndRegistriesAtLoad) {
                            (v.is_array() && !v.as_array()->empty() &&
                             (v.as_array()->get(0)->is_integer() || v.as_array()->get(0)->is_floating_point()));
       if (numeric && std::find(rules.begin(), rules.end(), key) == rules.end()) missing.push_back(key);
+      const bool integer = v.is_integer() || (v.is_array() && !v.as_array()->empty() && v.as_array()->get(0)->is_integer());
+      if (integer && !dmgn::config_rules::states_upper_bound(key)) unbounded.push_back(key);
     }
   };
   for (const auto& f : dmgn::schema::catalog()->fragments()) walk(f->table, "");
   EXPECT_TRUE(missing.empty()) << "numeric keys without a rule in their schema fragment: "
                                << ::testing::PrintToString(missing);
+  EXPECT_TRUE(unbounded.empty()) << "integer keys with neither an upper bound nor \"unbounded\" in their rule: "
+                                 << ::testing::PrintToString(unbounded);
 }
 
 TEST_F(Inputs, ImagesSmallerThanTheModelTakesAreNamedAndFollowOnBadSample) {

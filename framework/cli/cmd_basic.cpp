@@ -104,6 +104,10 @@ void add_info(CLI::App& app) {
     train::apply_threads(cfg);
     torch::manual_seed(cfg.get_int("run.seed"));
     auto model = models::build_model(cfg);
+    // The terms that would train it (weight > 0, output declared; names checked: a typo stops
+    // here, before anything is printed), without building the losses (a recipe may hold what a
+    // loss needs, e.g. Location-aware SIRR's VGG-19).
+    const auto plan = losses::plan_terms(cfg, model->spec());
     const auto pc = nn::count_parameters(*model);
     const int64_t vest = model->vestigial_parameters();
     const auto count_macs = [&] {
@@ -162,18 +166,26 @@ void add_info(CLI::App& app) {
     std::printf("inputs      %s, padded to a multiple of %lld\n",
                 spec.input_range == models::InputRange::minus_one_one ? "[-1, 1]" : "[0, 1]",
                 static_cast<long long>(spec.size_multiple));
-    // The terms that would train it (weight > 0, output declared), without building the losses
-    // (a recipe may hold what a loss needs, e.g. Location-aware SIRR's VGG-19).
-    std::vector<std::string> listed;
-    for (const auto& t : losses::term_specs(cfg))
-      if (t.weight > 0 && spec.declares(t.output)) listed.push_back(fmt::format("{} {:g} ({} {} vs {})", t.name, t.weight, t.loss, t.output, t.target));
+    std::vector<std::string> listed, batch_optional;
+    for (const auto& t : plan.active) {
+      listed.push_back(fmt::format("{} {:g} ({} {} vs {})", t.name, t.weight, t.loss, t.output, t.target));
+      if (t.optional)
+        batch_optional.push_back(fmt::format("{} (needs {}{})", t.name, t.target,
+                                             t.condition.empty() ? "" : " and " + t.condition));
+    }
     std::printf("recipe      %s: %s\n", cfg.get_string("train.recipe").c_str(),
                 fmt::format("{}", fmt::join(listed, ", ")).c_str());
+    // Optional terms this configuration drops, one line each with the reason; and the optional
+    // terms a batch without their target drops (training says so when it happens).
+    for (const auto& d : plan.dropped)
+      std::printf("dropped     %s: %s (optional term)\n", d.name.c_str(), d.reason.c_str());
+    if (!batch_optional.empty())
+      std::printf("optional    %s: dropped from a batch that lacks it\n",
+                  fmt::format("{}", fmt::join(batch_optional, ", ")).c_str());
     // The discriminator modules its adversarial terms train (one per module name).
     std::vector<std::string> modules;
-    for (const auto& t : losses::term_specs(cfg))
-      if (t.weight > 0 && !t.module.empty() && spec.declares(t.output) &&
-          std::find(modules.begin(), modules.end(), t.module) == modules.end())
+    for (const auto& t : plan.active)
+      if (!t.module.empty() && std::find(modules.begin(), modules.end(), t.module) == modules.end())
         modules.push_back(t.module);
     if (!modules.empty() && cfg.has("discriminator.name")) {
       const auto d = nn::discriminators().make(cfg.get_string("discriminator.name"), cfg.sub("discriminator"));

@@ -150,7 +150,9 @@ void add_bench_model(CLI::App& bench) {
   static bool no_peak = false, no_graphs = false;
   mc->add_option("config", file, "Config file")->required();
   mc->add_option("--set", sets, "Override key.path=value (repeatable)");
-  mc->add_option("--sizes", mo.sizes, "Square inference sizes (multiples of 4)")->delimiter(',');
+  mc->add_option("--sizes", mo.sizes, "Square inference sizes (multiples of 4)")
+      ->delimiter(',')
+      ->check(within(4, 8192, "an inference pass holds the model's activations at that size"));
   mc->add_option("--precision", mo.precisions, "fp32 and/or bf16 (autocast), e.g. fp32,bf16")->delimiter(',');
   mc->add_option("--repeats", mo.repeats, "Timed inference passes per size (the median is reported)")
       ->check(at_least(1));
@@ -160,8 +162,9 @@ void add_bench_model(CLI::App& bench) {
   mc->add_option("--train-steps", mo.train_steps, "Timed whole training steps (G, critic, Adam); 0 = skip")
       ->check(at_least(0));
   mc->add_option("--train-batch", mo.train_batch, "Batch for forward+backward and the training step")
-      ->check(at_least(1));
-  mc->add_option("--train-size", mo.train_size, "Crop for forward+backward and the training step");
+      ->check(within(1, 1024, "the batch and its activations are in memory at once"));
+  mc->add_option("--train-size", mo.train_size, "Crop for forward+backward and the training step")
+      ->check(within(1, 4096, "as data.crop: a crop's activations grow with its area"));
   mc->add_option("--profile", mo.profile_size,
                  "Also profile one eager inference pass at this size and one forward+backward: time by kind of "
                  "kernel (CUDA) or operator (CPU, self time) and the heaviest ones; 0 = off");

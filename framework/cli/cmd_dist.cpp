@@ -25,7 +25,8 @@ void add_launch(CLI::App& app) {
   static int port = 0;
   static double grace = 10;
   static std::vector<std::string> args;
-  cmd->add_option("--nproc", nproc, "Number of workers (ranks)")->check(at_least(1));
+  cmd->add_option("--nproc", nproc, "Number of workers (ranks)")
+      ->check(within(1, 256, "each rank is a process with its own copy of the model and data workers"));
   cmd->add_option("--master-port", port, "Rendezvous port (default: a free one)");
   cmd->add_option("--grace", grace, "Seconds between SIGTERM and SIGKILL for the survivors of a failure")
       ->check(positive_number(/*or_zero=*/true));
@@ -55,12 +56,14 @@ void add_bench(CLI::App& app) {
     static int max_world = 2, threads = 0;
     sc->add_option("config", file, "Config file")->required();
     sc->add_option("--set", sets, "Override key.path=value (repeatable)");
-    sc->add_option("--global-batch", global_batch, "Images per step over all ranks")->check(at_least(1));
+    sc->add_option("--global-batch", global_batch, "Images per step over all ranks")
+        ->check(within(1, 4096, "every rank holds its share of the batch and its activations in memory"));
     sc->add_option("--steps", steps, "Timed steps per world size")->check(at_least(1));
     sc->add_option("--warmup", warmup, "Untimed steps first")->check(at_least(0));
     sc->add_option("--max-world", max_world, "Largest world size (every divisor of the batch up to it)")
-        ->check(at_least(1));
-    sc->add_option("--threads", threads, "Torch threads per rank (0 = cores / world size)")->check(at_least(0));
+        ->check(within(1, 256, "each rank is a process with its own copy of the model"));
+    sc->add_option("--threads", threads, "Torch threads per rank (0 = cores / world size)")
+        ->check(within(0, 512, "torch starts one OpenMP thread each"));
     sc->callback([] {
       const Config cfg = load_config(file, sets);
       if (max_world < 1 || global_batch < 1) throw ConfigError("bench scaling: --max-world and --global-batch must be >= 1");

@@ -182,7 +182,9 @@ void add_table(CLI::App* report, const std::string& id, const std::string& help)
   c->add_option("--sweep", a->sweep, "Only runs of this sweep");
   c->add_flag("--no-record", a->no_record,
               "Do not record the report (its runs, provenance and paired verdicts) in the store");
-  if (id == "table3") c->add_option("--size", a->size, "Input size of the MACs and latency shown");
+  if (id == "table3")
+    c->add_option("--size", a->size, "Input size of the MACs and latency shown")
+        ->check(within(16, 4096, "as dmgn info --size"));
   c->callback([a, id] {
     report::ReportOptions o;
     o.paper_dir = a->paper_dir;
@@ -283,7 +285,8 @@ void add_report(CLI::App& app) {
     add_selection(c, *a, "table1");
     c->add_option("--variant", a->variant, "Only this variant (default: the latest run of every variant)");
     c->add_option("--dataset", a->dataset, "Dataset to draw samples from (default: the run's first data.test)");
-    c->add_option("--count", a->count, "Samples per run")->check(at_least(1));
+    c->add_option("--count", a->count, "Samples per run")
+        ->check(within(1, 10000, "every sample's images are drawn into the figure"));
     c->callback([a, kind] {
       std::vector<std::string> args{"--out", a->out};
       int with_masks = 0;
@@ -308,7 +311,8 @@ void add_visualize(CLI::App& app) {
   static int64_t count = 4;
   cmd->add_option("checkpoint", ckpt, "Checkpoint")->required();
   cmd->add_option("--dataset", dataset, "Dataset (default: the config's first data.test)");
-  cmd->add_option("--count", count, "Samples");
+  cmd->add_option("--count", count, "Samples")
+      ->check(within(1, 100000, "each sample's images and masks are written as PNGs"));
   cmd->add_option("--out", out, "Output folder")->required();
   cmd->add_option("--store", store_file, "Run store to find the checkpoint's run in (default: its config's)");
   cmd->callback([] {

@@ -211,7 +211,8 @@ void add_table4(CLI::App* report) {
   c->add_option("--out", a->out, "Write to this file instead of stdout");
   c->add_option("--paper-dir", a->o.paper_dir, "Paper numbers folder (default: reports/paper/)");
   c->add_flag("--include-unfinished", a->o.include_unfinished, "Also count subjects who have not finished");
-  c->add_option("--resamples", a->o.resamples, "Bootstrap resamples of the subjects")->check(at_least(0));
+  c->add_option("--resamples", a->o.resamples, "Bootstrap resamples of the subjects")
+      ->check(within(0, 10000000, "every resample is drawn and kept to find the interval"));
   c->add_option("--seed", a->o.seed, "Bootstrap seed");
   c->add_flag("--no-record", a->no_record, "Do not record the report in the store");
   c->callback([a] {

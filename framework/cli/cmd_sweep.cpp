@@ -17,8 +17,10 @@ void add_sweep(CLI::App& app) {
   static bool retry_failed = false, dry_run = false;
   static std::vector<std::string> sets;
   cmd->add_option("file", file, "Sweep file");
-  cmd->add_option("--workers", workers, "Runs trained at once (separate processes)")->check(at_least(1));
-  cmd->add_option("--threads", threads, "torch threads per run (default: cores / workers)")->check(at_least(0));
+  cmd->add_option("--workers", workers, "Runs trained at once (separate processes)")
+      ->check(within(1, 64, "each worker is a training process with its model, data workers and threads"));
+  cmd->add_option("--threads", threads, "torch threads per run (default: cores / workers)")
+      ->check(within(0, 512, "torch starts one OpenMP thread each"));
   cmd->add_option("--store", store_file, "Run store for every run (default: each config's runtime.store)");
   cmd->add_option("--set", sets, "Extra override for every run (repeatable; changes their config hash)");
   cmd->add_option("--log-dir", log_dir, "Worker logs (default: <store folder>/sweeps/<sweep name>/)");

@@ -28,6 +28,9 @@ std::string shell_command(const std::vector<std::string>& words);
 // An option validator: an integer >= lo ("--nproc: must be an integer >= 1, got '0'"; CLI11's
 // PositiveNumber prints the range of a double instead).
 CLI::Validator at_least(long long lo);
+// An integer in [lo, hi], for a number that sizes a resource (processes, threads, memory): the
+// message gives `why` for the upper bound, as the config's rules do.
+CLI::Validator within(long long lo, long long hi, const std::string& why);
 // An option validator: a number > 0 (or >= 0 with `or_zero`).
 CLI::Validator positive_number(bool or_zero = false);
 

@@ -72,6 +72,21 @@ CLI::Validator at_least(long long lo) {
       fmt::format("INT>={}", lo));
 }
 
+CLI::Validator within(long long lo, long long hi, const std::string& why) {
+  return CLI::Validator(
+      [lo, hi, why](std::string& v) -> std::string {
+        try {
+          size_t pos = 0;
+          const long long x = std::stoll(v, &pos);
+          if (pos == v.size() && x >= lo && x <= hi) return "";
+          if (pos == v.size() && x > hi) return fmt::format("must be <= {} ({}), got '{}'", hi, why, v);
+        } catch (const std::exception&) {
+        }
+        return fmt::format("must be an integer >= {}, got '{}' (at most {})", lo, v, hi);
+      },
+      fmt::format("INT in [{}, {}]", lo, hi));
+}
+
 CLI::Validator positive_number(bool or_zero) {
   return CLI::Validator(
       [or_zero](std::string& v) -> std::string {

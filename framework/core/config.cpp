@@ -11,6 +11,7 @@
 
 #include "core/config_rules.h"
 #include "core/error.h"
+#include "core/nearest.h"
 #include "core/schema.h"
 
 namespace dmgn {
@@ -84,18 +85,8 @@ void collect_keys(const toml::table& table, const std::string& parent,
 std::string nearest_known(const std::string& key) {
   std::vector<std::string> known;
   collect_keys(known_keys(), "", known);
-  // Compare whole dotted keys, and also the last component within the same parent,
-  // so "model.refine.ndm.alpah" suggests "model.refine.ndm.alpha".
-  std::string best;
-  size_t best_d = std::string::npos;
-  for (const auto& k : known) {
-    size_t d = edit_distance(key, k);
-    if (d < best_d) {
-      best_d = d;
-      best = k;
-    }
-  }
-  return best;
+  // Whole dotted keys, so "model.refine.ndm.alpah" suggests "model.refine.ndm.alpha".
+  return nearest_name(key, known);
 }
 
 std::string source_or(const Sources& sources, const std::string& key, const std::string& fallback) {
@@ -350,6 +341,19 @@ size_t edit_distance(std::string_view a, std::string_view b) {
     std::swap(prev, cur);
   }
   return prev[b.size()];
+}
+
+std::string nearest_name(std::string_view name, const std::vector<std::string>& known) {
+  std::string best;
+  size_t best_d = std::string::npos;
+  for (const auto& k : known) {
+    const size_t d = edit_distance(name, k);
+    if (d < best_d) {
+      best_d = d;
+      best = k;
+    }
+  }
+  return best;
 }
 
 Config Config::resolve(toml::table user, std::map<std::string, std::string> sources,

@@ -26,6 +26,8 @@ struct Rule {
   std::vector<std::string> one_of;  // allowed strings
   std::string registry;             // registry kind
   bool dataset = false;
+  bool unbounded = false;           // no upper bound, on purpose
+  std::string reason;               // why the bounds are what they are (after ";")
   std::string text;                 // as written, for messages
 };
 
@@ -45,12 +47,22 @@ Rule parse_rule(const std::string& key, const toml::node& n) {
     r.dataset = true;
     return r;
   }
-  std::stringstream in(s);
+  const auto semi = s.find(';');
+  if (semi != std::string::npos) {
+    const auto from = s.find_first_not_of(' ', semi + 1);
+    if (from == std::string::npos) throw ConfigError(fmt::format("rule of '{}' has an empty reason after ';'", key));
+    r.reason = s.substr(from);
+  }
+  std::stringstream in(s.substr(0, semi));
   for (std::string part; std::getline(in, part, ',');) {
     part.erase(0, part.find_first_not_of(' '));
     part.erase(part.find_last_not_of(' ') + 1);
     if (part == "odd") {
       r.odd = true;
+      continue;
+    }
+    if (part == "unbounded") {
+      r.unbounded = true;
       continue;
     }
     Bound b;
@@ -110,7 +122,10 @@ void check_value(const std::string& key, const toml::node& v, const Rule& r, con
     const std::string shown = v.is_integer() ? std::to_string(v.as_integer()->get()) : fmt::format("{}", x);
     if (!std::isfinite(x)) fail(key, shown, "must be a finite number", source_of);
     for (const auto& b : r.bounds)
-      if (!satisfies(b, x)) fail(key, shown, fmt::format("must be {} {}", b.op, number_text(b.value)), source_of);
+      if (!satisfies(b, x))
+        fail(key, shown,
+             fmt::format("must be {} {}{}", b.op, number_text(b.value), r.reason.empty() ? "" : " (" + r.reason + ")"),
+             source_of);
     if (r.odd && (!v.is_integer() || v.as_integer()->get() % 2 == 0)) fail(key, shown, "must be odd", source_of);
     return;
   }
@@ -166,10 +181,12 @@ std::vector<std::string> split_key(const std::string& key) {
 
 void check(const toml::table& resolved, const toml::table& rules,
            const std::function<std::string(const std::string&)>& source_of) {
-  for (const auto& [pattern, rule] : parsed(rules))
-    match(resolved, split_key(pattern), 0, "", [&](const std::string& key, const toml::node& v) {
+  for (const auto& entry : parsed(rules)) {
+    const auto& rule = entry.second;
+    match(resolved, split_key(entry.first), 0, "", [&](const std::string& key, const toml::node& v) {
       check_value(key, v, rule, resolved, source_of);
     });
+  }
 }
 
 std::vector<std::string> keys_with_rules() {
@@ -177,6 +194,18 @@ std::vector<std::string> keys_with_rules() {
   for (const auto& f : schema::catalog()->fragments())
     for (auto&& [k, v] : f->rules) out.emplace_back(k.str());
   return out;
+}
+
+bool states_upper_bound(const std::string& key) {
+  for (const auto& f : schema::catalog()->fragments())
+    if (const auto* n = f->rules.get(key)) {
+      const Rule r = parse_rule(key, *n);
+      if (r.unbounded || !r.one_of.empty() || !r.registry.empty() || r.dataset) return true;
+      for (const auto& b : r.bounds)
+        if (b.op == "<=" || b.op == "<") return true;
+      return false;
+    }
+  return false;
 }
 
 void parse_rules(const toml::table& rules, const std::string& origin) {

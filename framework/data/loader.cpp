@@ -19,17 +19,27 @@ namespace dmgn::data {
 
 // A fixed set of threads running queued jobs in FIFO order.
 struct Loader::Pool {
+  // A thread the system refuses (its thread or memory limit) stops the ones started and is an
+  // error naming data.workers, instead of std::terminate on joinable threads.
   explicit Pool(int64_t n) {
-    for (int64_t i = 0; i < n; ++i) threads.emplace_back([this] { run(); });
+    try {
+      for (int64_t i = 0; i < n; ++i) threads.emplace_back([this] { run(); });
+    } catch (const std::system_error& e) {
+      shut_down();
+      throw Error(fmt::format("cannot start data worker {} of {} (data.workers): {}; lower data.workers",
+                              threads.size() + 1, n, e.what()));
+    }
   }
-  ~Pool() {
+  ~Pool() { shut_down(); }
+  void shut_down() {
     {
       std::lock_guard<std::mutex> lock(mutex);
       stop = true;
       jobs.clear();  // never started: their futures report broken_promise, nobody waits
     }
     wake.notify_all();
-    for (auto& t : threads) t.join();
+    for (auto& t : threads)
+      if (t.joinable()) t.join();
   }
   void submit(std::function<void()> job) {
     {

@@ -4,10 +4,13 @@
 #include <fmt/format.h>
 
 #include <thread>
+#include <utility>
 
 #include "core/compat.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "data/benchmarks.h"
+#include "losses/terms.h"
 #include "models/model.h"
 #include "train/trainer.h"
 
@@ -16,7 +19,13 @@ namespace dmgn::train {
 void apply_threads(const Config& cfg) {
   int64_t threads = cfg.get_int("runtime.threads");
   if (threads < 0) throw ConfigError("config key 'runtime.threads' must be >= 0");
-  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
+  if (threads == 0) threads = cores;
+  static bool warned = false;  // once per process (evaluation and training both apply it)
+  if (threads > cores && !std::exchange(warned, true))
+    log::warn(fmt::format("runtime.threads = {} is more than this machine's {} hardware threads: they will contend "
+                          "(0 = every core)",
+                          threads, cores));
   torch::set_num_threads(static_cast<int>(threads));
 }
 
@@ -67,12 +76,33 @@ data::LoaderOptions train_loader_options(const Config& cfg, const Collective& c)
   return o;
 }
 
+namespace {
+
+// Training crops are not padded (evaluation pads to the size multiple): each must fit as is.
+// They are data.crop, or the per-part crops of a training set made of parts (data.<train>.crops,
+// e.g. data.multitask.crops).
+void check_crop(const Config& cfg, const models::InputRequirement& need) {
+  const std::string parts_key = "data." + cfg.get_string("data.train") + ".crops";
+  const std::string key = cfg.has(parts_key) ? parts_key : "data.crop";
+  const auto crops = cfg.has(parts_key) ? cfg.get_ints(parts_key) : std::vector<int64_t>{cfg.get_int("data.crop")};
+  for (const int64_t crop : crops) {
+    if (crop <= 0) continue;  // no crop: whole samples, each against the model's smallest side (open_for_model)
+    if (const auto problem = need.refuses(crop, crop); !problem.empty()) {
+      const auto from = cfg.source_of(key);
+      throw ConfigError(fmt::format("config key '{}' = {} is {}{}", key, crop, problem,
+                                    from == "defaults" ? "" : fmt::format(" (set in {})", from)));
+    }
+  }
+}
+
+}  // namespace
+
 void check_crop_fits_model(const Config& cfg) {
-  const int64_t crop = cfg.get_int("data.crop");
-  const auto need = models::input_requirement(cfg);
-  if (crop > 0 && crop < need.min_side)
-    throw ConfigError(fmt::format("config key 'data.crop' = {} is smaller than the {}x{} the model takes ({})", crop,
-                                  need.min_side, need.min_side, need.why));
+  check_crop(cfg, models::input_requirement(cfg));
+}
+
+void check_crop_fits_training(const Config& cfg, const models::ModelSpec& spec) {
+  check_crop(cfg, losses::training_requirement(cfg, losses::plan_terms(cfg, spec)));
 }
 
 }  // namespace dmgn::train
