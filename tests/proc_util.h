@@ -84,10 +84,10 @@ struct CliResult {
   int code = -1;
   std::string out;
 };
-inline CliResult dmgn_shell(const std::string& args) {
-  const std::string cmd = std::string(DMGN_BINARY) + " " + args + " 2>&1";
+// A shell command line, its stdout and stderr together.
+inline CliResult run_shell(const std::string& command) {
   CliResult r;
-  FILE* p = ::popen(cmd.c_str(), "r");
+  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
   if (!p) return r;
   char buf[4096];
   while (size_t n = std::fread(buf, 1, sizeof buf, p)) r.out.append(buf, n);
@@ -95,6 +95,7 @@ inline CliResult dmgn_shell(const std::string& args) {
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
 }
+inline CliResult dmgn_shell(const std::string& args) { return run_shell(std::string(DMGN_BINARY) + " " + args); }
 
 inline std::vector<std::string> with_sets(std::vector<std::string> args, const std::vector<std::string>& sets) {
   for (const auto& s : sets) {

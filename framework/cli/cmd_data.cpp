@@ -8,9 +8,14 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "data/benchmarks.h"
 #include "data/check.h"
+#include "core/cpu_memory.h"
 #include "models/model.h"
+#include "train/evaluate.h"
+#include "train/tiling.h"
+#include "train/trainer.h"
 
 namespace dmgn::cli {
 
@@ -38,6 +43,28 @@ void print_check(const data::DatasetCheck& c, size_t max_lines) {
               c.converted() ? fmt::format("; {} grey file(s) converted to RGB", c.converted()).c_str() : "");
 }
 
+// The most pixels the config's model can restore in the memory evaluation may use, and why (0 =
+// no limit: a model of local operations is restored in tiles, or its footprint is unknown).
+std::pair<int64_t, std::string> restorable_pixels(const Config& cfg) {
+  models::ModelPtr model;
+  try {
+    model = models::build_model(cfg);
+  } catch (const std::exception& e) {
+    log::warn(fmt::format("data check: no memory check (the model cannot be built: {})", e.what()));
+    return {0, ""};
+  }
+  if (model->spec().receptive_radius >= 0) return {0, ""};
+  const auto fp = train::measure_footprint(*model, torch::kCPU, torch::kFloat);
+  if (!fp.known || fp.per_pixel <= 0) return {0, ""};
+  const double given = train::memory_budget(cfg);
+  const double budget = given > 0 ? given : static_cast<double>(available_memory());
+  const double pixels = (budget / train::kMemoryMargin - fp.fixed) / fp.per_pixel;
+  return {std::max<int64_t>(1, static_cast<int64_t>(pixels)),
+          fmt::format("model '{}' needs about {:.1f} KiB per pixel, {:.1f} GiB may be used: {}",
+                      cfg.get_string("model.name"), fp.per_pixel / 1024.0, budget / (1024.0 * 1024.0 * 1024.0),
+                      given > 0 ? "runtime.memory_gb" : "the memory free now, else set runtime.memory_gb")};
+}
+
 }  // namespace
 
 void add_data(CLI::App& app) {
@@ -53,19 +80,22 @@ void add_data(CLI::App& app) {
     chk->add_option("config", file, "Config file")->required();
     chk->add_option("--set", sets, "Override key.path=value (repeatable)");
     chk->add_option("--dataset", names, "Check these datasets (both splits) instead of the config's data.*");
-    chk->add_option("--threads", threads, "Reader threads (0 = data.workers, at least 1)")->check(at_least(0));
+    chk->add_option("--threads", threads, "Reader threads (0 = data.workers, at least 1)")
+        ->check(within(0, 64, "each reader is a thread decoding images"));
     chk->add_flag("--all", all, "List every issue (default: the first 20 per dataset)");
     chk->callback([] {
       const Config cfg = load_config(file, sets);
       const int n = threads > 0 ? threads : static_cast<int>(std::max<int64_t>(1, cfg.get_int("data.workers")));
+      train::apply_threads(cfg);
       const auto need = models::input_requirement(cfg);  // samples the model cannot take are problems too
+      const auto [max_pixels, max_why] = restorable_pixels(cfg);  // and those too large for memory
       const auto checks = data::check_datasets(
           cfg, names, n,
           [](const data::DatasetCheck& c) {
             print_check(c, all ? SIZE_MAX : 20);
             std::fflush(stdout);
           },
-          need.min_side, need.why);
+          need.min_side, need.why, max_pixels, max_why);
       int64_t samples = 0, problems = 0, converted = 0;
       for (const auto& c : checks) {
         samples += static_cast<int64_t>(c.samples);

@@ -119,6 +119,7 @@ void add_eval(CLI::App& app) {
       eo.max_samples = max_samples;
       eo.device = device;
       eo.skip_bad = data::skip_bad_samples(cfg);
+      eo.memory_budget = train::memory_budget(cfg);
       if (!save_dir.empty()) {
         eo.save_dir = std::filesystem::path(save_dir) / ds->name();
         eo.save_count = -1;

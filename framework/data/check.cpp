@@ -58,7 +58,8 @@ std::vector<DataIssue> check_samples(const Dataset& ds, size_t count, int thread
 
 std::vector<DatasetCheck> check_datasets(const Config& cfg, const std::vector<std::string>& names, int threads,
                                          const std::function<void(const DatasetCheck&)>& on_dataset,
-                                         int64_t min_side, const std::string& min_side_why) {
+                                         int64_t min_side, const std::string& min_side_why,
+                                         int64_t max_pixels, const std::string& max_pixels_why) {
   Config skipping = cfg;
   skipping.set("data.on_bad_sample=\"skip\"");
   std::vector<std::pair<std::string, Split>> splits;  // (dataset, split) to check, each once
@@ -83,6 +84,7 @@ std::vector<DatasetCheck> check_datasets(const Config& cfg, const std::vector<st
     try {
       const DatasetPtr ds = open_dataset(skipping, name, split);
       ds->require_min_side(min_side, min_side_why);
+      ds->note_max_pixels(max_pixels, max_pixels_why);
       c.samples = ds->size();
       const auto prov = ds->provenance();
       const auto get = [&](const char* k) { return prov.count(k) ? prov.at(k) : std::string(); };

@@ -28,10 +28,12 @@ struct DatasetCheck {
 
 // threads: readers in parallel (>= 1). `on_dataset` is called as each dataset finishes.
 // min_side / min_side_why: the model's input requirement (models::input_requirement): smaller
-// samples are "too_small" issues.
+// samples are "too_small" issues. max_pixels / max_pixels_why: the most pixels the model can
+// restore in the memory it may use (0 = no limit): larger samples are "too_large" issues.
 std::vector<DatasetCheck> check_datasets(const Config& cfg, const std::vector<std::string>& names, int threads,
                                          const std::function<void(const DatasetCheck&)>& on_dataset = {},
-                                         int64_t min_side = 1, const std::string& min_side_why = "");
+                                         int64_t min_side = 1, const std::string& min_side_why = "",
+                                         int64_t max_pixels = 0, const std::string& max_pixels_why = "");
 
 // A summary line per kind, e.g. "2 undecodable, 1 size_mismatch".
 std::string count_by_kind(const std::vector<DataIssue>& issues, bool fatal_only);

@@ -25,6 +25,13 @@ bool field::is_image(const std::string& name) {
   return name == field::input || name == field::background || name == field::noise || name == field::reflection;
 }
 
+const std::vector<std::string>& field::all() {
+  static const std::vector<std::string> names{field::input,        field::background, field::noise,
+                                              field::reflection,   field::transmission, field::airlight,
+                                              field::depth,        field::blur_kernel,  field::alpha};
+  return names;
+}
+
 torch::Tensor Fields::get(const std::string& name) const {
   const auto it = tensors_.find(name);
   return it == tensors_.end() ? torch::Tensor() : it->second;
@@ -93,6 +100,19 @@ std::string Dataset::size_problem(int64_t h, int64_t w, const std::string& id) c
                      id, name(), w, h, min_side_, min_side_, min_side_why_.empty() ? "" : " (" + min_side_why_ + ")");
 }
 
+void Dataset::note_max_pixels(int64_t pixels, std::string why) {
+  max_pixels_ = std::max<int64_t>(0, pixels);
+  max_pixels_why_ = std::move(why);
+}
+
+std::string Dataset::large_problem(int64_t h, int64_t w, const std::string& id) const {
+  if (max_pixels_ <= 0 || h * w <= max_pixels_) return "";
+  return fmt::format("sample '{}' of dataset '{}' is {}x{} (width x height), more than the {:.1f} megapixels the "
+                     "model can restore in the memory it may use ({}): evaluation leaves it out under "
+                     "data.on_bad_sample = \"skip\" and stops at it under \"fail\"",
+                     id, name(), w, h, static_cast<double>(max_pixels_) / 1e6, max_pixels_why_);
+}
+
 std::unique_ptr<BatchStream> Dataset::make_stream(const LoaderOptions&) const { return nullptr; }
 
 std::vector<DataIssue> Dataset::check(size_t index) const {
@@ -100,6 +120,7 @@ std::vector<DataIssue> Dataset::check(size_t index) const {
     const Sample s = require_finite(make(index, 0), name());
     const auto [h, w] = input_size(s);
     if (const auto problem = size_problem(h, w, s.id); !problem.empty()) return {DataIssue{"too_small", s.id, problem}};
+    if (const auto problem = large_problem(h, w, s.id); !problem.empty()) return {DataIssue{"too_large", s.id, problem}};
     return {};
   } catch (const DataError& e) {
     return {DataIssue{"sample", std::to_string(index), e.what()}};

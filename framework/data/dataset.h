@@ -43,8 +43,14 @@ inline constexpr const char* transmission = "transmission";  // t, 1xHxW in [0, 
 inline constexpr const char* airlight = "airlight";          // A per channel, 3x1x1 (haze)
 inline constexpr const char* depth = "depth";                // d, 1xHxW in [0, 1], 1 = farthest (haze)
 inline constexpr const char* blur_kernel = "blur_kernel";    // 1xKxK, sums to 1 (blur syntheses)
+inline constexpr const char* alpha = "alpha";                // the transmission's blend weight,
+                                                             // 1x1x1 (reflection_linear)
 // True for the fields that are images in [0, 1] (mapped to the model's input range).
 bool is_image(const std::string& name);
+// Every field name some dataset or synthesis can provide (the names above): a loss term's
+// target or condition outside it is a typo (losses/terms.h). A synthesis's `extra` and an
+// adapter's sample use only these names.
+const std::vector<std::string>& all();
 }  // namespace field
 
 // Named tensors by field name (field:: above; a dataset may add its own).
@@ -102,8 +108,12 @@ enum class Split { train, heldout };
 //   kind: "unpaired"      an input without ground truth, or a ground truth without input
 //         "undecodable"   a file that does not decode (corrupt PNG, JPEG cut short, ...)
 //         "unreadable"    a file that cannot be opened
+//         "bad_link"      a symbolic link whose target cannot be reached (dangling, a loop):
+//                         the listing leaves its sample out, like an input without ground truth
 //         "size_mismatch" input and ground truth of different sizes
 //         "too_small"     smaller than the model takes (Dataset::require_min_side)
+//         "too_large"     more pixels than the model can restore in the memory it may use
+//                         (Dataset::note_max_pixels: `dmgn data check` only)
 //         "grayscale"     a grey file converted to RGB (a note: the sample is still used)
 //         "sample"        any other failure of a sample
 struct DataIssue {
@@ -127,6 +137,12 @@ class Dataset {
   int64_t min_side() const { return min_side_; }
   // "" when an h x w sample (named `id`) fits min_side, else the one-line message saying why not.
   std::string size_problem(int64_t h, int64_t w, const std::string& id) const;
+  // For `dmgn data check`: check() reports a sample with more pixels than this as "too_large",
+  // with `why` (the model's memory per pixel against what may be used). get() does not refuse
+  // it: evaluation decides per sample (train/evaluate.h). 0 = no limit.
+  void note_max_pixels(int64_t pixels, std::string why);
+  // "" when an h x w sample fits note_max_pixels, else the one-line message.
+  std::string large_problem(int64_t h, int64_t w, const std::string& id) const;
   virtual std::string name() const = 0;
   // Where the data comes from, stored with each run, e.g. {"dataset", "builtin-synthetic"}.
   virtual std::map<std::string, std::string> provenance() const = 0;
@@ -159,6 +175,8 @@ class Dataset {
  private:
   int64_t min_side_ = 1;
   std::string min_side_why_;
+  int64_t max_pixels_ = 0;
+  std::string max_pixels_why_;
 };
 
 using DatasetPtr = std::shared_ptr<Dataset>;

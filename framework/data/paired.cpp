@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "data/image_files.h"
 #include "data/image_io.h"
 
 namespace dmgn::data {
@@ -44,12 +45,23 @@ void require_dir(const fs::path& dir, const std::string& what) {
     throw IoError(fmt::format("{} '{}' does not exist or is not a folder", what, dir.string()));
 }
 
-// Regular files of `dir` (not recursive), in natural order of their names.
-std::vector<fs::path> files_in(const fs::path& dir) {
+// Entries of a listed folder that are broken links: path -> the "bad_link" issue naming it.
+using BrokenLinks = std::map<fs::path, DataIssue>;
+
+// Regular files of `dir` (not recursive) and its broken links (added to `broken` too), in
+// natural order of their names: a broken link is a would-be file the caller reports.
+std::vector<fs::path> files_in(const fs::path& dir, BrokenLinks& broken) {
   std::vector<fs::path> out;
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec))
-    if (e.is_regular_file()) out.push_back(e.path());
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const EntryType type = entry_type(*it);
+    if (!type.broken.empty()) {
+      broken.emplace(it->path(), DataIssue{"bad_link", it->path().string(), broken_message(it->path(), type)});
+      out.push_back(it->path());
+    } else if (type.file) {
+      out.push_back(it->path());
+    }
+  }
   if (ec) throw IoError(fmt::format("cannot list folder '{}': {}", dir.string(), ec.message()));
   std::sort(out.begin(), out.end(), [](const fs::path& a, const fs::path& b) {
     return natural_less(a.filename().string(), b.filename().string());
@@ -104,15 +116,16 @@ Listing list_folders(const fs::path& root, const PairRule& rule) {
   require_dir(in_dir, "input folder");
   require_dir(gt_dir, "ground-truth folder");
   const std::regex pattern = compile(rule.input_pattern, "input_pattern");
+  BrokenLinks broken;
   std::map<std::string, fs::path> by_name, by_stem;
-  for (const auto& f : files_in(gt_dir)) {
+  for (const auto& f : files_in(gt_dir, broken)) {
     if (!is_image(f)) continue;
     by_name.emplace(lower(f.filename().string()), f);
     by_stem.emplace(lower(f.stem().string()), f);
   }
   std::set<fs::path> used;
   std::vector<fs::path> unmatched;
-  for (const auto& f : files_in(in_dir)) {
+  for (const auto& f : files_in(in_dir, broken)) {
     if (!is_image(f)) continue;
     const std::string name = f.filename().string();
     std::smatch m;
@@ -122,26 +135,38 @@ Listing list_folders(const fs::path& root, const PairRule& rule) {
     }
     const std::string want = expand(rule.target_name, m);
     const fs::path* target = find_target(by_name, by_stem, want);
+    if (target) used.insert(*target);  // its own input's, even when that input is left out
+    if (const auto b = broken.find(f); b != broken.end()) {
+      used.insert(f);
+      out.missing.push_back(b->second);
+      continue;
+    }
     if (!target) {
       out.missing.push_back({"unpaired", f.string(),
                             fmt::format("'{}' has no ground truth (expected '{}')", f.string(),
                                         (gt_dir / want).string())});
       continue;
     }
-    used.insert(*target);
+    if (const auto b = broken.find(*target); b != broken.end()) {
+      out.missing.push_back({"bad_link", target->string(),
+                            fmt::format("ground truth of '{}': {}", f.string(), b->second.message)});
+      continue;
+    }
     out.pairs.push_back({f, *target, rel(f, root), m.size() > 1 ? m[1].str() : f.stem().string()});
   }
   // Images that play no part: in a shared folder the ground truths are expected there.
+  const auto unused = [&](const fs::path& f, std::string message) {
+    const auto b = broken.find(f);
+    out.issues.push_back(b == broken.end() ? DataIssue{"unpaired", f.string(), std::move(message)} : b->second);
+  };
   for (const auto& f : unmatched)
     if (!used.count(f))
-      out.issues.push_back({"unpaired", f.string(),
-                            fmt::format("'{}' matches no input pattern '{}' of layout '{}'",
-                                        f.string(), rule.input_pattern, rule.name)});
+      unused(f, fmt::format("'{}' matches no input pattern '{}' of layout '{}'", f.string(), rule.input_pattern,
+                            rule.name));
   for (const auto& [name, f] : by_name)
     if (!used.count(f) && !(in_dir == gt_dir && std::regex_match(f.filename().string(), pattern)) &&
         std::find(unmatched.begin(), unmatched.end(), f) == unmatched.end())
-      out.issues.push_back({"unpaired", f.string(),
-                            fmt::format("ground truth '{}' belongs to no input", f.string())});
+      unused(f, fmt::format("ground truth '{}' belongs to no input", f.string()));
   return out;
 }
 
@@ -149,19 +174,44 @@ Listing list_recursive(const fs::path& root, const PairRule& rule) {
   Listing out;
   out.rule = rule;
   require_dir(root, "dataset root");
-  std::vector<fs::path> dirs{root};
+  // The iterator does not descend into linked folders (no follow_directory_symlink), so a link
+  // loop cannot make it run forever; a linked folder is listed itself (one level) unless its
+  // target is listed already.
+  std::vector<fs::path> dirs{root}, linked;
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec))
-    if (it->is_directory()) dirs.push_back(it->path());
+       it.increment(ec)) {
+    const EntryType type = entry_type(*it);
+    if (type.folder) (type.link ? linked : dirs).push_back(it->path());
+  }
   if (ec) throw IoError(fmt::format("cannot list folder '{}': {}", root.string(), ec.message()));
-  std::sort(dirs.begin(), dirs.end(), [](const fs::path& a, const fs::path& b) {
+  const auto by_name_order = [](const fs::path& a, const fs::path& b) {
     return natural_less(a.generic_string(), b.generic_string());
-  });
+  };
+  const auto real_path = [](const fs::path& p) {
+    std::error_code err;
+    const fs::path c = fs::canonical(p, err);
+    return err ? p : c;
+  };
+  std::set<fs::path> listed;
+  for (const auto& d : dirs) listed.insert(real_path(d));
+  std::sort(linked.begin(), linked.end(), by_name_order);
+  for (const auto& l : linked) {
+    const fs::path target = real_path(l);
+    if (listed.insert(target).second) {
+      dirs.push_back(l);
+      continue;
+    }
+    out.issues.push_back({"bad_link", l.string(),
+                          fmt::format("'{}' links to folder '{}', which is listed already (not listed twice)",
+                                      l.string(), target.string())});
+  }
+  std::sort(dirs.begin(), dirs.end(), by_name_order);
   const std::regex pattern = compile(rule.input_pattern, "input_pattern");
   for (const auto& d : dirs) {
     std::map<std::string, fs::path> by_name, by_stem;
-    const auto files = files_in(d);
+    BrokenLinks broken;
+    const auto files = files_in(d, broken);
     for (const auto& f : files)
       if (is_image(f)) {
         by_name.emplace(lower(f.filename().string()), f);
@@ -172,12 +222,21 @@ Listing list_recursive(const fs::path& root, const PairRule& rule) {
       std::smatch m;
       const std::string name = f.filename().string();
       if (!std::regex_match(name, m, pattern)) continue;
+      if (const auto b = broken.find(f); b != broken.end()) {
+        out.missing.push_back(b->second);
+        continue;
+      }
       const std::string want = expand(rule.target_name, m);
       const fs::path* target = find_target(by_name, by_stem, want);
       if (!target) {
         out.missing.push_back({"unpaired", f.string(),
                               fmt::format("'{}' has no ground truth (expected '{}' beside it)",
                                           f.string(), want)});
+        continue;
+      }
+      if (const auto b = broken.find(*target); b != broken.end()) {
+        out.missing.push_back({"bad_link", target->string(),
+                              fmt::format("ground truth of '{}': {}", f.string(), b->second.message)});
         continue;
       }
       out.pairs.push_back({f, *target, rel(f, root), m.size() > 1 ? m[1].str() : f.stem().string()});
@@ -191,9 +250,14 @@ Listing list_hdf5(const fs::path& root, const PairRule& rule) {
   out.rule = rule;
   const fs::path dir = sub_dir(root, rule.input_dir);
   require_dir(dir, "HDF5 folder");
-  for (const auto& f : files_in(dir))
-    if (lower(f.extension().string()) == ".h5" || lower(f.extension().string()) == ".hdf5")
-      out.pairs.push_back({f, f, rel(f, root), f.stem().string()});
+  BrokenLinks broken;
+  for (const auto& f : files_in(dir, broken))
+    if (lower(f.extension().string()) == ".h5" || lower(f.extension().string()) == ".hdf5") {
+      if (const auto b = broken.find(f); b != broken.end())
+        out.missing.push_back(b->second);
+      else
+        out.pairs.push_back({f, f, rel(f, root), f.stem().string()});
+    }
   return out;
 }
 
@@ -351,6 +415,8 @@ std::vector<DataIssue> PairedDataset::check(size_t index) const {
     auto issues = l.notes;  // and what get() would refuse:
     if (const auto problem = size_problem(l.input.rows, l.input.cols, f.input.string()); !problem.empty())
       issues.push_back(DataIssue{"too_small", f.input.string(), problem});
+    if (const auto problem = large_problem(l.input.rows, l.input.cols, f.input.string()); !problem.empty())
+      issues.push_back(DataIssue{"too_large", f.input.string(), problem});
     return issues;
   } catch (const SizeMismatch& e) {
     return {DataIssue{"size_mismatch", f.input.string(), e.what()}};
@@ -368,7 +434,13 @@ std::map<std::string, std::string> PairedDataset::provenance() const {
   p["split"] = split_name(options_.split);
   p["layout"] = listing_.rule.name;
   p["samples"] = std::to_string(size());
-  p["unpaired_files"] = std::to_string(listing_.missing.size() + listing_.issues.size());
+  const auto count = [&](const char* kind) {
+    const auto of_kind = [&](const DataIssue& i) { return i.kind == kind; };
+    return std::to_string(std::count_if(listing_.missing.begin(), listing_.missing.end(), of_kind) +
+                          std::count_if(listing_.issues.begin(), listing_.issues.end(), of_kind));
+  };
+  p["unpaired_files"] = count("unpaired");
+  p["bad_links"] = count("bad_link");
   return p;
 }
 

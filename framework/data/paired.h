@@ -17,6 +17,13 @@
 //   input and ground truth are its datasets `input_pattern` and `target_name`.
 //   Problems are returned, not thrown: an input without ground truth, an image file in the
 //   input folder that matches no rule, a ground truth no input uses ("unpaired" issues).
+//   Broken links: an entry with an image name (or .h5) that is a symbolic link to nothing or a
+//   link loop is a "bad_link" issue naming it and the OS reason, never an error of the whole
+//   listing: an input that is one, or whose ground truth is one, is left out (in `missing`,
+//   like an input without ground truth); one that no sample uses is reported in `issues`.
+//   Recursive listing never descends into linked folders; a linked folder is listed itself
+//   unless its target is listed already (a link to its parent, to a sibling: a "bad_link"
+//   issue, so that no sample is listed twice).
 // Sample ids are the input's path relative to the root; keys are the pattern's first capture
 // group (the part the ground truth's name is made from), else the input's stem.
 //

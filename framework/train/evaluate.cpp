@@ -7,6 +7,8 @@
 #include <sstream>
 
 #include "core/compat.h"
+#include "core/cpu_memory.h"
+#include "core/dtype.h"
 #include "core/error.h"
 #include "data/benchmarks.h"
 #include "data/image_io.h"
@@ -38,7 +40,75 @@ torch::Tensor pad_to_multiple(const torch::Tensor& x, int64_t m) {
 
 torch::Tensor Restoration::image(const models::Model& model, const std::string& key) const {
   using torch::indexing::Slice;
-  return model.from_model(outputs.at(key)).index({Slice(), Slice(), Slice(0, height), Slice(0, width)}).clamp(0, 1).cpu();
+  return model.from_model(outputs.at(key))
+      .index({Slice(), Slice(), Slice(0, height), Slice(0, width)})
+      .clamp(0, 1)
+      .to(torch::kCPU, torch::kFloat);
+}
+
+namespace {
+
+// The sample's input as the model takes it: padded to its size multiple, in model space, in its
+// dtype (fp32, or fp64 for a model trained with train.precision = "fp64"); the model routed to
+// the sample's task.
+torch::Tensor model_input(models::Model& model, const data::Sample& s, torch::Device device,
+                          torch::MemoryFormat memory_format) {
+  const int64_t multiple = std::max<int64_t>(1, model.spec().size_multiple);
+  auto input = pad_to_multiple(s.input().unsqueeze(0).to(device, parameter_dtype(model)), multiple)
+                   .contiguous(memory_format);
+  if (auto* routed = dynamic_cast<models::TaskRouted*>(&model); routed && !s.task.empty()) routed->route(s.task);
+  return model.to_model(input);
+}
+
+// "3.2 GiB", "180 MiB".
+std::string bytes_text(double b) {
+  const double mib = b / (1024.0 * 1024.0);
+  return mib >= 1024 ? fmt::format("{:.1f} GiB", mib / 1024.0) : fmt::format("{:.0f} MiB", std::max(1.0, mib));
+}
+
+}  // namespace
+
+Restoration restore_sample(models::Model& model, const data::Sample& s, const EvalOptions& opt, Footprint& fp) {
+  const int64_t h = s.input().size(-2), w = s.input().size(-1);
+  const int64_t m = std::max<int64_t>(1, model.spec().size_multiple);
+  const int64_t hp = (h + m - 1) / m * m, wp = (w + m - 1) / m * m;
+  try {
+    if (!fp.measured) {
+      fp = measure_footprint(model, opt.device, parameter_dtype(model), opt.memory_format);
+      fp.measured = true;
+    }
+    const double budget = opt.memory_budget > 0 ? opt.memory_budget : static_cast<double>(available_memory());
+    const double need = fp.bytes(hp, wp) * kMemoryMargin;
+    if (fp.known && need > budget) {
+      const auto plan = plan_tiles(fp, model.spec(), hp, wp, budget);
+      if (!plan)
+        throw DataError(fmt::format(
+            "sample '{}' ({}x{} px): restoring it needs about {}, more than the {} this process may use "
+            "(runtime.memory_gb, else the memory free){}",
+            s.id, w, h, bytes_text(need), bytes_text(budget),
+            model.spec().receptive_radius < 0
+                ? "; the model has operations over the whole image (global pooling or normalisation), so it is not "
+                  "restored in tiles: crop or downscale the image"
+                : "; not even its smallest tile fits"));
+      Restoration r;
+      r.height = h;
+      r.width = w;
+      r.outputs = restore_in_tiles(model, model_input(model, s, opt.device, opt.memory_format), *plan);
+      r.tiles = *plan;
+      return r;
+    }
+    return run_sample(model, s, opt.device, opt.memory_format);
+  } catch (const c10::Error& e) {
+    const std::string what = e.what();
+    if (what.find("can't allocate memory") == std::string::npos && what.find("out of memory") == std::string::npos)
+      throw;
+    throw DataError(fmt::format("sample '{}' ({}x{} px): out of memory while restoring it ({})", s.id, w, h,
+                                what.substr(0, what.find('\n'))));
+  }
+}
+
+double memory_budget(const Config& cfg) {
+  return cfg.get_float("runtime.memory_gb") * 1024.0 * 1024.0 * 1024.0;
 }
 
 Restoration run_sample(models::Model& model, const data::Sample& s, torch::Device device,
@@ -46,10 +116,7 @@ Restoration run_sample(models::Model& model, const data::Sample& s, torch::Devic
   Restoration r;
   r.height = s.input().size(-2);
   r.width = s.input().size(-1);
-  const int64_t multiple = std::max<int64_t>(1, model.spec().size_multiple);
-  auto input = pad_to_multiple(s.input().unsqueeze(0).to(device), multiple).contiguous(memory_format);
-  if (auto* routed = dynamic_cast<models::TaskRouted*>(&model); routed && !s.task.empty()) routed->route(s.task);
-  r.outputs = model.forward(model.to_model(input));
+  r.outputs = model.forward(model_input(model, s, device, memory_format));
   return r;
 }
 
@@ -83,10 +150,17 @@ EvalResult accumulate(models::Model& model, const data::Dataset& dataset, const 
       if (m) m->route(task);
     }
   } restore_route{routed, routed ? routed->routed() : ""};
+  auto footprint = opt.footprint ? opt.footprint : std::make_shared<Footprint>();
   for (int64_t i = first; i < n; i += stride) {
+    if (opt.stop && opt.stop()) {
+      r.interrupted = true;
+      break;
+    }
     data::Sample s;
+    Restoration rest;
     try {
       s = dataset.get(static_cast<size_t>(i), 0);
+      rest = restore_sample(model, s, opt, *footprint);
     } catch (const DataError& e) {
       if (!opt.skip_bad) throw;
       ++r.skipped;
@@ -98,7 +172,7 @@ EvalResult accumulate(models::Model& model, const data::Dataset& dataset, const 
       r.skipped_messages.push_back(e.what());
       continue;
     }
-    const Restoration rest = run_sample(model, s, opt.device, opt.memory_format);
+    if (rest.tiles) ++r.tiled;
     const auto& out = rest.outputs;
     const auto image = [&](const std::string& key) { return rest.image(model, key); };
     auto b = image(model.spec().primary);
@@ -148,11 +222,13 @@ void to_means(EvalResult& r) {
 
 // Every rank's per-image scores on every rank, in sample order: the numbers by one all-reduce
 // of an n x 5 table (a flag and four scores; each sample is scored on one rank) with the
-// ranks' skipped counts after it (`skipped`: this rank's in, the total out), the ids and saved
-// outputs by one broadcast per rank.
+// ranks' tiled counts, interrupted flags and skipped counts after it (`tiled`, `skipped`,
+// `interrupted`: this rank's in, all ranks' out), the ids and saved outputs by one broadcast per rank.
 std::vector<ImageScore> gather_images(Collective& c, const std::vector<ImageScore>& mine, int64_t n,
-                                      int64_t& skipped) {
-  std::vector<double> table(static_cast<size_t>(n) * 5 + 1, 0.0);
+                                      int64_t& skipped, int64_t& tiled, bool& interrupted) {
+  std::vector<double> table(static_cast<size_t>(n) * 5 + 3, 0.0);
+  table[table.size() - 3] = static_cast<double>(tiled);
+  table[table.size() - 2] = interrupted ? 1.0 : 0.0;
   table.back() = static_cast<double>(skipped);
   for (const auto& im : mine) {
     double* row = &table[static_cast<size_t>(im.index) * 5];
@@ -164,6 +240,8 @@ std::vector<ImageScore> gather_images(Collective& c, const std::vector<ImageScor
   }
   table = all_reduce_values(c, std::move(table));
   skipped = std::llround(table.back());
+  interrupted = table[table.size() - 2] > 0.5;
+  tiled = std::llround(table[table.size() - 3]);
   std::vector<std::string> ids(static_cast<size_t>(n)), outputs(static_cast<size_t>(n));
   for (int root = 0; root < c.world_size(); ++root) {
     std::string text;  // "index\tid\toutput\n" per image of rank `root`
@@ -194,7 +272,7 @@ EvalResult evaluate(models::Model& model, const data::Dataset& dataset, const me
                     const EvalOptions& opt) {
   const int64_t n = sample_count(dataset, opt);
   EvalResult r = accumulate(model, dataset, spec, opt, n, 0, 1, true);
-  to_means(r);
+  if (!r.interrupted) to_means(r);
   return r;
 }
 
@@ -203,7 +281,8 @@ EvalResult evaluate(models::Model& model, const data::Dataset& dataset, const me
   if (c.world_size() == 1) return evaluate(model, dataset, spec, opt);
   const int64_t n = sample_count(dataset, opt);
   EvalResult r = accumulate(model, dataset, spec, opt, n, c.rank(), c.world_size(), c.rank() == 0);
-  r.images = gather_images(c, r.images, n, r.skipped);
+  r.images = gather_images(c, r.images, n, r.skipped, r.tiled, r.interrupted);
+  if (r.interrupted) return r;
   // The sums in sample order, as a single process adds them.
   r.psnr = r.ssim = r.psnr_input = r.ssim_input = 0;
   for (const auto& im : r.images) {
@@ -230,6 +309,7 @@ store::Evaluation evaluation_record(const EvalResult& r, const data::Dataset& da
   std::vector<std::string> prov{fmt::format("metric_spec=\"{}\"", r.spec)};
   for (const auto& [k, v] : dataset.provenance()) prov.push_back(k + "=" + v);
   prov.push_back(fmt::format("grayscale_converted={}", dataset.converted_files()));
+  if (r.tiled > 0) prov.push_back(fmt::format("tiled_samples={}", r.tiled));
   e.provenance = fmt::format("{}", fmt::join(prov, " "));
   return e;
 }

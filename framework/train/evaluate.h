@@ -7,7 +7,15 @@
 // of any size (Real20, SOTS 620x460) are scored at their own size.
 // Bad samples: with skip_bad a sample that throws DataError / IoError is left out and counted
 // (EvalResult::skipped, with its message in skipped_messages); without, the error propagates.
+// Memory: before a sample runs, the model's measured footprint (train/tiling.h) at its size is
+// compared with the memory the process may use (runtime.memory_gb, else what is free); a sample
+// that does not fit is restored in overlapping tiles by a model of local operations
+// (ModelSpec::receptive_radius >= 0: exactly the full-size result), and is otherwise a bad
+// sample naming its size and the memory it needs. An allocation that fails anyway is the same.
 #include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +25,7 @@
 #include "models/model.h"
 #include "store/run_store.h"
 #include "train/distributed.h"
+#include "train/tiling.h"
 
 namespace dmgn::train {
 
@@ -33,10 +42,14 @@ struct EvalResult {
   std::string spec;                        // metrics::Spec::describe(): the whole convention
   int64_t samples = 0;                     // images scored
   int64_t skipped = 0;                     // bad samples left out (skip_bad)
+  int64_t tiled = 0;                       // samples restored in tiles (too large for memory)
   double psnr = 0, ssim = 0;               // model output vs ground truth
   double psnr_input = 0, ssim_input = 0;   // identity baseline: input vs ground truth
   std::vector<ImageScore> images;          // per image, in sample order
   std::vector<std::string> skipped_messages;
+  // EvalOptions::stop said stop (on some rank): the sums are partial and not means; nothing
+  // of it is to be recorded.
+  bool interrupted = false;
 };
 
 struct EvalOptions {
@@ -46,7 +59,17 @@ struct EvalOptions {
   torch::Device device = torch::kCPU;
   torch::MemoryFormat memory_format = torch::MemoryFormat::Contiguous;  // runtime.channels_last
   bool skip_bad = false;                   // data.on_bad_sample = "skip"
+  // Asked before every sample (a training run's SIGINT/SIGTERM): true stops the evaluation,
+  // which returns with `interrupted` (every rank, once their results are gathered).
+  std::function<bool()> stop;
+  double memory_budget = 0;                // bytes a restoration may use; 0 = what is free
+  // The model's footprint, measured at the first sample; a caller that evaluates one model
+  // again (validation during training) keeps it here. Null: measured per call.
+  std::shared_ptr<Footprint> footprint;
 };
+
+// runtime.memory_gb in bytes (0 = what the system has free, asked per sample).
+double memory_budget(const Config& cfg);
 
 EvalResult evaluate(models::Model& model, const data::Dataset& dataset, const metrics::Spec& spec,
                     const EvalOptions& options = {});
@@ -69,10 +92,17 @@ std::vector<store::EvalImage> image_records(const EvalResult& r);
 struct Restoration {
   models::Outputs outputs;
   int64_t height = 0, width = 0;
+  std::optional<TilePlan> tiles;  // restored in tiles (evaluate: too large for memory)
   torch::Tensor image(const models::Model& model, const std::string& key) const;
 };
 Restoration run_sample(models::Model& model, const data::Sample& sample, torch::Device device,
                        torch::MemoryFormat memory_format = torch::MemoryFormat::Contiguous);
+
+// run_sample within the memory the process may use (EvalOptions::memory_budget, see the top):
+// at full size, in tiles (a model of local operations), or a DataError naming the sample, its
+// size and the memory it needs. `footprint` is measured on first use and kept by the caller.
+Restoration restore_sample(models::Model& model, const data::Sample& sample, const EvalOptions& options,
+                           Footprint& footprint);
 
 // Reflection-pads NCHW `x` so H and W are multiples of `m` (replicate for sides too small to
 // reflect); the caller crops the output back.

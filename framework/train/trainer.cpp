@@ -114,6 +114,9 @@ class TrainRun {
   void resume();
   void record_provenance();
   bool train();  // false when a stop was requested
+  // Checkpointed, marked interrupted: a signal stopped the run (in a step, a validation or the
+  // test), and `--resume` continues it from here.
+  void stop_interrupted(const char* where);
   void log_step(const StepResult& res);
   void checkpoint();
   void record_data_problems();
@@ -121,8 +124,8 @@ class TrainRun {
   // The final test scores per image, as an evaluation of the run (paired comparisons in reports).
   void record_images(const data::Dataset& ds, const EvalResult& r);
   EvalOptions eval_options() const;
-  void validate();
-  void validate(const data::Dataset& ds);
+  bool validate();  // false when a stop was requested during it (nothing recorded)
+  bool validate(const data::Dataset& ds);
   void test_and_finish();
   void log_rows(const std::vector<store::Metric>& rows) {
     if (lead_) store_->log_metrics(rows);
@@ -147,6 +150,7 @@ class TrainRun {
   TrainSummary summary_;
   std::unique_ptr<Progress> progress_;
   bool progress_on_ = false;  // printed by rank 0 (runtime.progress)
+  std::shared_ptr<Footprint> footprint_ = std::make_shared<Footprint>();  // evaluation memory
 };
 
 TrainRun::TrainRun(const Config& cfg, const TrainOptions& options, const StopSignals& signals)
@@ -159,6 +163,14 @@ TrainRun::TrainRun(const Config& cfg, const TrainOptions& options, const StopSig
   progress_on_ = lead_ && s_.progress;
   open_data();  // a bad photo or dataset name fails before anything is written
   recipe_ = build_recipe({cfg_, coll_, device_, total_steps_});
+  // Crops the loss terms or the critic cannot take (e.g. a perceptual loss on a 1/4 side
+  // output) fail here, before the run exists, not in the first step.
+  check_crop_fits_training(cfg_, recipe_->model().spec());
+  // Optional loss terms this configuration of the model drops, one line each (a term dropped
+  // from batches without its target is said by the term set when it first happens).
+  if (lead_)
+    for (const auto& d : losses::plan_terms(cfg_, recipe_->model().spec()).dropped)
+      log::info(fmt::format("loss term '{}' dropped: {} (optional term)", d.name, d.reason));
   const auto vgg = recipe_->loss_vgg();
   if (lead_ && vgg && !vgg->pretrained()) warn_random_vgg();
   plan(options);
@@ -265,18 +277,28 @@ bool TrainRun::train() {
     const StepResult res = recipe_->step(loader_->next_rolling(), step_, signals_.stop());
     ++step_;
     log_step(res);
-    if (val_every > 0 && step_ % val_every == 0 && step_ < total_steps_) validate();
+    const bool validated = !(val_every > 0 && step_ % val_every == 0 && step_ < total_steps_) || validate();
+    if (!validated) {
+      stop_interrupted("during validation");
+      return false;
+    }
     if (ckpt_every > 0 && step_ % ckpt_every == 0 && step_ < total_steps_) checkpoint();
     if (res.stop_requested) {
-      if (lead_) log::warn(fmt::format("stop requested (signal) at step {}: checkpointing and stopping", step_));
-      checkpoint();
-      if (lead_) store_->finish_run(plan_.run_id, "interrupted");
-      summary_.steps = step_;
-      summary_.interrupted = true;
+      stop_interrupted("");
       return false;
     }
   }
   return true;
+}
+
+void TrainRun::stop_interrupted(const char* where) {
+  if (lead_)
+    log::warn(fmt::format("stop requested (signal) at step {}{}{}: checkpointing and stopping", step_,
+                          *where ? " " : "", where));
+  checkpoint();
+  if (lead_) store_->finish_run(plan_.run_id, "interrupted");
+  summary_.steps = step_;
+  summary_.interrupted = true;
 }
 
 void TrainRun::log_step(const StepResult& res) {
@@ -367,23 +389,30 @@ EvalOptions TrainRun::eval_options() const {
   eo.device = device_;
   eo.memory_format = recipe_->execution().memory_format();
   eo.skip_bad = data::skip_bad_samples(cfg_);
+  eo.stop = [this] { return signals_.stop(); };
+  eo.memory_budget = memory_budget(cfg_);
+  eo.footprint = footprint_;  // measured once per run
   return eo;
 }
 
-void TrainRun::validate() {
-  for (const auto& vs : val_sets_) validate(*vs);
+bool TrainRun::validate() {
+  for (const auto& vs : val_sets_)
+    if (!validate(*vs)) return false;
+  return true;
 }
 
-void TrainRun::validate(const data::Dataset& ds) {
+bool TrainRun::validate(const data::Dataset& ds) {
   EvalOptions eo = eval_options();
   eo.max_samples = s_.val_samples;
   const auto r = evaluate(recipe_->model(), ds, metric_preset(cfg_, ds), eo, *coll_);
+  if (r.interrupted) return false;
   record("val", r);
-  if (!lead_) return;
+  if (!lead_) return true;
   std::printf("val  step %lld | %s (%lld images, %s) | PSNR %.2f SSIM %.4f | input PSNR %.2f SSIM %.4f\n",
               static_cast<long long>(step_), r.dataset.c_str(), static_cast<long long>(r.samples), r.preset.c_str(),
               r.psnr, r.ssim, r.psnr_input, r.ssim_input);
   std::fflush(stdout);
+  return true;
 }
 
 void TrainRun::record_images(const data::Dataset& ds, const EvalResult& r) {
@@ -396,13 +425,24 @@ void TrainRun::record_images(const data::Dataset& ds, const EvalResult& r) {
   store_->log_evaluation(e, image_records(r));
 }
 
+// The final checkpoint, then validation and the tests; a signal during them stops the run as
+// interrupted (its checkpoint is the final one: `--resume` only evaluates).
 void TrainRun::test_and_finish() {
   checkpoint();
-  validate();
+  const auto interrupted = [&] {
+    if (lead_) {
+      log::warn(fmt::format("stop requested (signal) while evaluating the final model (step {}): stopping", step_));
+      store_->finish_run(plan_.run_id, "interrupted");
+    }
+    summary_.steps = step_;
+    summary_.interrupted = true;
+  };
+  if (!validate()) return interrupted();  // every rank learns of a signal on any (evaluate's gather)
   for (const auto& ts : test_sets_) {
     EvalOptions eo = eval_options();
     eo.save_dir = plan_.run_dir / "samples" / ts->name();
     const auto r = evaluate(recipe_->model(), *ts, metric_preset(cfg_, *ts), eo, *coll_);
+    if (r.interrupted) return interrupted();
     record("test", r);
     record_images(*ts, r);
     if (r.skipped)

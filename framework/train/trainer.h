@@ -20,6 +20,7 @@
 #include "core/config.h"
 #include "data/dataset.h"
 #include "data/loader.h"
+#include "models/outputs.h"
 #include "train/distributed.h"
 #include "train/evaluate.h"
 
@@ -63,7 +64,11 @@ data::DatasetPtr open_for_model(const Config& cfg, const std::string& name, data
 // The training loader's options for this worker: train.batch_size per rank, run.seed,
 // data.workers, and the collective's rank and world size (data/loader.h: the shard rule).
 data::LoaderOptions train_loader_options(const Config& cfg, const Collective& collective);
-// ConfigError naming data.crop when training crops would be smaller than the model takes.
+// ConfigError naming data.crop when training crops (unpadded) are smaller than the model takes
+// or not a multiple of what it takes (models::InputRequirement).
 void check_crop_fits_model(const Config& cfg);
+// The same for the whole training step of a model declaring `spec`: the model and what its
+// active loss terms and critic take on its outputs (losses::training_requirement).
+void check_crop_fits_training(const Config& cfg, const models::ModelSpec& spec);
 
 }  // namespace dmgn::train
