@@ -283,7 +283,7 @@ TEST(DataSynth, Zhang2018MatchesOfficialWithFixedDraws) {
 }
 
 TEST(DataSynth, Zhang2018RangesDeterminismAndLimits) {
-  register_builtins();
+  data::register_builtins();
   const SynthPtr synth = synths().make("reflection_zhang2018", Config::defaults());
   const cv::Mat t = random_photo(48, 64, 3, 1.0f), r = random_photo(48, 64, 4, 1.0f);
   const float unclipped_max = std::pow(2.0f, 1.0f / 2.2f) + 1e-5f;
@@ -344,7 +344,7 @@ TEST(DataSynth, ErrnetMatchesOfficialAndPairedTransformIsShared) {
   EXPECT_NEAR(out.noise.at<cv::Vec3f>(5, 7)[1], 0.24405109882354736, 2e-6);
   EXPECT_NEAR(out.noise.at<cv::Vec3f>(3, 12)[0], 0.10626697540283203, 2e-6);
   EXPECT_FLOAT_EQ(out.input.at<cv::Vec3f>(5, 7)[1], 1.0f);
-  register_builtins();
+  data::register_builtins();
   EXPECT_EQ(synths().names(),
             (std::vector<std::string>{"blur_motion", "haze", "jpeg", "mixed", "rain", "rain_heavy", "rain_light",
                                       "reflection_errnet", "reflection_linear", "reflection_zhang2018", "sr_bicubic"}));
@@ -375,7 +375,7 @@ TEST(DataSynth, ErrnetMatchesOfficialAndPairedTransformIsShared) {
 }
 
 TEST(DataBuiltin, PhotoSplitsAreDisjointDeterministicAndValidated) {
-  register_builtins();
+  data::register_builtins();
   const fs::path dir = test_dir();
   const std::vector<std::string> photos = write_photos(dir);
   const Config cfg = builtin_config(dir, photos, 7);
@@ -455,7 +455,7 @@ TEST(DataBuiltin, PhotoSplitsAreDisjointDeterministicAndValidated) {
 }
 
 TEST(DataBuiltin, SamplesAreDeterministicAndHeldoutIsFixed) {
-  register_builtins();
+  data::register_builtins();
   const fs::path dir = test_dir();
   const std::vector<std::string> photos = write_photos(dir);
   const Config cfg = builtin_config(dir, photos, 3);
@@ -536,7 +536,7 @@ TEST(DataLoader, ShardsAreDisjointAndCoverTheEpoch) {
 }
 
 TEST(DataLoader, WorkersMatchSingleThreadBitwise) {
-  register_builtins();
+  data::register_builtins();
   const fs::path dir = test_dir();
   const Config cfg = builtin_config(dir, write_photos(dir), 9);
   const std::shared_ptr<const Dataset> ds = BuiltinDataset::from_config(cfg, Split::train);

@@ -63,7 +63,7 @@ std::string read_bytes(const fs::path& p) {
 
 // The config with `sets` applied to the defaults.
 Config with(const std::vector<std::string>& sets) {
-  register_builtins();
+  data::register_builtins();
   return Config::defaults(sets);
 }
 

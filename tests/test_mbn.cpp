@@ -24,10 +24,10 @@ using dmgn::Config;
 namespace nn = dmgn::nn;
 namespace m = dmgn::metrics;
 
-const std::string kDir = std::string(DMGN_SOURCE_DIR) + "/experiments/mbn/";
+const std::string kMbnDir = std::string(DMGN_SOURCE_DIR) + "/experiments/mbn/";
 
 std::shared_ptr<dmgn::models::Mbn> build(const std::vector<std::string>& sets = {}) {
-  const Config cfg = Config::load(kDir + "base.toml", sets);
+  const Config cfg = Config::load(kMbnDir + "base.toml", sets);
   auto model = dmgn::models::build_model(cfg);
   auto mbn = std::dynamic_pointer_cast<dmgn::models::Mbn>(model);
   EXPECT_TRUE(mbn);
@@ -119,7 +119,7 @@ TEST(Mbn, EveryPathRestoresAtItsScales) {
     EXPECT_NE(std::string(e.what()).find("R-MBN"), std::string::npos) << e.what();
   }
   EXPECT_THROW(mbn->forward(torch::rand({1, 3, 72, 64})), dmgn::DataError);  // not a multiple of 16
-  EXPECT_EQ(dmgn::models::input_requirement(Config::load(kDir + "base.toml")).min_side, 64);
+  EXPECT_EQ(dmgn::models::input_requirement(Config::load(kMbnDir + "base.toml")).min_side, 64);
 }
 
 TEST(Mbn, PixelUnshuffleIsTheReferenceOrder) {
@@ -171,7 +171,7 @@ TEST(Mbn, TaskCycleOrderAndResumePosition) {
 
   const auto dir = dmgn::testing::scratch("mbn_cycle");
   const Config cfg = Config::load(
-      kDir + "base.toml", {"data.builtin.train_pairs=5", "data.multitask.crops=[64, 64, 64, 64]", "train.batch_size=2",
+      kMbnDir + "base.toml", {"data.builtin.train_pairs=5", "data.multitask.crops=[64, 64, 64, 64]", "train.batch_size=2",
                            "data.workers=0", "data.augment.short_side=[64, 96]"});
   auto ds = dmgn::train::open_for_model(cfg, "multitask", d::Split::train);
   EXPECT_EQ(ds->size(), 20u);
@@ -229,7 +229,7 @@ TEST(Mbn, MetricPresetTruncatesAndUsesFullRangeY) {
   EXPECT_EQ(m::preset("mbn").window_size, 7);
   EXPECT_TRUE(m::preset("mbn").sample_covariance);
   // eval.metric = "mbn" scores haze (and mixed) in RGB, the other tasks on Y.
-  const Config cfg = Config::load(kDir + "base.toml");
+  const Config cfg = Config::load(kMbnDir + "base.toml");
   EXPECT_EQ(m::spec_from_config(cfg, "haze").name, "mbn_rgb");
   EXPECT_EQ(m::spec_from_config(cfg, "mixed").name, "mbn_rgb");
   EXPECT_EQ(m::spec_from_config(cfg, "jpeg").name, "mbn");

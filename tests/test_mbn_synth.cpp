@@ -82,13 +82,13 @@ bool on_8bit_grid(const cv::Mat& m) {
 // The syntheses registered (so that data.builtin.synth's registry rule knows them) and a config
 // selecting one, with overrides.
 Config jpeg_cfg(std::vector<std::string> sets = {}) {
-  register_builtins();
+  data::register_builtins();
   sets.insert(sets.begin(), "data.builtin.synth=jpeg");
   return Config::defaults(sets);
 }
 
 Config mixed_cfg(std::vector<std::string> sets = {}) {
-  register_builtins();
+  data::register_builtins();
   sets.insert(sets.begin(), "data.builtin.synth=mixed");
   return Config::defaults(sets);
 }

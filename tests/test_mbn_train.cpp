@@ -28,7 +28,7 @@ using dmgn::Config;
 
 namespace {
 
-const std::string kDir = std::string(DMGN_SOURCE_DIR) + "/experiments/mbn/";
+const std::string kMbnTrainDir = std::string(DMGN_SOURCE_DIR) + "/experiments/mbn/";
 
 // The full network (every branch) on 64 px crops (its smallest input), 2 images per batch.
 std::vector<std::string> tiny(const fs::path& dir) {
@@ -49,7 +49,7 @@ TEST_F(MbnTrain, JointTrainingLowersEveryTasksLoss) {
   auto o = tiny(dir);
   o.push_back("optim.schedule=\"constant\"");
   o.push_back("optim.lr=0.001");
-  const Config cfg = Config::load(kDir + "base.toml", o);
+  const Config cfg = Config::load(kMbnTrainDir + "base.toml", o);
   namespace tr = dmgn::train;
   tr::apply_threads(cfg);
   const auto coll = tr::make_collective(tr::DistEnv{}, tr::CollectiveOptions{});
@@ -85,10 +85,10 @@ TEST_F(MbnTrain, JointTrainingLowersEveryTasksLoss) {
 TEST_F(MbnTrain, AKilledRunResumesBitwiseAndEveryPartIsScoredUnderItsConvention) {
   const auto dir = dmgn::testing::scratch("mbn_kill");
   auto common = tiny(dir);
-  for (const char* s : {"train.max_steps=12", "train.checkpoint_every=2", "runtime.log_every=1", "runtime.progress=true"})
+  for (const char* s : {"train.max_steps=8", "train.checkpoint_every=2", "runtime.log_every=1", "runtime.progress=true"})
     common.push_back(s);
-  const std::string file = kDir + "base.toml";
-  const auto run = dmgn::testing::run_whole_and_killed(dir, {"train", file}, common, 12, 3, 9);
+  const std::string file = kMbnTrainDir + "base.toml";
+  const auto run = dmgn::testing::run_whole_and_killed(dir, {"train", file}, common, 8, 3, 6);
   ASSERT_GT(run.killed_at, 0);
   const Config cfg = Config::load(file, run.whole_sets);
   const auto load = [&](const fs::path& store_file) {
@@ -113,7 +113,7 @@ TEST_F(MbnTrain, AKilledRunResumesBitwiseAndEveryPartIsScoredUnderItsConvention)
     return v;
   };
   const auto lw = series(run.whole_store), lb = series(run.broken_store);
-  EXPECT_EQ(lw.size(), 12u * 4);  // loss, ssim, l1 every step; loss_<task> once per step
+  EXPECT_EQ(lw.size(), 8u * 4);  // loss, ssim, l1 every step; loss_<task> once per step
   EXPECT_EQ(lw, lb);
   // Every task part tested and stored under its convention: Y for blur / rain / JPEG, RGB haze.
   dmgn::store::RunStore s(run.whole_store);
@@ -149,13 +149,13 @@ TEST_F(MbnTrain, AKilledRunResumesBitwiseAndEveryPartIsScoredUnderItsConvention)
   // R-MBN from that checkpoint: input branches frozen, the rest trained; 0.8 / 0.2 terms logged.
   const auto ckpt = *dmgn::train::latest_checkpoint(fs::path(s.runs().at(0).run_dir) / "checkpoints");
   auto ro = tiny(dir / "rmbn");
-  for (const char* x : {"train.max_steps=4", "optim.lr=0.001", "runtime.log_every=1"}) ro.push_back(x);
+  for (const char* x : {"train.max_steps=2", "optim.lr=0.001", "runtime.log_every=1"}) ro.push_back(x);
   ro.push_back("mbn.init_from=\"" + ckpt.string() + "\"");
-  const Config rcfg = Config::load(kDir + "rmbn.toml", ro);
+  const Config rcfg = Config::load(kMbnTrainDir + "rmbn.toml", ro);
   const auto summary = dmgn::train::run_training(rcfg);
   dmgn::store::RunStore rs(dir / "rmbn" / "runs.sqlite");
-  EXPECT_EQ(rs.metrics(summary.run_id, "train", "stage_ssim").size(), 4u);
-  EXPECT_EQ(rs.metrics(summary.run_id, "train", "final_l1").size(), 4u);
+  EXPECT_EQ(rs.metrics(summary.run_id, "train", "stage_ssim").size(), 2u);
+  EXPECT_EQ(rs.metrics(summary.run_id, "train", "final_l1").size(), 2u);
   auto tuned = dmgn::models::build_model(rcfg);
   dmgn::train::load_checkpoint(*dmgn::train::latest_checkpoint(summary.run_dir / "checkpoints"),
                                dmgn::train::CheckpointParts::weights(tuned.get()));
@@ -182,7 +182,7 @@ TEST(MbnTables, RowsComeFromTheStore) {
   dmgn::store::RunStore store(dir / "runs.sqlite");
   const auto add = [&](const std::string& experiment, const std::string& variant,
                        const std::vector<std::pair<std::string, double>>& psnr) {
-    const auto cfg = Config::load(kDir + "base.toml", {"run.variant=\"" + variant + "\"",
+    const auto cfg = Config::load(kMbnTrainDir + "base.toml", {"run.variant=\"" + variant + "\"",
                                                         "run.experiment=\"" + experiment + "\""});
     dmgn::store::RunInfo info;
     info.experiment = experiment;

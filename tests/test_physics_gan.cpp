@@ -28,10 +28,10 @@ using dmgn::Config;
 
 namespace {
 
-const std::string kDir = std::string(DMGN_SOURCE_DIR) + "/experiments/physics_gan/";
+const std::string kPganDir = std::string(DMGN_SOURCE_DIR) + "/experiments/physics_gan/";
 
 Config pgan(const std::string& file = "base.toml", std::vector<std::string> sets = {}) {
-  return Config::load(kDir + file, sets);
+  return Config::load(kPganDir + file, sets);
 }
 
 std::shared_ptr<dmgn::models::PhysicsGan> build(const Config& cfg, uint64_t seed = 0) {

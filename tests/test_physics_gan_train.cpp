@@ -28,7 +28,7 @@ using dmgn::Config;
 
 namespace {
 
-const std::string kDir = std::string(DMGN_SOURCE_DIR) + "/experiments/physics_gan/";
+const std::string kPganTrainDir = std::string(DMGN_SOURCE_DIR) + "/experiments/physics_gan/";
 
 std::vector<std::string> tiny_train(const fs::path& dir) {
   std::vector<std::string> v{"model.ngf=4", "model.blocks=2", "discriminator.ndf=4", "discriminator.layers=2",
@@ -48,7 +48,7 @@ TEST_F(PhysicsGanTrain, TrainingLowersTheLossAndLogsEveryTermAndBothDiscriminato
   const auto dir = dmgn::testing::scratch("pgan_train");
   auto o = tiny_train(dir);
   for (const char* s : {"train.max_steps=60", "runtime.log_every=1", "optim.schedule=\"constant\""}) o.push_back(s);
-  const Config cfg = Config::load(kDir + "deblur.toml", o);
+  const Config cfg = Config::load(kPganTrainDir + "deblur.toml", o);
   // The recipe on one fixed batch (fresh crops and kernels every step make a short run's loss
   // too noisy to judge): the objective and each pixel term fall.
   {
@@ -88,7 +88,7 @@ TEST_F(PhysicsGanTrain, BaseGanTrainsOneDiscriminatorAndRainIsRefused) {
   const auto dir = dmgn::testing::scratch("pgan_base");
   auto o = tiny_train(dir);
   for (const char* s : {"train.max_steps=3", "runtime.log_every=1"}) o.push_back(s);
-  const auto summary = dmgn::train::run_training(Config::load(kDir + "basegan.toml", o));
+  const auto summary = dmgn::train::run_training(Config::load(kPganTrainDir + "basegan.toml", o));
   dmgn::store::RunStore store(dir / "runs.sqlite");
   EXPECT_EQ(store.metrics(summary.run_id, "train", "d_g_loss").size(), 3u);
   EXPECT_TRUE(store.metrics(summary.run_id, "train", "d_h_loss").empty());
@@ -97,12 +97,12 @@ TEST_F(PhysicsGanTrain, BaseGanTrainsOneDiscriminatorAndRainIsRefused) {
   auto bad = o;
   bad.push_back("loss.terms.physics.weight=10.0");
   const auto e1 = dmgn::testing::error_of<dmgn::ConfigError>(
-      [&] { dmgn::train::run_training(Config::load(kDir + "basegan.toml", bad)); });
+      [&] { dmgn::train::run_training(Config::load(kPganTrainDir + "basegan.toml", bad)); });
   EXPECT_NE(e1.find("BaseGAN"), std::string::npos) << e1;
   auto rain = o;
   for (const char* s : {"task.name=\"rain\"", "data.builtin.synth=\"rain\""}) rain.push_back(s);
   const auto e2 = dmgn::testing::error_of<dmgn::ConfigError>(
-      [&] { dmgn::train::run_training(Config::load(kDir + "ours.toml", rain)); });
+      [&] { dmgn::train::run_training(Config::load(kPganTrainDir + "ours.toml", rain)); });
   EXPECT_NE(e2.find("publishes no physics model"), std::string::npos) << e2;
 }
 
@@ -112,7 +112,7 @@ TEST_F(PhysicsGanTrain, AKilledRunResumesBitwiseWithItsImagePools) {
   // 10 steps of 2 images: the pools of 4 are full after 2 steps and then draw from history.
   for (const char* s : {"train.max_steps=10", "train.checkpoint_every=2", "runtime.log_every=1", "runtime.progress=true"})
     common.push_back(s);
-  const std::string file = kDir + "ours.toml";
+  const std::string file = kPganTrainDir + "ours.toml";
   const auto run = dmgn::testing::run_whole_and_killed(dir, {"train", file}, common, 10, 3, 8);
   ASSERT_GT(run.killed_at, 0);
   const auto& whole = run.whole_sets;
@@ -169,7 +169,7 @@ TEST_F(PhysicsGanTrain, AKilledRunResumesBitwiseWithItsImagePools) {
 
 int64_t add_run(dmgn::store::RunStore& store, const std::string& file, const std::string& variant,
                 const std::string& dataset, double psnr, double psnr_input) {
-  const auto cfg = Config::load(kDir + file, {"run.variant=\"" + variant + "\""});
+  const auto cfg = Config::load(kPganTrainDir + file, {"run.variant=\"" + variant + "\""});
   dmgn::store::RunInfo info;
   info.experiment = cfg.get_string("run.experiment");
   info.variant = variant;
@@ -224,7 +224,7 @@ TEST(PhysicsGanTables, SensitivityCurvesComeFromTheStoreThroughTheCli) {
   {
     dmgn::store::RunStore store(store_file);
     for (const int lambda : {10, 50, 100}) {
-      const auto cfg = Config::load(kDir + "deblur.toml", {"run.variant=\"lambda=" + std::to_string(lambda) + "\"",
+      const auto cfg = Config::load(kPganTrainDir + "deblur.toml", {"run.variant=\"lambda=" + std::to_string(lambda) + "\"",
                                                              "loss.terms.content.weight=" + std::to_string(lambda)});
       dmgn::store::RunInfo info;
       info.experiment = "physics_gan_deblur";

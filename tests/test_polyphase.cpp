@@ -43,7 +43,7 @@ TEST(Polyphase, ConvOfUpsampledEqualsConvOverTheResizedMapInTheInterior) {
   };
   for (const Case c : {Case{2, 3, 1}, Case{4, 3, 1}, Case{8, 3, 1}, Case{16, 3, 1}, Case{3, 3, 1}, Case{4, 5, 1},
                        Case{2, 3, 2}}) {
-    SCOPED_TRACE(testing::Message() << "s " << c.s << " k " << c.k << " dil " << c.dil);
+    SCOPED_TRACE(::testing::Message() << "s " << c.s << " k " << c.k << " dil " << c.dil);
     const int64_t h = 5, w = 7, pad = c.dil * (c.k - 1) / 2;
     const auto f = torch::randn({2, 6, h, w}, torch::kDouble);
     const auto weight = torch::randn({4, 6, c.k, c.k}, torch::kDouble);

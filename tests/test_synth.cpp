@@ -100,7 +100,7 @@ std::string data_error(F f) {
 }
 
 TEST(BuiltinData, PhotoFoldersAndAFixedNamedTestSplitIndependentOfTheSeed) {
-  register_builtins();
+  data::register_builtins();
   const fs::path dir = dmgn::testing::scratch("builtin_folders");
   fs::create_directories(dir / "pool");
   fs::create_directories(dir / "Test");
@@ -137,7 +137,7 @@ TEST(BuiltinData, PhotoFoldersAndAFixedNamedTestSplitIndependentOfTheSeed) {
 }  // namespace
 
 TEST(SynthRain, PhysicsOrientationAndPresets) {
-  register_builtins();
+  data::register_builtins();
   const cv::Mat b = random_photo(80, 96, 1, 1.0f);
 
   // No seeds (or dark seeds) and no veil: the clean image, bit for bit.
@@ -234,7 +234,7 @@ TEST(SynthRain, PhysicsOrientationAndPresets) {
 }
 
 TEST(SynthRain, DeterministicAndValidated) {
-  register_builtins();
+  data::register_builtins();
   const SynthPtr rain = synths().make("rain_heavy", Config::defaults());
   const cv::Mat b = random_photo(33, 47, 2, 0.8f);  // odd sizes work
   Rng r1(7), r2(7), r3(8);
@@ -300,7 +300,7 @@ TEST(SynthRain, DeterministicAndValidated) {
 }
 
 TEST(SynthHaze, ScatteringModel) {
-  register_builtins();
+  data::register_builtins();
   const cv::Mat j = random_photo(40, 56, 3, 1.0f);
   cv::Mat depth(40, 56, CV_32FC1);
   for (int y = 0; y < depth.rows; ++y)
@@ -368,7 +368,7 @@ TEST(SynthHaze, ScatteringModel) {
 }
 
 TEST(SynthHaze, DepthSourcesAndValidation) {
-  register_builtins();
+  data::register_builtins();
   const cv::Mat j = random_photo(64, 80, 4, 0.9f);
 
   // The estimate: smooth, in [0.2, 1], farther at the top, farther over a bright grey (sky-like)
@@ -459,7 +459,7 @@ TEST(SynthHaze, DepthSourcesAndValidation) {
 }
 
 TEST(SynthBuiltin, RainAndHazeSamples) {
-  register_builtins();
+  data::register_builtins();
   const fs::path dir = dmgn::testing::scratch("synth_builtin");
   std::vector<std::string> quoted;
   for (int i = 0; i < 4; ++i) {

@@ -17,7 +17,8 @@ How: BUILD_DIR (default build/) is the normal CMake build tree, already built; i
 compile_commands.json gives each file's real flags. For 1 and 3, Debian's LibTorch include
 folder and defines are replaced by the toolchain's (the definitions the CUDA build gets from
 Caffe2Targets.cmake, plus DMGN_WITH_CUDA, as framework/CMakeLists.txt sets for a CUDA LibTorch;
-no Gloo headers and no HDF5, as on the GPU machine), and every file is checked with clang's
+no Gloo headers and no HDF5, as on the GPU machine), and every translation unit of the build (a
+source, or a unity batch of sources: cmake/BuildCost.cmake) is checked with clang's
 -fsyntax-only against a precompiled <torch/torch.h> whose template instantiations are made once
 (-fpch-instantiate-templates); the dependency list it writes shows which headers were read
 (files that include no LibTorch header are checked without the precompiled header). clang, not
@@ -204,6 +205,27 @@ def rewrite(args, torch_inc, cuda_inc, pch, clang):
     return [clang] + defs + inc + out + tail
 
 
+def is_unity(path):
+    return os.path.basename(os.path.dirname(path)) == "Unity" and path.endswith(".cxx")
+
+
+def unity_members(path):
+    """The sources a CMake unity batch includes (none for an ordinary source)."""
+    if not is_unity(path):
+        return []
+    return [os.path.normpath(m) for m in INCLUDE.findall(open(path, errors="replace").read())]
+
+
+def label(path):
+    """A source's path in the repository, or a unity batch's name and the sources it holds."""
+    members = unity_members(path)
+    if not members:
+        return os.path.relpath(path, ROOT)
+    name = os.path.basename(path)[len("unity_"):-len("_cxx.cxx")]
+    folder = os.path.relpath(os.path.dirname(members[0]), ROOT) if members else "?"
+    return f"{folder}/{{{','.join(os.path.basename(m) for m in members)}}} (unity batch {name})"
+
+
 def compile_one(job):
     src, cmd, obj, dep, cwd = job
     os.makedirs(os.path.dirname(dep), exist_ok=True)
@@ -255,9 +277,11 @@ def main():
             version = f"{parts['MAJOR']}.{parts['MINOR']}.{parts['PATCH']}"
             break
 
-    entries = [e for e in json.load(open(ccj)) if e["file"].endswith(".cpp") and "cmake_pch" not in e["file"]]
+    # Sources, and the unity batches that hold the others (cmake/BuildCost.cmake, DMGN_UNITY).
+    entries = [e for e in json.load(open(ccj))
+               if (e["file"].endswith(".cpp") or is_unity(e["file"])) and "cmake_pch" not in e["file"]]
     if a.only:
-        entries = [e for e in entries if re.search(a.only, e["file"])]
+        entries = [e for e in entries if any(re.search(a.only, f) for f in [e["file"]] + unity_members(e["file"]))]
     if not entries:
         sys.exit(f"cuda_compile_check: no .cpp entries in {ccj}")
 
@@ -281,7 +305,7 @@ def main():
     jobs = []
     depdir = os.path.join(work, "deps")
     for e in entries:
-        rel = os.path.relpath(e["file"], ROOT).replace(os.sep, "_")
+        rel = os.path.relpath(e["file"], a.build_dir if is_unity(e["file"]) else ROOT).replace(os.sep, "_")
         args = shlex.split(e["command"])
         obj = e.get("output") or output_of(args)  # the build's own object (nm, item 2)
         obj = obj if obj is None or os.path.isabs(obj) else os.path.join(e["directory"], obj)
@@ -294,20 +318,20 @@ def main():
     for src, code, out, _ in results:
         if code != 0:
             errs = [l for l in out.splitlines() if "error" in l][:6]
-            failures.append(f"{os.path.relpath(src, ROOT)}: does not compile\n    " + "\n    ".join(errs or out.splitlines()[-6:]))
+            failures.append(f"{label(src)}: does not compile\n    " + "\n    ".join(errs or out.splitlines()[-6:]))
         elif "precompiled header" in out or "PCH file" in out:
-            failures.append(f"{os.path.relpath(src, ROOT)}: the precompiled <torch/torch.h> was rejected:\n    {out.strip()[:400]}")
+            failures.append(f"{label(src)}: the precompiled <torch/torch.h> was rejected:\n    {out.strip()[:400]}")
     compiled = {src for src, code, _, _ in results if code == 0}
     refs = 0
     for src, _, obj, dep, _ in jobs:
         if src not in compiled:
             continue
         if not obj or not os.path.isfile(obj):
-            failures.append(f"{os.path.relpath(src, ROOT)}: its object {obj} is missing: build first")
+            failures.append(f"{label(src)}: its object {obj} is missing: build first")
             continue
         syms, err = undefined_symbols(obj)
         if syms is None:
-            failures.append(f"{os.path.relpath(src, ROOT)}: nm failed: {err}")
+            failures.append(f"{label(src)}: nm failed: {err}")
             continue
         bad = {}
         for s in syms:
@@ -316,13 +340,13 @@ def main():
                     bad.setdefault(lib_name, []).append(s)
         for lib_name, ss in bad.items():
             refs += len(ss)
-            failures.append(f"{os.path.relpath(src, ROOT)}: references {len(ss)} symbol(s) of {lib_name}, which "
+            failures.append(f"{label(src)}: references {len(ss)} symbol(s) of {lib_name}, which "
                             f"LibTorch ships only as headers (the link fails on the GPU machine), e.g. {ss[0]}")
         if os.path.isfile(dep):
             deps = open(dep).read().replace("\\\n", " ").split()
             leaked = sorted({d for d in deps if DEBIAN_TORCH_HEADERS.match(d)})
             if leaked:
-                failures.append(f"{os.path.relpath(src, ROOT)}: included Debian's LibTorch headers instead of the "
+                failures.append(f"{label(src)}: included Debian's LibTorch headers instead of the "
                                 f"toolchain's, e.g. {leaked[0]}")
     if not a.keep:
         for _, _, _, dep, _ in jobs:
@@ -334,7 +358,7 @@ def main():
           f"{os.path.basename(clang)}")
     print(f"  {len(jobs)} translation units, {len(compiled)} compiled, {len(failures)} problem(s); "
           f"precompiled header {t_pch:.0f} s, total {time.time() - t0:.0f} s with {a.jobs} jobs; slowest: "
-          + ", ".join(f"{os.path.relpath(s, ROOT)} {t:.0f} s" for s, _, _, t in slowest))
+          + ", ".join(f"{label(s)} {t:.0f} s" for s, _, _, t in slowest))
     if failures:
         print("\n".join("  FAIL " + f for f in failures))
         return 1

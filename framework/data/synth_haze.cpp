@@ -23,7 +23,7 @@ void require(bool ok, const std::string& message) {
   if (!ok) throw ConfigError(message);
 }
 
-std::pair<double, double> read_range(const Config& c, const std::string& prefix, const char* key) {
+std::pair<double, double> read_haze_range(const Config& c, const std::string& prefix, const char* key) {
   const std::vector<double> v = c.get_floats(key);
   require(v.size() == 2,
           fmt::format("{}.{}: expected [lo, hi] (2 numbers), got {}", prefix, key, v.size()));
@@ -63,8 +63,8 @@ HazeOptions HazeOptions::from_config(const Config& full) {
   const std::string prefix = "synth.haze";
   const Config c = full.sub(prefix);
   HazeOptions o;
-  std::tie(o.beta_lo, o.beta_hi) = read_range(c, prefix, "beta");
-  std::tie(o.airlight_lo, o.airlight_hi) = read_range(c, prefix, "airlight");
+  std::tie(o.beta_lo, o.beta_hi) = read_haze_range(c, prefix, "beta");
+  std::tie(o.airlight_lo, o.airlight_hi) = read_haze_range(c, prefix, "airlight");
   o.tint = c.get_float("tint");
   o.depth = c.get_string("depth");
   o.depth_scale = c.get_string("depth_scale");

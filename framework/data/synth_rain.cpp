@@ -27,7 +27,7 @@ void check_range(const std::string& key, const RainRange& r, double lo, double h
                                   r.lo, r.hi, lo, hi_open ? "<" : "<=", hi));
 }
 
-RainRange read_range(const Config& c, const std::string& prefix, const char* key) {
+RainRange read_rain_range(const Config& c, const std::string& prefix, const char* key) {
   const std::vector<double> v = c.get_floats(key);
   if (v.size() != 2)
     throw ConfigError(
@@ -92,13 +92,13 @@ RainRanges RainRanges::from_config(const Config& full) {
         fmt::format("{}.layers: expected [lo, hi] (2 integers), got {}", prefix, layers.size()));
   r.layers_lo = layers[0];
   r.layers_hi = layers[1];
-  r.angle = read_range(c, prefix, "angle");
+  r.angle = read_rain_range(c, prefix, "angle");
   r.angle_spread = c.get_float("angle_spread");
-  r.length = read_range(c, prefix, "length");
-  r.width = read_range(c, prefix, "width");
-  r.density = read_range(c, prefix, "density");
-  r.intensity = read_range(c, prefix, "intensity");
-  r.veil = read_range(c, prefix, "veil");
+  r.length = read_rain_range(c, prefix, "length");
+  r.width = read_rain_range(c, prefix, "width");
+  r.density = read_rain_range(c, prefix, "density");
+  r.intensity = read_rain_range(c, prefix, "intensity");
+  r.veil = read_rain_range(c, prefix, "veil");
   r.validate(prefix);
   return r;
 }

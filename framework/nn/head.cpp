@@ -83,7 +83,7 @@ const HypercolumnHead::TapPlan& HypercolumnHead::plan_for(int64_t h, int64_t w, 
   const int64_t count = std::min<int64_t>(pad, std::min(h, w));
   for (const auto& [dim, first] : std::vector<std::pair<int64_t, int64_t>>{
            {2, 0}, {2, h - count}, {3, 0}, {3, w - count}}) {
-    BorderSide side{dim, first, count, {}, {}};
+    BorderSide side{dim, first, count, {}, {}, {}};
     const int64_t n = dim == 2 ? h : w;
     std::vector<int64_t> lines;
     for (int64_t q = first - pad; q < first + count + pad; ++q) lines.push_back(reflect_index(q, n));
