@@ -243,6 +243,10 @@ class Stepper {
   explicit Stepper(const Config& cfg) : cfg_(cfg) {
     torch::manual_seed(0);
     recipe_ = tr::build_recipe({with_crop(cfg, 32), coll_, torch::kCPU, 4});
+    // Every VGG-19 a recipe's losses use names the config key of its weights: the run's
+    // provenance and the warning of a run without weights say it, and the trainer names none.
+    if (const auto vgg = recipe_->loss_vgg())
+      EXPECT_TRUE(cfg.has(vgg->weights_key())) << cfg.get_string("model.name") << ": '" << vgg->weights_key() << "'";
   }
   void step(int64_t s) {
     const Config c = with_crop(cfg_, s);

@@ -39,6 +39,9 @@ TEST(WeightsIo, VggWeightsLoadFromAFileNamedInConfig) {
     auto model = dmgn::models::build_model(dmgn::Config::defaults(o));
     ASSERT_TRUE(model->shared_vgg());
     EXPECT_TRUE(model->shared_vgg()->pretrained());
+    // The network knows the file and the key that named it (the run's provenance reads them).
+    EXPECT_EQ(model->shared_vgg()->weights_file(), file);
+    EXPECT_EQ(model->shared_vgg()->weights_key(), "model.head.vgg_weights");
     int i = 0;
     for (const auto& item : model->shared_vgg()->named_parameters()) {
       const float want = 0.001f * static_cast<float>(++i);
@@ -50,16 +53,20 @@ TEST(WeightsIo, VggWeightsLoadFromAFileNamedInConfig) {
   // Without a file the weights stay random and the model says so.
   auto random = dmgn::models::build_model(dmgn::Config::defaults(dmgn::testing::tiny_model()));
   EXPECT_FALSE(random->shared_vgg()->pretrained());
+  EXPECT_TRUE(random->shared_vgg()->weights_file().empty());
+  EXPECT_EQ(random->shared_vgg()->weights_key(), "model.head.vgg_weights");
 }
 
 TEST(WeightsIo, BadWeightFilesNameTheFileAndTheTensor) {
   const auto dir = dmgn::testing::scratch("vgg_bad");
   dmgn::nn::Vgg19 vgg;
+  vgg->set_weights_key("location_sirr.vgg_weights");
   try {
     vgg->load_weights(dir / "absent.pth");
     FAIL();
   } catch (const dmgn::IoError& e) {
     EXPECT_NE(std::string(e.what()).find("absent.pth"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("(location_sirr.vgg_weights)"), std::string::npos) << e.what();
   }
   std::ofstream(dir / "garbage.pth") << "not a zip";
   try {

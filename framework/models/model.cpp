@@ -31,9 +31,10 @@ ModelRegistry& models() {
 
 ModelPtr build_model(const Config& cfg) {
   auto model = models().make(cfg.get_string("model.name"), cfg);
-  if (cfg.has("model.head.vgg_weights")) {
+  if (cfg.has("model.head.vgg_weights") && model->shared_vgg()) {
+    model->shared_vgg()->set_weights_key("model.head.vgg_weights");
     const std::string file = cfg.get_string("model.head.vgg_weights");
-    if (!file.empty() && model->shared_vgg()) model->shared_vgg()->load_weights(file);
+    if (!file.empty()) model->shared_vgg()->load_weights(file);
   }
   return model;
 }

@@ -109,8 +109,8 @@ std::vector<torch::Tensor> Vgg19Impl::forward(const torch::Tensor& x,
 
 void Vgg19Impl::load_weights(const std::filesystem::path& file) {
   if (!std::filesystem::exists(file))
-    throw IoError(fmt::format("VGG-19 weights file '{}' does not exist (model.head.vgg_weights)",
-                              file.string()));
+    throw IoError(fmt::format("VGG-19 weights file '{}' does not exist ({})", file.string(),
+                              key_.empty() ? "the VGG-19 weights key" : key_));
   const auto dict = compat::load_state_dict(file);
   auto find = [&](const std::string& key) -> const torch::Tensor* {
     for (const std::string prefix : {"", "features.", "vgg_pretrained_features.", "module.features."}) {
@@ -137,6 +137,7 @@ void Vgg19Impl::load_weights(const std::filesystem::path& file) {
     }
   }
   pretrained_ = true;
+  file_ = file;
 }
 
 }  // namespace dmgn::nn

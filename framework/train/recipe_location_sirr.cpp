@@ -45,6 +45,7 @@ class LocationSirrRecipe : public Recipe {
     losses::LossContext ctx{model_->shared_vgg(), model_->input_range()};
     if (!ctx.vgg && uses_loss(c, "perceptual")) {
       vgg_ = nn::Vgg19();
+      vgg_->set_weights_key("location_sirr.vgg_weights");
       const auto file = c.get_string("location_sirr.vgg_weights");
       if (!file.empty()) vgg_->load_weights(file);
       for (auto& p : vgg_->parameters()) p.set_requires_grad(false);

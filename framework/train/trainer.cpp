@@ -62,21 +62,21 @@ std::string format_terms(const StepResult& r) {
   return s;
 }
 
-std::map<std::string, std::string> vgg_provenance(const Config& cfg, const nn::Vgg19& vgg) {
+// The VGG-19 the recipe's losses use, as the run records it (the network knows its file).
+std::map<std::string, std::string> vgg_provenance(const nn::Vgg19& vgg) {
   if (!vgg) return {{"vgg_weights", "none"}};
-  std::string file;
-  for (const char* key : {"model.head.vgg_weights", "location_sirr.vgg_weights"})
-    if (file.empty() && cfg.has(key)) file = cfg.get_string(key);
-  if (vgg->pretrained()) return {{"vgg_weights", "file"}, {"vgg_file", file}};
+  if (vgg->pretrained()) return {{"vgg_weights", "file"}, {"vgg_file", vgg->weights_file().string()}};
   return {{"vgg_weights", "random"}};
 }
 
-void warn_random_vgg() {
-  log::loud(
-      "VGG-19 weights: RANDOM (model.head.vgg_weights / location_sirr.vgg_weights is empty).\n"
+void warn_random_vgg(const nn::Vgg19& vgg) {
+  const std::string key = vgg->weights_key().empty() ? "the VGG-19 weights key" : vgg->weights_key();
+  log::loud(fmt::format(
+      "VGG-19 weights: RANDOM ({} is empty).\n"
       "The hypercolumn head and the perceptual loss use an untrained VGG-19, unlike the paper.\n"
       "Results are NOT comparable to the paper; the run is marked vgg_weights=random.\n"
-      "Export ImageNet weights once (see README, 'VGG-19 weights') and set model.head.vgg_weights.");
+      "Export ImageNet weights once (see README, 'VGG-19 weights') and set {}.",
+      key, key));
 }
 
 // One run on this worker, step by step. Rank 0 alone opens the store and writes; every rank
@@ -172,7 +172,7 @@ TrainRun::TrainRun(const Config& cfg, const TrainOptions& options, const StopSig
     for (const auto& d : losses::plan_terms(cfg_, recipe_->model().spec()).dropped)
       log::info(fmt::format("loss term '{}' dropped: {} (optional term)", d.name, d.reason));
   const auto vgg = recipe_->loss_vgg();
-  if (lead_ && vgg && !vgg->pretrained()) warn_random_vgg();
+  if (lead_ && vgg && !vgg->pretrained()) warn_random_vgg(vgg);
   plan(options);
 }
 
@@ -194,7 +194,7 @@ void TrainRun::plan(const TrainOptions& options) {
   if (lead_) {
     try {
       store_.emplace(s_.store);
-      RunIdentity id{world_, device_.str(), vgg_provenance(cfg_, recipe_->loss_vgg())};
+      RunIdentity id{world_, device_.str(), vgg_provenance(recipe_->loss_vgg())};
       for (const auto& [k, v] : train_set_->provenance()) id.provenance[k] = v;
       plan_ = plan_run(*store_, cfg_, options.resume, id);
     } catch (const std::exception& e) {
