@@ -103,21 +103,15 @@ CLI::Validator positive_number(bool or_zero) {
 
 std::string unknown_command(CLI::App& app, const std::string& first) {
   if (first.empty() || first[0] == '-') return "";
-  std::string best;
-  size_t best_d = SIZE_MAX;
   std::vector<std::string> names;
   for (const auto* sub : app.get_subcommands([](CLI::App*) { return true; })) {
-    const std::string& n = sub->get_name();
-    if (n == first) return "";
-    names.push_back(n);
-    const size_t d = edit_distance(n, first);
-    if (d < best_d) {
-      best_d = d;
-      best = n;
-    }
+    if (sub->get_name() == first) return "";
+    names.push_back(sub->get_name());
   }
+  const std::string best = nearest_name(first, names);
   return fmt::format("unknown command '{}'{}; the commands: {}", first,
-                     best_d <= 2 ? fmt::format(" (did you mean '{}'?)", best) : std::string(),
+                     !best.empty() && edit_distance(best, first) <= 2 ? fmt::format(" (did you mean '{}'?)", best)
+                                                                      : std::string(),
                      fmt::format("{}", fmt::join(names, ", ")));
 }
 

@@ -11,7 +11,6 @@
 
 #include "core/config_rules.h"
 #include "core/error.h"
-#include "core/nearest.h"
 #include "core/schema.h"
 
 namespace dmgn {

@@ -102,6 +102,10 @@ class Config {
 
 // Edit distance, used for "did you mean" suggestions.
 size_t edit_distance(std::string_view a, std::string_view b);
+// The entry of `known` nearest to `name` by edit distance (the first of equally near ones); ""
+// when `known` is empty: unknown config keys, names a config gives as values (a loss term's
+// output or target), unknown commands.
+std::string nearest_name(std::string_view name, const std::vector<std::string>& known);
 
 // Hex SHA-256 digest.
 std::string sha256_hex(std::string_view data);

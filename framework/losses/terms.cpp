@@ -9,7 +9,6 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "core/nearest.h"
 #include "core/options.h"
 #include "data/dataset.h"
 
