@@ -11,7 +11,8 @@
 #
 # 2. Unity batches (option DMGN_UNITY, on by default): dmgn_unity_batches(<target>) compiles the
 # target's LibTorch sources DMGN_UNITY_BATCH at a time, one batch per folder run of files in name
-# order (framework/models/a..f.cpp, ...), so that the LibTorch, fmt and GoogleTest code they
+# order (framework/models/a..f.cpp, ...; a system's folder and its tests/ are batches of their own),
+# so that the LibTorch, fmt and GoogleTest code they
 # share is generated once per batch instead of once per file: three test files alone took 91 s,
 # together 58 s. Files in a batch share one translation unit, so a name a file keeps to itself
 # (an anonymous namespace, a `using namespace`) must not collide with its neighbours'; the build
@@ -97,7 +98,8 @@ function(dmgn_unity_batches target)
       set(dir "${d}")
       set(count 0)
     endif()
-    get_filename_component(folder "${d}" NAME)
+    file(RELATIVE_PATH folder "${PROJECT_SOURCE_DIR}" "${d}")
+    string(REPLACE "/" "_" folder "${folder}")  # framework_systems_mbn_tests: unique per folder
     set_source_files_properties("${src}" PROPERTIES UNITY_GROUP "${folder}_${batch}")
     math(EXPR count "${count} + 1")
     math(EXPR batched "${batched} + 1")

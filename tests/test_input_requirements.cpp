@@ -31,6 +31,7 @@
 #include "data/dataset.h"
 #include "losses/terms.h"
 #include "models/model.h"
+#include "models/system_info.h"
 #include "models/task_routed.h"
 #include "test_util.h"
 #include "train/builtins.h"
@@ -48,30 +49,13 @@ namespace models = dmgn::models;
 namespace {
 
 // Each system's channel counts shrunk with every input of its rules kept (levels, dilations,
-// VGG taps, MLSM scales, residual blocks or none, design, stages, the critic's depth). A model
-// not listed here runs at its own size.
+// VGG taps, MLSM scales, residual blocks or none, design, stages, the critic's depth): what the
+// system registered (models/system_info.h SystemInfo::small); one that registered none runs at
+// its own size.
 std::vector<std::string> tiny(const Config& c) {
-  const auto name = c.get_string("model.name");
   std::vector<std::string> v{"runtime.threads=2", "data.workers=0", "train.batch_size=2", "runtime.progress=false"};
   if (c.has("discriminator.ndf")) v.push_back("discriminator.ndf=4");
-  for (const char* key : {"model.head.vgg_weights", "location_sirr.vgg_weights"})  // random weights
-    if (c.has(key)) v.push_back(std::string(key) + "=\"\"");
-  if (name == "dmgn") {
-    std::string widths;
-    for (size_t i = 0; i < c.get_ints("model.widths").size(); ++i) widths += fmt::format("{}{}", i ? ", " : "", i ? 8 : 4);
-    v.push_back("model.widths=[" + widths + "]");
-    for (const char* s : {"model.bottleneck_cells=1", "model.vestigial=false", "model.aca.reduction=2"}) v.push_back(s);
-  } else if (name == "location_sirr") {
-    for (const char* s : {"model.width=4", "model.hidden=8", "model.ae_widths=[4, 8, 8]", "model.cbam_reductions=[2, 4, 8]",
-                          "model.se_reduction=2"})
-      v.push_back(s);
-  } else if (name == "physics_gan") {
-    v.push_back("model.ngf=4");
-    if (c.get_int("model.blocks") > 1) v.push_back("model.blocks=1");
-    if (c.has("physics_gan.pool_size")) v.push_back("physics_gan.pool_size=0");  // pools hold earlier crops' sizes
-  } else if (name == "mbn") {
-    v.push_back("model.rain_iterations=1");  // the reference's fixed widths; one rain pass
-  }
+  for (const auto& s : models::system_small_overrides(c)) v.push_back(s);
   return v;
 }
 

@@ -12,7 +12,7 @@
 #include "core/error.h"
 #include "metrics/macs.h"
 #include "models/model.h"
-#include "models/official_import.h"
+#include "systems/dmgn/official_import.h"
 #include "nn/attention.h"
 #include "nn/cells.h"
 #include "nn/discriminators.h"

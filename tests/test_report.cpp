@@ -14,6 +14,7 @@
 #include "report/paper_csv.h"
 #include "report/render_table.h"
 #include "report/tables.h"
+#include "systems/dmgn/tables.h"
 #include "store/run_store.h"
 #include "test_util.h"
 
@@ -24,9 +25,9 @@ namespace {
 
 fs::path table1_csv() {
 #ifdef DMGN_SOURCE_DIR
-  return fs::path(DMGN_SOURCE_DIR) / "reports/paper/table1.csv";
+  return fs::path(DMGN_SOURCE_DIR) / "framework/systems/dmgn/paper/table1.csv";
 #else
-  return fs::path("reports/paper/table1.csv");  // tests run from the repository root
+  return fs::path("framework/systems/dmgn/paper/table1.csv");  // tests run from the repository root
 #endif
 }
 

@@ -23,13 +23,12 @@ namespace {
 
 // Which paper a convention is, for the header.
 std::string convention_label(const std::string& preset) {
-  static const std::map<std::string, std::string> papers = {{"real20", "DMGN / ERRNet"},
-                                                            {"sots", "DMGN haze"},
-                                                            {"rain100", "DMGN rain"},
-                                                            {"location_sirr", "Location-aware SIRR"},
-                                                            {"physics_gan", "Physics-GAN"}};
-  const auto it = papers.find(preset);
-  return it == papers.end() ? preset : fmt::format("{}: {}", preset, it->second);
+  std::string paper;
+  try {
+    paper = metrics::preset_entry(preset).paper;  // registered with the preset
+  } catch (const Error&) {
+  }
+  return paper.empty() ? preset : fmt::format("{}: {}", preset, paper);
 }
 
 std::string model_of(const store::RunRow& run) {

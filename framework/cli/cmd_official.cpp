@@ -9,8 +9,7 @@
 #include "core/compat.h"
 #include "core/error.h"
 #include "models/model.h"
-#include "models/location_sirr.h"
-#include "models/official_import.h"
+#include "models/import.h"
 #include "models/task_routed.h"
 #include "nn/discriminators.h"
 #include "train/checkpoint.h"
@@ -45,11 +44,8 @@ models::ModelPtr import_model(const Config& cfg, const fs::path& state_file) {
   torch::manual_seed(cfg.get_int("run.seed"));
   auto model = models::build_model(cfg);
   const auto state = compat::load_state_dict(state_file);
-  // Systems whose parameter names are the reference's import by name; DMGN maps its names.
-  auto* sirr = dynamic_cast<models::LocationSirr*>(model.get());
-  const auto n = sirr                                   ? models::import_reference(*sirr, state, state_file.string())
-                 : cfg.get_string("model.name") != "dmgn" ? models::import_by_name(*model, state, state_file.string())
-                                                         : models::import_official(*model, state, state_file.string());
+  // The model knows its reference's layout (models/model.h: by name unless it maps names).
+  const auto n = model->import_reference(state, state_file.string());
   std::printf("imported %lld tensors from %s\n", static_cast<long long>(n), state_file.string().c_str());
   return model;
 }

@@ -178,11 +178,11 @@ void add_table(CLI::App* report, const std::string& id, const std::string& help)
   c->add_option("--format", a->format, "markdown | csv | latex")
       ->check(CLI::IsMember({"markdown", "md", "csv", "latex", "tex"}));
   c->add_option("--out", a->out, "Write to this file instead of stdout");
-  c->add_option("--paper-dir", a->paper_dir, "Paper numbers folder (default: reports/paper/)");
+  c->add_option("--paper-dir", a->paper_dir, "Paper numbers folder (default: the table's system's paper/ folder)");
   c->add_option("--sweep", a->sweep, "Only runs of this sweep");
   c->add_flag("--no-record", a->no_record,
               "Do not record the report (its runs, provenance and paired verdicts) in the store");
-  if (id == "table3")
+  if (report::table_def(id).build)  // a table built from benches (Table III): their input size
     c->add_option("--size", a->size, "Input size of the MACs and latency shown")
         ->check(within(16, 4096, "as dmgn info --size"));
   c->callback([a, id] {
@@ -204,23 +204,14 @@ void add_table(CLI::App* report, const std::string& id, const std::string& help)
 void add_report(CLI::App& app) {
   auto* cmd = app.add_subcommand("report", "Regenerate a paper table or figure from the run store");
   cmd->require_subcommand(1);
-  add_table(cmd, "table1", "Table I: ablations of DMGN (paper numbers beside ours, ordering check)");
-  add_table(cmd, "table2", "Table II: reflection removal on Real20, Solid, Postcard, Wild");
-  add_table(cmd, "table3", "Table III: parameters, MACs and inference time (from dmgn bench model)");
-  add_table4(cmd);
-  add_table(cmd, "table5", "Table V: rain streak removal on Rain100L, Rain100H");
-  add_table(cmd, "table6", "Table VI: dehazing on SOTS indoor/outdoor, O-HAZE, TestA-DCPDN");
-  add_table(cmd, "table7", "Table VII: cross-task evaluation on Real20, Rain100H, O-HAZE");
-  add_table(cmd, "sirr_table1", "Location-aware SIRR Table 1: Postcard, Object, Wild, Zhang, Nature, 494-image average");
-  add_table(cmd, "sirr_table2", "Location-aware SIRR Table 2: architecture ablation (each row a config composition)");
-  add_table(cmd, "sirr_table3", "Location-aware SIRR Table 3: loss ablation (each row a config composition)");
-  add_table(cmd, "pgan_table5", "Physics-GAN Table 5: synthetic haze (Input and Ours)");
-  add_table(cmd, "pgan_table8", "Physics-GAN Table 8: BaseGAN and loss ablation on haze (each row a config)");
-  add_table(cmd, "pgan_table9", "Physics-GAN Table 9: lambda and ResBlock count on deblurring (sweep variants)");
-  add_table(cmd, "mbn_table1", "MBN Table 1: DuRB-M ablation (TV, GAP, Fusion) on four degradations");
-  add_table(cmd, "mbn_table2", "MBN Table 2: order of the factors in R-MBN's recurrent path (mean over tasks)");
-  add_table(cmd, "mbn_table3", "MBN Table 3: MBN and R-MBN on motion blur, haze, rain streaks, JPEG (q=10)");
-  add_table(cmd, "mbn_table4", "MBN Table 4: R-MBN and R-MBN* on mixed degradations (16 test sets)");
+  // One subcommand per registered table (report/tables.h), in registration order.
+  for (const auto& id : report::table_ids_all()) {
+    const report::TableDef& def = report::table_def(id);
+    if (def.from_study)
+      add_study_table(cmd, id, def.help);
+    else
+      add_table(cmd, id, def.help);
+  }
   add_cross_system(cmd);
   add_systems(cmd);
   {

@@ -196,20 +196,21 @@ void add_study(CLI::App& app) {
   add_export(cmd);
 }
 
-void add_table4(CLI::App* report) {
-  auto* c = report->add_subcommand("table4", "Table IV: human evaluation from a study's votes (dmgn study)");
+void add_study_table(CLI::App* report, const std::string& id, const std::string& help) {
+  auto* c = report->add_subcommand(id, help);
   struct Args {
     std::string store = "results/runs.sqlite", format = "markdown", out;
     report::Table4Options o;
     bool no_record = false;
   };
   auto a = std::make_shared<Args>();
+  a->o.table = id;
   c->add_option("--study", a->o.study, "The study (dmgn study list)")->required();
   c->add_option("--store", a->store, "Run store (SQLite)");
   c->add_option("--format", a->format, "markdown | csv | latex")
       ->check(CLI::IsMember({"markdown", "md", "csv", "latex", "tex"}));
   c->add_option("--out", a->out, "Write to this file instead of stdout");
-  c->add_option("--paper-dir", a->o.paper_dir, "Paper numbers folder (default: reports/paper/)");
+  c->add_option("--paper-dir", a->o.paper_dir, "Paper numbers folder (default: the table's system's paper/ folder)");
   c->add_flag("--include-unfinished", a->o.include_unfinished, "Also count subjects who have not finished");
   c->add_option("--resamples", a->o.resamples, "Bootstrap resamples of the subjects")
       ->check(within(0, 10000000, "every resample is drawn and kept to find the interval"));
@@ -224,7 +225,7 @@ void add_table4(CLI::App* report) {
     store::RunStore runs = open_report_store(a->store, record);
     if (!record) return;
     store::ReportRecord rec;
-    rec.report = "table4";
+    rec.report = a->o.table;
     rec.runs = t.runs;
     rec.provenance = t.grid.title;
     for (const auto& n : t.grid.notes) rec.provenance += "\n" + n;

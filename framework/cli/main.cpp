@@ -30,6 +30,13 @@ int main(int argc, char** argv) {
   CLI::App app{"dmgn: Deep-Masking Generative Network research framework"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Help for every subcommand");
+  // The registries first: some commands are made from them (`dmgn report <table>`).
+  try {
+    dmgn::register_builtins();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dmgn: error: %s\n", dmgn::error_summary(e).c_str());
+    return 1;
+  }
   dmgn::cli::add_list(app);
   dmgn::cli::add_config(app);
   dmgn::cli::add_info(app);
@@ -53,7 +60,6 @@ int main(int argc, char** argv) {
     }
   }
   try {
-    dmgn::register_builtins();
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);

@@ -25,6 +25,7 @@ struct Rule {
   bool odd = false;
   std::vector<std::string> one_of;  // allowed strings
   std::string registry;             // registry kind
+  std::vector<std::string> also;    // besides the registered names ("registry:KIND|a|b")
   bool dataset = false;
   bool unbounded = false;           // no upper bound, on purpose
   std::string reason;               // why the bounds are what they are (after ";")
@@ -40,7 +41,10 @@ Rule parse_rule(const std::string& key, const toml::node& n) {
   const std::string s = n.value_or(std::string());
   r.text = s;
   if (s.rfind("registry:", 0) == 0) {
-    r.registry = s.substr(9);
+    std::stringstream in(s.substr(9));
+    std::getline(in, r.registry, '|');
+    for (std::string extra; std::getline(in, extra, '|');) r.also.push_back(extra);
+    if (!s.empty() && s.back() == '|') r.also.emplace_back();  // a trailing '|': the empty string
     return r;
   }
   if (s == "dataset") {
@@ -144,7 +148,11 @@ void check_value(const std::string& key, const toml::node& v, const Rule& r, con
                                    extra_hint),
            source_of);
   };
-  if (!r.registry.empty()) check_registry(r.registry, "");
+  if (!r.registry.empty() && std::find(r.also.begin(), r.also.end(), s) == r.also.end()) {
+    std::vector<std::string> quoted;
+    for (const auto& o : r.also) quoted.push_back(o.empty() ? "\"\"" : o);
+    check_registry(r.registry, quoted.empty() ? "" : fmt::format(", or {}", fmt::join(quoted, ", ")));
+  }
   if (r.dataset) {
     const auto* tables = resolved.get("datasets");
     const bool declared = tables && tables->is_table() && tables->as_table()->get(s) != nullptr && s != "*";

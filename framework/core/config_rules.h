@@ -20,7 +20,8 @@ namespace dmgn::config_rules {
 //                      (the reason is part of the message that refuses a value)
 //   ["a", "b", ...]    one of these strings (for an array of strings, every element)
 //   "registry:KIND"    a name registered in that registry (`dmgn list`); checked once the
-//                      registries are filled (every dmgn command fills them first)
+//                      registries are filled (every dmgn command fills them first);
+//                      "registry:KIND|a|b" also accepts a and b ("registry:task|": or "")
 //   "dataset"          a registered dataset or a [datasets.NAME] table of this config
 // A "*" key segment matches any name (the [datasets.NAME] tables).
 

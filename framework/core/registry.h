@@ -44,6 +44,7 @@ class Registry {
 
   // Re-registering a name replaces it (lets tests swap in doubles); names are unique.
   void add(const std::string& name, const std::string& description, Factory factory) {
+    if (!entries_.count(name)) order_.push_back(name);
     entries_[name] = Entry{description, std::move(factory)};
   }
 
@@ -59,6 +60,15 @@ class Registry {
     std::vector<std::string> out;
     for (const auto& [n, e] : entries_) out.push_back(n);
     return out;
+  }
+
+  // The names in the order they were first registered (a table's row order).
+  const std::vector<std::string>& names_in_order() const { return order_; }
+
+  const std::string& description(const std::string& name) const {
+    auto it = entries_.find(name);
+    if (it == entries_.end()) throw RegistryError(unknown_message(name));
+    return it->second.description;
   }
 
   std::vector<RegistryEntryInfo> list() const {
@@ -82,6 +92,7 @@ class Registry {
   };
   std::string kind_;
   std::map<std::string, Entry> entries_;
+  std::vector<std::string> order_;
 };
 
 }  // namespace dmgn

@@ -31,7 +31,7 @@ namespace dmgn::schema {
 constexpr int kVersion = 2;
 
 struct Fragment {
-  std::string origin;                    // file it came from, e.g. "models/dmgn.schema.toml"
+  std::string origin;                    // file it came from, e.g. "systems/dmgn/dmgn.schema.toml"
   std::string kind, name;                // the owning component
   std::vector<std::string> selected_by;  // dotted keys, "*" segments allowed
   toml::table table;                     // keys and defaults (without [schema])

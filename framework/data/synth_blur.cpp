@@ -1,5 +1,7 @@
 #include "data/synth_blur.h"
 
+#include "core/tasks.h"
+
 #include <fmt/format.h>
 
 #include <cmath>
@@ -124,6 +126,7 @@ SynthOutput MotionBlur::synthesize(const SynthInput& in, Rng& rng) const {
 }
 
 void register_blur_synth() {
+  register_task("blur", "deblurring (Physics-GAN Table 9; MBN motion blur)");
   synths().add("blur_motion",
                "Physics-GAN's non-blind motion blur: I = k (x) B with a random trajectory kernel (Schmidt et al. "
                "2013), kernel kept in the sample ([synth.blur_motion])",

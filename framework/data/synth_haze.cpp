@@ -1,5 +1,7 @@
 #include "data/synth_haze.h"
 
+#include "core/tasks.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -221,6 +223,7 @@ SynthOutput HazeSynthesis::synthesize(const SynthInput& in, Rng& rng) const {
 }
 
 void register_haze_synths() {
+  register_task("haze", "dehazing (DMGN Table VI; Physics-GAN Tables 5, 8; MBN)");
   synths().add("haze",
                "atmospheric scattering I = J t + A (1 - t), t = exp(-beta d), beta and A from "
                "[synth.haze]; depth given or estimated (ramp + dark channel)",

@@ -1,5 +1,7 @@
 #include "data/synth_jpeg.h"
 
+#include "core/tasks.h"
+
 #include <fmt/format.h>
 
 #include <opencv2/imgcodecs.hpp>
@@ -100,6 +102,7 @@ SynthOutput JpegSynthesis::synthesize(const SynthInput& in, Rng& rng) const {
 }
 
 void register_jpeg_synth() {
+  register_task("jpeg", "JPEG artifact removal, q = 10 (MBN)");
   synths().add("jpeg",
                "JPEG compression artefacts with the real encoder (libjpeg via cv::imencode, 4:2:0): I = "
                "decode(encode(B, q)), q drawn from [synth.jpeg] quality (MBN's 10/20/30/40)",

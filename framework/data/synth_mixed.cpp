@@ -1,5 +1,7 @@
 #include "data/synth_mixed.h"
 
+#include "core/tasks.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -302,6 +304,7 @@ SynthOutput MixedSynthesis::synthesize(const SynthInput& in, Rng& rng) const {
 }
 
 void register_mixed_synth() {
+  register_task("mixed", "mixtures of rain, blur, haze and JPEG (MBN Table 4, R-MBN)");
   synths().add("mixed",
                "MBN's mixed degradations (supp. C): haze -> rain streaks -> motion blur -> JPEG, each with the "
                "paper's parameter sets; which factors, and random combinations, from [synth.mixed]",

@@ -1,5 +1,7 @@
 #include "data/synth_rain.h"
 
+#include "core/tasks.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -241,6 +243,7 @@ SynthOutput RainSynthesis::synthesize(const SynthInput& in, Rng& rng) const {
 }
 
 void register_rain_synths() {
+  register_task("rain", "rain streak removal (DMGN Table V; MBN)");
   synths().add("rain_light",
                "Rain100L-like streaks: one layer, sparse thin streaks in one direction, "
                "I = min(1, B + S)",

@@ -1,5 +1,7 @@
 #include "data/synth_reflection.h"
 
+#include "core/tasks.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -221,6 +223,7 @@ double image_mean(const cv::Mat& img) {
 }
 
 void register_reflection_synths() {
+  register_task("reflection", "single-image reflection removal: background B from I = B + R (DMGN Tables I, II, IV)");
   synths().add("reflection_zhang2018",
                "official DMGN ReflectionSythesis_2 (Zhang et al. 2018): gamma 2.2, blur, "
                "vignette, I = R_mask + a2*T",

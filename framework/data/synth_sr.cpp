@@ -1,5 +1,7 @@
 #include "data/synth_sr.h"
 
+#include "core/tasks.h"
+
 #include <fmt/format.h>
 
 #include "core/error.h"
@@ -37,6 +39,7 @@ SynthOutput SrBicubic::synthesize(const SynthInput& in, Rng&) const {
 }
 
 void register_sr_synth() {
+  register_task("sr", "super-resolution, bicubic x4 (Physics-GAN); no column in `report systems`: no system reports an SR benchmark here", false);
   synths().add("sr_bicubic",
                "Physics-GAN's super-resolution data: I = bicubic up(down(B)) at synth.sr_bicubic.scale "
                "([synth.sr_bicubic])",

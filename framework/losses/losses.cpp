@@ -55,8 +55,8 @@ torch::Tensor PerceptualLoss::operator()(const torch::Tensor& y, const torch::Te
   return loss;
 }
 
-torch::Tensor CriticLoss::generator(nn::Discriminator& d, const torch::Tensor& b,
-                                    const torch::Tensor& i) const {
+torch::Tensor CriticLoss::generator(nn::Discriminator& d, const torch::Tensor& b, const torch::Tensor& i,
+                                    const torch::Tensor& /*b_real*/) const {
   if (form_ == AdversarialForm::gan) return torch::softplus(-d.forward(b, i)).mean();  // -log sigmoid(D)
   if (form_ == AdversarialForm::lsgan) return (d.forward(b, i) - 1).pow(2).mean();     // MSE(D, 1)
   return -d.forward(b, i).mean();  // Eq. 13

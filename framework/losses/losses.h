@@ -84,11 +84,13 @@ class CriticLoss : public LossTerm {
  public:
   CriticLoss(Lipschitz lipschitz, double gp_weight, double clip, AdversarialForm form = AdversarialForm::critic)
       : lipschitz_(lipschitz), gp_weight_(gp_weight), clip_(clip), form_(form) {}
-  // Generator side, Eq. 13.
-  torch::Tensor generator(nn::Discriminator& d, const torch::Tensor& b, const torch::Tensor& i) const;
+  // Generator side, Eq. 13. `b_real` is the term's target (the ground truth), which relativistic
+  // losses (a subclass, e.g. ERRNet's RaSGAN) score the output against; these forms ignore it.
+  virtual torch::Tensor generator(nn::Discriminator& d, const torch::Tensor& b, const torch::Tensor& i,
+                                  const torch::Tensor& b_real = {}) const;
   // Discriminator side, Eq. 14 (b_fake is detached here).
-  torch::Tensor critic(nn::Discriminator& d, const torch::Tensor& b_fake, const torch::Tensor& b_real,
-                       const torch::Tensor& i) const;
+  virtual torch::Tensor critic(nn::Discriminator& d, const torch::Tensor& b_fake, const torch::Tensor& b_real,
+                               const torch::Tensor& i) const;
   // After each critic step: clips D's weights when lipschitz = clip.
   void constrain(nn::Discriminator& d) const;
 

@@ -218,7 +218,7 @@ TermValues TermSet::evaluate(const std::string& phase, const models::Outputs& ou
       const auto it = discs.find(s.module);
       if (it == discs.end() || !it->second)
         throw Error(fmt::format("loss term '{}' needs the discriminator '{}'", s.name, s.module));
-      value = b.critic->generator(*it->second, ys[0], cond ? *cond : no_condition);
+      value = b.critic->generator(*it->second, ys[0], cond ? *cond : no_condition, *target);
     } else {  // per iteration / scale: item i of N weighted decay^(N-1-i)
       const auto one = [&](const torch::Tensor& y) {
         return b.batch ? (*b.batch)(y, batch) : (*b.pixel)(y, sized_target(*target, y, s.name));

@@ -22,7 +22,7 @@
 // Location-aware SIRR's frames at H/2 and H/4) is area-downscaled to the output's size; any
 // other size mismatch is refused naming the term. Losses deriving from BatchLoss also see the
 // whole batch (composition losses).
-// DMGN's Eq. 15-17 are the default list (models/dmgn.schema.toml). Losses receive one context:
+// DMGN's Eq. 15-17 are the default list (systems/dmgn/dmgn.schema.toml). Losses receive one context:
 // the model's shared VGG, its input range, and a physics operator when a recipe has one.
 #include <torch/torch.h>
 

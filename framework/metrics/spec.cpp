@@ -3,10 +3,13 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>  // fmt::join (its home since fmt 11)
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/registry.h"
+#include "core/tasks.h"
 
 namespace dmgn::metrics {
 
@@ -71,66 +74,80 @@ int64_t Spec::min_side() const {
   return 2 * crop_border + (boundary == Boundary::valid ? window_size : 1);
 }
 
-std::vector<std::string> preset_names() {
-  return {"real20",        "rain100",     "sots", "basicsr", "skimage", "basicsr_y",
-          "location_sirr", "physics_gan", "mbn",  "mbn_rgb"};
+namespace {
+
+using PresetRegistry = Registry<Preset>;
+PresetRegistry& presets() {
+  static PresetRegistry r("metric");
+  return r;
 }
 
-Spec preset(const std::string& name) {
-  Spec s;  // defaults: RGB, float, range 255, crop 0, joint, gaussian 11/1.5, .01/.03, pop, valid
-  s.name = name;
-  if (name == "real20") {
-    s.psnr = Spec::Psnr::channel_mean;
-    s.window = Spec::Window::uniform;
-    s.window_size = 7;
-    s.sample_covariance = true;
-  } else if (name == "rain100") {
-    s.color = Spec::Color::y;
-  } else if (name == "sots") {
-    s.data_range = 1.0;
-    s.boundary = Spec::Boundary::zero;
-  } else if (name == "basicsr") {
-  } else if (name == "skimage") {
-    s.quantise = true;
-  } else if (name == "location_sirr") {
-    s.data_range = 1.0;
-    s.window = Spec::Window::uniform;
-    s.window_size = 7;
-    s.sample_covariance = true;
-  } else if (name == "physics_gan") {
-    // Physics-GAN's release (util/compute_diff.m, ssim_index.m): uint8 images, PSNR over every
-    // value with peak 255, Wang's ssim_index (Gaussian 11/1.5, K .01/.03, valid, L 255). That
-    // SSIM takes 2-D images only, so the release scored one channel: luminance (BT.601 Y) is
-    // assumed for both. Its shave by the SR factor applies to SR only (eval.custom for that).
-    s.quantise = true;
-    s.color = Spec::Color::y;
-  } else if (name == "basicsr_y") {
-    s.quantise = true;
-    s.color = Spec::Color::y;
-  } else if (name == "mbn" || name == "mbn_rgb") {
-    // MBN's test scripts: x255 in float32 then astype(uint8) on output and ground truth, cv2's
-    // full-range Y for blur / rain / JPEG, skimage 0.x compare_psnr / compare_ssim defaults.
-    s.quantise = true;
-    s.truncate = true;
-    s.color = name == "mbn" ? Spec::Color::y_full : Spec::Color::rgb;
-    s.window = Spec::Window::uniform;
-    s.window_size = 7;
-    s.sample_covariance = true;
-  } else {
-    throw ConfigError(fmt::format("unknown metric preset '{}' (known: {})", name, known_names()));
-  }
-  return s;
+}  // namespace
+
+void register_preset(const std::string& name, const std::string& description, Preset p) {
+  p.spec.name = name;
+  p.spec.validate();
+  presets().add(name, description, [p] { return p; });
 }
+
+void register_builtins() {
+  Preset real20;  // defaults: RGB, float, range 255, crop 0, joint, gaussian 11/1.5, .01/.03, pop, valid
+  real20.spec.psnr = Spec::Psnr::channel_mean;
+  real20.spec.window = Spec::Window::uniform;
+  real20.spec.window_size = 7;
+  real20.spec.sample_covariance = true;
+  real20.default_for = {"reflection"};
+  real20.paper = "DMGN / ERRNet";
+  register_preset("real20", "ERRNet util/index.py = official DMGN assess.py (Real20, SIR^2)", real20);
+
+  Preset rain100;
+  rain100.spec.color = Spec::Color::y;
+  rain100.default_for = {"rain"};
+  rain100.paper = "DMGN rain";
+  register_preset("rain100", "PReNet statistic/*.m (Rain100L/H): Y, Gaussian SSIM", rain100);
+
+  Preset sots;
+  sots.spec.data_range = 1.0;
+  sots.spec.boundary = Spec::Boundary::zero;
+  sots.default_for = {"haze"};
+  sots.paper = "DMGN haze";
+  register_preset("sots", "FFA-Net net/metrics.py = pytorch-ssim (SOTS): zero-padded SSIM, range 1", sots);
+
+  register_preset("basicsr", "BasicSR calculate_psnr / calculate_ssim on float RGB images", Preset{});
+
+  Preset skimage;
+  skimage.spec.quantise = true;
+  register_preset("skimage", "skimage PSNR / Gaussian SSIM on uint8 RGB images", skimage);
+
+  Preset basicsr_y;
+  basicsr_y.spec.quantise = true;
+  basicsr_y.spec.color = Spec::Color::y;
+  register_preset("basicsr_y", "BasicSR test_y_channel=True on uint8 outputs", basicsr_y);
+}
+
+std::vector<std::string> preset_names() { return presets().names_in_order(); }
+
+Preset preset_entry(const std::string& name) {
+  if (!presets().contains(name))
+    throw ConfigError(fmt::format("unknown metric preset '{}' (known: {})", name, known_names()));
+  return presets().make(name);
+}
+
+Spec preset(const std::string& name) { return preset_entry(name).spec; }
 
 Spec task_spec(const std::string& task) {
-  if (task == "reflection") return preset("real20");
-  if (task == "rain") return preset("rain100");
-  if (task == "haze") return preset("sots");
-  if (task == "blur" || task == "sr") return preset("physics_gan");  // the one system with these tasks
-  if (task == "jpeg") return preset("mbn");                         // likewise (MBN)
-  if (task == "mixed") return preset("mbn_rgb");
-  throw ConfigError(fmt::format(
-      "config key 'task.name': '{}' is not one of reflection, rain, haze, blur, sr, jpeg, mixed", task));
+  for (const auto& name : preset_names()) {
+    const Preset p = presets().make(name);
+    if (std::find(p.default_for.begin(), p.default_for.end(), task) != p.default_for.end()) return p.spec;
+  }
+  std::vector<std::string> known;
+  for (const auto& t : task_names())
+    for (const auto& name : preset_names()) {
+      const auto d = presets().make(name).default_for;
+      if (std::find(d.begin(), d.end(), t) != d.end()) known.push_back(t);
+    }
+  throw ConfigError(fmt::format("config key 'task.name': '{}' is not a task with a metric convention (known: {})",
+                                task, fmt::join(known, ", ")));
 }
 
 Spec custom_spec(const Config& cfg) {
@@ -166,7 +183,9 @@ Spec spec_from_config(const Config& cfg, const std::string& task) {
   } else {
     try {
       const std::string t = task.empty() ? cfg.get_string("task.name") : task;
-      s = preset(name == "mbn" && (t == "haze" || t == "mixed") ? "mbn_rgb" : name);
+      const Preset p = preset_entry(name);
+      const auto variant = p.on_task.find(t);
+      s = variant == p.on_task.end() ? p.spec : preset(variant->second);
     } catch (const ConfigError& e) {
       throw ConfigError(fmt::format("config key 'eval.metric': {}", e.what()));
     }

@@ -31,7 +31,7 @@
 //      FFA-Net).
 // Everything runs in double; NaN inputs give NaN.
 //
-// Named presets (preset()):
+// Named presets (preset(); registered, see register_preset below):
 //   real20    ERRNet util/index.py = official DMGN assess.py (Real20, SIR^2): RGB, float (not
 //             quantised), range 255, PSNR channel_mean, SSIM uniform 7, K .01/.03, sample
 //             covariance, valid (skimage structural_similarity defaults per channel).
@@ -62,6 +62,7 @@
 // real20, rain -> rain100, haze -> sots, blur and sr -> physics_gan, jpeg -> mbn, mixed -> mbn_rgb). eval.crop_border >= 0 overrides any preset's crop
 // (the name then gets a "+cropN" suffix).
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -99,16 +100,33 @@ struct Spec {
   int64_t min_side() const;
 };
 
-std::vector<std::string> preset_names();  // the named presets, in the order above
-// A named preset; unknown names throw ConfigError listing the known ones (and custom, auto).
+// The metric preset registry (kind "metric", config key eval.metric): each convention is
+// registered by the file that owns it, the benchmarks' shared ones by metrics::register_builtins
+// (real20, rain100, sots, basicsr, skimage, basicsr_y), a system's own by its folder
+// (framework/systems/<name>/register.cpp: location_sirr, physics_gan, mbn, mbn_rgb).
+struct Preset {
+  Spec spec;                              // spec.name is set to the registered name
+  std::vector<std::string> default_for;   // tasks whose "auto" convention this is
+  std::map<std::string, std::string> on_task;  // task -> the preset used instead on it (mbn -> mbn_rgb on haze)
+  std::string paper;                      // whose convention, for table headers ("Physics-GAN")
+};
+void register_preset(const std::string& name, const std::string& description, Preset preset);
+// Fills the registry with the benchmarks' shared presets (and [eval.custom]'s checks need none).
+void register_builtins();
+std::vector<std::string> preset_names();  // the registered presets, in registration order
+// A registered preset; unknown names throw ConfigError listing the known ones (and custom, auto).
 Spec preset(const std::string& name);
-// The task's benchmark convention: reflection -> real20, rain -> rain100, haze -> sots, blur and
-// sr -> physics_gan, jpeg -> mbn, mixed -> mbn_rgb.
+// The registered Preset (spec, default tasks, per-task variant, paper) of `name`.
+Preset preset_entry(const std::string& name);
+// The task's benchmark convention: the preset registered as its default (reflection -> real20,
+// rain -> rain100, haze -> sots, blur and sr -> physics_gan, jpeg -> mbn, mixed -> mbn_rgb).
+// ConfigError naming task.name for a task with none.
 Spec task_spec(const std::string& task);
 // [eval.custom] as a Spec named "custom"; errors name the key (eval.custom.<field>).
 Spec custom_spec(const Config& cfg);
 // eval.metric: "auto" (task_spec of `task`, or of task.name when `task` is empty), a preset
-// name ("mbn" on haze / mixed data: "mbn_rgb"), or "custom"; then eval.crop_border. Warns when
+// name (a preset's on_task variant on that task: "mbn" on haze / mixed data: "mbn_rgb"), or
+// "custom"; then eval.crop_border. Warns when
 // [eval.custom] differs from its defaults but is not used.
 Spec spec_from_config(const Config& cfg, const std::string& task = "");
 

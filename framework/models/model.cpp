@@ -6,8 +6,13 @@
 #include <string_view>
 
 #include "core/error.h"
+#include "models/import.h"
 
 namespace dmgn::models {
+
+int64_t Model::import_reference(const std::map<std::string, torch::Tensor>& state, const std::string& source) {
+  return import_by_name(*this, state, source);
+}
 
 torch::Tensor Model::to_model(const torch::Tensor& x01) const {
   return spec_.input_range == InputRange::minus_one_one ? x01 * 2.0 - 1.0 : x01;

@@ -40,6 +40,11 @@ class Model : public torch::nn::Module {
   // Named parameter counts of the model's sections as its paper reports them (MBN's Table 7:
   // input branches, stem, output branches), printed by `dmgn info`; empty = none.
   virtual std::vector<std::pair<std::string, int64_t>> parameter_sections() const { return {}; }
+  // Copies a state dict saved by the system's reference code into this model (`dmgn
+  // import-official`, `dmgn parity`); returns the number of tensors copied, throws DataError
+  // naming `source` and the tensor otherwise. Default: by parameter name (models/import.h), for
+  // systems whose parameter names are the reference's; a system with its own mapping overrides it.
+  virtual int64_t import_reference(const std::map<std::string, torch::Tensor>& state, const std::string& source);
 
  protected:
   ModelSpec spec_;  // filled by the model's constructor

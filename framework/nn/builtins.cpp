@@ -5,7 +5,6 @@
 #include "nn/discriminators.h"
 #include "nn/generators.h"
 #include "nn/head.h"
-#include "nn/sirr_blocks.h"
 
 namespace dmgn::nn {
 
@@ -56,32 +55,6 @@ void register_builtins() {
                        [](const Config& c) -> DiscriminatorPtr { return std::make_shared<PatchGan>(c, false); });
   register_min_side("patchgan", patchgan_min_side);
   register_min_side("patchgan_image", patchgan_min_side);
-
-  // Location-aware SIRR's blocks (nn/sirr_blocks.h), sized from the [model] table of a
-  // location_sirr config and the shape's channels.
-  blocks().add("mlsm", "multi-scale learnable Laplacian (Eq. 4): one depthwise 3x3 kernel, bilinear scales",
-               [](const Config& model, const BlockShape& s) -> std::shared_ptr<torch::nn::Module> {
-                 MlsmOptions o;
-                 o.channels = s.channels;
-                 o.scales = model.get_ints("laplacian.scales");
-                 o.op = model.get_string("laplacian.operator") == "edge" ? MlsmOperator::edge : MlsmOperator::laplacian;
-                 o.init = model.get_string("laplacian.init") == "random" ? KernelInit::random : KernelInit::laplacian;
-                 o.learnable = model.get_bool("laplacian.learnable");
-                 return Mlsm(o).ptr();
-               });
-  blocks().add("se_resblock", "SE-ResBlock: x + s * SE(conv(act(conv(x)))), no conv biases",
-               [](const Config& model, const BlockShape& s) -> std::shared_ptr<torch::nn::Module> {
-                 return SeResBlock(s.channels, model.get_int("se_reduction"), model.get_float("res_scale"), "relu")
-                     .ptr();
-               });
-  blocks().add("cbam_resblock", "CBAM residual block: x + SA(CA(conv(relu(conv(x))))), reduction 4",
-               [](const Config&, const BlockShape& s) -> std::shared_ptr<torch::nn::Module> {
-                 return CbamResBlock(s.channels, 4).ptr();
-               });
-  blocks().add("conv_lstm", "ConvLSTM cell, 3x3 gates on [x, h]; hidden = 2 x channels",
-               [](const Config&, const BlockShape& s) -> std::shared_ptr<torch::nn::Module> {
-                 return ConvLstmCell(s.channels, 2 * s.channels).ptr();
-               });
 }
 
 }  // namespace dmgn::nn

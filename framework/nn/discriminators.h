@@ -42,7 +42,7 @@ using DiscriminatorRegistry = Registry<DiscriminatorPtr, const Config&>;
 DiscriminatorRegistry& discriminators();
 
 // The smallest side a discriminator takes, and why (cfg: its [discriminator] table),
-// registered next to its factory (nn/builtins.cpp); {1, ""} for one that registered none.
+// registered next to its factory (nn/builtins.cpp, or a system's register.cpp); {1, ""} for one that registered none.
 struct SideNeed {
   int64_t min_side = 1;
   std::string why;

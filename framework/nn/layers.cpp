@@ -104,4 +104,37 @@ torch::Tensor resize_bilinear(const torch::Tensor& x, int64_t h, int64_t w, bool
                                .align_corners(align_corners));
 }
 
+DeconvImpl::DeconvImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding,
+                       int64_t output_padding)
+    : out_(out), kernel_(kernel), stride_(stride), padding_(padding), output_padding_(output_padding) {
+  // nn.ConvTranspose2d's layout and default init (fan_in from weight dim 1: out * k * k).
+  weight = register_parameter("weight", torch::empty({in, out, kernel, kernel}));
+  bias = register_parameter("bias", torch::empty({out}));
+  torch::NoGradGuard g;
+  torch::nn::init::kaiming_uniform_(weight, std::sqrt(5.0));
+  const double bound = 1.0 / std::sqrt(static_cast<double>(out * kernel * kernel));
+  bias.uniform_(-bound, bound);
+}
+
+torch::Tensor DeconvImpl::forward(const torch::Tensor& x) {
+  if (metrics::counting())
+    metrics::count_macs(static_cast<uint64_t>(x.numel()) * static_cast<uint64_t>(out_ * kernel_ * kernel_));
+  return torch::conv_transpose2d(x, weight, bias, stride_, padding_, output_padding_);
+}
+
+void init_normal(torch::nn::Module& m, double std) {
+  torch::NoGradGuard g;
+  for (auto& mod : m.modules(/*include_self=*/false)) {
+    const bool layer = dynamic_cast<ConvImpl*>(mod.get()) || dynamic_cast<LinearImpl*>(mod.get()) ||
+                       dynamic_cast<DeconvImpl*>(mod.get());
+    if (!layer) continue;
+    for (auto& p : mod->named_parameters(false)) {
+      if (p.key() == "weight")
+        p.value().normal_(0.0, std);
+      else if (p.key() == "bias")
+        p.value().zero_();
+    }
+  }
+}
+
 }  // namespace dmgn::nn

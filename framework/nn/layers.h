@@ -69,4 +69,23 @@ torch::Tensor reflect_pad_by_copies(const torch::Tensor& x, int64_t pad);
 // Bilinear resize helpers (the official code's two conventions).
 torch::Tensor resize_bilinear(const torch::Tensor& x, int64_t h, int64_t w, bool align_corners);
 
+// ConvTranspose2d that counts its multiply-accumulates (metrics/macs.h):
+// in.numel() * out_channels * k * k (every input element meets every output channel's kernel).
+class DeconvImpl : public torch::nn::Module {
+ public:
+  // output_padding: extra rows/columns on one side of the output (CycleGAN's x2 upsampling).
+  DeconvImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding, int64_t output_padding = 0);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight, bias;
+
+ private:
+  int64_t out_, kernel_, stride_, padding_, output_padding_;
+};
+TORCH_MODULE(Deconv);
+
+// Normal(0, std) on every conv / linear / deconv weight of `m` and zero biases (the paper's
+// "normal distribution (mean 0, variance 0.02)", pix2pix's init_weights with gain 0.02);
+// PReLU slopes and MLSM kernels are left as they are.
+void init_normal(torch::nn::Module& m, double std);
+
 }  // namespace dmgn::nn

@@ -1,5 +1,7 @@
 #include "report/table4.h"
 
+#include "report/tables.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -48,8 +50,9 @@ std::string method_source(const store::StudyMethod& m) {
 
 Table4 build_table4(const store::StudyStore& store, const Table4Options& o) {
   const store::Study study = store.get(o.study);
-  const fs::path paper_dir = o.paper_dir.empty() ? fs::path(DMGN_SOURCE_DIR) / "reports" / "paper" : o.paper_dir;
-  const PaperTable paper = load_paper_csv(paper_dir / "table4.csv");
+  ReportOptions where;
+  where.paper_dir = o.paper_dir;
+  const PaperTable paper = load_paper_csv(paper_dir_of(o.table, where) / (o.table + ".csv"));
   for (const char* metric : {"share", "wins"})
     if (std::find(paper.metrics.begin(), paper.metrics.end(), metric) == paper.metrics.end())
       throw DataError(fmt::format("{}: no '{}' column", paper.file.string(), metric));

@@ -18,7 +18,8 @@ namespace dmgn::report {
 
 struct Table4Options {
   std::string study;
-  std::filesystem::path paper_dir;  // default: reports/paper/ of this source tree
+  std::string table = "table4";  // the registered study table (report/tables.h): its <id>.csv
+  std::filesystem::path paper_dir;  // default: the folder registered for table4 (framework/systems/dmgn/paper/)
   bool include_unfinished = false;  // count the votes of subjects who have not finished
   int resamples = 2000;
   uint64_t seed = 0;

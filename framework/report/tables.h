@@ -1,23 +1,14 @@
 #pragma once
-// The paper's tables, paper vs ours, by id (and Location-aware SIRR's: sirr_table1 real-world
-// benchmarks, sirr_table2 architecture ablation, sirr_table3 loss ablation; Physics-GAN's:
-// pgan_table5 synthetic haze, pgan_table8 loss ablation, pgan_table9 lambda / ResBlocks): table1 (ablation: Real20, Wild), table2
-// (reflection: Real20, Solid, Postcard, Wild), table3 (complexity), table5 (rain: Rain100L/H),
-// table6 (haze: SOTS indoor/outdoor, O-HAZE, TestA-DCPDN), table7 (cross-task: Real20,
-// Rain100H, O-HAZE). Paper numbers: <paper_dir>/<id>.csv, dataset ids <paper_dir>/datasets.csv
-// (reports/paper/, see its README). Ours: runs of experiment <id> (paper_table.h), except
-// Table III, which reads `dmgn bench model` rows (bench "model", params experiment=table3).
-//  - Table I: variant = row label ("Complete losses" shows the DMGN runs); the footer says
-//    whether the paper's ordering Base < RDMC < R-RDMC < DMGN, Coarse < DMGN holds for ours.
-//  - Tables II, V, VI: our row is "DMGN"; in V and VI each column may come from its own model (Table V's
-//    Rain100L and Rain100H models are separate runs).
-//  - Table VII: the paper's DMGN row is its in-task numbers, so ours is the diagonal
-//    (variant "DMGN (trained on reflection)" on Real20, "... rain" on Rain100H, "... haze" on
-//    O-HAZE); the three models' full cross-task rows follow as rows of ours only.
-//  - Table III: GFLOPs (paper) beside our GMACs (multiply-accumulates, what papers usually
-//    call FLOPs) at `size`, inference seconds per image at `size` on the benchmarked device,
-//    and parameters (M).
+// The papers' tables, paper vs ours, by id: a registry (kind "table") filled by the system that
+// owns each table (framework/systems/<name>/tables*.cpp: DMGN's table1-table7, Location-aware
+// SIRR's sirr_table1-3, Physics-GAN's pgan_table5/8/9, MBN's mbn_table1-4). A table's paper
+// numbers are <paper dir>/<id>.csv, its paper dir the system's framework/systems/<name>/paper/
+// (ReportOptions::paper_dir overrides it); its dataset names map to store ids through
+// reports/paper/datasets.csv (the shared benchmarks) and the paper dir's own datasets.csv.
+// Ours: runs of the table's experiment (paper_table.h), or whatever its `build` reads (Table
+// III: `dmgn bench model` rows, build_complexity_table). `dmgn report <id>` is made for each.
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -33,10 +24,43 @@ struct ReportOptions {
   int64_t size = 256;               // Table III: input size of MACs and latency
 };
 
-const std::vector<std::string>& table_ids();  // table1, table2, table3, table5, table6, table7
+struct TableDef {
+  std::string id;
+  std::string help;  // one line for `dmgn report --help` and `dmgn list table`
+  // The folder of its paper CSVs, relative to the source tree ("framework/systems/dmgn/paper").
+  std::filesystem::path paper_dir;
+  // Fills the spec (id, experiment = id, PSNR/SSIM, sweep and dataset ids are set before).
+  std::function<void(TableSpec&, const ReportOptions&)> spec;
+  // Optional: builds the table itself instead of build_table (paper_table.h).
+  std::function<PaperVsOurs(const store::RunStore&, const PaperTable&, const TableSpec&, const ReportOptions&)> build;
+  // Optional: after building (footnotes).
+  std::function<void(PaperVsOurs&)> finish;
+  // Built from a human study, not from runs (`dmgn report table4 --study`): no table_spec.
+  bool from_study = false;
+};
+
+// Registers a table (re-registering an id replaces it).
+void register_table(TableDef def);
+// The registered tables built from runs or benches, in registration order (not the study ones).
+std::vector<std::string> table_ids();
+// Every registered table, study ones included, in registration order.
+std::vector<std::string> table_ids_all();
+// A registered table (ConfigError naming the known ids otherwise).
+const TableDef& table_def(const std::string& id);
+// The folder holding id's paper CSV: options.paper_dir when set, else its registered one.
+std::filesystem::path paper_dir_of(const std::string& id, const ReportOptions& options = {});
 
 // The spec of a table (throws ConfigError naming the id and the known ones).
 TableSpec table_spec(const std::string& id, const ReportOptions& options = {});
+
+// A complexity table (DMGN's Table III): per paper row, the latest `dmgn bench model`
+// configuration with params experiment=<spec.experiment> and variant=<row>: GMACs, seconds per
+// image and parameters at options.size (a TableDef::build).
+PaperVsOurs build_complexity_table(const store::RunStore& store, const PaperTable& paper, const TableSpec& spec,
+                                   const ReportOptions& options);
+
+// The PSNR/SSIM columns most tables show.
+const std::vector<MetricSpec>& psnr_ssim_metrics();
 
 PaperVsOurs build_report_table(const store::RunStore& store, const std::string& id,
                                const ReportOptions& options = {});

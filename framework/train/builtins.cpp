@@ -4,9 +4,9 @@
 
 #include "data/builtins.h"
 #include "losses/losses.h"
-#include "models/builtins.h"
+#include "metrics/spec.h"
 #include "nn/builtins.h"
-#include "train/recipe.h"
+#include "systems/systems.h"
 
 namespace dmgn {
 
@@ -14,10 +14,10 @@ void register_builtins() {
   static std::once_flag once;
   std::call_once(once, [] {
     nn::register_builtins();
-    models::register_builtins();
     losses::register_builtins();
-    data::register_builtins();
-    train::register_recipes();
+    data::register_builtins();  // and the tasks, beside their syntheses
+    metrics::register_builtins();
+    systems::register_systems();  // models, recipes, presets, tables, display names
   });
 }
 

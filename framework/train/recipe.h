@@ -2,7 +2,8 @@
 // Training recipes (registry kind "recipe", config key train.recipe): a recipe owns one
 // optimisation step — which named modules and optimizers exist, the order of the updates,
 // which loss terms (losses/terms.h) each update takes. The DMGN critic + generator step is the
-// "dmgn" recipe (train/recipe_dmgn.cpp). New recipes are new files plus one registration.
+// "dmgn" recipe (systems/dmgn/recipe_dmgn.cpp). A recipe is registered beside its definition,
+// by its system's folder (framework/systems/<name>/register.cpp).
 //
 // What every recipe keeps is here, in the non-virtual frame, and a recipe cannot skip it:
 //   - each optimizer's learning-rate schedule is applied before the step;
@@ -196,7 +197,5 @@ using RecipeRegistry = Registry<RecipePtr, const RecipeEnv&>;
 RecipeRegistry& recipes();
 // config's train.recipe, built.
 RecipePtr build_recipe(const RecipeEnv& env);
-
-void register_recipes();
 
 }  // namespace dmgn::train

@@ -2,19 +2,27 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <sstream>
 
 #include "core/config.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/tasks.h"
 #include "metrics/spec.h"
+#include "models/system_info.h"
 #include "train/cross_eval.h"
 
 namespace dmgn::train {
 namespace {
 
-const std::vector<std::string> kSystems = {"DMGN", "Location-aware SIRR", "Physics-GAN", "MBN", "R-MBN"};
-const std::vector<std::string> kTasks = {"reflection", "rain", "haze", "blur", "jpeg", "mixed"};
+// The tasks with a column: every registered task that asks for one (core/tasks.h).
+std::vector<std::string> column_tasks() {
+  std::vector<std::string> out;
+  for (const auto& t : task_names())
+    if (tasks().make(t).systems_column) out.push_back(t);
+  return out;
+}
 
 // "key=value" words of an evaluation's provenance.
 std::string word(const std::string& provenance, const std::string& key) {
@@ -28,33 +36,21 @@ std::string word(const std::string& provenance, const std::string& key) {
 
 std::string system_of(const std::string& config_text) {
   try {
-    const Config cfg = Config::from_canonical(config_text);
-    const std::string model = cfg.get_string("model.name");
-    if (model == "dmgn") return "DMGN";
-    if (model == "location_sirr") return "Location-aware SIRR";
-    if (model == "physics_gan") return "Physics-GAN";
-    if (model == "mbn") return cfg.get_string("model.mode") == "recurrent" ? "R-MBN" : "MBN";
+    return models::system_name(Config::from_canonical(config_text));
   } catch (const Error&) {
   }
   return "";
 }
 
 std::string cannot_run(const std::string& system, const std::string& task) {
-  if (system == "Physics-GAN" && task != "haze" && task != "blur")
-    return "cannot run: its paper has a physics model for haze, blur and SR only (physics_gan.operator refuses " + task +
-           "; operator \"none\" would train BaseGAN)";
-  if (system == "MBN" && task == "reflection") return "cannot run: MBN has no reflection branch";
-  if (system == "MBN" && task == "mixed")
-    return "cannot run: MBN needs the degradation's task to pick a branch (R-MBN takes mixtures)";
-  if (system == "R-MBN" && task == "reflection") return "cannot run: R-MBN's chain has no reflection stage";
-  return "";
+  return models::system_cannot_run(system, task);
 }
 
 SystemsTable systems_table(store::RunStore& store, const SystemsOptions& o) {
   SystemsTable t;
-  t.systems = kSystems;
-  t.tasks = kTasks;
-  for (const auto& task : kTasks) t.convention[task] = metrics::task_spec(task).name;
+  t.systems = models::system_names();
+  t.tasks = column_tasks();
+  for (const auto& task : t.tasks) t.convention[task] = metrics::task_spec(task).name;
   store::RunFilter f;
   f.status = "completed";
   if (!o.experiment.empty()) f.experiment = o.experiment;
@@ -73,12 +69,12 @@ SystemsTable systems_table(store::RunStore& store, const SystemsOptions& o) {
       if (e.provenance.find("end_of_training=true") == std::string::npos) continue;
       std::string task = word(e.provenance, "task");
       if (task.empty()) task = run.task;
-      if (std::find(kTasks.begin(), kTasks.end(), task) == kTasks.end()) continue;
+      if (std::find(t.tasks.begin(), t.tasks.end(), task) == t.tasks.end()) continue;
       found[{system, task}] = {run, e};
     }
   }
-  for (const auto& system : kSystems)
-    for (const auto& task : kTasks) {
+  for (const auto& system : t.systems)
+    for (const auto& task : t.tasks) {
       SystemsCell& cell = t.cells[{system, task}];
       cell.why = cannot_run(system, task);
       const auto it = found.find({system, task});

@@ -1,0 +1,18 @@
+#include "systems/systems.h"
+
+#include "systems/dmgn/register.h"
+#include "systems/location_sirr/register.h"
+#include "systems/mbn/register.h"
+#include "systems/physics_gan/register.h"
+
+namespace dmgn::systems {
+
+// One line per system, in the order tables list them (`dmgn report systems`).
+void register_systems() {
+  register_dmgn();
+  register_location_sirr();
+  register_physics_gan();
+  register_mbn();
+}
+
+}  // namespace dmgn::systems
