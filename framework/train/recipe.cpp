@@ -176,7 +176,7 @@ StepResult Recipe::step(const data::Batch& batch, int64_t step, bool stop_here) 
   for (auto& o : optims_) schedule_->apply(*o.adam, o.lr, step);
   for (const auto& [n, m] : modules_)
     if (!is_rank_local(n)) broadcast_buffers(*coll_, *m);
-  Frame f(*this, stop_here);
+  Frame f(*this, stop_here, step);
   auto& m = model();
   // Every field of the batch by name; images in the model's input range, the rest as they are.
   for (const auto& [name, t] : batch.fields.all())

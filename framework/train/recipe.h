@@ -89,6 +89,9 @@ class Recipe {
   class Frame {
    public:
     const losses::NamedTensors& batch() const { return batch_; }
+    // This step's 0-based index (a recipe that changes its updates over the run: a GAN term
+    // that joins after a warm-up).
+    int64_t step() const { return step_; }
     // The task all of the batch's samples are for ("" when unknown); DataError when the batch
     // mixes tasks (a task-routed model takes one path per batch).
     std::string task() const;
@@ -114,9 +117,10 @@ class Recipe {
 
    private:
     friend class Recipe;
-    Frame(Recipe& owner, bool stop_here) : owner_(owner), stop_here_(stop_here) {}
+    Frame(Recipe& owner, bool stop_here, int64_t step) : owner_(owner), stop_here_(stop_here), step_(step) {}
     Recipe& owner_;
     bool stop_here_;
+    int64_t step_;
     losses::NamedTensors batch_;
     std::vector<std::string> tasks_;
     models::Outputs outputs_;
