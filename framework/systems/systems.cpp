@@ -1,6 +1,7 @@
 #include "systems/systems.h"
 
 #include "systems/dmgn/register.h"
+#include "systems/errnet/register.h"
 #include "systems/location_sirr/register.h"
 #include "systems/mbn/register.h"
 #include "systems/physics_gan/register.h"
@@ -13,6 +14,7 @@ void register_systems() {
   register_location_sirr();
   register_physics_gan();
   register_mbn();
+  register_errnet();
 }
 
 }  // namespace dmgn::systems
