@@ -43,6 +43,7 @@ void add_config(CLI::App& app);
 void add_info(CLI::App& app);
 void add_train(CLI::App& app);
 void add_eval(CLI::App& app);
+void add_restore(CLI::App& app);  // restore CHECKPOINT INPUT... --out DIR (cmd_restore.cpp)
 void add_official(CLI::App& app);  // import-official, parity
 void add_store(CLI::App& app);     // runs, reports
 void add_report(CLI::App& app);

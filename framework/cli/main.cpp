@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   dmgn::cli::add_info(app);
   dmgn::cli::add_train(app);
   dmgn::cli::add_eval(app);
+  dmgn::cli::add_restore(app);
   dmgn::cli::add_official(app);
   dmgn::cli::add_store(app);
   dmgn::cli::add_report(app);
