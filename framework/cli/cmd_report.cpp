@@ -182,7 +182,7 @@ void add_table(CLI::App* report, const std::string& id, const std::string& help)
   c->add_option("--sweep", a->sweep, "Only runs of this sweep");
   c->add_flag("--no-record", a->no_record,
               "Do not record the report (its runs, provenance and paired verdicts) in the store");
-  if (report::table_def(id).build)  // a table built from benches (Table III): their input size
+  if (report::table_def(id).sized)  // a complexity table (Table III): its input size
     c->add_option("--size", a->size, "Input size of the MACs and latency shown")
         ->check(within(16, 4096, "as dmgn info --size"));
   c->callback([a, id] {

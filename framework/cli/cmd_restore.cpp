@@ -20,7 +20,6 @@
 #include "data/image_files.h"
 #include "data/image_io.h"
 #include "models/model.h"
-#include "models/task_routed.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
 #include "train/tiling.h"
@@ -122,6 +121,7 @@ void add_restore(CLI::App& app) {
     train::EvalOptions eo;
     eo.device = device;
     eo.memory_budget = train::memory_budget(cfg);
+    if (a->tile > 0) eo.tiles = train::TilePlan{a->tile, (a->overlap + m - 1) / m * m};
     train::Footprint footprint;
     const std::string task = cfg.get_string("task.name");
     std::printf("restore: %zu image(s) with %s (model %s, step %lld) -> %s\n", items.size(), a->ckpt.c_str(),
@@ -133,19 +133,8 @@ void add_restore(CLI::App& app) {
         const cv::Mat img = data::read_image(it.input);
         data::Sample sample(data::to_tensor(img), {}, {}, it.input.string(), task);
         c10::InferenceMode inference;
-        torch::Tensor restored;
-        if (a->tile > 0) {
-          if (auto* routed = dynamic_cast<models::TaskRouted*>(model.get()); routed && !task.empty()) routed->route(task);
-          const auto x = model->to_model(train::pad_to_multiple(sample.input().unsqueeze(0).to(device), m));
-          const auto outs = train::restore_in_tiles(*model, x, {a->tile, (a->overlap + m - 1) / m * m});
-          restored = model->from_model(outs.at(model->spec().primary))
-                         .slice(2, 0, img.rows)
-                         .slice(3, 0, img.cols)
-                         .clamp(0, 1)
-                         .cpu();
-        } else {
-          restored = train::restore_sample(*model, sample, eo, footprint).image(*model, model->spec().primary);
-        }
+        const auto restored =
+            train::restore_sample(*model, sample, eo, footprint).image(*model, model->spec().primary);
         data::write_image(out_dir / it.relative, data::to_mat(restored[0]));
         ++done;
       } catch (const Error& e) {

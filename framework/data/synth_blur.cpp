@@ -1,7 +1,5 @@
 #include "data/synth_blur.h"
 
-#include "core/tasks.h"
-
 #include <fmt/format.h>
 
 #include <cmath>
@@ -9,6 +7,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/tasks.h"
 
 namespace dmgn::data {
 namespace {

@@ -1,7 +1,5 @@
 #include "data/synth_jpeg.h"
 
-#include "core/tasks.h"
-
 #include <fmt/format.h>
 
 #include <opencv2/imgcodecs.hpp>
@@ -9,6 +7,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/tasks.h"
 #include "data/image_io.h"
 
 namespace dmgn::data {

@@ -1,7 +1,5 @@
 #include "data/synth_mixed.h"
 
-#include "core/tasks.h"
-
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -10,6 +8,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/tasks.h"
 #include "data/image_io.h"
 #include "data/synth_haze.h"
 #include "data/synth_jpeg.h"

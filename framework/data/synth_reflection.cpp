@@ -1,7 +1,5 @@
 #include "data/synth_reflection.h"
 
-#include "core/tasks.h"
-
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -9,6 +7,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "core/error.h"
+#include "core/tasks.h"
 #include "data/image_io.h"
 
 namespace dmgn::data {

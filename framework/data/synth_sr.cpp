@@ -1,10 +1,9 @@
 #include "data/synth_sr.h"
 
-#include "core/tasks.h"
-
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/tasks.h"
 #include <cstring>
 
 namespace dmgn::data {

@@ -37,6 +37,8 @@ struct TableDef {
   std::function<void(PaperVsOurs&)> finish;
   // Built from a human study, not from runs (`dmgn report table4 --study`): no table_spec.
   bool from_study = false;
+  // Reads ReportOptions::size (a complexity table's input size): `dmgn report <id> --size`.
+  bool sized = false;
 };
 
 // Registers a table (re-registering an id replaces it).

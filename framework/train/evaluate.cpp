@@ -73,6 +73,14 @@ Restoration restore_sample(models::Model& model, const data::Sample& s, const Ev
   const int64_t m = std::max<int64_t>(1, model.spec().size_multiple);
   const int64_t hp = (h + m - 1) / m * m, wp = (w + m - 1) / m * m;
   try {
+    if (opt.tiles) {  // asked for: no footprint needed
+      Restoration r;
+      r.height = h;
+      r.width = w;
+      r.outputs = restore_in_tiles(model, model_input(model, s, opt.device, opt.memory_format), *opt.tiles);
+      r.tiles = opt.tiles;
+      return r;
+    }
     if (!fp.measured) {
       fp = measure_footprint(model, opt.device, parameter_dtype(model), opt.memory_format);
       fp.measured = true;

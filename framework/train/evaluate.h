@@ -63,6 +63,9 @@ struct EvalOptions {
   // which returns with `interrupted` (every rank, once their results are gathered).
   std::function<bool()> stop;
   double memory_budget = 0;                // bytes a restoration may use; 0 = what is free
+  // Every sample restored in these tiles whatever its size (`dmgn restore --tile`); unset: whole
+  // images, tiles only where the memory budget requires them.
+  std::optional<TilePlan> tiles;
   // The model's footprint, measured at the first sample; a caller that evaluates one model
   // again (validation during training) keeps it here. Null: measured per call.
   std::shared_ptr<Footprint> footprint;

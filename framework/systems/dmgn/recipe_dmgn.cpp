@@ -6,72 +6,22 @@
 //      discriminators frozen, optimizer "opt_g".
 // Modules: "model" and, with an adversarial term, "discriminator" ([discriminator]); Adam
 // optim.lr / optim.d_lr with optim.betas for both.
-#include <fmt/format.h>
-
-#include "core/dtype.h"
-#include "core/error.h"
-#include "nn/discriminators.h"
-#include "train/recipe.h"
+#include "train/critic_recipe.h"
 
 namespace dmgn::train {
 
 namespace {
 
-constexpr const char* kCriticTerm = "discriminator critic (Eq. 14)";
-
-class DmgnRecipe : public Recipe {
+class DmgnRecipe : public CriticGeneratorRecipe {
  public:
-  explicit DmgnRecipe(const RecipeEnv& env) : Recipe(env) {
-    const Config& c = cfg();
-    model_ = models::build_model(c);
-    terms_ = std::make_unique<losses::TermSet>(c, *model_);
-    const auto names = terms_->discriminators();
-    if (names.size() > 1)
-      throw ConfigError(fmt::format("the dmgn recipe trains one discriminator; the loss terms name {}", names.size()));
-    for (const auto& n : names) discs_.emplace_back(n, nn::discriminators().make(c.get_string("discriminator.name"),
-                                                                                  c.sub("discriminator")));
-    add_module("model", model_);
-    for (const auto& [n, d] : discs_) add_module(n, d);
-    split_rng_streams();
-    const auto betas = c.get_floats("optim.betas");
-    if (betas.size() != 2) throw ConfigError("config key 'optim.betas' needs two values");
-    add_adam("opt_g", model_->parameters(), c.get_float("optim.lr"), {betas[0], betas[1]});
-    for (const auto& [n, d] : discs_) {
-      add_adam("opt_d", d->parameters(), c.get_float("optim.d_lr"), {betas[0], betas[1]});
-      by_name_[n] = d.get();
-      all_.push_back(d.get());
-    }
-  }
-
-  models::Model& model() override { return *model_; }
+  explicit DmgnRecipe(const RecipeEnv& env) : CriticGeneratorRecipe(env, "dmgn") {}
 
  protected:
   void run(Frame& f) override {
-    const auto out = f.forward([&] { return model_->forward(f.batch().at("input")); });
-    f.note_outputs(out);
-    for (const auto& entry : discs_) {
-      const auto& n = entry.first;
-      const auto& d = entry.second;
-      losses::TermValues critic;
-      critic.total = f.forward([&] { return terms_->critic(n, out, f.batch(), *d); });
-      if (!critic.total.defined()) continue;  // its (optional) terms do not apply to this batch
-      critic.total = at_least_fp32(critic.total);
-      if (f.update("opt_d", critic, "d_loss", kCriticTerm)) terms_->after_critic_step(n, *d);
-    }
-    losses::TermValues g;
-    {
-      const FrozenParameters frozen(all_);
-      g = f.forward([&] { return terms_->evaluate("generator", out, f.batch(), by_name_); });
-    }
-    f.update("opt_g", g, "loss");
+    const auto out = generate(f);
+    update_critic(f, out, "discriminator critic (Eq. 14)");
+    update_generator(f, out, {"generator"});
   }
-
- private:
-  models::ModelPtr model_;
-  std::unique_ptr<losses::TermSet> terms_;
-  std::vector<std::pair<std::string, nn::DiscriminatorPtr>> discs_;
-  std::map<std::string, nn::Discriminator*> by_name_;  // the same, as the terms look them up
-  std::vector<torch::nn::Module*> all_;  // the discriminators, frozen for the generator
 };
 
 }  // namespace

@@ -89,6 +89,7 @@ void register_dmgn_tables() {
                   s.metrics = {{"gflops", "GFLOPs/GMACs", 1}, {"inference_s", "Inference (s)", 3}, {"params_m", "Params (M)", 2}};
                 });
   t3.build = build_complexity_table;
+  t3.sized = true;
   t3.finish = [](PaperVsOurs& t) {
     t.notes.push_back("The paper states neither its input size nor its FLOP convention; its times are on a Titan RTX.");
   };
