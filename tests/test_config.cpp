@@ -1,7 +1,10 @@
 // Config: extends/deep merge, --set, type checks, unknown keys, canonical form and hash.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include "core/config.h"
 #include "core/error.h"
@@ -107,3 +110,45 @@ TEST(Config, Sha256KnownVectors) {
 }
 
 }  // namespace
+
+// Datasets files (docs/datasets.md): [datasets.<name>] tables declared once; a relative root is
+// taken from the file's folder; a config file and --set win over them; they win over a stored
+// config (where the data is now); anything else in them is refused naming the file.
+TEST(Config, DatasetsFilesLieUnderConfigsAndOverStoredOnes) {
+  const auto dir = dmgn::testing::scratch("config_datasets_file");
+  write(dir / "datasets.toml", "[datasets.mine]\ntask = \"rain\"\nroot = \"photos/mine\"\n"
+                               "[datasets.rain100l]\nroot = \"/elsewhere/Rain100L/test\"\n");
+  write(dir / "late.toml", "[datasets.mine]\nonly = [\"1\"]\n");
+  struct Reset {
+    ~Reset() { Config::set_dataset_files({}); }
+  } reset;
+  Config::set_dataset_files({dir / "datasets.toml", dir / "late.toml"});
+
+  const Config d = Config::defaults();
+  EXPECT_EQ(d.get_string("datasets.mine.root"), (std::filesystem::absolute(dir) / "photos/mine").lexically_normal().string());
+  EXPECT_EQ(d.get_string("datasets.mine.task"), "rain");
+  EXPECT_EQ(d.get_strings("datasets.mine.only"), std::vector<std::string>{"1"});  // later files win
+  EXPECT_EQ(d.get_string("datasets.mine.adapter"), "paired");                      // the template fills the rest
+  EXPECT_EQ(d.get_string("datasets.rain100l.root"), "/elsewhere/Rain100L/test");
+
+  write(dir / "run.toml", "[datasets.mine]\nroot = \"/from/the/config\"\n");
+  const Config c = Config::load(dir / "run.toml", {"datasets.rain100l.root=\"/from/set\""});
+  EXPECT_EQ(c.get_string("datasets.mine.root"), "/from/the/config");
+  EXPECT_EQ(c.get_string("datasets.rain100l.root"), "/from/set");
+  EXPECT_EQ(c.get_string("datasets.mine.task"), "rain");
+
+  Config::set_dataset_files({});
+  const std::string stored = Config::defaults({"datasets.rain100l.root=\"/when/trained\""}).canonical();
+  Config::set_dataset_files({dir / "datasets.toml"});
+  EXPECT_EQ(Config::from_canonical(stored).get_string("datasets.rain100l.root"), "/elsewhere/Rain100L/test");
+
+  write(dir / "bad.toml", "[datasets.mine]\nroot = \"x\"\n[train]\nmax_steps = 3\n");
+  Config::set_dataset_files({dir / "bad.toml"});
+  try {
+    Config::defaults();
+    FAIL() << "a datasets file with a [train] table was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.toml"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("'train' is not a [datasets.<name>] table"), std::string::npos) << e.what();
+  }
+}

@@ -487,11 +487,16 @@ TEST(Datasets, DataCheckEvalAndBenchDataFromTheCommandLine) {
   const fs::path ckpt = fs::path(runs[0].run_dir) / "checkpoints" / "step_00000002.ckpt";
   ASSERT_TRUE(fs::exists(ckpt)) << ckpt;
   c = spawn_dmgn({"eval", ckpt.string(), "--dataset", "b", "--save-images", (d / "out").string(), "--set",
-                  "data.on_bad_sample=\"skip\""},
+                  "data.on_bad_sample=\"skip\"", "--per-image"},
                  (d / "eval.log").string());
   ASSERT_EQ(wait_child(c, 120), 0) << read_text(c.log);
   log = read_text(c.log);
   EXPECT_NE(log.find("3 images, 1 skipped as bad"), std::string::npos) << log;
+  // Per image, by file name; the convention and why, with the scores.
+  EXPECT_NE(log.find("b/input/3.png"), std::string::npos) << log;
+  EXPECT_NE(log.find("convention for b: eval.metric = auto: the rain100 convention, as 'b' is rain data"),
+            std::string::npos)
+      << log;
   // Training logged its final test scores per image (no checkpoint named); `dmgn eval` names one.
   std::vector<store::Evaluation> evals;
   for (const auto& e : store.evaluations())
@@ -510,14 +515,19 @@ TEST(Datasets, DataCheckEvalAndBenchDataFromTheCommandLine) {
   for (const auto& i : images) mean += i.psnr / 3.0;
   EXPECT_NEAR(mean, evals[0].psnr, 1e-9);
   EXPECT_EQ(images[0].image, "b/input/1.png");
-  // Saved at the image's own size (the model ran on a padded copy).
+  // Saved under its own name, at its own size (the model ran on a padded copy), with the input and
+  // ground truth beside it and the per-image scores as CSV.
+  EXPECT_EQ(fs::path(images[2].output), d / "out/b/output/input/3.png");
   const cv::Mat saved = cv::imread(images[2].output);
   EXPECT_EQ(saved.size(), cv::Size(37, 29)) << images[2].output;
-  // The run's metrics got the test means at the checkpoint's step.
-  const auto m = store.metrics(runs[0].id, "test", "psnr");
-  ASSERT_FALSE(m.empty());
-  EXPECT_EQ(m.back().dataset, "b");
-  EXPECT_NEAR(m.back().value, evals[0].psnr, 1e-9);
+  EXPECT_TRUE(fs::exists(d / "out/b/input/input/3.png"));
+  EXPECT_TRUE(fs::exists(d / "out/b/gt/input/3.png"));
+  const std::string csv = read_text(d / "out/b/scores.csv");
+  EXPECT_EQ(csv.rfind("image,psnr,ssim,psnr_input,ssim_input,output\nb/input/1.png,", 0), 0u) << csv;
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 4);
+  // An evaluation is its own record: the run's test results stay its own test's.
+  EXPECT_EQ(evals[0].origin, "eval");
+  for (const auto& m : store.metrics(runs[0].id, "test")) EXPECT_NE(m.dataset, "b") << m.name;
   // Under "fail" the bad file stops the evaluation, naming it; nothing more is stored.
   c = spawn_dmgn({"eval", ckpt.string(), "--dataset", "b", "--set", "data.on_bad_sample=\"fail\"", "--set",
                   "datasets.b.only=[\"1\", \"4\"]"},
@@ -538,4 +548,62 @@ TEST(Datasets, DataCheckEvalAndBenchDataFromTheCommandLine) {
   std::set<std::string> names;
   for (const auto& b : store.benches("data")) names.insert(b.name);
   EXPECT_EQ(names, (std::set<std::string>{"loader_images_per_s", "train_images_per_s", "loader_to_train_ratio"}));
+}
+
+// Your own folder, declared once in a datasets file (its root relative to the file): every command
+// reaches it by name with no --set (data check without a config, eval, report cross-system,
+// report systems); `only` keeps blends without ground truth out of pairing; the evaluation is its
+// own record (`dmgn evals`), not the run's test result (`dmgn runs`), and cross-system reuses it
+// under the same convention.
+TEST(Datasets, AFolderDeclaredOnceServesEveryCommand) {
+  using namespace dmgn::testing;
+  const fs::path d = scratch("datasets_file");
+  for (int i = 1; i <= 3; ++i) {
+    write(d / "photos/mine/input" / fmt::format("{}.png", i), 36, 28, i);
+    write(d / "photos/mine/target" / fmt::format("{}.png", i), 36, 28, 40 + i);
+  }
+  write(d / "photos/mine/input/blend_a.png", 36, 28, 7);  // no ground truth
+  write(d / "photos/mine/input/blend_b.jpg", 36, 28, 8);
+  write_bytes(d / "photos/datasets.toml",
+              "[datasets.mine]\ntask = \"rain\"\nroot = \"mine\"\nonly = [\"1\", \"2\", \"3\"]\n");
+  const std::string dsf = (d / "photos/datasets.toml").string(), store = (d / "runs.sqlite").string();
+  auto sets = tiny_run(d);
+  sets.push_back("train.max_steps=2");
+  Child c = spawn_dmgn(with_sets({"train", "experiments/quickstart.toml"}, sets), (d / "train.log").string());
+  ASSERT_EQ(wait_child(c, 120), 0) << read_text(c.log);
+  const auto runs = store::RunStore(store).runs();
+  ASSERT_EQ(runs.size(), 1u);
+  const std::string ckpt = (fs::path(runs[0].run_dir) / "checkpoints" / "step_00000002.ckpt").string();
+
+  c = spawn_dmgn({"data", "check", "--dataset", "mine", "--datasets", dsf}, (d / "check.log").string());
+  EXPECT_EQ(wait_child(c, 60), 0) << read_text(c.log);
+  EXPECT_NE(read_text(c.log).find("3 samples"), std::string::npos) << read_text(c.log);
+
+  c = spawn_dmgn({"eval", ckpt, "--dataset", "mine", "--datasets", dsf}, (d / "eval.log").string());
+  ASSERT_EQ(wait_child(c, 120), 0) << read_text(c.log);
+  EXPECT_NE(read_text(c.log).find("convention for mine: eval.metric = auto: the rain100 convention"),
+            std::string::npos)
+      << read_text(c.log);
+
+  const auto evals = dmgn_shell("evals --store " + store);
+  ASSERT_EQ(evals.code, 0) << evals.out;
+  EXPECT_NE(evals.out.find("mine"), std::string::npos) << evals.out;
+  EXPECT_NE(evals.out.find("rain100"), std::string::npos) << evals.out;
+  EXPECT_EQ(evals.out.find("builtin"), std::string::npos) << evals.out;  // the run's own test: --origin train
+  const auto listed = dmgn_shell("runs --store " + store);
+  ASSERT_EQ(listed.code, 0) << listed.out;
+  EXPECT_EQ(listed.out.find("mine"), std::string::npos) << listed.out;
+
+  const auto cross = dmgn_shell("report cross-system --store " + store + " --dataset mine --datasets " + dsf);
+  ASSERT_EQ(cross.code, 0) << cross.out;
+  EXPECT_NE(cross.out.find("0 evaluation(s) computed now, 1 reused"), std::string::npos) << cross.out;
+  EXPECT_NE(cross.out.find("PSNR (rain100"), std::string::npos) << cross.out;
+  const auto systems = dmgn_shell("report systems --no-eval --store " + store);
+  ASSERT_EQ(systems.code, 0) << systems.out;
+  EXPECT_NE(systems.out.find("by `dmgn eval` of a run trained for reflection"), std::string::npos) << systems.out;
+
+  write_bytes(d / "bad.toml", "[train]\nmax_steps = 3\n");
+  const auto bad = dmgn_shell("data check --dataset mine --datasets " + (d / "bad.toml").string());
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.out.find("is not a [datasets.<name>] table"), std::string::npos) << bad.out;
 }

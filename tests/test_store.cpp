@@ -19,6 +19,8 @@
 
 namespace fs = std::filesystem;
 using dmgn::store::BenchRow;
+using dmgn::store::EvalFilter;
+using dmgn::store::Evaluation;
 using dmgn::store::Metric;
 using dmgn::store::RunFilter;
 using dmgn::store::RunInfo;
@@ -161,8 +163,8 @@ TEST(RunStore, ReopensKeepsDataVersionsSchemaAndMoves) {
   int64_t id = 0;
   {
     RunStore store(file);
-    EXPECT_EQ(store.schema_version(), 5);
-    EXPECT_EQ(RunStore::kSchemaVersion, 5);
+    EXPECT_EQ(store.schema_version(), 6);
+    EXPECT_EQ(RunStore::kSchemaVersion, 6);
     id = store.begin_run(make_info("table1", "RDMC"));
     store.log_metric({id, 5, "test", "wild", "ssim", 0.9, "y"});
     store.finish_run(id, "interrupted");
@@ -170,7 +172,7 @@ TEST(RunStore, ReopensKeepsDataVersionsSchemaAndMoves) {
   ASSERT_TRUE(fs::exists(file));
   {
     RunStore reopened(file);
-    EXPECT_EQ(reopened.schema_version(), 5);
+    EXPECT_EQ(reopened.schema_version(), 6);
     const auto row = reopened.run(id);
     ASSERT_TRUE(row.has_value());
     EXPECT_EQ(row->status, "interrupted");
@@ -201,7 +203,7 @@ TEST(RunStore, ReopensKeepsDataVersionsSchemaAndMoves) {
        "DROP TABLE benchmarks; DELETE FROM schema_version WHERE version >= 2");
   {
     RunStore migrated(file);
-    EXPECT_EQ(migrated.schema_version(), 5);
+    EXPECT_EQ(migrated.schema_version(), 6);
     EXPECT_EQ(migrated.runs().size(), 2u);
     BenchRow b;
     b.bench = "scaling";
@@ -236,11 +238,11 @@ TEST(RunStore, ReopensKeepsDataVersionsSchemaAndMoves) {
   }
 
   // A file written by a newer dmgn is refused with a clear message.
-  exec("INSERT INTO schema_version(version) VALUES (6)");
+  exec("INSERT INTO schema_version(version) VALUES (7)");
   const std::string newer = error_of([&] { RunStore s(file); });
   EXPECT_NE(newer.find("newer"), std::string::npos) << newer;
   EXPECT_NE(newer.find(file.string()), std::string::npos) << newer;
-  EXPECT_NE(newer.find("version 6"), std::string::npos) << newer;
+  EXPECT_NE(newer.find("version 7"), std::string::npos) << newer;
 
   // Something that is not a database: StoreError naming the file.
   const fs::path junk = dir / "junk.sqlite";
@@ -262,14 +264,15 @@ TEST(RunStore, ReportsKeepProvenanceAndVerdictsAndMigrateFromVersion3) {
   ASSERT_EQ(sqlite3_open(file.string().c_str(), &raw), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(raw, "DROP TABLE study_votes; DROP TABLE study_subjects; DROP TABLE study_images; "
                               "DROP TABLE study_samples; DROP TABLE study_methods; DROP TABLE studies; "
-                              "DROP TABLE report_verdicts; DROP TABLE reports; DELETE FROM schema_version WHERE "
+                              "DROP TABLE report_verdicts; DROP TABLE reports; DROP INDEX evaluations_origin; "
+                              "ALTER TABLE evaluations DROP COLUMN origin; DELETE FROM schema_version WHERE "
                               "version >= 4",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(raw);
   EXPECT_THROW(RunStore(file, RunStore::Access::read_only), dmgn::StoreError);  // older, read-only: refused
   RunStore store(file);
-  EXPECT_EQ(store.schema_version(), 5);
+  EXPECT_EQ(store.schema_version(), 6);
   EXPECT_TRUE(store.reports().empty());
   dmgn::store::ReportRecord r;
   r.report = "table1";
@@ -310,6 +313,73 @@ TEST(RunStore, ReportsKeepProvenanceAndVerdictsAndMigrateFromVersion3) {
   EXPECT_EQ(t1[0].verdicts[1].verdict, "not computed");
   EXPECT_TRUE(store.reports("table2")[0].verdicts.empty());
   EXPECT_TRUE(store.reports("table5").empty());
+}
+
+// Evaluations are their own records: a run's own test ("train") is its result; `dmgn eval`
+// results ("eval") are listed apart. A version-5 store, where `dmgn eval` also wrote the run's test
+// metrics, loses those rows when migrated, keeps the run's own, and classifies its evaluations.
+TEST(RunStore, EvaluationsHaveOriginsAndMigrationRemovesLeakedTestMetrics) {
+  const fs::path dir = dmgn::testing::scratch("store_eval_origin");
+  const fs::path file = dir / "runs.sqlite";
+  int64_t run = 0;
+  {
+    RunStore store(file);
+    run = store.begin_run(make_info("table1", "DMGN"));
+    Evaluation own;
+    own.run_id = run;
+    own.step = 100;
+    own.dataset = "builtin";
+    own.preset = "real20";
+    own.psnr = 20;
+    own.provenance = "end_of_training=true root=x";
+    own.origin = "train";
+    store.log_evaluation(own, {{"a.png", 20, 0.8, 15, 0.7, ""}});
+    Evaluation other = own;
+    other.dataset = "rain100l";
+    other.preset = "rain100";
+    other.psnr = 15.11;
+    other.provenance = "root=y";
+    other.origin = "eval";
+    store.log_evaluation(other, {});
+    Evaluation cross = other;
+    cross.provenance = "root=y cross_data=abc";
+    cross.origin = "cross-system";
+    store.log_evaluation(cross, {});
+    store.log_metrics({{run, 100, "test", "builtin", "psnr", 20, "real20"},
+                       {run, 100, "test", "rain100l", "psnr", 15.11, "rain100"},  // what eval used to write
+                       {run, 100, "val", "rain100l", "psnr", 15.0, "rain100"}});
+
+    EvalFilter f;
+    f.origin = "eval";
+    ASSERT_EQ(store.evaluations(f).size(), 1u);
+    EXPECT_EQ(store.evaluations(f)[0].dataset, "rain100l");
+    f = {};
+    f.run_id = run;
+    f.preset = "real20";
+    ASSERT_EQ(store.evaluations(f).size(), 1u);
+    EXPECT_EQ(store.evaluations(f)[0].origin, "train");
+    f = {};
+    f.dataset = "rain100l";
+    EXPECT_EQ(store.evaluations(f).size(), 2u);
+  }
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(file.string().c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw,
+                         "DROP INDEX evaluations_origin; ALTER TABLE evaluations DROP COLUMN origin; "
+                         "DELETE FROM schema_version WHERE version >= 6",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(raw);
+  sqlite3_close(raw);
+  RunStore migrated(file);
+  EXPECT_EQ(migrated.schema_version(), 6);
+  std::vector<std::string> origins;
+  for (const auto& e : migrated.evaluations()) origins.push_back(e.origin);
+  EXPECT_EQ(origins, (std::vector<std::string>{"train", "eval", "cross-system"}));
+  const auto test = migrated.final_metrics(run, "test");
+  ASSERT_EQ(test.size(), 1u);  // the run's own test only
+  EXPECT_EQ(test[0].dataset, "builtin");
+  EXPECT_EQ(migrated.metrics(run, "val").size(), 1u);  // other splits untouched
 }
 
 TEST(RunStore, FiltersRunsInIdOrder) {

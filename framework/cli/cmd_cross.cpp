@@ -51,7 +51,8 @@ std::vector<int64_t> latest_per_model(const store::RunStore& store) {
   return out;
 }
 
-report::Grid cross_grid(const train::CrossEvalResult& r, const std::vector<std::string>& presets) {
+report::Grid cross_grid(const train::CrossEvalResult& r) {
+  const auto& presets = r.presets;
   report::Grid g;
   g.id = "cross_system";
   g.title = fmt::format("Systems side by side on '{}' (PSNR/SSIM under each paper's convention)", r.dataset);
@@ -86,6 +87,7 @@ report::Grid cross_grid(const train::CrossEvalResult& r, const std::vector<std::
   if (!same_inputs)
     g.notes.push_back("WARNING: the systems' identity scores differ: they were not scored on the same inputs.");
   for (const auto& p : presets) g.notes.push_back(metrics::preset(p).describe());
+  for (const auto& w : r.why) g.notes.push_back("Convention of " + w + ".");
   for (size_t i = 0; i < r.runs.size(); ++i) {
     const auto& run = r.runs[i];
     const auto vgg = run.provenance.count("vgg_weights") ? run.provenance.at("vgg_weights") : "?";
@@ -99,26 +101,6 @@ report::Grid cross_grid(const train::CrossEvalResult& r, const std::vector<std::
   return g;
 }
 
-// Each run's own convention (its eval.metric; "auto" resolved by its task), in run order, once
-// each: "each paper's convention" for the systems compared.
-std::vector<std::string> own_conventions(const store::RunStore& store, const std::vector<int64_t>& runs) {
-  std::vector<std::string> out;
-  for (const auto id : runs) {
-    const auto run = store.run(id);
-    if (!run) continue;  // cross_evaluate names it
-    std::string preset;
-    try {
-      const Config cfg = Config::from_canonical(run->config_text);
-      preset = cfg.get_string("eval.metric");
-      if (preset == "auto") preset = metrics::task_spec(cfg.get_string("task.name")).name;
-    } catch (const Error&) {
-      continue;  // a run without a readable config: no convention of its own
-    }
-    if (preset != "custom" && std::find(out.begin(), out.end(), preset) == out.end()) out.push_back(preset);
-  }
-  return out;
-}
-
 }  // namespace
 
 void add_cross_system(CLI::App* report) {
@@ -127,40 +109,46 @@ void add_cross_system(CLI::App* report) {
       "Registry systems (e.g. DMGN and Location-aware SIRR) side by side on one test set, each scored under each "
       "paper's metric convention");
   struct Args {
-    std::string store = "results/runs.sqlite", format = "markdown", out, dataset;
+    std::string format = "markdown", out, dataset, config;
     std::vector<int64_t> runs;
-    std::vector<std::string> metrics;
+    std::vector<std::string> metrics, sets;
     int64_t data_from = 0, max_samples = 0;
     bool no_eval = false;
   };
   auto a = std::make_shared<Args>();
-  c->add_option("--store", a->store, "Run store (SQLite)");
+  add_output_options(c);
   c->add_option("--run", a->runs, "Runs to compare (repeatable; default: the latest completed reflection run of "
                                   "every model in the store)");
   c->add_option("--dataset", a->dataset, "Test set (default: the first data.test of the data source run)");
+  c->add_option("--config", a->config,
+                 "A TOML file over the data source's config, e.g. [datasets.mine] declaring your own folders")
+      ->check(CLI::ExistingFile);
+  c->add_option("--set", a->sets, "Override key.path=value on the data source's config (repeatable)");
   c->add_option("--data-from", a->data_from,
                 "The run whose config opens the test set for every system (default: the first run)");
   c->add_option("--metric", a->metrics,
-                "Metric conventions (repeatable; default: each compared run's own eval.metric, e.g. real20 and "
-                "location_sirr, or sots and physics_gan)");
+                "Metric conventions (repeatable; default: each compared run's own convention for this dataset, "
+                "as `dmgn eval` scores it: e.g. real20 and location_sirr, or sots and physics_gan)");
   c->add_option("--max-samples", a->max_samples, "Score at most this many images (0 = all)");
   c->add_flag("--no-eval", a->no_eval, "Only use evaluations already in the store");
   c->add_option("--format", a->format, "markdown | csv | latex")
       ->check(CLI::IsMember({"markdown", "md", "csv", "latex", "tex"}));
   c->add_option("--out", a->out, "Write to this file instead of stdout");
   c->callback([a] {
-    store::RunStore store(a->store);
+    const std::string file = store_path();
+    store::RunStore store(file);
     train::CrossEvalOptions o;
     o.runs = a->runs.empty() ? latest_per_model(store) : a->runs;
-    if (o.runs.empty()) throw DataError(fmt::format("{} has no completed reflection runs", a->store));
+    if (o.runs.empty()) throw DataError(fmt::format("{} has no completed reflection runs", file));
     o.dataset = a->dataset;
     o.data_from = a->data_from;
-    o.presets = a->metrics.empty() ? own_conventions(store, o.runs) : a->metrics;
-    if (o.presets.empty()) o.presets = {"real20"};
+    o.presets = a->metrics;
+    o.overlay = a->config;
+    o.sets = a->sets;
     o.max_samples = a->max_samples;
     o.evaluate_missing = !a->no_eval;
     const auto result = train::cross_evaluate(store, o);
-    const std::string text = report::render_grid(cross_grid(result, o.presets), report::parse_format(a->format));
+    const std::string text = report::render_grid(cross_grid(result), report::parse_format(a->format));
     emit_report(text, a->out);
   });
 }

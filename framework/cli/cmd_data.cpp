@@ -77,14 +77,19 @@ void add_data(CLI::App& app) {
     static std::vector<std::string> sets, names;
     static bool all = false;
     static int threads = 0;
-    chk->add_option("config", file, "Config file")->required();
+    chk->add_option("config", file, "Config file (default: the built-in defaults, with --dataset)");
+    chk->add_option("--config", file, "The same as the positional config (as `dmgn eval --config`)");
     chk->add_option("--set", sets, "Override key.path=value (repeatable)");
-    chk->add_option("--dataset", names, "Check these datasets (both splits) instead of the config's data.*");
+    chk->add_option("--dataset", names,
+                    "Check these datasets (the test split, and the train split where it is present) instead of the "
+                    "config's data.*");
     chk->add_option("--threads", threads, "Reader threads (0 = data.workers, at least 1)")
         ->check(within(0, 64, "each reader is a thread decoding images"));
     chk->add_flag("--all", all, "List every issue (default: the first 20 per dataset)");
     chk->callback([] {
-      const Config cfg = load_config(file, sets);
+      if (file.empty() && names.empty())
+        throw ConfigError("data check: give a config (its data.* datasets) or --dataset NAME");
+      const Config cfg = file.empty() ? Config::defaults(sets) : load_config(file, sets);
       const int n = threads > 0 ? threads : static_cast<int>(std::max<int64_t>(1, cfg.get_int("data.workers")));
       train::apply_threads(cfg);
       const auto need = models::input_requirement(cfg);  // samples the model cannot take are problems too

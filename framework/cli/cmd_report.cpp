@@ -63,22 +63,23 @@ void run_figure_script(const std::string& script, const std::vector<std::string>
 }
 
 struct FigureArgs {
-  std::string store = "results/runs.sqlite", out = "results/reports/figures", experiment, variant, sweep, dataset;
+  std::string out, experiment, variant, sweep, dataset;  // out "" = <output root>/reports/figures
   std::vector<int64_t> runs;
   int64_t count = 4;
 };
 
 void add_selection(CLI::App* c, FigureArgs& a, const std::string& default_experiment) {
   a.experiment = default_experiment;
-  c->add_option("--store", a.store, "Run store (SQLite)");
-  c->add_option("--out", a.out, "Folder for the PNG / PDF files");
+  add_output_options(c);
+  c->add_option("--out", a.out, "Folder for the PNG / PDF files (default: <output root>/reports/figures)");
   c->add_option("--experiment", a.experiment, "Runs of this experiment");
   c->add_option("--sweep", a.sweep, "Runs of this sweep");
   c->add_option("--run", a.runs, "These run ids (repeatable)");
 }
 
 std::vector<std::string> selection_args(const FigureArgs& a) {
-  std::vector<std::string> v{"--store", a.store, "--out", a.out};
+  const std::string out = a.out.empty() ? (output_root() / "reports" / "figures").string() : a.out;
+  std::vector<std::string> v{"--store", store_path(), "--out", out};
   if (a.runs.empty() && !a.experiment.empty()) v.insert(v.end(), {"--experiment", a.experiment});
   if (!a.sweep.empty()) v.insert(v.end(), {"--sweep", a.sweep});
   for (int64_t r : a.runs) v.insert(v.end(), {"--run", std::to_string(r)});
@@ -146,7 +147,7 @@ Dump dump_checkpoint(const fs::path& ckpt, const std::string& dataset, int64_t c
 }
 
 std::vector<Dump> dump_runs(const FigureArgs& a) {
-  const store::RunStore store = open_existing_store(a.store);
+  const store::RunStore store = open_existing_store(store_path());
   std::vector<Dump> dumps;
   for (const auto& r : runs_to_dump(store, a)) {
     const auto ckpt = train::latest_checkpoint(fs::path(r.run_dir) / "checkpoints");
@@ -169,15 +170,17 @@ void record_report(store::RunStore& store, const report::PaperVsOurs& table, con
 void add_table(CLI::App* report, const std::string& id, const std::string& help) {
   auto* c = report->add_subcommand(id, help);
   struct Args {
-    std::string store = "results/runs.sqlite", format = "markdown", out, paper_dir, sweep;
+    std::string format = "markdown", out, paper_dir, sweep;
     int64_t size = 256;
-    bool no_record = false;
+    bool no_record = false, with_evals = false;
   };
   auto a = std::make_shared<Args>();
-  c->add_option("--store", a->store, "Run store (SQLite)");
+  add_output_options(c);
   c->add_option("--format", a->format, "markdown | csv | latex")
       ->check(CLI::IsMember({"markdown", "md", "csv", "latex", "tex"}));
   c->add_option("--out", a->out, "Write to this file instead of stdout");
+  c->add_flag("--with-evals", a->with_evals,
+              "Also show the runs' `dmgn eval` results on other datasets (default: each run's own test only)");
   c->add_option("--paper-dir", a->paper_dir, "Paper numbers folder (default: the table's system's paper/ folder)");
   c->add_option("--sweep", a->sweep, "Only runs of this sweep");
   c->add_flag("--no-record", a->no_record,
@@ -190,8 +193,9 @@ void add_table(CLI::App* report, const std::string& id, const std::string& help)
     o.paper_dir = a->paper_dir;
     o.sweep = a->sweep;
     o.size = a->size;
+    o.with_evals = a->with_evals;
     bool record = !a->no_record;
-    store::RunStore store = open_report_store(a->store, record);
+    store::RunStore store = open_report_store(store_path(), record);
     const report::PaperVsOurs table = report::build_report_table(store, id, o);
     const std::string text = report::render(table, report::parse_format(a->format));
     emit_report(text, a->out);
@@ -298,19 +302,19 @@ void add_report(CLI::App& app) {
 void add_visualize(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "visualize", "Dump a checkpoint's input / coarse / refined / noise / ground truth and RDMC masks as PNGs + manifest.json");
-  static std::string ckpt, dataset, out, store_file;
+  static std::string ckpt, dataset, out;
   static int64_t count = 4;
   cmd->add_option("checkpoint", ckpt, "Checkpoint")->required();
   cmd->add_option("--dataset", dataset, "Dataset (default: the config's first data.test)");
   cmd->add_option("--count", count, "Samples")
       ->check(within(1, 100000, "each sample's images and masks are written as PNGs"));
   cmd->add_option("--out", out, "Output folder")->required();
-  cmd->add_option("--store", store_file, "Run store to find the checkpoint's run in (default: its config's)");
+  add_output_options(cmd);
   cmd->callback([] {
     int64_t run_id = 0;
     const auto meta = train::read_checkpoint_meta(ckpt);
-    const std::string sf = store_file.empty() ? Config::from_canonical(meta.config_text).get_string("runtime.store")
-                                              : store_file;
+    const Config cfg = Config::from_canonical(meta.config_text);
+    const std::string sf = store_path(&cfg);  // to find the checkpoint's run
     if (fs::exists(sf))
       if (const auto r = store::RunStore(sf, store::RunStore::Access::read_only).run_of_checkpoint(ckpt)) run_id = r->id;
     dump_checkpoint(ckpt, dataset, count, out, run_id);

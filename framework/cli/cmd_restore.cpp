@@ -80,7 +80,10 @@ void add_restore(CLI::App& app) {
   auto a = std::make_shared<Args>();
   cmd->add_option("checkpoint", a->ckpt, "Checkpoint (from train or import-official)")->required();
   cmd->add_option("inputs", a->inputs, "Image files, folders (recursively) or glob patterns")->required();
-  cmd->add_option("--out", a->out, "Output folder: each result under its input's name")->required();
+  cmd->add_option("--out", a->out,
+                  "Output folder: each result under its input's name (default: <output root>/restored/<checkpoint "
+                  "name>)");
+  add_output_options(cmd);
   cmd->add_option("--set", a->sets, "Override key.path=value on the checkpoint's config (repeatable)");
   cmd->add_option("--tile", a->tile,
                   "Restore in tiles of this output side (a multiple of the model's size multiple); 0 = whole "
@@ -102,7 +105,8 @@ void add_restore(CLI::App& app) {
 
     std::vector<RestoreItem> items;
     for (const auto& arg : a->inputs) collect(arg, items);
-    const fs::path out_dir(a->out);
+    const fs::path out_dir =
+        a->out.empty() ? output_root(&cfg) / "restored" / fs::path(a->ckpt).stem() : fs::path(a->out);
     std::set<fs::path> names;
     for (const auto& it : items) {
       if (!names.insert(it.relative).second)
@@ -130,12 +134,15 @@ void add_restore(CLI::App& app) {
     int64_t done = 0, skipped = 0;
     for (const auto& it : items) {
       try {
-        const cv::Mat img = data::read_image(it.input);
+        data::ImageInfo info;
+        const cv::Mat img = data::read_image(it.input, &info);
         data::Sample sample(data::to_tensor(img), {}, {}, it.input.string(), task);
         c10::InferenceMode inference;
         const auto restored =
             train::restore_sample(*model, sample, eo, footprint).image(*model, model->spec().primary);
-        data::write_image(out_dir / it.relative, data::to_mat(restored[0]));
+        // 16-bit files stay 16-bit (alpha is dropped, as the loader drops it).
+        const auto target = out_dir / it.relative;
+        data::write_image(target, data::to_mat(restored[0]), info.bits >= 16 && data::holds_16_bits(target) ? 16 : 8);
         ++done;
       } catch (const Error& e) {
         if (!skip_bad) throw;

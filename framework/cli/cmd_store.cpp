@@ -1,4 +1,4 @@
-// dmgn runs, dmgn reports
+// dmgn runs, dmgn reports, dmgn evals
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -17,8 +17,8 @@ namespace dmgn::cli {
 void add_store(CLI::App& app) {
   {
     auto* cmd = app.add_subcommand("runs", "List the runs in the store");
-    static std::string store_file = "results/runs.sqlite", experiment, variant, status;
-    cmd->add_option("--store", store_file, "Run store (SQLite)");
+    static std::string experiment, variant, status;
+    add_output_options(cmd);
     cmd->add_option("--experiment", experiment, "Only this experiment");
     cmd->add_option("--variant", variant, "Only this variant");
     cmd->add_option("--status", status,
@@ -26,7 +26,7 @@ void add_store(CLI::App& app) {
                     "interrupted")
         ->check(CLI::IsMember({"running", "died", "completed", "failed", "interrupted"}));
     cmd->callback([] {
-      const store::RunStore store = open_existing_store(store_file);
+      const store::RunStore store = open_existing_store(store_path());
       store::RunFilter f;
       f.experiment = experiment;
       f.variant = variant;
@@ -42,15 +42,15 @@ void add_store(CLI::App& app) {
   {
     auto* cmd = app.add_subcommand("reports", "List the reports recorded in the store (dmgn report tableN) with their "
                                               "paired verdicts");
-    static std::string store_file = "results/runs.sqlite", report;
+    static std::string report;
     static int64_t id = 0;
     static bool provenance = false;
-    cmd->add_option("--store", store_file, "Run store (SQLite)");
+    add_output_options(cmd);
     cmd->add_option("--report", report, "Only this report (e.g. table1)");
     cmd->add_option("--id", id, "Only the report with this id");
     cmd->add_flag("--provenance", provenance, "Also print each report's provenance (runs per row, footer notes)");
     cmd->callback([] {
-      const store::RunStore store = open_existing_store(store_file);
+      const store::RunStore store = open_existing_store(store_path());
       int shown = 0;
       for (const auto& r : store.reports(report)) {
         if (id > 0 && r.id != id) continue;
@@ -71,6 +71,49 @@ void add_store(CLI::App& app) {
         if (provenance) std::printf("%s\n", r.provenance.c_str());
       }
       if (shown == 0) std::printf("no reports recorded%s\n", report.empty() ? "" : (" for " + report).c_str());
+    });
+  }
+  {
+    auto* cmd = app.add_subcommand(
+        "evals", "List evaluations: `dmgn eval` results and cross-system re-scorings (with --origin train, also the "
+                 "runs' own end-of-training tests), each with its convention");
+    static int64_t run = -1, id = 0;
+    static std::string dataset, convention, origin;
+    static bool images = false;
+    add_output_options(cmd);
+    cmd->add_option("--run", run, "Only evaluations of this run's checkpoints (0 = of no run: imported weights)");
+    cmd->add_option("--dataset", dataset, "Only this dataset");
+    cmd->add_option("--convention", convention, "Only this metric convention (e.g. real20, rain100)");
+    cmd->add_option("--origin", origin, "Only this origin: eval, cross-system, train, or all (default: eval and "
+                                        "cross-system)")
+        ->check(CLI::IsMember({"eval", "cross-system", "train", "all"}));
+    cmd->add_option("--id", id, "Only the evaluation with this id (with --images: its per-image scores)");
+    cmd->add_flag("--images", images, "Also print each evaluation's per-image scores");
+    cmd->callback([] {
+      const store::RunStore store = open_existing_store(store_path());
+      store::EvalFilter f;
+      f.run_id = run;
+      f.dataset = dataset;
+      f.preset = convention;
+      f.origin = origin == "all" ? "" : origin;
+      std::printf("%5s %5s %7s %-14s %-14s %-12s %6s | %-16s | %-16s | %s\n", "id", "run", "step", "dataset",
+                  "convention", "origin", "images", "PSNR / SSIM", "input PSNR/SSIM", "checkpoint");
+      int shown = 0;
+      for (const auto& e : store.evaluations(f)) {
+        if (origin.empty() && e.origin == "train") continue;
+        if (id > 0 && e.id != id) continue;
+        ++shown;
+        std::printf("%5lld %5s %7lld %-14s %-14s %-12s %6lld | %6.2f / %7.4f | %6.2f / %7.4f | %s\n",
+                    static_cast<long long>(e.id), e.run_id ? std::to_string(e.run_id).c_str() : "-",
+                    static_cast<long long>(e.step), e.dataset.c_str(), e.preset.c_str(), e.origin.c_str(),
+                    static_cast<long long>(e.samples), e.psnr, e.ssim, e.psnr_input, e.ssim_input,
+                    e.checkpoint.c_str());
+        if (images)
+          for (const auto& im : store.eval_images(e.id))
+            std::printf("        %-40s %6.2f / %7.4f | %6.2f / %7.4f %s\n", im.image.c_str(), im.psnr, im.ssim,
+                        im.psnr_input, im.ssim_input, im.output.c_str());
+      }
+      if (shown == 0) std::printf("no evaluations match\n");
     });
   }
 }

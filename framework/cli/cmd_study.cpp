@@ -38,7 +38,6 @@ store::StudyStore open_studies(const std::string& file, bool write) {
 void add_create(CLI::App* study) {
   auto* c = study->add_subcommand("create", "Draw a study's samples, render every method's outputs once, record it in the store");
   auto o = std::make_shared<study::CreateOptions>();
-  auto store = std::make_shared<std::string>("results/runs.sqlite");
   auto dir = std::make_shared<std::string>();
   c->add_option("name", o->name, "Study name (letters, digits, _ - .)")->required();
   c->add_option("--methods", o->methods,
@@ -49,12 +48,12 @@ void add_create(CLI::App* study) {
   c->add_option("--dataset", o->dataset, "Dataset (default: the data source config's first data.test)");
   c->add_option("--samples", o->samples, "Samples to draw")->check(at_least(1));
   c->add_option("--seed", o->seed, "Seed of the draw");
-  c->add_option("--store", *store, "Run store (SQLite)");
+  add_output_options(c);
   c->add_option("--dir", *dir, "Study folder (default: <store folder>/studies/NAME)");
   c->add_option("--config", o->config, "Config that opens the dataset (default: the first run method's)");
   c->add_option("--set", o->sets, "Override on --config (repeatable)");
-  c->callback([o, store, dir] {
-    o->store = *store;
+  c->callback([o, dir] {
+    o->store = store_path();
     o->dir = *dir;
     o->git_revision = git_revision();
     const auto s = study::create_study(*o);
@@ -64,24 +63,24 @@ void add_create(CLI::App* study) {
       say(fmt::format("  {} = {}{}", m.name, m.kind,
                       m.kind == "run" ? fmt::format(" {} (step {})", m.run_id, m.step)
                                       : m.source.empty() ? "" : " " + m.source));
-    say(fmt::format("serve it: dmgn study serve {} --store {}", shell_command({s.name}), shell_command({*store})));
+    say(fmt::format("serve it: dmgn study serve {} --store {}", shell_command({s.name}), shell_command({o->store.string()})));
   });
 }
 
 void add_serve(CLI::App* study) {
   auto* c = study->add_subcommand("serve", "Serve a study's voting page (Ctrl-C stops; votes are stored as they are cast)");
   struct Args {
-    std::string name, store = "results/runs.sqlite", host = "127.0.0.1";
+    std::string name, host = "127.0.0.1";
     int port = 8080;
   };
   auto a = std::make_shared<Args>();
   c->add_option("name", a->name, "Study name")->required();
-  c->add_option("--store", a->store, "Run store (SQLite)");
+  add_output_options(c);
   c->add_option("--host", a->host, "Address to listen on: 127.0.0.1 (this machine only) or 0.0.0.0 (a lab network)");
   c->add_option("--port", a->port, "Port (0: any free one)")->check(CLI::Range(0, 65535));
   c->callback([a] {
 #ifdef DMGN_WITH_STUDY_SERVER
-    auto studies = open_studies(a->store, true);
+    auto studies = open_studies(store_path(), true);
     study::Api api(studies, a->name);
     api.on_event = [](const std::string& line) { say(line); };
     study::Server server(api);
@@ -108,13 +107,12 @@ void add_serve(CLI::App* study) {
 }
 
 void add_list_status(CLI::App* study) {
-  auto store = std::make_shared<std::string>("results/runs.sqlite");
   auto* l = study->add_subcommand("list", "Studies of the store: samples, methods, subjects, votes");
-  l->add_option("--store", *store, "Run store (SQLite)");
-  l->callback([store] {
-    const auto studies = open_studies(*store, false);
+  add_output_options(l);
+  l->callback([] {
+    const auto studies = open_studies(store_path(), false);
     const auto all = studies.list();
-    if (all.empty()) say(fmt::format("no studies in {}", *store));
+    if (all.empty()) say(fmt::format("no studies in {}", store_path()));
     for (const auto& info : all) {
       const auto s = studies.get(info.name);
       const auto subjects = studies.subjects(s.id);
@@ -126,11 +124,10 @@ void add_list_status(CLI::App* study) {
   });
   auto* st = study->add_subcommand("status", "One study's subjects and their progress");
   auto name = std::make_shared<std::string>();
-  auto store2 = std::make_shared<std::string>("results/runs.sqlite");
   st->add_option("name", *name, "Study name")->required();
-  st->add_option("--store", *store2, "Run store (SQLite)");
-  st->callback([name, store2] {
-    const auto studies = open_studies(*store2, false);
+  add_output_options(st);
+  st->callback([name] {
+    const auto studies = open_studies(store_path(), false);
     const auto s = studies.get(*name);
     std::map<int64_t, int64_t> counts, changed;
     for (const auto& v : studies.votes(s.id)) ++counts[v.subject_id], changed[v.subject_id] += v.revisions;
@@ -150,16 +147,16 @@ void add_list_status(CLI::App* study) {
 void add_export(CLI::App* study) {
   auto* c = study->add_subcommand("export", "Every vote of a study, one row each (CSV by default), for analysis elsewhere");
   struct Args {
-    std::string name, store = "results/runs.sqlite", format = "csv", out;
+    std::string name, format = "csv", out;
   };
   auto a = std::make_shared<Args>();
   c->add_option("name", a->name, "Study name")->required();
-  c->add_option("--store", a->store, "Run store (SQLite)");
+  add_output_options(c);
   c->add_option("--format", a->format, "csv | markdown | latex")
       ->check(CLI::IsMember({"markdown", "md", "csv", "latex", "tex"}));
   c->add_option("--out", a->out, "Write to this file instead of stdout");
   c->callback([a] {
-    const auto studies = open_studies(a->store, false);
+    const auto studies = open_studies(store_path(), false);
     const auto s = studies.get(a->name);
     std::map<int64_t, std::string> finished;
     for (const auto& x : studies.subjects(s.id)) finished[x.id] = x.finished_at;
@@ -199,14 +196,14 @@ void add_study(CLI::App& app) {
 void add_study_table(CLI::App* report, const std::string& id, const std::string& help) {
   auto* c = report->add_subcommand(id, help);
   struct Args {
-    std::string store = "results/runs.sqlite", format = "markdown", out;
+    std::string format = "markdown", out;
     report::Table4Options o;
     bool no_record = false;
   };
   auto a = std::make_shared<Args>();
   a->o.table = id;
   c->add_option("--study", a->o.study, "The study (dmgn study list)")->required();
-  c->add_option("--store", a->store, "Run store (SQLite)");
+  add_output_options(c);
   c->add_option("--format", a->format, "markdown | csv | latex")
       ->check(CLI::IsMember({"markdown", "md", "csv", "latex", "tex"}));
   c->add_option("--out", a->out, "Write to this file instead of stdout");
@@ -217,12 +214,12 @@ void add_study_table(CLI::App* report, const std::string& id, const std::string&
   c->add_option("--seed", a->o.seed, "Bootstrap seed");
   c->add_flag("--no-record", a->no_record, "Do not record the report in the store");
   c->callback([a] {
-    const auto studies = open_studies(a->store, false);
+    const auto studies = open_studies(store_path(), false);
     const auto t = report::build_table4(studies, a->o);
     emit_report(report::render_grid(t.grid, report::parse_format(a->format)), a->out);
     if (a->no_record) return;
     bool record = true;
-    store::RunStore runs = open_report_store(a->store, record);
+    store::RunStore runs = open_report_store(store_path(), record);
     if (!record) return;
     store::ReportRecord rec;
     rec.report = a->o.table;

@@ -12,7 +12,7 @@ namespace dmgn::cli {
 void add_sweep(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "sweep", "Run every run of a sweep file (ablations/*.toml): skip completed, resume interrupted, N at once");
-  static std::string file, store_file, log_dir;
+  static std::string file, log_dir;
   static int workers = 1, threads = 0;
   static bool retry_failed = false, dry_run = false;
   static std::vector<std::string> sets;
@@ -21,22 +21,22 @@ void add_sweep(CLI::App& app) {
       ->check(within(1, 64, "each worker is a training process with its model, data workers and threads"));
   cmd->add_option("--threads", threads, "torch threads per run (default: cores / workers)")
       ->check(within(0, 512, "torch starts one OpenMP thread each"));
-  cmd->add_option("--store", store_file, "Run store for every run (default: each config's runtime.store)");
+  add_output_options(cmd);  // every run's store and folders (default: each config's runtime.store)
   cmd->add_option("--set", sets, "Extra override for every run (repeatable; changes their config hash)");
   cmd->add_option("--log-dir", log_dir, "Worker logs (default: <store folder>/sweeps/<sweep name>/)");
   cmd->add_flag("--retry-failed", retry_failed, "Also rerun runs that failed (resuming from their checkpoint)");
   cmd->add_flag("--dry-run", dry_run, "List what would start or resume; run nothing");
 
   auto* status = cmd->add_subcommand("status", "Show done / running / failed / interrupted / to do per run");
-  static std::string status_file, status_store;
+  static std::string status_file;
   static std::vector<std::string> status_sets;
   status->add_option("file", status_file, "Sweep file")->required();
   status->add_option("--set", status_sets, "The extra overrides the sweep was run with (repeatable)");
-  status->add_option("--store", status_store, "Run store (default: each config's runtime.store)");
+  add_output_options(status);
   status->callback([] {
     const auto spec = sweep::load_sweep(status_file);
     std::vector<std::string> extra = status_sets;
-    if (!status_store.empty()) extra.push_back(fmt::format("runtime.store=\"{}\"", status_store));
+    for (const auto& o : output_overrides()) extra.push_back(o);
     const auto runs = sweep::expand(spec, extra);
     std::printf("%s", sweep::format_status(spec, sweep::sweep_status(runs)).c_str());
   });
@@ -52,7 +52,7 @@ void add_sweep(CLI::App& app) {
     o.dry_run = dry_run;
     o.log_dir = log_dir;
     o.extra_sets = sets;
-    if (!store_file.empty()) o.extra_sets.push_back(fmt::format("runtime.store=\"{}\"", store_file));
+    for (const auto& s : output_overrides()) o.extra_sets.push_back(s);
     const auto r = sweep::run_sweep(spec, o);
     if (dry_run) return;
     std::printf("\nsweep %s: %d runs: %d done before, %d started, %d completed, %d failed, %d running elsewhere\n",
@@ -61,7 +61,7 @@ void add_sweep(CLI::App& app) {
     if (r.interrupted) {
       std::vector<std::string> words{"dmgn", "sweep", file};
       if (workers > 1) words.insert(words.end(), {"--workers", std::to_string(workers)});
-      if (!store_file.empty()) words.insert(words.end(), {"--store", store_file});
+      for (const auto& w : output_words()) words.push_back(w);
       for (const auto& set : sets) words.insert(words.end(), {"--set", set});
       std::printf("interrupted; continue with: %s\n", shell_command(words).c_str());
       std::fflush(stdout);

@@ -55,9 +55,13 @@ report::Grid systems_grid(const train::SystemsTable& t, const std::string& store
       std::string mark;
       if (!c.logged_as.empty() && !c.rescored) mark = fmt::format(" [{}]", ++footnote);
       row.push_back(fmt::format("{:.2f} / {:.4f}{}", c.eval->psnr, c.eval->ssim, mark));
+      if (c.by_eval) mark += "†";
       std::string note = fmt::format("{} x {}: run {} ({} / {}, seed {}), step {}, {} images of '{}', evaluation {}",
                                      system, task, c.run->id, c.run->experiment, c.run->variant, c.run->seed,
                                      c.eval->step, c.eval->samples, c.eval->dataset, c.eval->id);
+      if (c.by_eval)
+        note += fmt::format("; † by `dmgn eval` of a run trained for {} (no {} run of {} in the store)",
+                            c.run->task.empty() ? "?" : c.run->task, task, system);
       if (c.rescored) note += fmt::format("; logged under {}, re-scored under {} from its checkpoint", c.logged_as,
                                           t.convention.at(task));
       if (!mark.empty())
@@ -88,12 +92,17 @@ void add_systems(CLI::App* report) {
       "systems", "Every registry system (DMGN, Location-aware SIRR, Physics-GAN, MBN, R-MBN) against every task "
                  "(reflection, rain, haze, blur, JPEG, mixed), each column under its task's convention");
   struct Args {
-    std::string store = "results/runs.sqlite", format = "markdown", out, experiment, sweep;
+    std::string format = "markdown", out, experiment, sweep, config;
+    std::vector<std::string> datasets, sets;
     int64_t max_samples = 0;
     bool no_eval = false;
   };
   auto a = std::make_shared<Args>();
-  c->add_option("--store", a->store, "Run store (SQLite)");
+  add_output_options(c);
+  c->add_option("--dataset", a->datasets, "Only evaluations on these datasets (repeatable; default: any)");
+  c->add_option("--config", a->config, "A TOML file over a run's config when a dataset must be opened to re-score")
+      ->check(CLI::ExistingFile);
+  c->add_option("--set", a->sets, "Override key.path=value on that config (repeatable)");
   c->add_option("--experiment", a->experiment, "Only runs of this experiment");
   c->add_option("--sweep", a->sweep, "Only runs of this sweep");
   c->add_option("--max-samples", a->max_samples, "Re-score at most this many images (0 = all)");
@@ -102,14 +111,18 @@ void add_systems(CLI::App* report) {
       ->check(CLI::IsMember({"markdown", "md", "csv", "latex", "tex"}));
   c->add_option("--out", a->out, "Write to this file instead of stdout");
   c->callback([a] {
-    store::RunStore store(a->store);
+    const std::string file = store_path();
+    store::RunStore store(file);
     train::SystemsOptions o;
+    o.datasets = a->datasets;
+    o.overlay = a->config;
+    o.sets = a->sets;
     o.experiment = a->experiment;
     o.sweep = a->sweep;
     o.max_samples = a->max_samples;
     o.evaluate_missing = !a->no_eval;
     const auto table = train::systems_table(store, o);
-    const std::string text = report::render_grid(systems_grid(table, a->store), report::parse_format(a->format));
+    const std::string text = report::render_grid(systems_grid(table, file), report::parse_format(a->format));
     emit_report(text, a->out);
   });
 }

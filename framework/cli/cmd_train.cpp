@@ -19,7 +19,14 @@
 namespace dmgn::cli {
 namespace {
 
-void print_results(const std::vector<train::EvalResult>& results) {
+void print_per_image(const train::EvalResult& r) {
+  std::printf("\n%s: per image (%s)\n%-40s %8s %8s | %8s %8s\n", r.dataset.c_str(), r.preset.c_str(), "image", "PSNR",
+              "SSIM", "in PSNR", "in SSIM");
+  for (const auto& i : r.images)
+    std::printf("%-40s %8.2f %8.4f | %8.2f %8.4f\n", i.id.c_str(), i.psnr, i.ssim, i.psnr_input, i.ssim_input);
+}
+
+void print_results(const std::vector<train::EvalResult>& results, const std::vector<std::string>& why = {}) {
   std::printf("\n%-12s %-8s %6s | %-17s | %-17s | %s\n", "dataset", "metric", "images", "model PSNR / SSIM",
               "input PSNR / SSIM", "gain");
   for (const auto& r : results)
@@ -30,6 +37,8 @@ void print_results(const std::vector<train::EvalResult>& results) {
   for (const auto& r : results)
     if (std::find(specs.begin(), specs.end(), r.spec) == specs.end()) specs.push_back(r.spec);
   for (const auto& spec : specs) std::printf("metric %s\n", spec.c_str());
+  for (size_t i = 0; i < why.size() && i < results.size(); ++i)
+    std::printf("convention for %s: %s\n", results[i].dataset.c_str(), why[i].c_str());
 }
 
 }  // namespace
@@ -41,9 +50,20 @@ void add_train(CLI::App& app) {
   static bool resume = false;
   cmd->add_option("config", file, "Config file")->required();
   cmd->add_option("--set", sets, "Override key.path=value (repeatable)");
+  static std::string dataset;
   cmd->add_flag("--resume", resume, "Continue the latest unfinished run of this config from its checkpoint");
+  cmd->add_option("--dataset", dataset,
+                  "Train on this [datasets.<name>] entry (its train_root), validate and test on its held-out "
+                  "split: data.train, data.val and data.test set to it");
+  add_output_options(cmd);
   cmd->callback([] {
-    const Config cfg = load_config(file, sets);
+    Config cfg = load_config(file, sets);
+    if (!dataset.empty()) {
+      const std::string v = fmt::format("\"{}\"", dataset);
+      for (const auto& key : {"data.train", "data.val"}) cfg.set(fmt::format("{}={}", key, v));
+      cfg.set(fmt::format("data.test=[{}]", v));
+    }
+    apply_outputs(cfg);
     train::TrainOptions opt;
     opt.resume = resume;
     const auto s = train::run_training(cfg, opt);
@@ -55,6 +75,8 @@ void add_train(CLI::App& app) {
         if (s.world_size > 1) words.insert(words.end(), {"launch", "--nproc", std::to_string(s.world_size), "--"});
         words.insert(words.end(), {"train", file});
         for (const auto& set : sets) words.insert(words.end(), {"--set", set});
+        if (!dataset.empty()) words.insert(words.end(), {"--dataset", dataset});
+        for (const auto& w : output_words()) words.push_back(w);
         words.push_back("--resume");
         std::printf("run %lld interrupted at step %lld (checkpoint written); continue with: %s\n",
                     static_cast<long long>(s.run_id), static_cast<long long>(s.steps), shell_command(words).c_str());
@@ -77,7 +99,7 @@ void add_eval(CLI::App& app) {
   static std::string ckpt;
   static std::vector<std::string> sets, datasets;
   static int64_t max_samples = 0;
-  static std::string save_dir, store_file, overlay;
+  static std::string save_dir, overlay;
   cmd->add_option("checkpoint", ckpt, "Checkpoint (from train or import-official)")->required();
   cmd->add_option("--config", overlay,
                   "A TOML file over the checkpoint's config, e.g. [datasets.mine] tables declaring your own "
@@ -89,8 +111,12 @@ void add_eval(CLI::App& app) {
   cmd->add_option("--set", sets, "Override key.path=value on the checkpoint's config (repeatable)");
   cmd->add_option("--max-samples", max_samples, "Evaluate at most this many images per dataset (0 = all)")
       ->check(at_least(0));
-  cmd->add_option("--save-images", save_dir, "Write every input / output / ground truth as PNG under DIR/<dataset>/");
-  cmd->add_option("--store", store_file, "Run store to write to (default: the config's runtime.store)");
+  static bool per_image = false;
+  cmd->add_option("--save-images", save_dir,
+                  "Write every output, input and ground truth under DIR/<dataset>/{output,input,gt}/ with the "
+                  "original file names, and the per-image scores as DIR/<dataset>/scores.csv");
+  cmd->add_flag("--per-image", per_image, "Print every image's scores (the file names of the dataset)");
+  add_output_options(cmd);
   cmd->callback([] {
     const auto meta = train::read_checkpoint_meta(ckpt);
     Config cfg = Config::from_canonical(meta.config_text);
@@ -110,11 +136,13 @@ void add_eval(CLI::App& app) {
     auto model = models::build_model(cfg);
     train::load_checkpoint(ckpt, dmgn::train::CheckpointParts::weights(model.get()));
     model->to(device);
-    store::RunStore store(store_file.empty() ? cfg.get_string("runtime.store") : store_file);
+    store::RunStore store(store_path(&cfg));
     const auto run = store.run_of_checkpoint(ckpt);
     std::vector<train::EvalResult> results;
+    std::vector<std::string> why;
     for (const auto& ds : sets_to_run) {
-      const auto preset = train::metric_preset(cfg, *ds);
+      const auto convention = train::metric_convention(cfg, *ds);
+      const auto& preset = convention.spec;
       train::EvalOptions eo;
       eo.max_samples = max_samples;
       eo.device = device;
@@ -131,23 +159,23 @@ void add_eval(CLI::App& app) {
       e.checkpoint = std::filesystem::absolute(ckpt).string();
       e.step = meta.step;
       e.config_hash = cfg.hash();
+      e.origin = "eval";  // its own record: not the run's test result (`dmgn evals` lists it)
       const int64_t eval_id = store.log_evaluation(e, train::image_records(r));
-      if (run) {
-        std::vector<store::Metric> rows;
-        for (const auto& [name, v] : {std::pair{"psnr", r.psnr}, std::pair{"ssim", r.ssim},
-                                      std::pair{"psnr_input", r.psnr_input}, std::pair{"ssim_input", r.ssim_input}})
-          rows.push_back({run->id, meta.step, "test", r.dataset, name, v, r.preset});
-        if (r.skipped) rows.push_back({run->id, meta.step, "test", r.dataset, "skipped", double(r.skipped), r.preset});
-        store.log_metrics(rows);
-      }
       std::printf("%s: evaluation %lld in %s (%lld images%s)\n", r.dataset.c_str(), static_cast<long long>(eval_id),
                   store.path().string().c_str(), static_cast<long long>(r.samples),
                   r.skipped ? fmt::format(", {} skipped as bad", r.skipped).c_str() : "");
+      if (!save_dir.empty()) {
+        const auto csv = std::filesystem::path(save_dir) / ds->name() / "scores.csv";
+        train::write_scores_csv(r, csv);
+        std::printf("%s: images and per-image scores in %s\n", r.dataset.c_str(), csv.parent_path().string().c_str());
+      }
+      if (per_image) print_per_image(r);
       results.push_back(std::move(r));
+      why.push_back(convention.why);
     }
     std::printf("checkpoint %s (step %lld, %s%s)\n", ckpt.c_str(), static_cast<long long>(meta.step), meta.kind.c_str(),
                 run ? fmt::format(", run {}", run->id).c_str() : ", no run in this store");
-    print_results(results);
+    print_results(results, why);
   });
 }
 

@@ -2,6 +2,7 @@
 // `dmgn` subcommands. Each add_* registers one subcommand (and its callback) on the app.
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,34 @@ void add_study(CLI::App& app);     // study create|serve|list|status (cmd_study.
 // report <id> --study NAME for a table built from a human study (Table IV; cmd_study.cpp)
 void add_study_table(CLI::App* report, const std::string& id, const std::string& help);
 void add_bench_model(CLI::App& bench);  // bench model (a subcommand of bench)
+
+// Where commands read and write (docs/outputs.md), the same two options on every command that
+// touches the run store or writes results: --store FILE and --out-root DIR.
+//   store:      --store; else <--out-root>/runs.sqlite; else the config's runtime.store (commands
+//               with a config); else results/runs.sqlite.
+//   run folders: <--out-root>/runs; else the config's runtime.out_dir; else beside the store.
+struct Outputs {
+  std::string store, root;
+};
+Outputs& outputs();
+void add_output_options(CLI::App* cmd);
+// The store this command uses (`cfg`: the config it runs, if any).
+std::string store_path(const Config* cfg = nullptr);
+// The output root: --out-root, else the store's folder (results/ by default).
+std::filesystem::path output_root(const Config* cfg = nullptr);
+// --store / --out-root into a config that trains (runtime.store, runtime.out_dir).
+void apply_outputs(Config& cfg);
+// The same as --set assignments (for the runs of a sweep), and as the words that repeat them on a
+// printed command line.
+std::vector<std::string> output_overrides();
+std::vector<std::string> output_words();
+// --datasets FILE (repeatable) on every leaf command of `app`: datasets files read after the
+// per-user one and DMGN_DATASETS (core/config.h, docs/datasets.md).
+void add_datasets_options(CLI::App& app);
+// The datasets files every command reads before any --datasets: the per-user file
+// ($XDG_CONFIG_HOME/dmgn/datasets.toml, else ~/.config/dmgn/datasets.toml) when it exists, then
+// each file of DMGN_DATASETS (':'-separated; a named file that does not exist is an error).
+std::vector<std::filesystem::path> default_dataset_files();
 
 // Shared helpers.
 Config load_config(const std::string& file, const std::vector<std::string>& sets);

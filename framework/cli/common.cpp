@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -113,6 +114,103 @@ std::string unknown_command(CLI::App& app, const std::string& first) {
                      !best.empty() && edit_distance(best, first) <= 2 ? fmt::format(" (did you mean '{}'?)", best)
                                                                       : std::string(),
                      fmt::format("{}", fmt::join(names, ", ")));
+}
+
+Outputs& outputs() {
+  static Outputs o;
+  return o;
+}
+
+void add_output_options(CLI::App* cmd) {
+  cmd->add_option("--store", outputs().store,
+                  "Run store (SQLite; default <--out-root>/runs.sqlite, else the config's runtime.store, else "
+                  "results/runs.sqlite)");
+  cmd->add_option("--out-root", outputs().root,
+                  "Output root: the store <DIR>/runs.sqlite and run folders <DIR>/runs/ (default results/)");
+}
+
+std::string store_path(const Config* cfg) {
+  const auto& o = outputs();
+  if (!o.store.empty()) return o.store;
+  if (!o.root.empty()) return (std::filesystem::path(o.root) / "runs.sqlite").string();
+  if (cfg) return cfg->get_string("runtime.store");
+  return store::kDefaultStoreFile;
+}
+
+std::filesystem::path output_root(const Config* cfg) {
+  if (!outputs().root.empty()) return outputs().root;
+  const auto parent = std::filesystem::path(store_path(cfg)).parent_path();
+  return parent.empty() ? std::filesystem::path(".") : parent;
+}
+
+std::vector<std::string> output_overrides() {
+  const auto& o = outputs();
+  std::vector<std::string> out;
+  const auto quoted = [](const std::string& v) { return fmt::format("\"{}\"", v); };
+  if (!o.store.empty() || !o.root.empty()) out.push_back("runtime.store=" + quoted(store_path()));
+  if (!o.root.empty()) out.push_back("runtime.out_dir=" + quoted((std::filesystem::path(o.root) / "runs").string()));
+  return out;
+}
+
+void apply_outputs(Config& cfg) {
+  for (const auto& s : output_overrides()) cfg.set(s);
+}
+
+std::vector<std::string> output_words() {
+  std::vector<std::string> out;
+  if (!outputs().store.empty()) out.insert(out.end(), {"--store", outputs().store});
+  if (!outputs().root.empty()) out.insert(out.end(), {"--out-root", outputs().root});
+  return out;
+}
+
+std::vector<std::filesystem::path> default_dataset_files() {
+  std::vector<std::filesystem::path> out;
+  const char* xdg = std::getenv("XDG_CONFIG_HOME");
+  const char* home = std::getenv("HOME");
+  std::filesystem::path user;
+  if (xdg && *xdg) user = std::filesystem::path(xdg) / "dmgn" / "datasets.toml";
+  else if (home && *home) user = std::filesystem::path(home) / ".config" / "dmgn" / "datasets.toml";
+  std::error_code ec;
+  if (!user.empty() && std::filesystem::is_regular_file(user, ec)) out.push_back(user);
+  if (const char* env = std::getenv("DMGN_DATASETS")) {
+    std::string list = env;
+    size_t start = 0;
+    while (start <= list.size()) {
+      const size_t end = std::min(list.find(':', start), list.size());
+      const std::string f = list.substr(start, end - start);
+      if (!f.empty()) {
+        if (!std::filesystem::is_regular_file(f, ec))
+          throw ConfigError(fmt::format("DMGN_DATASETS names '{}', which is not a file", f));
+        out.push_back(f);
+      }
+      start = end + 1;
+    }
+  }
+  return out;
+}
+
+void add_datasets_options(CLI::App& app) {
+  for (auto* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    if (!sub->get_subcommands([](CLI::App*) { return true; }).empty()) {
+      add_datasets_options(*sub);
+      continue;
+    }
+    if (sub->get_option_no_throw("--datasets")) continue;
+    sub->add_option_function<std::vector<std::string>>(
+           "--datasets",
+           [](const std::vector<std::string>& files) {
+             auto all = Config::dataset_files();
+             for (const auto& f : files) {
+               if (!std::filesystem::is_regular_file(f))
+                 throw ConfigError(fmt::format("--datasets '{}' is not a file", f));
+               all.emplace_back(f);
+             }
+             Config::set_dataset_files(all);
+           },
+           "Datasets file: [datasets.<name>] tables for --dataset NAME (repeatable; read after "
+           "~/.config/dmgn/datasets.toml and DMGN_DATASETS; docs/datasets.md)")
+        ->type_name("FILE");
+  }
 }
 
 std::string git_revision() { return DMGN_GIT_REVISION; }

@@ -53,6 +53,13 @@ int main(int argc, char** argv) {
   dmgn::cli::add_score(app);
   dmgn::cli::add_sweep(app);
   dmgn::cli::add_study(app);
+  dmgn::cli::add_datasets_options(app);
+  try {
+    dmgn::Config::set_dataset_files(dmgn::cli::default_dataset_files());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dmgn: error: %s\n", dmgn::error_summary(e).c_str());
+    return 1;
+  }
   if (argc > 1) {
     const std::string unknown = dmgn::cli::unknown_command(app, argv[1]);
     if (!unknown.empty()) {

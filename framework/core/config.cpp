@@ -355,6 +355,57 @@ std::string nearest_name(std::string_view name, const std::vector<std::string>& 
   return best;
 }
 
+namespace {
+
+std::vector<fs::path>& dataset_file_list() {
+  static std::vector<fs::path> files;
+  return files;
+}
+
+// The datasets files as one layer, later files over earlier ones. A file holds [datasets.<name>]
+// tables only; a relative root / train_root is taken from the file's folder (the file says where
+// the data is wherever the command runs), "${VAR}" roots are left to expand at use.
+Loaded datasets_layer() {
+  Loaded out;
+  for (const auto& file : dataset_file_list()) {
+    std::vector<fs::path> stack;
+    Loaded l = load_file(file, stack);
+    for (auto&& [k, v] : l.table) {
+      if (k.str() != "datasets" || !v.is_table())
+        throw ConfigError(fmt::format("datasets file '{}': key '{}' is not a [datasets.<name>] table (a datasets "
+                                      "file declares datasets only; put other keys in a config)",
+                                      file.string(), k.str()));
+      for (auto&& [name, entry] : *v.as_table()) {
+        auto* t = entry.as_table();
+        if (!t)
+          throw ConfigError(fmt::format("datasets file '{}': 'datasets.{}' must be a table", file.string(), name.str()));
+        for (const char* key : {"root", "train_root"})
+          if (auto* r = t->get_as<std::string>(key)) {
+            const std::string value = r->get();
+            if (!value.empty() && value.rfind("${", 0) != 0 && fs::path(value).is_relative())
+              r->get() = (fs::absolute(file).parent_path() / value).lexically_normal().string();
+          }
+      }
+    }
+    merge_into(out.table, l.table);
+    for (auto& [k, v] : l.sources) out.sources[k] = v;
+  }
+  return out;
+}
+
+// `top` over `base` (tables merged, values of `top` win), with their sources.
+Loaded layered(Loaded base, Loaded top) {
+  merge_into(base.table, top.table);
+  for (auto& [k, v] : top.sources) base.sources[k] = v;
+  return base;
+}
+
+}  // namespace
+
+void Config::set_dataset_files(std::vector<fs::path> files) { dataset_file_list() = std::move(files); }
+
+const std::vector<fs::path>& Config::dataset_files() { return dataset_file_list(); }
+
 Config Config::resolve(toml::table user, std::map<std::string, std::string> sources,
                        const std::vector<std::string>& overrides, std::string origin, bool lenient) {
   for (const auto& o : overrides) apply_override(user, sources, o);
@@ -431,7 +482,7 @@ void Config::build_root() {
 
 Config Config::load(const fs::path& file, const std::vector<std::string>& overrides) {
   std::vector<fs::path> stack;
-  Loaded user = load_file(file, stack);
+  Loaded user = layered(datasets_layer(), load_file(file, stack));
   Config cfg = resolve(std::move(user.table), std::move(user.sources), overrides, file.string());
   // A run is named after its file unless the config says otherwise.
   if (cfg.get_string("run.name").empty()) {
@@ -445,12 +496,13 @@ Config Config::from_string(std::string_view text, std::string_view origin,
                            const std::vector<std::string>& overrides, const fs::path& base_dir) {
   std::vector<fs::path> stack;
   const std::string o(origin);
-  Loaded user = load_layers(parse_text(text, o), o, base_dir, stack);
+  Loaded user = layered(datasets_layer(), load_layers(parse_text(text, o), o, base_dir, stack));
   return resolve(std::move(user.table), std::move(user.sources), overrides, o);
 }
 
 Config Config::defaults(const std::vector<std::string>& overrides) {
-  return resolve(toml::table{}, {}, overrides, "");
+  Loaded base = datasets_layer();
+  return resolve(std::move(base.table), std::move(base.sources), overrides, "");
 }
 
 Config Config::from_canonical(std::string_view text) {
@@ -460,6 +512,8 @@ Config Config::from_canonical(std::string_view text) {
   std::vector<fs::path> stack;
   Loaded user = load_layers(parse_text(text, origin), origin, {}, stack);
   drop_unknown(user.table, known_keys());
+  // The datasets files say where the data is now: over what the run stored.
+  user = layered(std::move(user), datasets_layer());
   return resolve(std::move(user.table), std::move(user.sources), {}, origin, /*lenient=*/true);
 }
 

@@ -34,6 +34,13 @@ class Config {
   static Config from_string(std::string_view toml_text, std::string_view origin = "<string>",
                             const std::vector<std::string>& overrides = {},
                             const std::filesystem::path& base_dir = {});
+  // Datasets files (docs/datasets.md): [datasets.<name>] tables declared once for every command,
+  // later files winning. They lie under a config file and its overrides (which win), under
+  // defaults() and from_string() overrides alike, and over the stored text of from_canonical (a
+  // checkpoint's or run's config: the files say where the data is now). Process-wide; main sets
+  // them from the per-user file, DMGN_DATASETS and --datasets.
+  static void set_dataset_files(std::vector<std::filesystem::path> files);
+  static const std::vector<std::filesystem::path>& dataset_files();
   // The schema defaults alone (plus overrides).
   static Config defaults(const std::vector<std::string>& overrides = {});
   // Re-parses a canonical text written by canonical() (e.g. from a checkpoint or the store).

@@ -180,11 +180,25 @@ DatasetPtr open_dataset(const Config& full, const std::string& name, Split split
           break;
         }
     }
+    // Inputs without ground truth (or with a broken link) outside `only` are none of this
+    // dataset's business: they neither stop it nor count as its problems.
+    std::vector<DataIssue> missing;
+    for (const auto& m : listing.missing) {
+      const fs::path f(m.file);
+      const std::string rel = f.lexically_relative(root).generic_string(), stem = f.stem().string();
+      for (const auto& o : only)
+        if (o == rel || o == stem || o == f.filename().string()) {
+          missing.push_back(m);
+          found.insert(o);
+          break;
+        }
+    }
     for (const auto& o : only)
       if (!found.count(o))
         throw ConfigError(fmt::format("config key 'datasets.{}.only': '{}' matches no sample under '{}'",
                                       name, o, root.string()));
     listing.pairs = std::move(kept);
+    listing.missing = std::move(missing);
   }
 
   // Inputs without ground truth, or with a broken link for a file: fatal unless skipped.

@@ -5,11 +5,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <thread>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "data/benchmarks.h"
 
 namespace dmgn::data {
@@ -73,7 +75,22 @@ std::vector<DatasetCheck> check_datasets(const Config& cfg, const std::vector<st
   } else {
     for (const auto& n : names) {
       add(n, Split::heldout);
-      if (!is_benchmark(cfg, n) || !BenchmarkEntry::from_config(cfg, n).train_root.empty()) add(n, Split::train);
+      if (!is_benchmark(cfg, n)) {
+        add(n, Split::train);
+        continue;
+      }
+      // A benchmark's train split where it has one: a shipped entry whose train folder is not
+      // here (test data only) is checked for testing, with a word.
+      const auto e = BenchmarkEntry::from_config(cfg, n);
+      if (e.train_root.empty()) continue;
+      std::error_code ec;
+      const auto train_root = e.split_root(Split::train);
+      if (std::filesystem::exists(train_root, ec))
+        add(n, Split::train);
+      else
+        log::info(fmt::format("dataset '{}': no train split at '{}' (needed only to train on it): checking the "
+                              "test split",
+                              n, train_root.string()));
     }
   }
   std::vector<DatasetCheck> out;

@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>  // fmt::join (its home since fmt 11)
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <iterator>
 #include <opencv2/imgcodecs.hpp>
@@ -116,6 +117,7 @@ cv::Mat read_image(const fs::path& path, ImageInfo* info) {
   }
 
   if (info) {
+    info->bits = raw.depth() == CV_8U ? 8 : raw.depth() == CV_16U ? 16 : 32;
     info->channels = f.channels();
     info->width = f.cols;
     info->height = f.rows;
@@ -137,8 +139,17 @@ cv::Mat read_image(const fs::path& path, ImageInfo* info) {
   return rgb;
 }
 
-void write_image(const fs::path& path, const cv::Mat& rgb) {
+bool holds_16_bits(const fs::path& path) {
+  std::string ext = path.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext == ".png" || ext == ".tif" || ext == ".tiff";
+}
+
+void write_image(const fs::path& path, const cv::Mat& rgb, int bits) {
   require_rgb32f(rgb, fmt::format("cannot write image '{}'", path.string()).c_str());
+  if (bits != 8 && bits != 16) throw Error(fmt::format("cannot write image '{}': {} bits per channel", path.string(), bits));
+  if (bits == 16 && !holds_16_bits(path))
+    throw DataError(fmt::format("cannot write image '{}' with 16 bits per channel: use .png or .tif", path.string()));
   std::error_code ec;
   if (path.has_parent_path()) {
     fs::create_directories(path.parent_path(), ec);
@@ -148,7 +159,8 @@ void write_image(const fs::path& path, const cv::Mat& rgb) {
   }
   cv::Mat clipped = cv::min(cv::max(rgb, 0.0), 1.0);
   cv::Mat u8, bgr;
-  clipped.convertTo(u8, CV_8U, 255.0);  // saturate_cast rounds to nearest
+  if (bits == 16) clipped.convertTo(u8, CV_16U, 65535.0);
+  else clipped.convertTo(u8, CV_8U, 255.0);  // saturate_cast rounds to nearest
   cv::cvtColor(u8, bgr, cv::COLOR_RGB2BGR);
   bool ok = false;
   try {

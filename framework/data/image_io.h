@@ -21,9 +21,13 @@ namespace dmgn::data {
 struct ImageInfo {
   int channels = 0;  // in the file: 1 grey, 3 colour, 4 with alpha
   int width = 0, height = 0;
+  int bits = 8;      // per channel in the file: 8, 16, or 32 (float)
 };
 cv::Mat read_image(const std::filesystem::path& path, ImageInfo* info = nullptr);
-void write_image(const std::filesystem::path& path, const cv::Mat& rgb);
+// `bits` 16 writes 16 bits per channel (PNG and TIFF only: DataError for another extension).
+void write_image(const std::filesystem::path& path, const cv::Mat& rgb, int bits = 8);
+// True for the formats write_image can give 16 bits per channel (.png, .tif, .tiff).
+bool holds_16_bits(const std::filesystem::path& path);
 
 // HxWx3 CV_32FC3 (RGB) -> contiguous CPU float tensor 3xHxW.
 torch::Tensor to_tensor(const cv::Mat& rgb);

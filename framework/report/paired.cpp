@@ -76,7 +76,7 @@ class ImageScores {
   std::vector<store::EvalImage> read(int64_t run_id, const std::string& dataset) const {
     const auto evals = store_.evaluations(run_id);
     for (auto e = evals.rbegin(); e != evals.rend(); ++e) {
-      if (e->dataset != dataset || e->split != "test") continue;
+      if (e->dataset != dataset || e->split != "test" || e->origin != "train") continue;  // the run's own test
       auto images = store_.eval_images(e->id);
       if (!images.empty()) return images;
     }

@@ -47,6 +47,23 @@ RunNumbers numbers_of(const store::RunStore& store, const store::RunRow& run, co
     });
     if (wanted) out.best[{m.dataset, m.name}] = m;
   }
+  if (spec.with_evals && spec.split == "test") {
+    store::EvalFilter f;
+    f.run_id = run.id;
+    f.origin = "eval";
+    std::set<std::string> own;
+    for (const auto& [key, m] : out.best) own.insert(key.first);
+    for (const auto& e : store.evaluations(f)) {  // the latest per dataset wins
+      if (own.count(e.dataset)) continue;
+      for (const auto& [name, v] : {std::pair{"psnr", e.psnr}, std::pair{"ssim", e.ssim},
+                                    std::pair{"psnr_input", e.psnr_input}, std::pair{"ssim_input", e.ssim_input}}) {
+        const bool wanted = std::any_of(spec.metrics.begin(), spec.metrics.end(), [&](const MetricSpec& s) {
+          return s.name == name || (!spec.input_rows.empty() && s.name + "_input" == name);
+        });
+        if (wanted) out.best[{e.dataset, name}] = store::Metric{run.id, e.step, "test", e.dataset, name, v, e.preset};
+      }
+    }
+  }
   for (const auto& [id, parts] : spec.derived)
     for (const auto& ms : spec.metrics) {
       double sum = 0, weights = 0;

@@ -37,6 +37,9 @@ struct TableSpec {
   std::vector<MetricSpec> metrics;
   std::string split = "test";
   std::string sweep;  // only runs of this sweep ("" = any)
+  // A run's numbers are its own end-of-training test; with this, also its `dmgn eval` results
+  // (store origin "eval"), on datasets its own test does not cover, as extra columns.
+  bool with_evals = false;
   // (row label, paper dataset label) -> variant, e.g. Table VII's diagonal DMGN row.
   std::map<std::pair<std::string, std::string>, std::string> cell_variant;
   std::vector<std::string> extra_rows;  // rows with no paper numbers (label = variant)

@@ -158,6 +158,7 @@ TableSpec table_spec(const std::string& id, const ReportOptions& o) {
   spec.experiment = id;
   spec.metrics = kPsnrSsim;
   spec.sweep = o.sweep;
+  spec.with_evals = o.with_evals;
   // Dataset names: the shared benchmarks', then the table's own folder's (which win).
   spec.dataset_ids = load_dataset_ids(fs::path(DMGN_SOURCE_DIR) / "reports/paper/datasets.csv");
   const fs::path own = paper_dir_of(id, o) / "datasets.csv";

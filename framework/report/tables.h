@@ -22,6 +22,8 @@ struct ReportOptions {
   std::filesystem::path paper_dir;  // default: reports/paper/ of the source tree
   std::string sweep;                // only runs of this sweep
   int64_t size = 256;               // Table III: input size of MACs and latency
+  // Also the runs' other evaluations (`dmgn eval`; paper_table.h TableSpec::with_evals).
+  bool with_evals = false;
 };
 
 struct TableDef {

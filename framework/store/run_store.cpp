@@ -373,15 +373,15 @@ int64_t RunStore::log_evaluation(const Evaluation& e, const std::vector<EvalImag
   db_->write([&] {
     sqlite::Stmt ins(*db_,
                      "INSERT INTO evaluations(run_id, checkpoint, step, config_hash, dataset, split, preset, "
-                     "samples, skipped, psnr, ssim, psnr_input, ssim_input, provenance, created_at) "
-                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                     "samples, skipped, psnr, ssim, psnr_input, ssim_input, provenance, created_at, origin) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     if (e.run_id > 0)
       ins.bind(1, e.run_id);
     else
       ins.bind_null(1);
     ins.bind(2, e.checkpoint).bind(3, e.step).bind(4, e.config_hash).bind(5, e.dataset).bind(6, e.split);
     ins.bind(7, e.preset).bind(8, e.samples).bind(9, e.skipped).bind(10, e.psnr).bind(11, e.ssim);
-    ins.bind(12, e.psnr_input).bind(13, e.ssim_input).bind(14, e.provenance).bind(15, created).run();
+    ins.bind(12, e.psnr_input).bind(13, e.ssim_input).bind(14, e.provenance).bind(15, created).bind(16, e.origin).run();
     id = db_->last_insert_id();
     sqlite::Stmt img(*db_,
                      "INSERT INTO eval_images(evaluation_id, image, psnr, ssim, psnr_input, ssim_input, output) "
@@ -396,18 +396,26 @@ int64_t RunStore::log_evaluation(const Evaluation& e, const std::vector<EvalImag
 }
 
 std::vector<Evaluation> RunStore::evaluations(int64_t run_id) const {
+  EvalFilter f;
+  f.run_id = run_id;
+  return evaluations(f);
+}
+
+std::vector<Evaluation> RunStore::evaluations(const EvalFilter& f) const {
   std::vector<Evaluation> out;
   db_->read([&] {
     out.clear();
     sqlite::Stmt q(*db_,
                    "SELECT id, COALESCE(run_id, 0), step, samples, skipped, checkpoint, config_hash, dataset, "
-                   "split, preset, psnr, ssim, psnr_input, ssim_input, provenance, created_at FROM evaluations "
-                   "WHERE (? < 0 OR run_id = ?) ORDER BY id");
-    q.bind(1, run_id).bind(2, run_id);
+                   "split, preset, psnr, ssim, psnr_input, ssim_input, provenance, created_at, origin "
+                   "FROM evaluations WHERE (? < 0 OR run_id = ?) AND (? = '' OR dataset = ?) "
+                   "AND (? = '' OR preset = ?) AND (? = '' OR origin = ?) ORDER BY id");
+    q.bind(1, f.run_id).bind(2, f.run_id).bind(3, f.dataset).bind(4, f.dataset).bind(5, f.preset);
+    q.bind(6, f.preset).bind(7, f.origin).bind(8, f.origin);
     while (q.step())
       out.push_back(Evaluation{q.i64(0), q.i64(1), q.i64(2), q.i64(3), q.i64(4), q.text(5), q.text(6), q.text(7),
                                q.text(8), q.text(9), q.real(10), q.real(11), q.real(12), q.real(13), q.text(14),
-                               q.text(15)});
+                               q.text(15), q.text(16)});
   });
   return out;
 }

@@ -69,12 +69,21 @@ struct EvalImage {
   double psnr = 0, ssim = 0, psnr_input = 0, ssim_input = 0;
   std::string output;  // saved output image, if any
 };
+// origin says what made it: "train" (a run's own end-of-training test: what `runs`, the paper
+// tables and their provenance show), "eval" (`dmgn eval`), "cross-system" (`report
+// cross-system` / `report systems` re-scoring). Only "train" evaluations are a run's results;
+// the others are listed by `dmgn evals` and enter a table only when asked for.
 struct Evaluation {
   int64_t id = 0, run_id = 0, step = 0, samples = 0, skipped = 0;
   std::string checkpoint, config_hash, dataset, split = "test", preset;
   double psnr = 0, ssim = 0, psnr_input = 0, ssim_input = 0;
   std::string provenance;  // "key=value" words (dataset root, adapter, converted files, ...)
   std::string created_at;
+  std::string origin = "eval";
+};
+struct EvalFilter {  // empty / -1 field = any
+  int64_t run_id = -1;
+  std::string dataset, preset, origin;
 };
 
 // A regenerated report (dmgn report tableN) as it was computed: which runs it read, the text
@@ -108,7 +117,7 @@ std::string now_utc();
 
 class RunStore {
  public:
-  static constexpr int kSchemaVersion = 5;
+  static constexpr int kSchemaVersion = 6;
 
   // read_write creates the file (and folders) if needed, sets WAL mode and migrates the
   // schema. read_only opens an existing file without writing anything (no WAL switch, no
@@ -150,6 +159,7 @@ class RunStore {
   // An evaluation with its per-image rows, in one transaction; returns its id.
   int64_t log_evaluation(const Evaluation& e, const std::vector<EvalImage>& images);
   std::vector<Evaluation> evaluations(int64_t run_id = -1) const;  // -1 = all; ordered by id
+  std::vector<Evaluation> evaluations(const EvalFilter& filter) const;  // ordered by id
   std::vector<EvalImage> eval_images(int64_t evaluation_id) const;  // in logging order
   // The run whose folder holds `checkpoint` (<run_dir>/checkpoints/step_*.ckpt), if any.
   std::optional<RunRow> run_of_checkpoint(const std::filesystem::path& checkpoint) const;

@@ -193,6 +193,22 @@ CREATE TABLE study_votes (
 );
 CREATE INDEX study_votes_study ON study_votes(study_id);
 )sql",
+      // 6: what made an evaluation: a run's own end-of-training test ('train'), `dmgn eval`
+      // ('eval') or a cross-system re-scoring ('cross-system'). `dmgn eval` no longer writes a run's
+      // test metrics: the rows it wrote before (a test metric of a run at the step and on the
+      // dataset of one of its 'eval' evaluations, under its convention, where the run's own test
+      // has no such evaluation) are removed, so `runs` and the tables show the run's own test.
+      R"sql(
+ALTER TABLE evaluations ADD COLUMN origin TEXT NOT NULL DEFAULT 'eval';
+UPDATE evaluations SET origin = 'train' WHERE provenance LIKE '%end_of_training=true%';
+UPDATE evaluations SET origin = 'cross-system' WHERE provenance LIKE '%cross_data=%';
+DELETE FROM metrics WHERE split = 'test'
+  AND EXISTS (SELECT 1 FROM evaluations e WHERE e.origin = 'eval' AND e.run_id = metrics.run_id
+              AND e.step = metrics.step AND e.dataset = metrics.dataset AND e.preset = metrics.preset)
+  AND NOT EXISTS (SELECT 1 FROM evaluations t WHERE t.origin = 'train' AND t.run_id = metrics.run_id
+                  AND t.step = metrics.step AND t.dataset = metrics.dataset AND t.preset = metrics.preset);
+CREATE INDEX evaluations_origin ON evaluations(origin, dataset);
+)sql",
   };
   return kMigrations;
 }

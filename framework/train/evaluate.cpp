@@ -3,7 +3,11 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <fstream>
+#include <set>
 #include <sstream>
 
 #include "core/compat.h"
@@ -23,8 +27,7 @@ metrics::Spec metric_preset(const Config& cfg, const std::string& dataset) {
 }
 
 metrics::Spec metric_preset(const Config& cfg, const data::Dataset& dataset) {
-  const std::string task = dataset.task();
-  return task.empty() ? metric_preset(cfg, dataset.name()) : metrics::spec_from_config(cfg, task);
+  return metric_convention(cfg, dataset).spec;
 }
 
 // Reflection-pads NCHW `x` so H and W are multiples of `m`.
@@ -193,15 +196,21 @@ EvalResult accumulate(models::Model& model, const data::Dataset& dataset, const 
     ++r.samples;
     ImageScore score{s.id, q.psnr, q.ssim, q0.psnr, q0.ssim, "", i};
     if (save && !opt.save_dir.empty() && (opt.save_count < 0 || i < opt.save_count)) {
-      const auto stem = opt.save_dir / fmt::format("{:03d}", i);
-      score.output = stem.string() + "_output.png";
-      data::write_image(stem.string() + "_input.png", data::to_mat(s.input().clamp(0, 1)));
+      // Under the sample's own name: <save_dir>/<kind>/<id> (saved_name).
+      const auto name = saved_name(s.id, i, dataset.name());
+      const auto at = [&](const std::string& kind) {
+        const auto f = opt.save_dir / kind / name;
+        std::filesystem::create_directories(f.parent_path());
+        return f.string();
+      };
+      score.output = at("output");
+      data::write_image(at("input"), data::to_mat(s.input().clamp(0, 1)));
       data::write_image(score.output, data::to_mat(b[0]));
-      data::write_image(stem.string() + "_gt.png", data::to_mat(s.at(data::field::background)));
+      data::write_image(at("gt"), data::to_mat(s.at(data::field::background)));
       // The model's other image outputs (DMGN: the noise layer R, the coarse background).
       for (const auto& d : model.spec().outputs)
         if (d.kind == models::OutputDecl::Kind::image && !d.list && d.key != model.spec().primary && out.has(d.key))
-          data::write_image(fmt::format("{}_{}.png", stem.string(), d.key), data::to_mat(image(d.key)[0]));
+          data::write_image(at(d.key), data::to_mat(image(d.key)[0]));
     }
     r.images.push_back(std::move(score));
   }
@@ -302,6 +311,64 @@ EvalResult evaluate(models::Model& model, const data::Dataset& dataset, const me
   r.samples = static_cast<int64_t>(r.images.size());
   to_means(r);
   return r;
+}
+
+std::filesystem::path saved_name(const std::string& id_in, int64_t index, const std::string& dataset) {
+  const std::string prefix = dataset + "/";
+  const std::string id = !dataset.empty() && id_in.rfind(prefix, 0) == 0 ? id_in.substr(prefix.size()) : id_in;
+  std::filesystem::path p = std::filesystem::path(id).lexically_normal();
+  const bool usable = !id.empty() && p.is_relative() && *p.begin() != "..";
+  if (!usable) p = fmt::format("{:03d}", index);
+  static const std::set<std::string> kWritable = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"};
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (!kWritable.count(ext)) p += ".png";
+  return p;
+}
+
+void write_scores_csv(const EvalResult& r, const std::filesystem::path& file) {
+  std::filesystem::create_directories(file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path());
+  std::ofstream f(file);
+  f << "image,psnr,ssim,psnr_input,ssim_input,output\n";
+  const auto quoted = [](const std::string& v) {
+    if (v.find_first_of(",\"\n") == std::string::npos) return v;
+    std::string q = "\"";
+    for (char c : v) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return q + "\"";
+  };
+  for (const auto& i : r.images)
+    f << quoted(i.id) << fmt::format(",{:.6f},{:.6f},{:.6f},{:.6f},", i.psnr, i.ssim, i.psnr_input, i.ssim_input)
+      << quoted(i.output) << "\n";
+  if (!f) throw IoError(fmt::format("cannot write '{}'", file.string()));
+}
+
+bool same_data(const store::Evaluation& e, const data::Dataset& dataset) {
+  for (const auto& [k, v] : dataset.provenance())
+    if (e.provenance.find(k + "=" + v) == std::string::npos) return false;
+  return true;
+}
+
+Convention metric_convention(const Config& cfg, const data::Dataset& dataset) {
+  std::string task = dataset.task();
+  if (task.empty()) task = data::dataset_task(cfg, dataset.name());
+  return metric_convention(cfg, dataset.name(), task);
+}
+
+Convention metric_convention(const Config& cfg, const std::string& dataset, const std::string& task_in) {
+  const std::string task = task_in.empty() ? data::dataset_task(cfg, dataset) : task_in;
+  Convention c;
+  c.spec = metrics::spec_from_config(cfg, task);
+  const std::string name = cfg.get_string("eval.metric");
+  if (name == "auto")
+    c.why = fmt::format("eval.metric = auto: the {} convention, as '{}' is {} data", c.spec.name, dataset, task);
+  else if (name == "custom")
+    c.why = "eval.metric = custom: the [eval.custom] keys of the system's config";
+  else if (c.spec.name != name)
+    c.why = fmt::format("eval.metric = {} of the system's config, its {} form on {} data ('{}')", name, c.spec.name,
+                        task, dataset);
+  else
+    c.why = fmt::format("eval.metric = {} of the system's config (its paper's convention, on any data)", name);
+  return c;
 }
 
 store::Evaluation evaluation_record(const EvalResult& r, const data::Dataset& dataset) {

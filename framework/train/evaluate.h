@@ -83,6 +83,31 @@ EvalResult evaluate(models::Model& model, const data::Dataset& dataset, const me
 EvalResult evaluate(models::Model& model, const data::Dataset& dataset, const metrics::Spec& spec,
                     const EvalOptions& options, Collective& collective);
 
+// Where an evaluation saves a sample: its id (the file path under the dataset root, without the
+// "<dataset>/" it starts with) as it is, so saved images keep their original names and folders;
+// ".png" appended where the id has no image extension (synthetic samples), "<index>.png" where it
+// is no relative path.
+std::filesystem::path saved_name(const std::string& id, int64_t index, const std::string& dataset = "");
+// Per-image scores as CSV (image, psnr, ssim, psnr_input, ssim_input, output), with the original
+// file names: IoError naming `file` when it cannot be written.
+void write_scores_csv(const EvalResult& r, const std::filesystem::path& file);
+// True when a stored evaluation was made on this dataset as it opens now (its provenance: root,
+// adapter, task, ...), so that its numbers can be reused instead of computed again.
+bool same_data(const store::Evaluation& e, const data::Dataset& dataset);
+
+// The metric convention of a (system, dataset) pair: the one rule every command applies (eval,
+// train's tests, report cross-system; docs/metrics.md). The system's eval.metric when it names
+// a preset (in that preset's form for the dataset's task, e.g. mbn -> mbn_rgb on haze); under
+// "auto", the convention of the dataset's task (its [datasets.<name>] task, else what the
+// dataset says, else the config's task.name). `why` says which, printed with every score.
+struct Convention {
+  metrics::Spec spec;
+  std::string why;
+};
+Convention metric_convention(const Config& system_cfg, const data::Dataset& dataset);
+// The same by name; `task` "" = the dataset's task as the config declares it.
+Convention metric_convention(const Config& system_cfg, const std::string& dataset, const std::string& task = "");
+
 // The store's record of an evaluation of `dataset` (step, run id and checkpoint left to the
 // caller): the numbers, the metric spec and the dataset's provenance, and one row per image.
 store::Evaluation evaluation_record(const EvalResult& r, const data::Dataset& dataset);

@@ -92,9 +92,20 @@ std::string folder_token() {
   return fmt::format("{:08x}", static_cast<uint32_t>(rd()));
 }
 
-// A new folder for run `id` under out_dir (never an existing one).
+}  // namespace
+
+fs::path runs_folder(const Config& cfg) {
+  const std::string dir = cfg.get_string("runtime.out_dir");
+  if (!dir.empty()) return dir;
+  const fs::path parent = fs::path(cfg.get_string("runtime.store")).parent_path();
+  return (parent.empty() ? fs::path(".") : parent) / "runs";
+}
+
+namespace {
+
+// A new folder for run `id` under runs_folder (never an existing one).
 fs::path create_run_folder(const Config& cfg, int64_t id) {
-  const fs::path out_dir = cfg.get_string("runtime.out_dir");
+  const fs::path out_dir = runs_folder(cfg);
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   if (ec) throw IoError(fmt::format("cannot create the runs folder '{}': {}", out_dir.string(), ec.message()));

@@ -37,6 +37,10 @@ struct RunIdentity {
   std::map<std::string, std::string> provenance;
 };
 
+// Where run folders go: runtime.out_dir, or "" = beside the store (<folder of runtime.store>/runs),
+// so that a store named on the command line keeps its runs with it (docs/outputs.md).
+std::filesystem::path runs_folder(const Config& cfg);
+
 // With `resume`, picks the run to continue (Error when its checkpoint was written by another
 // world size, or when another process holds its lock); otherwise, or when there is none,
 // begins a fresh run and creates its folder. A fresh run that cannot get its folder is marked

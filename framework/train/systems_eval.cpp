@@ -61,18 +61,27 @@ SystemsTable systems_table(store::RunStore& store, const SystemsOptions& o) {
     store::RunRow run;
     store::Evaluation eval;
   };
-  std::map<std::pair<std::string, std::string>, Found> found;
+  std::map<std::pair<std::string, std::string>, Found> found, evaluated;
+  const auto wanted = [&](const store::Evaluation& e) {
+    return o.datasets.empty() || std::find(o.datasets.begin(), o.datasets.end(), e.dataset) != o.datasets.end();
+  };
   for (const auto& run : store.runs(f)) {
     const std::string system = system_of(run.config_text);
     if (system.empty()) continue;
     for (const auto& e : store.evaluations(run.id)) {
-      if (e.provenance.find("end_of_training=true") == std::string::npos) continue;
+      if (!wanted(e)) continue;
       std::string task = word(e.provenance, "task");
       if (task.empty()) task = run.task;
       if (std::find(t.tasks.begin(), t.tasks.end(), task) == t.tasks.end()) continue;
-      found[{system, task}] = {run, e};
+      if (e.origin == "train")
+        found[{system, task}] = {run, e};
+      else if (e.origin == "eval" && (!evaluated.count({system, task}) || e.preset == t.convention[task] ||
+                                      evaluated[{system, task}].eval.preset != t.convention[task]))
+        evaluated[{system, task}] = {run, e};  // the latest, under the column's convention where there is one
     }
   }
+  for (auto& [key, v] : evaluated)
+    if (!found.count(key)) found[key] = v;
   for (const auto& system : t.systems)
     for (const auto& task : t.tasks) {
       SystemsCell& cell = t.cells[{system, task}];
@@ -85,6 +94,7 @@ SystemsTable systems_table(store::RunStore& store, const SystemsOptions& o) {
       cell.why.clear();  // a run exists (e.g. R-MBN scored on reflection data): show it
       cell.run = it->second.run;
       const auto& e = it->second.eval;
+      cell.by_eval = e.origin != "train";
       const std::string conv = t.convention[task];
       if (e.preset == conv) {
         cell.eval = e;
@@ -96,6 +106,8 @@ SystemsTable systems_table(store::RunStore& store, const SystemsOptions& o) {
       co.dataset = e.dataset;
       co.data_from = cell.run->id;
       co.presets = {conv};
+      co.overlay = o.overlay;
+      co.sets = o.sets;
       co.max_samples = o.max_samples;
       co.evaluate_missing = o.evaluate_missing;
       try {

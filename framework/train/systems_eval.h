@@ -8,7 +8,10 @@
 // mixed mbn_rgb) so that a column compares like with like: a test logged under another
 // convention is re-scored from the run's checkpoint on the same data (train/cross_eval.h:
 // stored, and reused next time). A pair a system cannot run says why; a pair without a run says
-// so. The identity row is the input's score per column.
+// so. The identity row is the input's score per column. Where a system has no run trained and
+// tested on a task, its latest `dmgn eval` of a completed run on that task's data fills the cell,
+// marked (store origin "eval" / "cross-system"; under the column's convention, re-scored like a
+// test when it is not).
 #include <map>
 #include <optional>
 #include <string>
@@ -21,6 +24,9 @@ namespace dmgn::train {
 
 struct SystemsOptions {
   std::string experiment, sweep;  // only runs of these ("" = any)
+  std::vector<std::string> datasets;  // only evaluations on these ("" = any)
+  std::string overlay;                // a config file over a run's config to open a dataset (--config)
+  std::vector<std::string> sets;      // overrides on it (--set)
   bool evaluate_missing = true;   // false: a test under another convention stays unconverted
   int64_t max_samples = 0;        // for re-scoring (0 = all)
 };
@@ -31,6 +37,9 @@ struct SystemsCell {
   std::string why;          // empty when eval is set: "cannot run: ..." or "no run"
   std::string logged_as;    // the run's own preset, when it differs from the task's convention
   bool rescored = false;    // eval was computed / reused by re-scoring under the convention
+  // The cell's number is a `dmgn eval` (or cross-system) evaluation of a run trained for
+  // another task: no run of this system was trained and tested on this task.
+  bool by_eval = false;
 };
 
 struct SystemsTable {

@@ -19,6 +19,7 @@
 #include "train/checkpoint.h"
 #include "train/run_record.h"
 #include "train/recipe.h"
+#include "train/threads.h"
 
 namespace dmgn::train {
 namespace fs = std::filesystem;
@@ -151,11 +152,11 @@ class TrainRun {
   std::unique_ptr<Progress> progress_;
   bool progress_on_ = false;  // printed by rank 0 (runtime.progress)
   std::shared_ptr<Footprint> footprint_ = std::make_shared<Footprint>();  // evaluation memory
+  ThreadGovernor threads_;  // runtime.threads (0: the free cores, re-measured while training)
 };
 
 TrainRun::TrainRun(const Config& cfg, const TrainOptions& options, const StopSignals& signals)
-    : cfg_(cfg), s_(RunSettings::from_config(cfg)), signals_(signals), device_(worker_device(cfg)) {
-  apply_threads(cfg);
+    : cfg_(cfg), s_(RunSettings::from_config(cfg)), signals_(signals), device_(worker_device(cfg)), threads_(cfg) {
   coll_ = options.collective ? options.collective : collective_from_environment(cfg);
   rank_ = coll_->rank();
   world_ = coll_->world_size();
@@ -276,6 +277,7 @@ bool TrainRun::train() {
   while (step_ < total_steps_) {
     const StepResult res = recipe_->step(loader_->next_rolling(), step_, signals_.stop());
     ++step_;
+    threads_.tick();
     log_step(res);
     const bool validated = !(val_every > 0 && step_ % val_every == 0 && step_ < total_steps_) || validate();
     if (!validated) {
@@ -422,6 +424,7 @@ void TrainRun::record_images(const data::Dataset& ds, const EvalResult& r) {
   e.step = step_;
   e.config_hash = cfg_.hash();
   e.provenance = "end_of_training=true " + e.provenance;
+  e.origin = "train";
   store_->log_evaluation(e, image_records(r));
 }
 

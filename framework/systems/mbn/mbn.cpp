@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "core/log.h"
 
 namespace dmgn::models {
 namespace {
@@ -197,6 +198,43 @@ Outputs Mbn::forward(const torch::Tensor& input) {
   out.set_list("scales", std::move(last));
   out.set_list("stages", std::move(stages));
   return out;
+}
+
+int64_t Mbn::import_reference(const std::map<std::string, torch::Tensor>& state, const std::string& source) {
+  static const std::string kSeq = ".down_atten.";
+  std::map<std::string, torch::Tensor> kept;
+  int64_t duplicates = 0;
+  for (const auto& [raw, t] : state) {
+    const auto at = raw.find(kSeq);
+    if (at == std::string::npos) {
+      kept.emplace(raw, t);
+      continue;
+    }
+    const std::string rest = raw.substr(at + kSeq.size());  // "0.conv1.conv2d.weight"
+    const auto dot = rest.find('.');
+    const std::string index = rest.substr(0, dot);
+    const char* member = index == "0" ? "down_se" : index == "1" ? "down_seconv" : nullptr;
+    if (!member || dot == std::string::npos)
+      throw DataError(fmt::format("'{}': tensor '{}': the reference's down_atten holds 0 (down_se) and 1 "
+                                  "(down_seconv) only",
+                                  source, raw));
+    const std::string twin = fmt::format("{}.{}.{}", raw.substr(0, at), member, rest.substr(dot + 1));
+    const auto it = state.find(twin);
+    if (it == state.end()) {  // saved under the Sequential's name only
+      kept.emplace(twin, t);
+      continue;
+    }
+    if (it->second.sizes() != t.sizes() || !torch::equal(it->second, t))
+      throw DataError(fmt::format("'{}': tensor '{}' differs from its twin '{}' (the reference registers them as one "
+                                  "module twice: they must be equal)",
+                                  source, raw, twin));
+    ++duplicates;
+  }
+  const int64_t copied = Model::import_reference(kept, source);
+  if (duplicates > 0)
+    log::info(fmt::format("'{}': {} duplicate down_atten.* tensor(s), each equal to its down_se / down_seconv twin",
+                          source, duplicates));
+  return copied;
 }
 
 int64_t Mbn::vestigial_parameters() const {

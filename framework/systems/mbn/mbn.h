@@ -38,6 +38,12 @@ class Mbn : public Model, public TaskRouted {
   explicit Mbn(const Config& cfg);
   Outputs forward(const torch::Tensor& input) override;
   int64_t vestigial_parameters() const override;
+  // The reference's state dicts by parameter name (models/import.h). Its DuRB-M registers the
+  // fusion attention twice, as down_se / down_seconv and as down_atten = Sequential(down_se,
+  // down_seconv), so a released MBN.pt holds each of those tensors under both names: every
+  // down_atten.0.* / down_atten.1.* is checked equal to its down_se.* / down_seconv.* twin
+  // (DataError naming both when not) and the duplicate dropped.
+  int64_t import_reference(const std::map<std::string, torch::Tensor>& state, const std::string& source) override;
   // "input branches", "stem" (M1..M5), "output branches" (g_i and M6..M8): the paper's Table 7.
   std::vector<std::pair<std::string, int64_t>> parameter_sections() const override;
 

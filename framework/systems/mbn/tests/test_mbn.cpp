@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <map>
 #include <set>
 
 #include "core/config.h"
@@ -86,6 +88,43 @@ TEST(Mbn, ParameterCountsAndNamesAreTheReferences) {
   EXPECT_LT(build({"model.design=\"minimal\"", "model.fusion=false"})->sections().stem, ms.stem);
   EXPECT_LT(build({"model.design=\"minimal\"", "model.attention=\"none\""})->sections().stem, ms.stem);
   EXPECT_LT(build({"model.design=\"minimal\"", "model.attention=\"gap\""})->sections().stem, ms.stem);
+}
+
+// The reference's released MBN.pt holds the fusion attention twice (down_atten.0 = down_se,
+// down_atten.1 = down_seconv): import-official maps the duplicates, checks them equal, and
+// refuses a pair that differs.
+TEST(Mbn, ImportsTheReferencesDuplicateDownAttenKeys) {
+  auto source = build();
+  std::map<std::string, torch::Tensor> state;
+  int64_t duplicated = 0;
+  for (const auto& p : source->named_parameters(true)) {
+    const std::string name = p.key();
+    state[name] = p.value().detach().clone();
+    for (const auto& [member, index] : {std::pair{".down_se.", "0"}, std::pair{".down_seconv.", "1"}}) {
+      const auto at = name.find(member);
+      if (at == std::string::npos) continue;
+      state[name.substr(0, at) + ".down_atten." + index + "." + name.substr(at + std::strlen(member))] =
+          p.value().detach().clone();
+      ++duplicated;
+    }
+  }
+  ASSERT_GT(duplicated, 0);
+  auto target = build({"run.seed=7"});
+  EXPECT_EQ(target->import_reference(state, "MBN.pt"), static_cast<int64_t>(source->named_parameters(true).size()));
+  for (const auto& p : target->named_parameters(true))
+    EXPECT_TRUE(torch::equal(p.value(), state.at(p.key()))) << p.key();
+
+  auto bad = state;
+  auto& dup = std::find_if(bad.begin(), bad.end(), [](const auto& kv) {
+                return kv.first.find(".down_atten.1.") != std::string::npos;
+              })->second;
+  dup = dup + 1.0;
+  try {
+    target->import_reference(bad, "MBN.pt");
+    FAIL() << "a duplicate that differs from its twin was accepted";
+  } catch (const dmgn::DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("differs from its twin"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Mbn, EveryPathRestoresAtItsScales) {
