@@ -404,6 +404,7 @@ TEST(Table1, PairedVerdictsFromPerImageTestScores) {
       e.dataset = "builtin";
       e.split = "test";
       e.samples = 6;
+      e.origin = "train";  // the run's own end-of-training test
       store.log_evaluation(e, images);
       store.finish_run(id, "completed");
     }

@@ -149,6 +149,7 @@ TEST(StudyStore, VotesReplaceAndTheTablesMigrateFromVersion4) {
   ASSERT_EQ(sqlite3_exec(raw,
                          "DROP TABLE study_votes; DROP TABLE study_subjects; DROP TABLE study_images; "
                          "DROP TABLE study_samples; DROP TABLE study_methods; DROP TABLE studies; "
+                         "DROP INDEX evaluations_origin; ALTER TABLE evaluations DROP COLUMN origin; "
                          "DELETE FROM schema_version WHERE version >= 5",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);

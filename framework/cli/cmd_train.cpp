@@ -89,7 +89,18 @@ void add_train(CLI::App& app) {
                 static_cast<long long>(s.steps),
                 s.skipped_steps ? fmt::format(" ({} skipped)", s.skipped_steps).c_str() : "",
                 s.run_dir.string().c_str());
-    print_results(s.tests);
+    // Why each test's convention (evaluate.h, the one rule), where it is the dataset's by name.
+    std::vector<std::string> why;
+    for (const auto& r : s.tests) {
+      std::string w;
+      try {
+        const auto c = train::metric_convention(cfg, r.dataset);
+        if (c.spec.name == r.preset) w = c.why;
+      } catch (const Error&) {
+      }
+      why.push_back(w.empty() ? fmt::format("{} (the convention of its part's task)", r.preset) : w);
+    }
+    print_results(s.tests, why);
   });
 }
 

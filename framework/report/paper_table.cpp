@@ -55,8 +55,10 @@ RunNumbers numbers_of(const store::RunStore& store, const store::RunRow& run, co
     for (const auto& [key, m] : out.best) own.insert(key.first);
     for (const auto& e : store.evaluations(f)) {  // the latest per dataset wins
       if (own.count(e.dataset)) continue;
-      for (const auto& [name, v] : {std::pair{"psnr", e.psnr}, std::pair{"ssim", e.ssim},
-                                    std::pair{"psnr_input", e.psnr_input}, std::pair{"ssim_input", e.ssim_input}}) {
+      for (const auto& named : {std::pair{"psnr", e.psnr}, std::pair{"ssim", e.ssim},
+                                std::pair{"psnr_input", e.psnr_input}, std::pair{"ssim_input", e.ssim_input}}) {
+        const std::string name = named.first;
+        const double v = named.second;
         const bool wanted = std::any_of(spec.metrics.begin(), spec.metrics.end(), [&](const MetricSpec& s) {
           return s.name == name || (!spec.input_rows.empty() && s.name + "_input" == name);
         });

@@ -31,6 +31,28 @@ int64_t count(const torch::nn::Module& m) {
   return n;
 }
 
+// An upper bound of the minimal design's receptive radius, in input pixels, when every block is
+// local (no channel attention, no fused SE branch): walking one path at scale s (input pixels
+// per feature pixel), a k x k convolution of dilation d adds (k - 1) / 2 * d * s, and every change
+// of resolution (stride-2 convolution, pixel shuffle) adds one cell of the coarser scale for the
+// alignment of its cells.
+int64_t minimal_local_radius() {
+  int64_t r = 0, s = 1;
+  const auto conv = [&](int64_t k, int64_t d = 1) { r += (k - 1) / 2 * d * s; };
+  const auto down = [&] { r += 2 * s, s *= 2; };  // a stride-2 3x3 convolution, its cell included
+  const auto up = [&] { r += s, s /= 2; };         // 1x1 convolution + PixelShuffle(2)
+  conv(3), down(), down();                         // PlainHead: conv1, conv2 (s2), conv3 (s2)
+  for (int i = 1; i <= 5; ++i) {                   // DuRB-M M1..M5 without attention or fusion
+    const auto o = nn::mbn_trunk_block(i);
+    conv(3), conv(3);                              // the base block's two convolutions
+    up();
+    conv(o.k1, o.dilation);                        // up_conv
+    down();                                        // down_conv
+  }
+  up(), conv(3), up(), conv(3), conv(3);           // DecoderUp2
+  return r;
+}
+
 }  // namespace
 
 Mbn::Mbn(const Config& cfg) {
@@ -91,6 +113,11 @@ Mbn::Mbn(const Config& cfg) {
 
   spec_.input_range = InputRange::zero_one;
   spec_.size_multiple = 16;
+  // Local operations only (the minimal design without attention or fusion: convolutions,
+  // ReLU, pixel shuffles, tanh): an image too large for memory is restored in tiles, exactly.
+  // R-MBN's stages chain, so their radii add.
+  if (minimal_ && block.attention == nn::AttentionKind::none && !block.fusion)
+    spec_.receptive_radius = minimal_local_radius() * static_cast<int64_t>(recurrent_ ? order_.size() : 1);
   spec_.task = cfg.get_string("task.name");
   spec_.primary = "background";
   spec_.iterations = 1;

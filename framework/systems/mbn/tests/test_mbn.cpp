@@ -18,6 +18,7 @@
 #include "nn/layers.h"
 #include "systems/mbn/mbn_branches.h"
 #include "test_util.h"
+#include "train/tiling.h"
 #include "train/trainer.h"
 
 namespace {
@@ -125,6 +126,43 @@ TEST(Mbn, ImportsTheReferencesDuplicateDownAttenKeys) {
   } catch (const dmgn::DataError& e) {
     EXPECT_NE(std::string(e.what()).find("differs from its twin"), std::string::npos) << e.what();
   }
+}
+
+// The minimal design without attention or fusion is local: it declares a receptive radius, the
+// gradient of one output pixel reaches no input pixel beyond it, and an image restored in tiles
+// overlapping by it equals the image restored whole (what `dmgn restore --tile` and evaluation of
+// images too large for memory rely on).
+TEST(Mbn, LocalDesignRestoresInTilesAsWhole) {
+  using torch::indexing::Slice;
+  EXPECT_EQ(build()->spec().receptive_radius, -1);  // the paper's design has global attention
+  auto mbn = build({"model.design=\"minimal\"", "model.attention=\"none\"", "model.fusion=false"});
+  const int64_t r = mbn->spec().receptive_radius;
+  ASSERT_GT(r, 0);
+  mbn->eval();
+  torch::manual_seed(3);
+  {
+    const auto x = torch::rand({1, 3, 256, 256}).requires_grad_(true);
+    mbn->forward(x).at("background").index({0, Slice(), 128, 128}).sum().backward();
+    const auto reached = (x.grad().abs().sum(1)[0] > 0).nonzero();
+    ASSERT_GT(reached.size(0), 0);
+    ASSERT_LT(r, 128) << "the probe image is too small for the declared radius";
+    const int64_t extent = (reached - 128).abs().max().item<int64_t>();
+    EXPECT_LE(extent, r);
+    EXPECT_GE(extent, 16) << "the probe reached too little of the image to test the bound";
+  }
+  c10::InferenceMode inference;
+  const auto img = torch::rand({1, 3, 256, 288});
+  const auto whole = mbn->forward(img).at("background");
+  const int64_t overlap = (r + 15) / 16 * 16;
+  const auto tiled = dmgn::train::restore_in_tiles(*mbn, img, {128, overlap}).at("background");
+  ASSERT_EQ(tiled.sizes(), whole.sizes());
+  const double err = (tiled - whole).abs().max().item<double>();
+  EXPECT_LT(err, 1e-6);
+  // Too little overlap is not the same image: the test can tell (an untrained model's output
+  // depends only faintly on far pixels, so the gap is small, but far above the tiled one's).
+  const auto short_context = dmgn::train::restore_in_tiles(*mbn, img, {128, 16}).at("background");
+  const double short_err = (short_context - whole).abs().max().item<double>();
+  EXPECT_GT(short_err, 20 * std::max(err, 1e-7)) << "tiled " << err << ", short context " << short_err;
 }
 
 TEST(Mbn, EveryPathRestoresAtItsScales) {
