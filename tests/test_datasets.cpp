@@ -602,6 +602,21 @@ TEST(Datasets, AFolderDeclaredOnceServesEveryCommand) {
   ASSERT_EQ(systems.code, 0) << systems.out;
   EXPECT_NE(systems.out.find("by `dmgn eval` of a run trained for reflection"), std::string::npos) << systems.out;
 
+  // train --dataset: trains, validates and tests on it (its train split: the same folder here).
+  write_bytes(d / "photos/train.toml", "[datasets.mine]\ntrain_root = \"mine\"\n");
+  // The quickstart's and the --set data.builtin.* keys are for the data --dataset replaces: left out.
+  c = spawn_dmgn(with_sets({"train", "experiments/quickstart.toml", "--dataset", "mine", "--datasets", dsf, "--datasets",
+                            (d / "photos/train.toml").string()},
+                           sets),
+                 (d / "train_mine.log").string());
+  ASSERT_EQ(wait_child(c, 120), 0) << read_text(c.log);
+  EXPECT_NE(read_text(c.log).find("convention for mine: eval.metric = auto: the rain100 convention"),
+            std::string::npos)
+      << read_text(c.log);
+  const auto tested = store::RunStore(store).final_metrics(2, "test");
+  ASSERT_FALSE(tested.empty());
+  EXPECT_EQ(tested[0].dataset, "mine");
+
   write_bytes(d / "bad.toml", "[train]\nmax_steps = 3\n");
   const auto bad = dmgn_shell("data check --dataset mine --datasets " + (d / "bad.toml").string());
   EXPECT_NE(bad.code, 0);

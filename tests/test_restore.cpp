@@ -2,7 +2,8 @@
 // Files, folders (recursively, their sub-paths kept) and globs; each output under its input's
 // name and extension; grey 16-bit and alpha inputs as the loader reads them; a bad file named
 // and skipped or fatal per --on-bad-sample; existing outputs refused; the written image is the
-// model's restoration rounded to 8 bits; --tile restores in tiles of the image's size.
+// model's restoration rounded to 8 bits (16 bits for a 16-bit PNG); --tile restores in tiles of
+// the image's size; without --out, results go under the output root.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -77,6 +78,9 @@ TEST(Restore, FoldersFilesAndGlobsKeepTheirNamesAndBadFilesAreNamed) {
     EXPECT_EQ(img.rows, h) << name;
     EXPECT_EQ(img.cols, w) << name;
   }
+  // 16-bit files stay 16-bit, 8-bit ones 8-bit (read back raw, not through the loader).
+  EXPECT_EQ(cv::imread((fs::path(out) / "sub/grey16.png").string(), cv::IMREAD_UNCHANGED).depth(), CV_16U);
+  EXPECT_EQ(cv::imread((fs::path(out) / "a.png").string(), cv::IMREAD_UNCHANGED).depth(), CV_8U);
   EXPECT_FALSE(fs::exists(fs::path(out) / "e2.png"));  // the glob named *.jpg only
   EXPECT_FALSE(fs::exists(fs::path(out) / "sub/bad.png"));
 
@@ -103,6 +107,12 @@ TEST(Restore, FoldersFilesAndGlobsKeepTheirNamesAndBadFilesAreNamed) {
   const cv::Mat t = dmgn::data::read_image(fs::path(out) / "a.png");
   EXPECT_EQ(t.rows, 36);
   EXPECT_EQ(t.cols, 44);
+  // Without --out: under the output root, <root>/restored/<checkpoint name>/.
+  auto rooted = dmgn::testing::spawn_dmgn({"restore", ckpt, (dir / "in/a.png").string(), "--out-root",
+                                           (dir / "root").string()},
+                                          (dir / "rooted.log").string());
+  ASSERT_EQ(dmgn::testing::wait_child(rooted, 120), 0) << dmgn::testing::read_text(rooted.log);
+  EXPECT_TRUE(fs::exists(dir / "root/restored/w/a.png"));
   // A missing input is named before anything runs.
   auto missing = dmgn::testing::spawn_dmgn({"restore", ckpt, (dir / "nope.png").string(), "--out", out},
                                            (dir / "missing.log").string());

@@ -60,8 +60,11 @@ void add_train(CLI::App& app) {
     Config cfg = load_config(file, sets);
     if (!dataset.empty()) {
       const std::string v = fmt::format("\"{}\"", dataset);
-      for (const auto& key : {"data.train", "data.val"}) cfg.set(fmt::format("{}={}", key, v));
-      cfg.set(fmt::format("data.test=[{}]", v));
+      const auto dropped =
+          cfg.reselect({"data.train=" + v, "data.val=" + v, fmt::format("data.test=[{}]", v)});
+      if (!dropped.empty())
+        log::info(fmt::format("--dataset {}: the config's keys of the data it replaces are left out: {}", dataset,
+                              fmt::join(dropped, ", ")));
     }
     apply_outputs(cfg);
     train::TrainOptions opt;

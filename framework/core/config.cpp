@@ -600,6 +600,44 @@ std::vector<std::string> Config::get_strings(std::string_view key) const {
   return out;
 }
 
+namespace {
+
+void leaf_keys(const toml::table& t, const std::string& parent, std::vector<std::string>& out) {
+  for (auto&& [k, v] : t) {
+    const std::string key = join_key(parent, k.str());
+    if (const auto* sub = v.as_table()) leaf_keys(*sub, key, out);
+    else out.push_back(key);
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> Config::reselect(const std::vector<std::string>& assignments) {
+  toml::table user;
+  Sources sources;
+  for (const auto& a : assignments) apply_override(user, sources, prefix_.empty() ? a : prefix_ + "." + a);
+  validate(user, known_keys(), "", sources);
+  const auto previous = state_;
+  auto fresh = std::make_shared<State>(*state_);
+  merge_into(fresh->user, user);
+  for (auto& [k, v] : sources) fresh->sources[k] = v;
+  std::vector<std::string> before, after, dropped;
+  leaf_keys(fresh->user, "", before);
+  fresh->lenient = true;
+  state_ = std::move(fresh);
+  try {
+    build_root();
+  } catch (...) {
+    state_ = previous;
+    throw;
+  }
+  state_->lenient = previous->lenient;
+  leaf_keys(state_->user, "", after);
+  for (const auto& k : before)
+    if (std::find(after.begin(), after.end(), k) == after.end()) dropped.push_back(k);
+  return dropped;
+}
+
 void Config::set(const std::string& assignment) {
   const std::string full = prefix_.empty() ? assignment : prefix_ + "." + assignment;
   toml::table user;

@@ -58,6 +58,10 @@ class Config {
 
   // Programmatic override with the same checks as --set (used by sweeps and tests).
   void set(const std::string& assignment);
+  // Overrides that select other components (`dmgn train --dataset`: data.train naming another
+  // dataset): as set(), but the keys of components they no longer select (data.builtin.* of a
+  // config written for the built-in data) are dropped instead of refused. Returns those keys.
+  std::vector<std::string> reselect(const std::vector<std::string>& assignments);
   // The keys of FILE (and what it extends) over this config, with the same checks as a file
   // (e.g. `dmgn eval --config mine.toml` declaring [datasets.mine] over a checkpoint's config).
   void overlay(const std::filesystem::path& file);
