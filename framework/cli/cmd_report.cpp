@@ -64,6 +64,8 @@ void run_figure_script(const std::string& script, const std::vector<std::string>
 
 struct FigureArgs {
   std::string out, experiment, variant, sweep, dataset;  // out "" = <output root>/reports/figures
+  std::string config;                                    // over each checkpoint's config (--config)
+  std::vector<std::string> sets;                         // and --set on it
   std::vector<int64_t> runs;
   int64_t count = 4;
 };
@@ -77,9 +79,13 @@ void add_selection(CLI::App* c, FigureArgs& a, const std::string& default_experi
   c->add_option("--run", a.runs, "These run ids (repeatable)");
 }
 
+// --out, else <output root>/reports/figures (docs/outputs.md).
+std::string figure_out(const FigureArgs& a) {
+  return a.out.empty() ? (output_root() / "reports" / "figures").string() : a.out;
+}
+
 std::vector<std::string> selection_args(const FigureArgs& a) {
-  const std::string out = a.out.empty() ? (output_root() / "reports" / "figures").string() : a.out;
-  std::vector<std::string> v{"--store", store_path(), "--out", out};
+  std::vector<std::string> v{"--store", store_path(), "--out", figure_out(a)};
   if (a.runs.empty() && !a.experiment.empty()) v.insert(v.end(), {"--experiment", a.experiment});
   if (!a.sweep.empty()) v.insert(v.end(), {"--sweep", a.sweep});
   for (int64_t r : a.runs) v.insert(v.end(), {"--run", std::to_string(r)});
@@ -122,9 +128,11 @@ struct Dump {
 };
 
 Dump dump_checkpoint(const fs::path& ckpt, const std::string& dataset, int64_t count, const fs::path& dir,
-                     int64_t run_id) {
+                     int64_t run_id, const std::string& overlay = "", const std::vector<std::string>& sets = {}) {
   const auto meta = train::read_checkpoint_meta(ckpt);
-  const Config cfg = Config::from_canonical(meta.config_text);
+  Config cfg = Config::from_canonical(meta.config_text);
+  if (!overlay.empty()) cfg.overlay(overlay);
+  for (const auto& s : sets) cfg.set(s);
   train::apply_threads(cfg);
   const auto device = train::runtime_device(cfg);
   const std::string name = dataset.empty() ? cfg.get_strings("data.test").front() : dataset;
@@ -140,7 +148,7 @@ Dump dump_checkpoint(const fs::path& ckpt, const std::string& dataset, int64_t c
   o.variant = cfg.get_string("run.variant");
   o.run_id = run_id;
   o.step = meta.step;
-  train::dump_outputs(*model, *ds, train::metric_preset(cfg, ds->name()), o);
+  train::dump_outputs(*model, *ds, train::metric_preset(cfg, *ds), o);
   std::printf("dumped %lld sample(s) of %s from %s (step %lld) to %s\n", static_cast<long long>(count),
               ds->name().c_str(), ckpt.string().c_str(), static_cast<long long>(meta.step), dir.string().c_str());
   return {dir, fs::exists(dir / "000_mask_coarse_00.png")};
@@ -152,7 +160,9 @@ std::vector<Dump> dump_runs(const FigureArgs& a) {
   for (const auto& r : runs_to_dump(store, a)) {
     const auto ckpt = train::latest_checkpoint(fs::path(r.run_dir) / "checkpoints");
     if (!ckpt) throw IoError(fmt::format("run {} has no checkpoint under {}/checkpoints", r.id, r.run_dir));
-    dumps.push_back(dump_checkpoint(*ckpt, a.dataset, a.count, fs::path(a.out) / "dumps" / fmt::format("run{}", r.id), r.id));
+    dumps.push_back(dump_checkpoint(*ckpt, a.dataset, a.count,
+                                    fs::path(figure_out(a)) / "dumps" / fmt::format("run{}", r.id), r.id, a.config,
+                                    a.sets));
   }
   return dumps;
 }
@@ -280,10 +290,13 @@ void add_report(CLI::App& app) {
     add_selection(c, *a, "table1");
     c->add_option("--variant", a->variant, "Only this variant (default: the latest run of every variant)");
     c->add_option("--dataset", a->dataset, "Dataset to draw samples from (default: the run's first data.test)");
+    c->add_option("--config", a->config, "A TOML file over each run's config (e.g. [datasets.mine])")
+        ->check(CLI::ExistingFile);
+    c->add_option("--set", a->sets, "Override key.path=value on each run's config (repeatable)");
     c->add_option("--count", a->count, "Samples per run")
         ->check(within(1, 10000, "every sample's images are drawn into the figure"));
     c->callback([a, kind] {
-      std::vector<std::string> args{"--out", a->out};
+      std::vector<std::string> args{"--out", figure_out(*a)};
       int with_masks = 0;
       for (const auto& d : dump_runs(*a)) {
         if (kind == "masks" && !d.has_masks) {
@@ -302,10 +315,14 @@ void add_report(CLI::App& app) {
 void add_visualize(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "visualize", "Dump a checkpoint's input / coarse / refined / noise / ground truth and RDMC masks as PNGs + manifest.json");
-  static std::string ckpt, dataset, out;
+  static std::string ckpt, dataset, out, overlay;
+  static std::vector<std::string> sets;
   static int64_t count = 4;
   cmd->add_option("checkpoint", ckpt, "Checkpoint")->required();
   cmd->add_option("--dataset", dataset, "Dataset (default: the config's first data.test)");
+  cmd->add_option("--config", overlay, "A TOML file over the checkpoint's config (e.g. [datasets.mine])")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--set", sets, "Override key.path=value on the checkpoint's config (repeatable)");
   cmd->add_option("--count", count, "Samples")
       ->check(within(1, 100000, "each sample's images and masks are written as PNGs"));
   cmd->add_option("--out", out, "Output folder")->required();
@@ -317,7 +334,7 @@ void add_visualize(CLI::App& app) {
     const std::string sf = store_path(&cfg);  // to find the checkpoint's run
     if (fs::exists(sf))
       if (const auto r = store::RunStore(sf, store::RunStore::Access::read_only).run_of_checkpoint(ckpt)) run_id = r->id;
-    dump_checkpoint(ckpt, dataset, count, out, run_id);
+    dump_checkpoint(ckpt, dataset, count, out, run_id, overlay, sets);
     std::printf("wrote %s\n", (fs::path(out) / "manifest.json").string().c_str());
   });
 }

@@ -29,18 +29,6 @@ std::string where(const toml::node& node, const std::string& origin) {
   return fmt::format("{}:{}:{}", origin, src.begin.line, src.begin.column);
 }
 
-std::string type_name(toml::node_type t) {
-  switch (t) {
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    default: return "a date/time";
-  }
-}
-
 toml::table parse_text(std::string_view text, const std::string& origin) {
   try {
     return toml::parse(text, origin);
@@ -57,6 +45,7 @@ constexpr const char* kTemplateKey = "*";
 
 using schema::fill_from_templates;
 using schema::merge_into;
+using schema::type_name;
 
 // Every key any component defines: what a config may name at all.
 const toml::table& known_keys() { return schema::catalog()->all_keys(); }
@@ -517,89 +506,6 @@ Config Config::from_canonical(std::string_view text) {
   return resolve(std::move(user.table), std::move(user.sources), {}, origin, /*lenient=*/true);
 }
 
-std::string Config::full_key(std::string_view key) const {
-  return prefix_.empty() ? std::string(key) : prefix_ + "." + std::string(key);
-}
-
-const toml::node& Config::node_at(std::string_view key) const {
-  const std::string full = full_key(key);
-  const toml::node* n = state_->root.at_path(full).node();
-  if (!n) throw ConfigError(fmt::format("config key '{}' is missing", full));
-  return *n;
-}
-
-bool Config::has(std::string_view key) const {
-  return state_->root.at_path(full_key(key)).node() != nullptr;
-}
-
-namespace {
-[[noreturn]] void wrong_type(const std::string& key, const toml::node& n, const char* want) {
-  throw ConfigError(fmt::format("config key '{}' is {}, expected {}", key, type_name(n.type()), want));
-}
-}  // namespace
-
-int64_t Config::get_int(std::string_view key) const {
-  const auto& n = node_at(key);
-  if (const auto* v = n.as_integer()) return v->get();
-  wrong_type(full_key(key), n, "an integer");
-}
-
-double Config::get_float(std::string_view key) const {
-  const auto& n = node_at(key);
-  if (const auto* v = n.as_floating_point()) return v->get();
-  if (const auto* v = n.as_integer()) return static_cast<double>(v->get());
-  wrong_type(full_key(key), n, "a float");
-}
-
-bool Config::get_bool(std::string_view key) const {
-  const auto& n = node_at(key);
-  if (const auto* v = n.as_boolean()) return v->get();
-  wrong_type(full_key(key), n, "a boolean");
-}
-
-std::string Config::get_string(std::string_view key) const {
-  const auto& n = node_at(key);
-  if (const auto* v = n.as_string()) return v->get();
-  wrong_type(full_key(key), n, "a string");
-}
-
-std::vector<int64_t> Config::get_ints(std::string_view key) const {
-  const auto& n = node_at(key);
-  const auto* a = n.as_array();
-  if (!a) wrong_type(full_key(key), n, "an array of integers");
-  std::vector<int64_t> out;
-  for (const auto& e : *a) {
-    if (!e.is_integer()) wrong_type(full_key(key), n, "an array of integers");
-    out.push_back(e.as_integer()->get());
-  }
-  return out;
-}
-
-std::vector<double> Config::get_floats(std::string_view key) const {
-  const auto& n = node_at(key);
-  const auto* a = n.as_array();
-  if (!a) wrong_type(full_key(key), n, "an array of floats");
-  std::vector<double> out;
-  for (const auto& e : *a) {
-    if (const auto* f = e.as_floating_point()) out.push_back(f->get());
-    else if (const auto* i = e.as_integer()) out.push_back(static_cast<double>(i->get()));
-    else wrong_type(full_key(key), n, "an array of floats");
-  }
-  return out;
-}
-
-std::vector<std::string> Config::get_strings(std::string_view key) const {
-  const auto& n = node_at(key);
-  const auto* a = n.as_array();
-  if (!a) wrong_type(full_key(key), n, "an array of strings");
-  std::vector<std::string> out;
-  for (const auto& e : *a) {
-    if (!e.is_string()) wrong_type(full_key(key), n, "an array of strings");
-    out.push_back(e.as_string()->get());
-  }
-  return out;
-}
-
 namespace {
 
 void leaf_keys(const toml::table& t, const std::string& parent, std::vector<std::string>& out) {
@@ -667,20 +573,6 @@ void Config::merge_layer(toml::table user, std::map<std::string, std::string> so
     state_ = previous;
     throw;
   }
-}
-
-Config Config::sub(std::string_view prefix) const {
-  Config c = *this;
-  c.prefix_ = full_key(prefix);
-  const toml::node* n = state_->root.at_path(c.prefix_).node();
-  if (!n || !n->is_table()) throw ConfigError(fmt::format("config table '{}' is missing", c.prefix_));
-  return c;
-}
-
-std::string Config::source_of(std::string_view key) const {
-  const std::string full = full_key(key);
-  auto it = state_->sources.find(full);
-  return it == state_->sources.end() ? "defaults" : it->second;
 }
 
 }  // namespace dmgn

@@ -155,6 +155,18 @@ std::shared_ptr<const Catalog>& current() {
 
 }  // namespace
 
+std::string type_name(toml::node_type t) {
+  switch (t) {
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    default: return "a date/time";
+  }
+}
+
 void merge_into(toml::table& dst, const toml::table& src) {
   for (const auto& [k, v] : src) {
     auto* existing = dst.get(k);

@@ -95,6 +95,8 @@ std::shared_ptr<Fragment> parse(std::string_view text, const std::string& origin
 
 // Deep merge: tables merge recursively, everything else is replaced (later wins).
 void merge_into(toml::table& dst, const toml::table& src);
+// "a table", "an array", "a string", "an integer", "a float", "a boolean", "a date/time".
+std::string type_name(toml::node_type t);
 // The entries of every open table below `t` filled from its "*" template (templates kept).
 void fill_from_templates(toml::table& t);
 
