@@ -82,7 +82,7 @@ void add_restore(CLI::App& app) {
   cmd->add_option("inputs", a->inputs, "Image files, folders (recursively) or glob patterns")->required();
   cmd->add_option("--out", a->out,
                   "Output folder: each result under its input's name (default: <output root>/restored/<checkpoint "
-                  "name>)");
+                  "name>, a run's checkpoint as <run folder>_step_N)");
   add_output_options(cmd);
   cmd->add_option("--set", a->sets, "Override key.path=value on the checkpoint's config (repeatable)");
   cmd->add_option("--tile", a->tile,
@@ -105,8 +105,13 @@ void add_restore(CLI::App& app) {
 
     std::vector<RestoreItem> items;
     for (const auto& arg : a->inputs) collect(arg, items);
-    const fs::path out_dir =
-        a->out.empty() ? output_root(&cfg) / "restored" / fs::path(a->ckpt).stem() : fs::path(a->out);
+    // Default: <output root>/restored/<checkpoint>, a run's checkpoint named with its run folder
+    // (runs/<run>/checkpoints/step_N.ckpt -> <run>_step_N) so that runs never share a folder.
+    const fs::path ckpt_path = fs::absolute(a->ckpt);
+    std::string name = ckpt_path.stem().string();
+    if (ckpt_path.parent_path().filename() == "checkpoints")
+      name = ckpt_path.parent_path().parent_path().filename().string() + "_" + name;
+    const fs::path out_dir = a->out.empty() ? output_root(&cfg) / "restored" / name : fs::path(a->out);
     std::set<fs::path> names;
     for (const auto& it : items) {
       if (!names.insert(it.relative).second)
