@@ -522,23 +522,10 @@ std::vector<std::string> Config::reselect(const std::vector<std::string>& assign
   toml::table user;
   Sources sources;
   for (const auto& a : assignments) apply_override(user, sources, prefix_.empty() ? a : prefix_ + "." + a);
-  validate(user, known_keys(), "", sources);
-  const auto previous = state_;
-  auto fresh = std::make_shared<State>(*state_);
-  merge_into(fresh->user, user);
-  for (auto& [k, v] : sources) fresh->sources[k] = v;
   std::vector<std::string> before, after, dropped;
-  leaf_keys(fresh->user, "", before);
-  fresh->lenient = true;
-  state_ = std::move(fresh);
-  try {
-    build_root();
-  } catch (...) {
-    state_ = previous;
-    throw;
-  }
-  state_->lenient = previous->lenient;
-  leaf_keys(state_->user, "", after);
+  leaf_keys(state_->user, "", before);
+  merge_layer(std::move(user), std::move(sources), /*drop_unselected=*/true);
+  leaf_keys(state_->user, "", after);  // the assignments only add keys: what is gone was dropped
   for (const auto& k : before)
     if (std::find(after.begin(), after.end(), k) == after.end()) dropped.push_back(k);
   return dropped;
@@ -558,7 +545,7 @@ void Config::overlay(const fs::path& file) {
   merge_layer(std::move(user.table), std::move(user.sources));
 }
 
-void Config::merge_layer(toml::table user, std::map<std::string, std::string> sources) {
+void Config::merge_layer(toml::table user, std::map<std::string, std::string> sources, bool drop_unselected) {
   validate(user, known_keys(), "", sources);
   // Copy-on-write: other Config values sharing this state keep theirs. The whole config is
   // resolved again: the layer may select other components (model.name, a loss, a synthesis).
@@ -566,6 +553,7 @@ void Config::merge_layer(toml::table user, std::map<std::string, std::string> so
   auto fresh = std::make_shared<State>(*state_);
   merge_into(fresh->user, user);
   for (auto& [k, v] : sources) fresh->sources[k] = v;
+  fresh->lenient = previous->lenient || drop_unselected;
   state_ = std::move(fresh);
   try {
     build_root();
@@ -573,6 +561,7 @@ void Config::merge_layer(toml::table user, std::map<std::string, std::string> so
     state_ = previous;
     throw;
   }
+  state_->lenient = previous->lenient;
 }
 
 }  // namespace dmgn

@@ -103,8 +103,9 @@ class Config {
   // Defaults of the selected fragments + state_->user into state_->root, rules checked.
   void build_root();
   // Validates `user` against the schema, merges it over this config, fills templates and
-  // checks the selected fragments' rules (this config is unchanged when that fails).
-  void merge_layer(toml::table user, std::map<std::string, std::string> sources);
+  // checks the selected fragments' rules (this config is unchanged when that fails). With
+  // `drop_unselected`, keys of components no longer selected are dropped, not refused.
+  void merge_layer(toml::table user, std::map<std::string, std::string> sources, bool drop_unselected = false);
   std::string full_key(std::string_view key) const;
   const toml::node& node_at(std::string_view key) const;
   std::shared_ptr<State> state_;

@@ -166,32 +166,26 @@ DatasetPtr open_dataset(const Config& full, const std::string& name, Split split
   const fs::path root = e.split_root(split);
   Listing listing = list_pairs_auto(root, rules, name);
 
-  // only = [...]: ids, input stems or keys.
+  // only = [...]: ids, input stems or keys. Inputs without ground truth (or with a broken link)
+  // outside it are none of this dataset's business: they neither stop it nor count as problems.
   const auto& only = e.only;
   if (!only.empty()) {
-    std::vector<PairedFile> kept;
     std::set<std::string> found;
-    for (const auto& p : listing.pairs) {
-      const std::string stem = p.input.stem().string();
+    const auto listed = [&](std::initializer_list<std::string> names) {
       for (const auto& o : only)
-        if (o == p.id || o == stem || o == p.key) {
-          kept.push_back(p);
+        if (std::find(names.begin(), names.end(), o) != names.end()) {
           found.insert(o);
-          break;
+          return true;
         }
-    }
-    // Inputs without ground truth (or with a broken link) outside `only` are none of this
-    // dataset's business: they neither stop it nor count as its problems.
+      return false;
+    };
+    std::vector<PairedFile> kept;
+    for (const auto& p : listing.pairs)
+      if (listed({p.id, p.input.stem().string(), p.key})) kept.push_back(p);
     std::vector<DataIssue> missing;
     for (const auto& m : listing.missing) {
       const fs::path f(m.file);
-      const std::string rel = f.lexically_relative(root).generic_string(), stem = f.stem().string();
-      for (const auto& o : only)
-        if (o == rel || o == stem || o == f.filename().string()) {
-          missing.push_back(m);
-          found.insert(o);
-          break;
-        }
+      if (listed({f.lexically_relative(root).generic_string(), f.stem().string()})) missing.push_back(m);
     }
     for (const auto& o : only)
       if (!found.count(o))

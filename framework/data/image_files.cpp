@@ -15,9 +15,14 @@ namespace fs = std::filesystem;
 bool is_image_file(const fs::path& p) {
   static const char* kExt[] = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp",
                                ".ppm", ".pgm", ".pnm",  ".pbm", ".exr",  ".hdr",  ".jp2"};
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  const std::string ext = lower_extension(p);
   return std::find(std::begin(kExt), std::end(kExt), ext) != std::end(kExt);
+}
+
+std::string lower_extension(const fs::path& p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext;
 }
 
 EntryType entry_type(const fs::directory_entry& entry) {

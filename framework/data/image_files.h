@@ -11,6 +11,8 @@ namespace dmgn::data {
 // True for the extensions OpenCV's imread decodes (.png, .jpg, .jpeg, .bmp, .tif, .tiff, .webp,
 // .ppm, .pgm, .pnm, .pbm, .exr, .hdr, .jp2), in any case.
 bool is_image_file(const std::filesystem::path& path);
+// The path's extension in lower case (".PNG" -> ".png"; "" when it has none).
+std::string lower_extension(const std::filesystem::path& path);
 
 // A folder entry as listings see it, following symbolic links. `broken` holds the OS reason
 // (e.g. "Too many levels of symbolic links") when the entry's type cannot be determined: a link

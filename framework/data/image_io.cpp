@@ -4,7 +4,6 @@
 #include <fmt/ranges.h>  // fmt::join (its home since fmt 11)
 
 #include <algorithm>
-#include <cctype>
 #include <fstream>
 #include <iterator>
 #include <opencv2/imgcodecs.hpp>
@@ -13,6 +12,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "data/image_files.h"
 
 namespace dmgn::data {
 
@@ -140,8 +140,7 @@ cv::Mat read_image(const fs::path& path, ImageInfo* info) {
 }
 
 bool holds_16_bits(const fs::path& path) {
-  std::string ext = path.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const std::string ext = lower_extension(path);
   return ext == ".png" || ext == ".tif" || ext == ".tiff";
 }
 

@@ -3,10 +3,10 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include <regex>
 #include <set>
-#include <string_view>
 #include <vector>
+
+#include "core/csv.h"
 
 namespace dmgn::report {
 
@@ -133,27 +133,6 @@ std::string tex_escape(const std::string& s) {
     }
   }
   return ascii;
-}
-
-// A plain decimal number as dmgn prints them ("-0.5", "28.31", "1e-05"); a leading '+' is not
-// one (fmt never writes it for a cell), so "+1" typed as a name stays text.
-bool plain_number(const std::string& s) {
-  static const std::regex number(R"(-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)");
-  return std::regex_match(s, number);
-}
-
-// One CSV cell: quoted when it holds a comma, quote or line break; a cell a spreadsheet would
-// evaluate as a formula (first character = + - @ tab or carriage return: names, sample ids and
-// other text from users) gets a leading ' so that it is shown as text (OWASP's CSV injection
-// rule). Numbers such as "-0.5" are left as they are.
-std::string csv_field(const std::string& text) {
-  const bool live = !text.empty() && std::string_view("=+-@\t\r").find(text.front()) != std::string_view::npos &&
-                    !plain_number(text);
-  const std::string s = live ? "'" + text : text;
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
 }
 
 // Which sides a column prints: datasets outside the paper (e.g. built-in data) have no paper

@@ -4,7 +4,6 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <fstream>
 #include <set>
@@ -12,9 +11,11 @@
 
 #include "core/compat.h"
 #include "core/cpu_memory.h"
+#include "core/csv.h"
 #include "core/dtype.h"
 #include "core/error.h"
 #include "data/benchmarks.h"
+#include "data/image_files.h"
 #include "data/image_io.h"
 #include "models/task_routed.h"
 
@@ -198,11 +199,7 @@ EvalResult accumulate(models::Model& model, const data::Dataset& dataset, const 
     if (save && !opt.save_dir.empty() && (opt.save_count < 0 || i < opt.save_count)) {
       // Under the sample's own name: <save_dir>/<kind>/<id> (saved_name).
       const auto name = saved_name(s.id, i, dataset.name());
-      const auto at = [&](const std::string& kind) {
-        const auto f = opt.save_dir / kind / name;
-        std::filesystem::create_directories(f.parent_path());
-        return f.string();
-      };
+      const auto at = [&](const std::string& kind) { return (opt.save_dir / kind / name).string(); };  // write_image makes the folders
       score.output = at("output");
       data::write_image(at("input"), data::to_mat(s.input().clamp(0, 1)));
       data::write_image(score.output, data::to_mat(b[0]));
@@ -320,9 +317,7 @@ std::filesystem::path saved_name(const std::string& id_in, int64_t index, const 
   const bool usable = !id.empty() && p.is_relative() && *p.begin() != "..";
   if (!usable) p = fmt::format("{:03d}", index);
   static const std::set<std::string> kWritable = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"};
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (!kWritable.count(ext)) p += ".png";
+  if (!kWritable.count(data::lower_extension(p))) p += ".png";
   return p;
 }
 
@@ -330,15 +325,9 @@ void write_scores_csv(const EvalResult& r, const std::filesystem::path& file) {
   std::filesystem::create_directories(file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path());
   std::ofstream f(file);
   f << "image,psnr,ssim,psnr_input,ssim_input,output\n";
-  const auto quoted = [](const std::string& v) {
-    if (v.find_first_of(",\"\n") == std::string::npos) return v;
-    std::string q = "\"";
-    for (char c : v) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-    return q + "\"";
-  };
   for (const auto& i : r.images)
-    f << quoted(i.id) << fmt::format(",{:.6f},{:.6f},{:.6f},{:.6f},", i.psnr, i.ssim, i.psnr_input, i.ssim_input)
-      << quoted(i.output) << "\n";
+    f << csv_field(i.id) << fmt::format(",{:.6f},{:.6f},{:.6f},{:.6f},", i.psnr, i.ssim, i.psnr_input, i.ssim_input)
+      << csv_field(i.output) << "\n";
   if (!f) throw IoError(fmt::format("cannot write '{}'", file.string()));
 }
 

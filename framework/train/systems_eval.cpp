@@ -73,11 +73,16 @@ SystemsTable systems_table(store::RunStore& store, const SystemsOptions& o) {
       std::string task = word(e.provenance, "task");
       if (task.empty()) task = run.task;
       if (std::find(t.tasks.begin(), t.tasks.end(), task) == t.tasks.end()) continue;
-      if (e.origin == "train")
+      if (e.origin == "train") {
         found[{system, task}] = {run, e};
-      else if (e.origin == "eval" && (!evaluated.count({system, task}) || e.preset == t.convention[task] ||
-                                      evaluated[{system, task}].eval.preset != t.convention[task]))
-        evaluated[{system, task}] = {run, e};  // the latest, under the column's convention where there is one
+        continue;
+      }
+      if (e.origin != "eval") continue;
+      // The latest `dmgn eval`, preferring one under the column's convention.
+      const auto held = evaluated.find({system, task});
+      const bool under_convention = e.preset == t.convention[task];
+      if (held == evaluated.end() || under_convention || held->second.eval.preset != t.convention[task])
+        evaluated[{system, task}] = {run, e};
     }
   }
   for (auto& [key, v] : evaluated)
