@@ -11,6 +11,7 @@
 #include "data/benchmarks.h"
 #include "data/dataset.h"
 #include "models/model.h"
+#include "models/system_info.h"
 #include "store/run_store.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
@@ -107,17 +108,46 @@ void add_train(CLI::App& app) {
   });
 }
 
+namespace {
+
+// The config `dmgn eval` evaluates: the checkpoint's, under --config and --set; without a
+// checkpoint, --config as it stands, for a training-free method only (models::training_free).
+Config eval_config(const std::string& ckpt, const std::string& overlay, const std::vector<std::string>& sets,
+                   train::CheckpointMeta& meta) {
+  if (ckpt.empty()) {
+    if (overlay.empty()) throw ConfigError("dmgn eval: give a checkpoint, or --config of a training-free method");
+    Config cfg = load_config(overlay, sets);
+    if (!models::training_free(cfg))
+      throw ConfigError(fmt::format("dmgn eval: model '{}' of '{}' is trained: give its checkpoint (--config alone "
+                                    "evaluates a training-free method, e.g. dcp)",
+                                    cfg.get_string("model.name"), overlay));
+    return cfg;
+  }
+  meta = train::read_checkpoint_meta(ckpt);
+  Config cfg = Config::from_canonical(meta.config_text);
+  if (!overlay.empty()) cfg.overlay(overlay);
+  for (const auto& s : sets) cfg.set(s);
+  return cfg;
+}
+
+}  // namespace
+
 void add_eval(CLI::App& app) {
   auto* cmd = app.add_subcommand(
-      "eval", "Evaluate a checkpoint on benchmark / held-out splits; per-image and mean metrics go to the store");
+      "eval",
+      "Evaluate a checkpoint (or a training-free method's --config) on benchmark / held-out splits; per-image and "
+      "mean metrics go to the store");
   static std::string ckpt;
   static std::vector<std::string> sets, datasets;
   static int64_t max_samples = 0;
   static std::string save_dir, overlay;
-  cmd->add_option("checkpoint", ckpt, "Checkpoint (from train or import-official)")->required();
+  cmd->add_option("checkpoint", ckpt,
+                  "Checkpoint (from train or import-official); none for a training-free method (the dark channel "
+                  "prior): then --config is its whole config");
   cmd->add_option("--config", overlay,
                   "A TOML file over the checkpoint's config, e.g. [datasets.mine] tables declaring your own "
-                  "benchmark folders (then --dataset mine)")
+                  "benchmark folders (then --dataset mine); without a checkpoint, the config of a training-free "
+                  "method (experiments/dcp/base.toml)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--dataset", datasets,
                   "Dataset names: [datasets.<name>] benchmarks or registry datasets (default: the config's "
@@ -132,10 +162,8 @@ void add_eval(CLI::App& app) {
   cmd->add_flag("--per-image", per_image, "Print every image's scores (the file names of the dataset)");
   add_output_options(cmd);
   cmd->callback([] {
-    const auto meta = train::read_checkpoint_meta(ckpt);
-    Config cfg = Config::from_canonical(meta.config_text);
-    if (!overlay.empty()) cfg.overlay(overlay);
-    for (const auto& s : sets) cfg.set(s);
+    train::CheckpointMeta meta;
+    Config cfg = eval_config(ckpt, overlay, sets, meta);
     train::apply_threads(cfg);
     const auto device = train::runtime_device(cfg);
     // Every dataset opens (and its listing is checked) before the model is built.
@@ -148,10 +176,10 @@ void add_eval(CLI::App& app) {
       sets_to_run.insert(sets_to_run.end(), parts.begin(), parts.end());
     }
     auto model = models::build_model(cfg);
-    train::load_checkpoint(ckpt, dmgn::train::CheckpointParts::weights(model.get()));
+    if (!ckpt.empty()) train::load_checkpoint(ckpt, dmgn::train::CheckpointParts::weights(model.get()));
     model->to(device);
     store::RunStore store(store_path(&cfg));
-    const auto run = store.run_of_checkpoint(ckpt);
+    const auto run = ckpt.empty() ? std::optional<store::RunRow>{} : store.run_of_checkpoint(ckpt);
     std::vector<train::EvalResult> results;
     std::vector<std::string> why;
     for (const auto& ds : sets_to_run) {
@@ -170,7 +198,7 @@ void add_eval(CLI::App& app) {
       for (const auto& m : r.skipped_messages) log::warn(fmt::format("skipped: {}", m));
       store::Evaluation e = train::evaluation_record(r, *ds);
       e.run_id = run ? run->id : 0;
-      e.checkpoint = std::filesystem::absolute(ckpt).string();
+      e.checkpoint = ckpt.empty() ? std::string() : std::filesystem::absolute(ckpt).string();
       e.step = meta.step;
       e.config_hash = cfg.hash();
       e.origin = "eval";  // its own record: not the run's test result (`dmgn evals` lists it)
@@ -187,8 +215,12 @@ void add_eval(CLI::App& app) {
       results.push_back(std::move(r));
       why.push_back(convention.why);
     }
-    std::printf("checkpoint %s (step %lld, %s%s)\n", ckpt.c_str(), static_cast<long long>(meta.step), meta.kind.c_str(),
-                run ? fmt::format(", run {}", run->id).c_str() : ", no run in this store");
+    if (ckpt.empty())
+      std::printf("training-free %s (%s, config %s)\n", cfg.get_string("model.name").c_str(), overlay.c_str(),
+                  cfg.short_hash().c_str());
+    else
+      std::printf("checkpoint %s (step %lld, %s%s)\n", ckpt.c_str(), static_cast<long long>(meta.step),
+                  meta.kind.c_str(), run ? fmt::format(", run {}", run->id).c_str() : ", no run in this store");
     print_results(results, why);
   });
 }

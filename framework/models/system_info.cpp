@@ -42,6 +42,11 @@ std::vector<std::string> system_small_overrides(const Config& cfg) {
   return info.small ? info.small(cfg) : std::vector<std::string>{};
 }
 
+bool training_free(const Config& cfg) {
+  const std::string model = cfg.get_string("model.name");
+  return infos().contains(model) && infos().make(model).training_free;
+}
+
 std::string system_cannot_run(const std::string& name, const std::string& task) {
   for (const auto& model : infos().names_in_order()) {
     const SystemInfo info = infos().make(model);

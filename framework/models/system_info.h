@@ -21,6 +21,11 @@ struct SystemInfo {
   // keeping every input of its rules (levels, dilations, VGG taps, depths), so that checks over
   // every registered model (tests/test_input_requirements.cpp) run in seconds; empty: its own size.
   std::function<std::vector<std::string>(const Config&)> small;
+  // A method with nothing to learn (the dark channel prior): `dmgn train` evaluates it as built
+  // (a run of 0 steps with a weightless checkpoint, so the store, tables and `report systems`
+  // treat it as any run), `dmgn eval --config` scores it with no checkpoint, and no recipe,
+  // optimizer or training data is opened.
+  bool training_free = false;
 };
 
 void register_system_info(const std::string& model_name, SystemInfo info);
@@ -30,6 +35,8 @@ std::vector<std::string> system_names();
 std::string system_name(const Config& cfg);
 // The system's small() overrides for a configuration (empty when it registered none).
 std::vector<std::string> system_small_overrides(const Config& cfg);
+// Whether config's model registered itself training-free (SystemInfo::training_free).
+bool training_free(const Config& cfg);
 // Why display name `name` cannot run `task` ("" when it can, or when `name` is unknown).
 std::string system_cannot_run(const std::string& name, const std::string& task);
 

@@ -1,5 +1,6 @@
 #include "systems/systems.h"
 
+#include "systems/dcp/register.h"
 #include "systems/dmgn/register.h"
 #include "systems/errnet/register.h"
 #include "systems/location_sirr/register.h"
@@ -15,6 +16,7 @@ void register_systems() {
   register_physics_gan();
   register_mbn();
   register_errnet();
+  register_dcp();
 }
 
 }  // namespace dmgn::systems

@@ -22,8 +22,6 @@ RecipeRegistry& recipes() {
   return registry;
 }
 
-RecipePtr build_recipe(const RecipeEnv& env) { return recipes().make(env.cfg.get_string("train.recipe"), env); }
-
 Recipe::Recipe(const RecipeEnv& env)
     : cfg_(env.cfg), coll_(env.collective), device_(env.device), exec_(Execution::from_config(env.cfg, env.device)),
       default_dtype_(exec_.fp64),

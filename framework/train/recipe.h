@@ -199,7 +199,8 @@ class FrozenParameters {
 // registry "recipe": factory(env).
 using RecipeRegistry = Registry<RecipePtr, const RecipeEnv&>;
 RecipeRegistry& recipes();
-// config's train.recipe, built.
+// config's train.recipe, built; for a training-free model (models::training_free) the model
+// alone, whatever train.recipe says (train/recipe_fixed.cpp).
 RecipePtr build_recipe(const RecipeEnv& env);
 
 }  // namespace dmgn::train

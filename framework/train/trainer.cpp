@@ -15,6 +15,7 @@
 #include "data/benchmarks.h"
 #include "data/loader.h"
 #include "models/model.h"
+#include "models/system_info.h"
 #include "store/run_store.h"
 #include "train/checkpoint.h"
 #include "train/run_record.h"
@@ -134,6 +135,9 @@ class TrainRun {
 
   const Config& cfg_;
   const RunSettings s_;
+  // A training-free method (models::SystemInfo::training_free): no training set, loader or
+  // step; the run is its checkpoint (config only) and its evaluations at step 0.
+  const bool free_;
   const StopSignals& signals_;
   torch::Device device_;
   CollectivePtr coll_;
@@ -156,7 +160,12 @@ class TrainRun {
 };
 
 TrainRun::TrainRun(const Config& cfg, const TrainOptions& options, const StopSignals& signals)
-    : cfg_(cfg), s_(RunSettings::from_config(cfg)), signals_(signals), device_(worker_device(cfg)), threads_(cfg) {
+    : cfg_(cfg),
+      s_(RunSettings::from_config(cfg)),
+      free_(models::training_free(cfg)),
+      signals_(signals),
+      device_(worker_device(cfg)),
+      threads_(cfg) {
   coll_ = options.collective ? options.collective : collective_from_environment(cfg);
   rank_ = coll_->rank();
   world_ = coll_->world_size();
@@ -166,7 +175,7 @@ TrainRun::TrainRun(const Config& cfg, const TrainOptions& options, const StopSig
   recipe_ = build_recipe({cfg_, coll_, device_, total_steps_});
   // Crops the loss terms or the critic cannot take (e.g. a perceptual loss on a 1/4 side
   // output) fail here, before the run exists, not in the first step.
-  check_crop_fits_training(cfg_, recipe_->model().spec());
+  if (!free_) check_crop_fits_training(cfg_, recipe_->model().spec());
   // Optional loss terms this configuration of the model drops, one line each (a term dropped
   // from batches without its target is said by the term set when it first happens).
   if (lead_)
@@ -178,11 +187,15 @@ TrainRun::TrainRun(const Config& cfg, const TrainOptions& options, const StopSig
 }
 
 void TrainRun::open_data() {
+  for (const auto& name : s_.test_sets)
+    for (auto& part : scored_parts(open_for_model(cfg_, name, data::Split::heldout))) test_sets_.push_back(part);
+  if (free_) {  // evaluated as built: the test sets alone (validating would score the same model again)
+    if (test_sets_.empty()) throw ConfigError("nothing to evaluate: a training-free model's run scores data.test, which is empty");
+    return;
+  }
   check_crop_fits_model(cfg_);
   train_set_ = open_for_model(cfg_, s_.train_set, data::Split::train);
   val_sets_ = scored_parts(open_for_model(cfg_, s_.val_set, data::Split::heldout));
-  for (const auto& name : s_.test_sets)
-    for (auto& part : scored_parts(open_for_model(cfg_, name, data::Split::heldout))) test_sets_.push_back(part);
   lopt_ = train_loader_options(cfg_, *coll_);
   loader_ = data::open_stream(train_set_, lopt_);
   per_epoch_ = loader_->batches_per_epoch();
@@ -196,7 +209,8 @@ void TrainRun::plan(const TrainOptions& options) {
     try {
       store_.emplace(s_.store);
       RunIdentity id{world_, device_.str(), vgg_provenance(recipe_->loss_vgg())};
-      for (const auto& [k, v] : train_set_->provenance()) id.provenance[k] = v;
+      if (train_set_)
+        for (const auto& [k, v] : train_set_->provenance()) id.provenance[k] = v;
       plan_ = plan_run(*store_, cfg_, options.resume, id);
     } catch (const std::exception& e) {
       plan_ = RunPlan{};
@@ -245,7 +259,7 @@ void TrainRun::resume() {
     }
   }
   step_ = start.step;
-  loader_->set_position(static_cast<uint64_t>(start.epoch), start.batch_in_epoch);
+  if (loader_) loader_->set_position(static_cast<uint64_t>(start.epoch), start.batch_in_epoch);
   progress_ = std::make_unique<Progress>(total_steps_, step_);
 }
 
@@ -264,8 +278,14 @@ void TrainRun::record_provenance() {
            {"channels_last", ex.channels_last ? "true" : "false"},
            {"dist_backend", coll_->backend()},
            {"device_name", compat::device_name(device_)},
-           {"recipe", s_.recipe}})
+           {"recipe", free_ ? "none (training-free)" : s_.recipe}})
     store_->set_provenance(id, k, v);
+  if (free_) {
+    store_->set_provenance(id, "training_free", "true");
+    log::info(fmt::format("run {} | {} | config {} | training-free: evaluated as built | {} threads", id,
+                          plan_.run_dir.string(), cfg_.short_hash(), torch::get_num_threads()));
+    return;
+  }
   log::info(fmt::format("run {} | {} | config {} | {} steps ({} per epoch) | {} rank(s){} x batch {} | {} threads", id,
                         plan_.run_dir.string(), cfg_.short_hash(), total_steps_, per_epoch_, world_,
                         coll_->backend() != "none" ? " (" + coll_->backend() + ")" : "", lopt_.batch_size,
@@ -343,8 +363,8 @@ void TrainRun::checkpoint() {
     try {
       CheckpointMeta meta;
       meta.step = step_;
-      meta.epoch = static_cast<int64_t>(loader_->epoch());
-      meta.batch_in_epoch = loader_->batch_index();
+      meta.epoch = loader_ ? static_cast<int64_t>(loader_->epoch()) : 0;
+      meta.batch_in_epoch = loader_ ? loader_->batch_index() : 0;
       meta.config_text = cfg_.canonical();
       meta.world_size = world_;
       meta.rng_states = rng;
@@ -364,6 +384,7 @@ void TrainRun::checkpoint() {
 // Bad samples the loaders skipped and grey files converted, summed over ranks (their shards are
 // disjoint); kept as the largest count seen, so a resumed run does not lose earlier ones.
 void TrainRun::record_data_problems() {
+  if (!loader_) return;
   const auto counts = all_reduce_values(*coll_, {static_cast<double>(loader_->bad_sample_count()),
                                                  static_cast<double>(train_set_->converted_files())});
   if (!lead_) return;
@@ -456,8 +477,11 @@ void TrainRun::test_and_finish() {
   if (!lead_) return;
   const auto id = plan_.run_id;
   store_->set_provenance(id, "steps", std::to_string(step_));
-  store_->set_provenance(id, "epochs", fmt::format("{:.2f}", static_cast<double>(step_) / static_cast<double>(per_epoch_)));
-  store_->set_provenance(id, "train_samples_per_epoch", std::to_string(train_set_->size()));
+  if (train_set_) {
+    store_->set_provenance(id, "epochs",
+                           fmt::format("{:.2f}", static_cast<double>(step_) / static_cast<double>(per_epoch_)));
+    store_->set_provenance(id, "train_samples_per_epoch", std::to_string(train_set_->size()));
+  }
   if (summary_.skipped_steps) store_->set_provenance(id, "skipped_steps", std::to_string(summary_.skipped_steps));
   if (world_ > 1) store_->set_provenance(id, "ranks_in_sync", summary_.ranks_in_sync ? "true" : "false");
   store_->finish_run(id, "completed");
