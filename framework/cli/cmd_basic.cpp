@@ -13,6 +13,7 @@
 #include "losses/terms.h"
 #include "metrics/macs.h"
 #include "models/model.h"
+#include "models/system_info.h"
 #include "models/task_routed.h"
 #include "nn/discriminators.h"
 #include "nn/layers.h"
@@ -173,8 +174,11 @@ void add_info(CLI::App& app) {
         batch_optional.push_back(fmt::format("{} (needs {}{})", t.name, t.target,
                                              t.condition.empty() ? "" : " and " + t.condition));
     }
-    std::printf("recipe      %s: %s\n", cfg.get_string("train.recipe").c_str(),
-                fmt::format("{}", fmt::join(listed, ", ")).c_str());
+    if (models::training_free(cfg))
+      std::printf("recipe      none: training-free (dmgn train evaluates it as built)\n");
+    else
+      std::printf("recipe      %s: %s\n", cfg.get_string("train.recipe").c_str(),
+                  fmt::format("{}", fmt::join(listed, ", ")).c_str());
     // Optional terms this configuration drops, one line each with the reason; and the optional
     // terms a batch without their target drops (training says so when it happens).
     for (const auto& d : plan.dropped)

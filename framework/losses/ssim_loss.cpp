@@ -24,6 +24,10 @@ SsimWindow SsimWindow::from_config(const Config& c) {
   w.k2 = c.get_float("k2");
   if (!(w.sigma > 0) || !(w.k1 > 0) || !(w.k2 > 0))
     throw ConfigError("config keys 'loss.ssim.sigma', '.k1' and '.k2' must be > 0");
+  const auto padding = c.get_string("padding");
+  if (padding != "valid" && padding != "zero")
+    throw ConfigError(fmt::format("config key 'loss.ssim.padding': '{}' is not one of valid, zero", padding));
+  w.zero_padding = padding == "zero";
   return w;
 }
 
@@ -42,14 +46,15 @@ torch::Tensor window_1d(const SsimWindow& w) {
   return g / sum;
 }
 
-// Depthwise separable filtering without padding ("valid").
-torch::Tensor filter(const torch::Tensor& x, const torch::Tensor& kh, const torch::Tensor& kw) {
+// Depthwise separable filtering, without padding ("valid") or zero-padded by `pad` on every side
+// (the same as a 2-D zero-padded convolution, the window being separable).
+torch::Tensor filter(const torch::Tensor& x, const torch::Tensor& kh, const torch::Tensor& kw, int64_t pad) {
   const int64_t c = x.size(1);
   const torch::Tensor none;
-  const std::vector<int64_t> one{1, 1}, zero{0, 0};
-  auto y = torch::conv2d(x, kh.expand({c, 1, kh.size(2), 1}), none, torch::IntArrayRef(one), torch::IntArrayRef(zero),
+  const std::vector<int64_t> one{1, 1}, pad_h{pad, 0}, pad_w{0, pad};
+  auto y = torch::conv2d(x, kh.expand({c, 1, kh.size(2), 1}), none, torch::IntArrayRef(one), torch::IntArrayRef(pad_h),
                          torch::IntArrayRef(one), c);
-  return torch::conv2d(y, kw.expand({c, 1, 1, kw.size(3)}), none, torch::IntArrayRef(one), torch::IntArrayRef(zero),
+  return torch::conv2d(y, kw.expand({c, 1, 1, kw.size(3)}), none, torch::IntArrayRef(one), torch::IntArrayRef(pad_w),
                        torch::IntArrayRef(one), c);
 }
 
@@ -61,7 +66,7 @@ void check_shapes(const torch::Tensor& x, const torch::Tensor& y, const SsimWind
   if (x.dim() != 4 || x.sizes() != y.sizes())
     throw Error(fmt::format("ssim: expected two N x C x H x W tensors of one shape, got {} and {}",
                             fmt::join(x.sizes(), "x"), fmt::join(y.sizes(), "x")));
-  if (x.size(2) < w.size || x.size(3) < w.size)
+  if (!w.zero_padding && (x.size(2) < w.size || x.size(3) < w.size))
     throw Error(fmt::format("ssim: a {}x{} image is smaller than the {}x{} window", x.size(2), x.size(3), w.size,
                             w.size));
 }
@@ -75,10 +80,11 @@ torch::ScalarType stats_dtype(const torch::Tensor& x) {
 torch::Tensor mean_map(const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& g, const SsimWindow& w) {
   const auto a = x.to(g.scalar_type()), b = y.to(g.scalar_type());
   const auto kh = g.view({1, 1, w.size, 1}), kw = g.view({1, 1, 1, w.size});
-  const auto mu_a = filter(a, kh, kw), mu_b = filter(b, kh, kw);
-  const auto var_a = filter(a * a, kh, kw) - mu_a * mu_a;
-  const auto var_b = filter(b * b, kh, kw) - mu_b * mu_b;
-  const auto cov = filter(a * b, kh, kw) - mu_a * mu_b;
+  const int64_t pad = w.zero_padding ? w.size / 2 : 0;
+  const auto mu_a = filter(a, kh, kw, pad), mu_b = filter(b, kh, kw, pad);
+  const auto var_a = filter(a * a, kh, kw, pad) - mu_a * mu_a;
+  const auto var_b = filter(b * b, kh, kw, pad) - mu_b * mu_b;
+  const auto cov = filter(a * b, kh, kw, pad) - mu_a * mu_b;
   const double c1 = w.k1 * w.k1, c2 = w.k2 * w.k2;
   const auto map = (2 * mu_a * mu_b + c1) * (2 * cov + c2) / ((mu_a * mu_a + mu_b * mu_b + c1) * (var_a + var_b + c2));
   return map.mean();
@@ -108,9 +114,10 @@ void register_ssim_loss() {
                [](const Config& cfg, const LossContext& ctx) -> LossTermPtr {
                  return std::make_shared<SsimLoss>(SsimWindow::from_config(cfg.sub("loss.ssim")), ctx.range);
                });
-  // No padding ("valid" filtering): the window must fit.
+  // No padding ("valid" filtering): the window must fit; zero-padded, any size.
   register_loss_need("ssim", [](const Config& cfg) {
     models::InputRequirement r;
+    if (cfg.get_string("loss.ssim.padding") == "zero") return r;
     r.min_side = cfg.get_int("loss.ssim.window_size");
     r.why = fmt::format("loss.ssim.window_size: its {0}x{0} window is not padded", r.min_side);
     return r;

@@ -3,9 +3,11 @@
 #include "systems/dcp/register.h"
 #include "systems/dmgn/register.h"
 #include "systems/errnet/register.h"
+#include "systems/gcanet/register.h"
 #include "systems/location_sirr/register.h"
 #include "systems/mbn/register.h"
 #include "systems/physics_gan/register.h"
+#include "systems/prenet/register.h"
 
 namespace dmgn::systems {
 
@@ -16,6 +18,8 @@ void register_systems() {
   register_physics_gan();
   register_mbn();
   register_errnet();
+  register_prenet();
+  register_gcanet();
   register_dcp();
 }
 

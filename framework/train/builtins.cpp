@@ -7,6 +7,7 @@
 #include "metrics/spec.h"
 #include "nn/builtins.h"
 #include "systems/systems.h"
+#include "train/critic_recipe.h"
 
 namespace dmgn {
 
@@ -17,6 +18,7 @@ void register_builtins() {
     losses::register_builtins();
     data::register_builtins();  // and the tasks, beside their syntheses
     metrics::register_builtins();
+    train::register_supervised_recipe();  // shared by systems without a critic
     systems::register_systems();  // models, recipes, presets, tables, display names
   });
 }

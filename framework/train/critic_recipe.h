@@ -37,4 +37,8 @@ class CriticGeneratorRecipe : public Recipe {
   nn::DiscriminatorPtr critic_;
 };
 
+// Registers "supervised" (train/recipe_supervised.cpp): this frame without a critic, the
+// generator's update alone (register_builtins).
+void register_supervised_recipe();
+
 }  // namespace dmgn::train
