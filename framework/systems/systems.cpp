@@ -4,6 +4,7 @@
 #include "systems/dmgn/register.h"
 #include "systems/errnet/register.h"
 #include "systems/gcanet/register.h"
+#include "systems/ibcln/register.h"
 #include "systems/location_sirr/register.h"
 #include "systems/mbn/register.h"
 #include "systems/physics_gan/register.h"
@@ -18,6 +19,7 @@ void register_systems() {
   register_physics_gan();
   register_mbn();
   register_errnet();
+  register_ibcln();
   register_prenet();
   register_gcanet();
   register_dcp();

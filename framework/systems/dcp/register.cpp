@@ -14,6 +14,11 @@ void register_dcp() {
                        [](const Config& cfg) -> models::ModelPtr {
                          return std::make_shared<models::DarkChannelPrior>(cfg);
                        });
+  models::register_input_requirement("dcp", [](const Config&) {
+    models::InputRequirement r;
+    r.why = "dcp: per-pixel operations and windows truncated at the border: any size";
+    return r;
+  });
   models::register_output_names("dcp", {"background", "transmission", "airlight"});
   models::SystemInfo info;
   info.names = {"DCP"};

@@ -110,7 +110,14 @@ Outputs GcaNet::forward(const torch::Tensor& input) {
   const auto in = torch::cat({x, gcanet::edge(x)}, 1) - 128.0;
   auto y = torch::relu(norm1_->forward(conv1_->forward(in)));
   y = torch::relu(norm2_->forward(conv2_->forward(y)));
-  const auto y1 = torch::relu(norm3_->forward(conv3_->forward(y)));
+  const auto half = conv3_->forward(y);
+  // The reference's F.instance_norm refuses a single pixel ("Expected more than 1 spatial
+  // element"); LibTorch's would return a constant. Refused here as there.
+  if (half.size(2) * half.size(3) < 2)
+    throw DataError(fmt::format("gcanet: a {}x{} input leaves one pixel at half resolution, where instance "
+                                "normalisation is undefined (at least 4 px per side)",
+                                input.size(2), input.size(3)));
+  const auto y1 = torch::relu(norm3_->forward(half));
   y = y1;
   for (size_t i = 0; i < 4; ++i) y = res_[i]->forward(y);
   const auto y2 = y;

@@ -13,6 +13,11 @@ void register_prenet() {
                        "PReNet (Ren et al. 2019): 6 recurrent stages of conv, ConvLSTM, 5 residual blocks and a "
                        "residual output, weights shared across stages (PReNet_r / PRN / PRN_r by keys)",
                        [](const Config& cfg) -> models::ModelPtr { return std::make_shared<models::PReNet>(cfg); });
+  models::register_input_requirement("prenet", [](const Config&) {
+    models::InputRequirement r;
+    r.why = "prenet: 3x3 convolutions at full resolution, zero-padded: any size";
+    return r;
+  });
   models::register_output_names("prenet", {"background", "stages"});
   models::SystemInfo info;
   info.names = {"PReNet", "PReNet_r", "PRN", "PRN_r"};
