@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -234,4 +235,37 @@ TEST(Tables, BenchModelRowsFillTableThree) {
   EXPECT_GT(*dmgn_row.cells[0][2].ours, 0.0);          // parameters (M)
   o.size = 64;                                          // not benchmarked at 64: a dash
   EXPECT_FALSE(dmgn::report::build_report_table(store, "table3", o).rows.back().cells[0][0].ours.has_value());
+}
+
+// Table III's rows in one process: several configs measured one after another, each stored under
+// its own variant (DMGN, ERRNet and IBCLN at full size in practice; two small systems here). A
+// config that does not load stops the command before anything is measured.
+TEST(Tables, BenchModelMeasuresSeveralConfigsInOneRun) {
+  const fs::path dir = dmgn::testing::scratch("tables_bench_many");
+  const std::string store = (dir / "runs.sqlite").string();
+  std::vector<std::string> args = {"bench", "model", "experiments/prenet/base.toml", "experiments/gcanet/base.toml",
+                                   "--sizes", "16", "--repeats", "1", "--warmup", "0", "--train-steps", "0",
+                                   "--fwd-bwd-repeats", "0", "--no-peak", "--set", "model.channels=4",
+                                   "--set", "run.experiment=\"table3\"", "--set", "runtime.threads=1",
+                                   "--set", "runtime.store=\"" + store + "\""};
+  auto c = dmgn::testing::spawn_dmgn(args, (dir / "bench.log").string());
+  ASSERT_EQ(dmgn::testing::wait_child(c, 300), 0) << dmgn::testing::read_text(c.log);
+  const std::string out = dmgn::testing::read_text(c.log);
+  EXPECT_TRUE(contains(out, "== experiments/prenet/base.toml (1 of 2)")) << out;
+  EXPECT_TRUE(contains(out, "== experiments/gcanet/base.toml (2 of 2)")) << out;
+  std::map<std::string, int> latency_by_variant;
+  for (const auto& b : dmgn::store::RunStore(store).benches("model"))
+    if (b.name == "latency_ms")
+      for (const char* v : {"PReNet", "GCANet"})
+        if (contains(b.params, std::string("variant=\"") + v + "\"")) ++latency_by_variant[v];
+  EXPECT_EQ(latency_by_variant["PReNet"], 1);
+  EXPECT_EQ(latency_by_variant["GCANet"], 1);
+
+  const std::string store2 = (dir / "runs2.sqlite").string();
+  std::vector<std::string> bad = {"bench", "model", "experiments/prenet/base.toml", "experiments/no_such.toml",
+                                  "--sizes", "16", "--no-peak", "--set", "runtime.store=\"" + store2 + "\""};
+  auto b = dmgn::testing::spawn_dmgn(bad, (dir / "bad.log").string());
+  EXPECT_NE(dmgn::testing::wait_child(b, 120), 0);
+  EXPECT_TRUE(contains(dmgn::testing::read_text(b.log), "no_such.toml")) << dmgn::testing::read_text(b.log);
+  EXPECT_FALSE(fs::exists(store2)) << "measured before every config loaded";
 }

@@ -143,12 +143,13 @@ void add_bench_model(CLI::App& bench) {
   auto* mc = bench.add_subcommand(
       "model",
       "Inference latency per image, forward+backward and training step, MAC rate as a fraction of the device's peak "
-      "(Table III; the official-code comparison)");
-  static std::string file;
+      "(Table III; the official-code comparison). Several configs are measured one after another in one process, "
+      "so that their times are comparable (Table III's DMGN, ERRNet and IBCLN rows)");
+  static std::vector<std::string> files;
   static std::vector<std::string> sets;
   static train::ModelBenchOptions mo;
   static bool no_peak = false, no_graphs = false;
-  mc->add_option("config", file, "Config file")->required();
+  mc->add_option("config", files, "Config file(s), measured in this order (--set applies to each)")->required();
   mc->add_option("--set", sets, "Override key.path=value (repeatable)");
   mc->add_option("--sizes", mo.sizes, "Square inference sizes (multiples of 4)")
       ->delimiter(',')
@@ -173,15 +174,23 @@ void add_bench_model(CLI::App& bench) {
   mc->callback([] {
     mo.peak = !no_peak;
     mo.graphs = !no_graphs;
-    const Config cfg = load_config(file, sets);
-    const auto r = train::measure_model(cfg, mo);
-    print(cfg, r, mo);
-    store_rows(cfg, r, mo);  // what was measured is kept, also when a part failed
-    if (!r.failures.empty()) {
-      for (const auto& f : r.failures) std::fprintf(stderr, "bench model: failed: %s\n", f.c_str());
-      throw Error(fmt::format("bench model: {} part(s) failed (the rest is stored): {}", r.failures.size(),
-                              r.failures.front()));
+    // Every config loads (and is checked) before anything is measured.
+    std::vector<Config> cfgs;
+    for (const auto& file : files) cfgs.push_back(load_config(file, sets));
+    std::vector<std::string> failures;
+    for (size_t i = 0; i < cfgs.size(); ++i) {
+      if (cfgs.size() > 1) std::printf("== %s (%zu of %zu)\n", files[i].c_str(), i + 1, cfgs.size());
+      const auto r = train::measure_model(cfgs[i], mo);
+      print(cfgs[i], r, mo);
+      store_rows(cfgs[i], r, mo);  // what was measured is kept, also when a part failed
+      for (const auto& f : r.failures) {
+        std::fprintf(stderr, "bench model: %s: failed: %s\n", files[i].c_str(), f.c_str());
+        failures.push_back(files[i] + ": " + f);
+      }
     }
+    if (!failures.empty())
+      throw Error(fmt::format("bench model: {} part(s) failed (the rest is stored): {}", failures.size(),
+                              failures.front()));
   });
 }
 
