@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <string>
@@ -47,6 +48,27 @@ void leaves(const toml::table& t, const toml::table& known, const std::string& p
     if (v.is_table()) leaves(*v.as_table(), kn && kn->is_table() ? *kn->as_table() : toml::table{}, key, out);
     else out.push_back(key);
   }
+}
+
+// Every experiment file loads on its own, unless its opening comment says it is a mixin (a file
+// meant to be listed after another in `extends`): a broken config cannot pass as a mixin.
+TEST(Schema, EveryExperimentLoadsOrSaysItIsAMixin) {
+  std::vector<std::string> broken;
+  size_t loaded = 0;
+  for (const auto& e : fs::recursive_directory_iterator(fs::path(DMGN_SOURCE_DIR) / "experiments")) {
+    if (e.path().extension() != ".toml") continue;
+    try {
+      Config::load(e.path());
+      ++loaded;
+    } catch (const ConfigError& err) {
+      std::ifstream in(e.path());
+      std::string line, head;
+      while (std::getline(in, line) && line.rfind("#", 0) == 0) head += line + "\n";
+      if (head.find("mixin") == std::string::npos) broken.push_back(e.path().string() + ": " + err.what());
+    }
+  }
+  EXPECT_GT(loaded, 50u);
+  EXPECT_TRUE(broken.empty()) << ::testing::PrintToString(broken);
 }
 
 TEST(Schema, EveryKeyOfEveryFragmentHasItsOwnerAndTheReasonForItsDefault) {

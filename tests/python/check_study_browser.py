@@ -3,18 +3,24 @@
 
     check_study_browser.py DMGN_BINARY
 
-Makes a small paired dataset and three "methods" whose outputs are the ground truth tinted red,
-green or blue (plus the input itself), creates the study with `dmgn study create`, serves it with
+Table IV's study as a researcher runs it: makes a small paired dataset, trains three real runs
+of the compared systems (DMGN, ERRNet and IBCLN, tiny and short: their outputs differ, not their
+quality), creates the study from those runs and the input with `dmgn study create
+--methods DMGN=run:1,ERRNet=run:2,IBCLN=run:3,Input=input`, restores every sample with each
+run's checkpoint independently (`dmgn eval --save-images`), serves the study with
 `dmgn study serve --port 0`, and then:
+  0. every image the browser is sent is one run's own output for that sample (or the input),
+     equal to the independent restoration to within one 8-bit level: the page shows the runs'
+     real outputs, and each is found by its pixels, never by a name;
   1. subject 1 (a name full of markup) votes on every sample, by clicks and by number keys,
-     always for the red image (found by the pixels the browser was sent, never by a name), goes
-     back to sample 3 and changes that vote to green, zooms into a region, and finishes;
-  2. subjects 2 and 3 vote at the same time in two browsers (2: red on samples 1-4, blue on
-     5-6, closing its browser after 3 votes and carrying on in a new one; 3: blue everywhere);
+     always for DMGN, goes back to sample 3 and changes that vote to ERRNet, zooms into a
+     region, and finishes;
+  2. subjects 2 and 3 vote at the same time in two browsers (2: DMGN on samples 1-4, IBCLN on
+     5-6, closing its browser after 3 votes and carrying on in a new one; 3: IBCLN everywhere);
   3. the store (and `dmgn study export`) then holds exactly those 18 votes (methods, shown
      orders, one revision) and
-     `dmgn report table4` prints the expected shares (red 50.0%, blue 44.4%, green 5.6%, input
-     0.0%) and winners (red 3, blue 2, one tie).
+     `dmgn report table4` prints the expected shares (DMGN 50.0%, IBCLN 44.4%, ERRNet 5.6%, input
+     0.0%) and winners (DMGN 3, IBCLN 2, one tie) beside the paper's.
 Screenshots go to $DMGN_TEST_TMP/study_browser/. Exit 77 (skipped) when selenium, chromium or
 chromedriver is missing.
 """
@@ -56,10 +62,13 @@ CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 SAMPLES = 6
 
 
+METHODS = ("DMGN", "ERRNet", "IBCLN")
+
+
 def make_data(root):
-    """root/data/{input,target}/sN.png and root/{Red,Green,Blue}/sN.png, 96x64."""
+    """root/data/{input,target}/sN.png, 96x64."""
     rng = np.random.default_rng(0)
-    for d in ("data/input", "data/target", "Red", "Green", "Blue"):
+    for d in ("data/input", "data/target"):
         os.makedirs(os.path.join(root, d), exist_ok=True)
     yy, xx = np.mgrid[0:64, 0:96] / 64.0
     for i in range(SAMPLES):
@@ -71,21 +80,74 @@ def make_data(root):
         save = lambda a, *p: Image.fromarray((a * 255 + 0.5).astype(np.uint8)).save(os.path.join(root, *p))
         save(gt, "data/target", f"s{i}.png")
         save(inp, "data/input", f"s{i}.png")
-        for c, name in enumerate(("Red", "Green", "Blue")):
-            tint = gt * 0.55
-            tint[..., c] = np.clip(gt[..., c] * 0.8 + 0.2, 0, 1)
-            save(tint, name, f"s{i}.png")
 
 
-def colour_of(url, cache, lock):
-    """'Red' | 'Green' | 'Blue' | 'Input' from the pixels the server sends for an image."""
+# Tiny, short runs of the three systems (their own configs, narrowed as their tests narrow them),
+# trained on the built-in photos: real checkpoints whose outputs differ from each other.
+TINY = {
+    "DMGN": ("experiments/quickstart.toml", ["model.widths=[4, 8, 8]", "model.bottleneck_cells=1",
+                                            "model.vestigial=false", "model.head.taps=[1]",
+                                            "model.refine.dilations=[1, 2]", "loss.perceptual.taps=[1]",
+                                            "loss.perceptual.weights=[1.0]", "discriminator.ndf=4",
+                                            "discriminator.layers=2", "model.aca.reduction=2"]),
+    "ERRNet": ("experiments/errnet/table2.toml", ["model.n_feats=8", "model.resblocks=1", "model.se_reduction=2",
+                                                 "discriminator.ndf=4"]),
+    "IBCLN": ("experiments/ibcln/table2.toml", ["model.iterations=1", "discriminator.ndf=4"]),
+}
+SHORT = ["data.crop=32", "data.augment.short_side=[40, 48]", "data.builtin.train_pairs=4",
+         "data.builtin.heldout_pairs=1", "data.builtin.heldout_size=32", "data.workers=0", "train.val_every=0",
+         "train.checkpoint_every=0", "train.batch_size=1", "train.max_steps=2", "runtime.threads=1",
+         "runtime.progress=false"]
+
+
+def train_runs(dmgn, src, root, store):
+    """{method: (run id, its latest checkpoint)} after `dmgn train` of each."""
+    runs = {}
+    for method in METHODS:
+        config, tiny = TINY[method]
+        sets = [x for s in tiny + SHORT + [f'runtime.out_dir="{root}/runs"'] for x in ("--set", s)]
+        subprocess.run([dmgn, "train", config, "--store", store] + sets, check=True, cwd=src,
+                       stdout=subprocess.DEVNULL)
+        db = sqlite3.connect(store)
+        run_id, variant, run_dir, status = db.execute(
+            "SELECT id, variant, run_dir, status FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        db.close()
+        assert variant == method and status == "completed", (method, variant, status)
+        ckpts = sorted(os.listdir(os.path.join(run_dir, "checkpoints")))
+        runs[method] = (run_id, os.path.join(run_dir, "checkpoints", ckpts[-1]))
+    return runs
+
+
+def references(dmgn, src, root, store, runs, mine):
+    """[(method, uint8 image)]: every run's own restoration of every sample (`dmgn eval
+    --save-images`, independent of the study), and the inputs."""
+    out = []
+    load = lambda f: np.asarray(Image.open(f).convert("RGB"), dtype=np.int16)
+    for method, (_, ckpt) in runs.items():
+        folder = os.path.join(root, "reference", method)
+        subprocess.run([dmgn, "eval", ckpt, "--dataset", "mine", "--store", store, "--save-images", folder] + mine,
+                       check=True, cwd=src, stdout=subprocess.DEVNULL)
+        # Each output keeps its input's name, relative to the dataset (input/sN.png).
+        outputs = os.path.join(folder, "mine", "output")
+        files = sorted(os.path.join(d, f) for d, _, fs in os.walk(outputs) for f in fs)
+        assert len(files) == SAMPLES, files
+        out += [(method, load(f)) for f in files]
+    inputs = os.path.join(root, "data", "input")
+    out += [("Input", load(os.path.join(inputs, n))) for n in sorted(os.listdir(inputs))]
+    return out
+
+
+def method_of(url, cache, lock, refs):
+    """The method whose own output (or the input) the server sent for an image, by its pixels: the
+    one reference it equals to within one 8-bit level, and no other."""
     with lock:
         if url in cache:
             return cache[url]
     with urllib.request.urlopen(url, timeout=10) as r:
-        a = np.asarray(Image.open(io.BytesIO(r.read())).convert("RGB"), dtype=np.float64) / 255
-    m = a.reshape(-1, 3).mean(0)
-    name = "Input" if m.max() - m.min() < 0.05 else ("Red", "Green", "Blue")[int(m.argmax())]
+        a = np.asarray(Image.open(io.BytesIO(r.read())).convert("RGB"), dtype=np.int16)
+    same = {m for m, ref in refs if ref.shape == a.shape and np.abs(ref - a).max() <= 1}
+    assert len(same) == 1, f"{url}: the served image equals the outputs of {sorted(same) or 'no method'}"
+    name = same.pop()
     with lock:
         cache[url] = name
     return name
@@ -102,8 +164,8 @@ def browser(profile):
 
 
 class Subject:
-    def __init__(self, driver, url, cache, lock):
-        self.d, self.url, self.cache, self.lock = driver, url, cache, lock
+    def __init__(self, driver, url, cache, lock, refs):
+        self.d, self.url, self.cache, self.lock, self.refs = driver, url, cache, lock, refs
         self.wait = WebDriverWait(driver, 30)
 
     def text(self, element_id):
@@ -131,14 +193,15 @@ class Subject:
         out = []
         for c in self.d.find_elements(By.CSS_SELECTOR, "#grid .card[data-letter]"):
             img = c.find_element(By.TAG_NAME, "img")
-            out.append((c.get_attribute("data-letter"), colour_of(img.get_attribute("src"), self.cache, self.lock), img))
+            out.append((c.get_attribute("data-letter"),
+                        method_of(img.get_attribute("src"), self.cache, self.lock, self.refs), img))
         return out
 
-    def vote(self, i, colour, by_key):
+    def vote(self, i, method, by_key):
         self.at_sample(i)
         cards = self.cards()
-        assert sorted(c for _, c, _ in cards) == ["Blue", "Green", "Input", "Red"], cards
-        k = [c for _, c, _ in cards].index(colour)
+        assert sorted(c for _, c, _ in cards) == sorted(METHODS + ("Input",)), cards
+        k = [c for _, c, _ in cards].index(method)
         if by_key:
             self.key(str(k + 1))
         else:
@@ -170,11 +233,15 @@ def main():
     make_data(root)
     store = os.path.join(root, "runs.sqlite")
     src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    runs = train_runs(dmgn, src, root, store)
+    mine = ["--set", 'datasets.mine.adapter="paired"', "--set", f'datasets.mine.root="{root}/data"',
+            "--set", 'datasets.mine.task="reflection"', "--set", "runtime.progress=false",
+            "--set", "runtime.threads=1"]
+    refs = references(dmgn, src, root, store, runs, mine)
+    methods = ",".join(f"{m}=run:{runs[m][0]}" for m in METHODS) + ",Input=input"
     create = [dmgn, "study", "create", "browser", "--store", store, "--samples", str(SAMPLES), "--seed", "4",
-              "--methods", f"Input=input,Red=folder:{root}/Red,Green=folder:{root}/Green,Blue=folder:{root}/Blue",
-              "--dataset", "mine", "--config", os.path.join(src, "experiments", "quickstart.toml"),
-              "--set", 'datasets.mine.adapter="paired"', "--set", f'datasets.mine.root="{root}/data"',
-              "--set", 'datasets.mine.task="reflection"', "--set", "runtime.progress=false"]
+              "--methods", methods, "--dataset", "mine",
+              "--config", os.path.join(src, "experiments", "quickstart.toml")] + mine
     subprocess.run(create, check=True, cwd=src)
 
     server = subprocess.Popen([dmgn, "study", "serve", "browser", "--store", store, "--port", "0"],
@@ -202,15 +269,15 @@ def main():
         d = browser(profile())
         drivers.append(d)
         name = 'Ann <img src=x onerror="document.title=\'pwned\'"> & <b>co</b>'
-        ann = Subject(d, url, cache, lock)
+        ann = Subject(d, url, cache, lock, refs)
         ann.join(name)
         assert ann.text("who") == name, ann.text("who")
         assert not d.find_elements(By.CSS_SELECTOR, "#who *"), "markup in the name was rendered"
         for i in range(SAMPLES):
-            ann.vote(i, "Red", by_key=(i % 2 == 1))
+            ann.vote(i, "DMGN", by_key=(i % 2 == 1))
         ann.wait.until(lambda _: ann.text("progress") == f"{SAMPLES} of {SAMPLES} voted")
         d.find_elements(By.CSS_SELECTOR, "#dots button")[2].click()  # back to sample 3
-        green = ann.vote(2, "Green", by_key=True)
+        green = ann.vote(2, "ERRNet", by_key=True)
         # Every sample has a vote, so the page stays here and highlights the new choice.
         ann.wait.until(lambda d: "chosen" in d.find_element(
             By.CSS_SELECTOR, f'#grid .card[data-letter="{green}"]').get_attribute("class"))
@@ -219,7 +286,7 @@ def main():
         d.save_screenshot(os.path.join(shots, "vote.png"))
         # Nothing the browser holds names a method or its folder: page, state, image addresses.
         held = d.page_source + d.execute_script("return JSON.stringify(state)")
-        for secret in ("Red", "Green", "Blue", "folder", root):
+        for secret in METHODS + ("run:", root):
             assert secret not in held, f"'{secret}' reached the browser"
         # Zoom: Z, then a click on an image opens one region of every version at full resolution.
         ann.key("z")
@@ -240,23 +307,23 @@ def main():
         d.save_screenshot(os.path.join(shots, "done.png"))
 
         # 2. Two subjects at once.
-        plans = {"Bo": ["Red"] * 4 + ["Blue"] * 2, "Cy": ["Blue"] * SAMPLES}
+        plans = {"Bo": ["DMGN"] * 4 + ["IBCLN"] * 2, "Cy": ["IBCLN"] * SAMPLES}
         errors = []
 
         def run(subject_name, plan, driver):
             try:
-                s = Subject(driver, url, cache, lock)
+                s = Subject(driver, url, cache, lock, refs)
                 s.join(subject_name)
-                for i, colour in enumerate(plan):
+                for i, method in enumerate(plan):
                     if subject_name == "Bo" and i == 3:
                         # A closed browser loses nothing: a new one, the same name, on at sample 4.
                         driver.quit()
                         driver = browser(profile())
                         drivers.append(driver)
-                        s = Subject(driver, url, cache, lock)
+                        s = Subject(driver, url, cache, lock, refs)
                         s.join(subject_name)
                         s.wait.until(lambda _: s.text("progress") == f"3 of {SAMPLES} voted")
-                    s.vote(i, colour, by_key=(i % 3 == 0))
+                    s.vote(i, method, by_key=(i % 3 == 0))
                 s.finish()
             except Exception:  # reported below
                 errors.append(f"{subject_name}: {traceback.format_exc()}")
@@ -288,7 +355,7 @@ def main():
         methods = dict(db.execute("SELECT position, name FROM study_methods"))
         rows = db.execute("SELECT s.name, v.sample, v.method, v.shown_order, v.revisions FROM study_votes v "
                           "JOIN study_subjects s ON s.id = v.subject_id ORDER BY s.id, v.sample").fetchall()
-        expected = {name: ["Red", "Red", "Green", "Red", "Red", "Red"], **plans}
+        expected = {name: ["DMGN", "DMGN", "ERRNet", "DMGN", "DMGN", "DMGN"], **plans}
         got = {}
         for subject_name, sample, method, order, revisions in rows:
             got.setdefault(subject_name, [None] * SAMPLES)[sample] = methods[method]
@@ -304,7 +371,7 @@ def main():
         rows = list(csv.DictReader(l for l in exported.splitlines() if not l.startswith("#")))
         assert len(rows) == 18, exported
         changed = [r for r in rows if r["revisions"] == "1"]
-        assert len(changed) == 1 and changed[0]["subject"] == name and changed[0]["method"] == "Green", changed
+        assert len(changed) == 1 and changed[0]["subject"] == name and changed[0]["method"] == "ERRNet", changed
         assert changed[0]["sample"] == "3" and len(changed[0]["shown_order"].split(" | ")) == 4, changed
 
         out = subprocess.run([dmgn, "report", "table4", "--study", "browser", "--store", store, "--format", "csv"],
@@ -313,10 +380,12 @@ def main():
         table = {r[0]: r for r in csv.reader(l for l in out.splitlines() if not l.startswith("#"))}
         head = table["Method"]
         col = lambda row, h: table[row][head.index(h)]
-        assert [col(m, "Share (ours)") for m in ("Red", "Blue", "Green", "Input")] == ["50.0%", "44.4%", "5.6%", "0.0%"]
-        assert [col(m, "Winning samples (ours)") for m in ("Red", "Blue", "Green", "Input", "Tied")] == \
+        assert [col(m, "Share (ours)") for m in ("DMGN", "IBCLN", "ERRNet", "Input")] == \
+            ["50.0%", "44.4%", "5.6%", "0.0%"]
+        assert [col(m, "Winning samples (ours)") for m in ("DMGN", "IBCLN", "ERRNet", "Input", "Tied")] == \
             ["3", "2", "0", "0", "1"]
-        assert col("DMGN", "Share (paper)") == "53.2%" and col("Tied", "Winning samples (paper)") == "2"
+        assert col("DMGN", "Share (paper)") == "53.2%" and col("IBCLN", "Share (paper)") == "19.0%"
+        assert col("Tied", "Winning samples (paper)") == "2"
     finally:
         for d in drivers:
             try:
