@@ -57,21 +57,32 @@ class RcmapBce : public BatchLoss {
 
 class Residual : public BatchLoss {
  public:
-  // on_reflection: y is R_i (T from the batch); else y is T_i (R from the batch).
-  Residual(models::InputRange r, bool on_reflection) : r_(r), on_reflection_(on_reflection) {}
+  // Which layer y holds: R_i (T from the batch), T_i (R from the batch), or both (cat[T_i, R_i]).
+  enum class Scored { reflection, transmission, layers };
+  Residual(models::InputRange r, Scored scored) : r_(r), scored_(scored) {}
   torch::Tensor operator()(const torch::Tensor& y, const Batch& b) override {
-    const char* name = on_reflection_ ? "residual_reflection" : "residual_transmission";
+    const char* name = scored_ == Scored::reflection     ? "residual_reflection"
+                       : scored_ == Scored::transmission ? "residual_transmission"
+                                                         : "residual_layers";
     const auto alpha = field(b, "alpha", name).view({-1, 1, 1, 1});
     const auto i = linear(unit(field(b, "input", name), r_));
-    const auto yl = linear(unit(y, r_));
-    const auto other = linear(unit(field(b, on_reflection_ ? "background" : "noise", name), r_));
-    const auto composed = on_reflection_ ? alpha * other + yl : alpha * yl + other;  // Eq. 6
-    return (i - composed).pow(2).mean();
+    torch::Tensor t, r;
+    if (scored_ == Scored::layers) {
+      if (y.dim() != 4 || y.size(1) != 6)
+        throw Error("loss 'residual_layers' scores cat[T, R] (6 channels), e.g. the ibcln model's output 'layers'");
+      t = y.narrow(1, 0, 3);
+      r = y.narrow(1, 3, 3);
+    } else {
+      const bool on_r = scored_ == Scored::reflection;
+      t = on_r ? field(b, "background", name) : y;
+      r = on_r ? y : field(b, "noise", name);
+    }
+    return (i - (alpha * linear(unit(t, r_)) + linear(unit(r, r_)))).pow(2).mean();  // Eq. 6
   }
 
  private:
   models::InputRange r_;
-  bool on_reflection_;
+  Scored scored_;
 };
 
 }  // namespace
@@ -100,11 +111,17 @@ void register_composition_losses() {
                });
   losses().add("residual_reflection", "Location-aware SIRR L_res on R_i: MSE(g(I), alpha g(T) + g(R_i)), g = x^2.2",
                [](const Config&, const LossContext& ctx) -> LossTermPtr {
-                 return std::make_shared<Residual>(ctx.range, true);
+                 return std::make_shared<Residual>(ctx.range, Residual::Scored::reflection);
                });
   losses().add("residual_transmission", "Location-aware SIRR L_res on T_i: MSE(g(I), alpha g(T_i) + g(R)), g = x^2.2",
                [](const Config&, const LossContext& ctx) -> LossTermPtr {
-                 return std::make_shared<Residual>(ctx.range, false);
+                 return std::make_shared<Residual>(ctx.range, Residual::Scored::transmission);
+               });
+  losses().add("residual_layers",
+               "IBCLN loss_res on cat[T_i, R_i]: MSE(g(I), alpha g(T_i) + g(R_i)), g = x^2.2, both layers the "
+               "model's",
+               [](const Config&, const LossContext& ctx) -> LossTermPtr {
+                 return std::make_shared<Residual>(ctx.range, Residual::Scored::layers);
                });
 }
 

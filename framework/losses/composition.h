@@ -9,6 +9,8 @@
 //                          (after Qian et al.'s raindrop masks), beta = loss.rcmap_bce.beta.
 //   residual_reflection    L_res on R_i: MSE(g(I), alpha g(T) + g(R_i)), g(x) = x^2.2 (Eq. 6)
 //   residual_transmission  L_res on T_i: MSE(g(I), alpha g(T_i) + g(R))
+//   residual_layers        both layers the model's (IBCLN's loss_res): the output scored is
+//                          cat[T_i, R_i], MSE(g(I), alpha g(T_i) + g(R_i))
 // alpha is the sample's blending scalar ("alpha", N x 1 x 1 x 1, from the reflection_linear
 // synthesis). A batch without R or alpha (real pairs) has no composition loss: its terms are
 // optional (target "noise" / "alpha").

@@ -1,5 +1,4 @@
-// IBCLN's registrations: the model, its smallest input and outputs, its residual loss, its
-// recipe, and its system info (display name "IBCLN"). No metric preset or tables of its own: its
+// IBCLN's registrations: the model, its smallest input and outputs, its recipe, and its system info (display name "IBCLN"). No metric preset or tables of its own: its
 // rows are DMGN's Tables II-IV (run.variant "IBCLN", a study method "IBCLN").
 #include "systems/ibcln/register.h"
 
@@ -9,10 +8,6 @@
 namespace dmgn::train {
 void register_ibcln_recipe();  // systems/ibcln/recipe_ibcln.cpp
 }  // namespace dmgn::train
-
-namespace dmgn::models::ibcln {
-void register_ibcln_losses();  // systems/ibcln/losses_ibcln.cpp
-}  // namespace dmgn::models::ibcln
 
 namespace dmgn::systems {
 
@@ -24,7 +19,6 @@ void register_ibcln() {
   models::register_input_requirement("ibcln", models::ibcln_input_requirement);
   models::register_output_names("ibcln", {"background", "reflection", "transmissions", "reflections",
                                           "background_half", "background_quarter", "layers"});
-  models::ibcln::register_ibcln_losses();
   train::register_ibcln_recipe();
   models::SystemInfo info;
   info.names = {"IBCLN"};

@@ -108,7 +108,7 @@ TEST_F(Ibcln, ImportsBothGeneratorsByNameKeepingItsVgg) {
 TEST_F(Ibcln, ResidualReconstructionIsTheReferencesFormula) {
   const Config cfg = ibcln();
   auto m = dmgn::models::build_model(cfg);
-  auto loss = dmgn::losses::losses().make("ibcln_residual", cfg, dmgn::losses::LossContext{nullptr, m->input_range()});
+  auto loss = dmgn::losses::losses().make("residual_layers", cfg, dmgn::losses::LossContext{nullptr, m->input_range()});
   auto* batch_loss = dynamic_cast<dmgn::losses::BatchLoss*>(loss.get());
   ASSERT_TRUE(batch_loss);
   torch::manual_seed(3);
