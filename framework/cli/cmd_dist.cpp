@@ -38,7 +38,8 @@ void add_launch(CLI::App& app) {
     o.master_port = port;
     o.grace_s = grace;
     const auto r = train::launch_local(o);
-    if (r.exit_code == kExitInterrupted) throw ExitStatus{kExitInterrupted};  // rank 0 printed how to resume
+    if (r.exit_code == kExitInterrupted || r.exit_code == kExitRequeue)
+      throw ExitStatus{r.exit_code};  // rank 0 printed how to resume
     if (r.exit_code != 0) throw DistError(fmt::format("dmgn launch: {} (exit code {})", r.message, r.exit_code));
   });
 }

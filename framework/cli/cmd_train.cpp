@@ -86,7 +86,7 @@ void add_train(CLI::App& app) {
                     static_cast<long long>(s.run_id), static_cast<long long>(s.steps), shell_command(words).c_str());
         std::fflush(stdout);
       }
-      throw ExitStatus{kExitInterrupted};
+      throw ExitStatus{s.requeue ? kExitRequeue : kExitInterrupted};
     }
     if (s.rank != 0) return;
     std::printf("\nrun %lld completed: %lld steps%s, folder %s\n", static_cast<long long>(s.run_id),

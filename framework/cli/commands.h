@@ -14,10 +14,12 @@ namespace dmgn::cli {
 
 // Exit statuses of `dmgn` (README, "Reliability"): 0 the command completed (for train: the run
 // completed); 1 an error, one line on stderr; 3 interrupted: a signal stopped the work after a
-// checkpoint, and the printed command resumes exactly it; CLI11's own codes (100-110) for a
-// malformed command line.
+// checkpoint, and the printed command resumes exactly it; 4 the same after SIGUSR1 (a scheduler's
+// warning before its time limit: requeue the job); CLI11's own codes (100-110) for a malformed
+// command line.
 inline constexpr int kExitError = 1;
 using dmgn::kExitInterrupted;  // core/error.h
+using dmgn::kExitRequeue;      // core/error.h
 // Thrown by a command that has printed its own report and must end with `code`.
 struct ExitStatus {
   int code;

@@ -17,6 +17,10 @@ namespace {
 std::string with_rank(std::string s) {
   const char* world = std::getenv("WORLD_SIZE");
   const char* rank = std::getenv("RANK");
+  if (!world) {  // a task of a Slurm step (train/distributed.h)
+    world = std::getenv("SLURM_STEP_NUM_TASKS");
+    rank = std::getenv("SLURM_PROCID");
+  }
   if (world && rank && std::atoi(world) > 1) s = std::string("[rank ") + rank + "] " + s;
   return s;
 }

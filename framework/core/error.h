@@ -9,6 +9,9 @@ namespace dmgn {
 // The exit status of a dmgn process whose work a signal stopped after writing a checkpoint
 // (train, sweep, launch): resumable, distinct from completion (0) and from errors (1).
 inline constexpr int kExitInterrupted = 3;
+// The same, where the signal was SIGUSR1 (a scheduler's warning before a time limit or a
+// preemption): checkpointed, and the job should be requeued to resume (dmgn's Slurm scripts do).
+inline constexpr int kExitRequeue = 4;
 
 
 struct Error : std::runtime_error {

@@ -306,7 +306,8 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& o) {
         std::printf("  done   #%d %s: run %lld in %s; %s  [%d/%d]\n", a.status.run.index, a.status.run.label().c_str(),
                     static_cast<long long>(now->row->id), duration_text(secs).c_str(), metrics_text(now->test).c_str(),
                     finished, queued);
-    } else if (out.interrupted || (WIFEXITED(status) && WEXITSTATUS(status) == kExitInterrupted)) {
+    } else if (out.interrupted || (WIFEXITED(status) && (WEXITSTATUS(status) == kExitInterrupted ||
+                                                         WEXITSTATUS(status) == kExitRequeue))) {
       // Stopped by us, or by a signal sent to the run itself: checkpointed, resumable.
       if (!o.quiet) std::printf("  stopped #%d %s after %s\n", a.status.run.index, a.status.run.label().c_str(),
                                 duration_text(secs).c_str());

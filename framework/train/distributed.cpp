@@ -13,11 +13,13 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <thread>
 
 #include "core/error.h"
+#include "core/hostlist.h"
 
 namespace dmgn::train {
 
@@ -103,8 +105,10 @@ class C10dCollective final : public Collective {
   torch::Device device_;
 };
 
-int env_int(const char* name, int fallback, bool* present = nullptr) {
-  const char* v = std::getenv(name);
+using EnvGet = std::function<const char*(const char*)>;
+
+int env_int(const EnvGet& get, const char* name, int fallback, bool* present = nullptr) {
+  const char* v = get(name);
   if (present) *present = v && *v;
   if (!v || !*v) return fallback;
   char* end = nullptr;
@@ -112,6 +116,67 @@ int env_int(const char* name, int fallback, bool* present = nullptr) {
   if (*end != '\0' || x < 0 || x > 1 << 20)
     throw ConfigError(fmt::format("environment variable {}='{}' is not a non-negative integer", name, v));
   return static_cast<int>(x);
+}
+
+// SLURM_STEP_TASKS_PER_NODE ("2(x3),1": 2 tasks on each of the first 3 nodes, 1 on the 4th)
+// at node `node`.
+int tasks_on_node(const std::string& spec, int node) {
+  int index = 0;
+  size_t pos = 0;
+  while (pos < spec.size()) {
+    const size_t comma = spec.find(',', pos);
+    const std::string item = spec.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    int tasks = 0, repeat = 1;
+    char tail[8] = {0};
+    if (std::sscanf(item.c_str(), "%d(x%d)%7s", &tasks, &repeat, tail) < 1 || tasks < 1 || repeat < 1 ||
+        (item.find('(') != std::string::npos && item.back() != ')'))
+      throw ConfigError(fmt::format("environment variable SLURM_STEP_TASKS_PER_NODE='{}' is not Slurm's "
+                                    "'N(xM),K' form",
+                                    spec));
+    if (item.find('(') == std::string::npos && item.find_first_not_of("0123456789") != std::string::npos)
+      throw ConfigError(fmt::format("environment variable SLURM_STEP_TASKS_PER_NODE='{}' is not Slurm's "
+                                    "'N(xM),K' form",
+                                    spec));
+    if (node < index + repeat) return tasks;
+    index += repeat;
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  throw ConfigError(fmt::format("environment variable SLURM_STEP_TASKS_PER_NODE='{}' names no node {}", spec, node));
+}
+
+DistEnv slurm_env(const EnvGet& get) {
+  DistEnv env;
+  env.launcher = "slurm";
+  env.world_size = env_int(get, "SLURM_STEP_NUM_TASKS", 1);
+  if (env.world_size < 1) throw ConfigError("environment variable SLURM_STEP_NUM_TASKS must be >= 1");
+  env.rank = env_int(get, "SLURM_PROCID", 0);
+  env.local_rank = env_int(get, "SLURM_LOCALID", 0);
+  if (env.rank >= env.world_size)
+    throw ConfigError(fmt::format("environment variable SLURM_PROCID={} is outside [0, SLURM_STEP_NUM_TASKS={})",
+                                  env.rank, env.world_size));
+  if (const char* t = get("SLURM_STEP_TASKS_PER_NODE"); t && *t)
+    env.local_world_size = tasks_on_node(t, env_int(get, "SLURM_NODEID", 0));
+  if (env.world_size == 1) return env;
+  const char* nodes = get("SLURM_STEP_NODELIST");
+  if (!nodes || !*nodes) nodes = get("SLURM_JOB_NODELIST");
+  if (!nodes || !*nodes)
+    throw ConfigError("a Slurm step of several tasks without SLURM_STEP_NODELIST or SLURM_JOB_NODELIST: rank 0's "
+                      "host is unknown");
+  env.master_addr = first_host(nodes);
+  if (const char* a = get("MASTER_ADDR"); a && *a) env.master_addr = a;
+  bool has_port = false;
+  env.master_port = env_int(get, "MASTER_PORT", 0, &has_port);
+  if (!has_port) {
+    bool has_job = false;
+    const int job = env_int(get, "SLURM_JOB_ID", 0, &has_job);
+    if (!has_job)
+      throw ConfigError("a Slurm step of several tasks without MASTER_PORT or SLURM_JOB_ID: no rendezvous port");
+    env.master_port = 15000 + job % 20000;
+  }
+  if (env.master_port < 1 || env.master_port > 65535)
+    throw ConfigError(fmt::format("environment variable MASTER_PORT={} is not a TCP port", env.master_port));
+  return env;
 }
 
 // What "auto" means for these options: NCCL for CUDA tensors when the build has it, else Gloo.
@@ -195,16 +260,21 @@ CollectivePtr make_group(const std::string& backend, c10::intrusive_ptr<c10d::St
 
 }  // namespace
 
-DistEnv dist_env_from_environment() {
+DistEnv dist_env_from(const std::function<const char*(const char*)>& get) {
   DistEnv env;
   bool has_world = false, has_rank = false, has_port = false;
-  env.world_size = env_int("WORLD_SIZE", 1, &has_world);
-  if (!has_world) return env;
+  env.world_size = env_int(get, "WORLD_SIZE", 1, &has_world);
+  if (!has_world) {
+    if (const char* step = get("SLURM_STEP_NUM_TASKS"); step && *step) return slurm_env(get);
+    return env;
+  }
+  env.launcher = "torchrun";
   if (env.world_size < 1) throw ConfigError("environment variable WORLD_SIZE must be >= 1");
-  env.rank = env_int("RANK", 0, &has_rank);
-  env.local_rank = env_int("LOCAL_RANK", env.rank);
-  env.master_port = env_int("MASTER_PORT", 29500, &has_port);
-  if (const char* a = std::getenv("MASTER_ADDR"); a && *a) env.master_addr = a;
+  env.rank = env_int(get, "RANK", 0, &has_rank);
+  env.local_rank = env_int(get, "LOCAL_RANK", env.rank);
+  env.local_world_size = std::max(1, env_int(get, "LOCAL_WORLD_SIZE", 1));
+  env.master_port = env_int(get, "MASTER_PORT", 29500, &has_port);
+  if (const char* a = get("MASTER_ADDR"); a && *a) env.master_addr = a;
   if (env.world_size > 1 && !has_rank)
     throw ConfigError(fmt::format("environment variable RANK is missing (WORLD_SIZE={})", env.world_size));
   if (env.rank >= env.world_size)
@@ -215,6 +285,10 @@ DistEnv dist_env_from_environment() {
   if (env.master_port < 1 || env.master_port > 65535)
     throw ConfigError(fmt::format("environment variable MASTER_PORT={} is not a TCP port", env.master_port));
   return env;
+}
+
+DistEnv dist_env_from_environment() {
+  return dist_env_from([](const char* name) { return static_cast<const char*>(std::getenv(name)); });
 }
 
 CollectivePtr make_collective(const DistEnv& env, const CollectiveOptions& options) {

@@ -9,6 +9,11 @@
 // Workers read the torchrun variables (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
 // MASTER_PORT), so `torchrun --no-python --nproc-per-node N dmgn train ...` launches them;
 // `dmgn launch --nproc N -- train ...` (train/launch.h) sets the same variables itself.
+// Without WORLD_SIZE, a task that Slurm's `srun` started reads Slurm's (SLURM_STEP_NUM_TASKS,
+// SLURM_PROCID, SLURM_LOCALID, SLURM_NODEID, SLURM_STEP_TASKS_PER_NODE, SLURM_STEP_NODELIST):
+// rank 0 is the first task, on the first host of the step's node list, and MASTER_PORT,
+// when unset, is 15000 + SLURM_JOB_ID mod 20000 (one port per job; every task computes the
+// same). A batch script itself (no step, no SLURM_STEP_NUM_TASKS) stays a single worker.
 //
 // Rendezvous: rank 0 hosts a c10d TCPStore at MASTER_ADDR:MASTER_PORT; every rank writes an
 // arrival key and waits for all the others. A rank that is missing when the timeout expires
@@ -18,6 +23,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,12 +50,17 @@ struct DistEnv {
   int rank = 0;
   int world_size = 1;
   int local_rank = 0;
+  int local_world_size = 1;      // workers on this machine (threads are shared among them)
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
+  std::string launcher = "none";  // "none" (one worker), "torchrun" (its variables) or "slurm"
 };
-// Reads the torchrun variables; ConfigError naming the variable when one is malformed or
-// inconsistent (RANK outside [0, WORLD_SIZE), WORLD_SIZE > 1 without MASTER_PORT, ...).
+// Reads the torchrun variables, else Slurm's (above); ConfigError naming the variable when one
+// is malformed or inconsistent (RANK outside [0, WORLD_SIZE), WORLD_SIZE > 1 without
+// MASTER_PORT, a node list Slurm would not write, ...).
 DistEnv dist_env_from_environment();
+// The same from `get` (a variable's value, or nullptr when unset): testable without setenv.
+DistEnv dist_env_from(const std::function<const char*(const char*)>& get);
 
 struct CollectiveOptions {
   std::string backend = "auto";  // auto (nccl on CUDA when built with it, else gloo) | gloo | nccl

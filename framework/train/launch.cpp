@@ -96,6 +96,7 @@ LaunchResult launch_local(const LaunchOptions& o) {
   g_forward = 0;
   auto prev_int = std::signal(SIGINT, on_launcher_signal);
   auto prev_term = std::signal(SIGTERM, on_launcher_signal);
+  auto prev_usr1 = std::signal(SIGUSR1, on_launcher_signal);  // a scheduler's warning: requeue
   std::vector<bool> alive(static_cast<size_t>(o.nproc), true);
   int running = o.nproc;
   int forwarded = 0;
@@ -117,9 +118,11 @@ LaunchResult launch_local(const LaunchOptions& o) {
         --running;
         if (WIFSIGNALED(status)) w.signal = WTERMSIG(status);
         if (WIFEXITED(status)) w.exit_code = WEXITSTATUS(status);
-        // A worker that checkpointed and stopped on a signal (kExitInterrupted) has not failed.
-        const bool bad = w.signal != 0 || (w.exit_code != 0 && w.exit_code != kExitInterrupted);
-        if (!bad && w.exit_code == kExitInterrupted && !failure) result.exit_code = kExitInterrupted;
+        // A worker that checkpointed and stopped on a signal (kExitInterrupted, or kExitRequeue
+        // after SIGUSR1) has not failed.
+        const bool stopped = w.exit_code == kExitInterrupted || w.exit_code == kExitRequeue;
+        const bool bad = w.signal != 0 || (w.exit_code != 0 && !stopped);
+        if (!bad && stopped && !failure) result.exit_code = w.exit_code;
         if (bad && !failure) {
           failure = true;
           w.failed_first = true;
@@ -144,6 +147,7 @@ LaunchResult launch_local(const LaunchOptions& o) {
   }
   std::signal(SIGINT, prev_int);
   std::signal(SIGTERM, prev_term);
+  std::signal(SIGUSR1, prev_usr1);
   return result;
 }
 

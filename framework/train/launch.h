@@ -4,7 +4,7 @@
 // MASTER_ADDR, MASTER_PORT; a free port when none is given) and waits for them. When a
 // worker fails (non-zero exit or a signal), the others get SIGTERM and, after a grace period,
 // SIGKILL; the launcher then reports which rank failed and how, and exits non-zero.
-// SIGINT/SIGTERM sent to the launcher are forwarded to the workers (which checkpoint and stop).
+// SIGINT/SIGTERM/SIGUSR1 sent to the launcher are forwarded to the workers (which checkpoint and stop).
 #include <string>
 #include <vector>
 

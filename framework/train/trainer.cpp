@@ -31,23 +31,29 @@ std::atomic<int> g_stop_signal{0};
 
 extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
 
-// Installs SIGINT/SIGTERM handlers for the lifetime of a run, restoring the previous ones.
+// Installs SIGINT/SIGTERM/SIGUSR1 handlers for the lifetime of a run, restoring the previous
+// ones. SIGUSR1 is the scheduler's warning before a time limit (Slurm's --signal=USR1@S): the
+// same stop, reported as a request to be requeued.
 class StopSignals {
  public:
   StopSignals() {
     g_stop_signal = 0;
     prev_int_ = std::signal(SIGINT, on_stop_signal);
     prev_term_ = std::signal(SIGTERM, on_stop_signal);
+    prev_usr1_ = std::signal(SIGUSR1, on_stop_signal);
   }
   ~StopSignals() {
     std::signal(SIGINT, prev_int_);
     std::signal(SIGTERM, prev_term_);
+    std::signal(SIGUSR1, prev_usr1_);
   }
   bool stop() const { return g_stop_signal != 0; }
+  bool requeue() const { return g_stop_signal == SIGUSR1; }
 
  private:
   void (*prev_int_)(int);
   void (*prev_term_)(int);
+  void (*prev_usr1_)(int);
 };
 
 // The datasets a dataset is scored as: its parts (one per task), or itself.
@@ -321,6 +327,7 @@ void TrainRun::stop_interrupted(const char* where) {
   if (lead_) store_->finish_run(plan_.run_id, "interrupted");
   summary_.steps = step_;
   summary_.interrupted = true;
+  summary_.requeue = signals_.requeue();
 }
 
 void TrainRun::log_step(const StepResult& res) {
@@ -477,6 +484,9 @@ void TrainRun::test_and_finish() {
   if (!lead_) return;
   const auto id = plan_.run_id;
   store_->set_provenance(id, "steps", std::to_string(step_));
+  // The final weights' fingerprint (FNV-1a of every module's parameter bytes): two runs with the
+  // same value ended with the same weights, e.g. a requeued run and one never interrupted.
+  store_->set_provenance(id, "parameters_fnv1a", fmt::format("{:016x}", recipe_->parameter_hash()));
   if (train_set_) {
     store_->set_provenance(id, "epochs",
                            fmt::format("{:.2f}", static_cast<double>(step_) / static_cast<double>(per_epoch_)));

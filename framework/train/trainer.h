@@ -7,8 +7,9 @@
 // train.val_every steps; checkpoints atomically every train.checkpoint_every steps and at the
 // end; evaluates data.test at the end; logs everything to the run store (runtime.store).
 // A NaN/Inf loss follows train.nonfinite ("stop": error naming the step and the term;
-// "skip": the step's update is dropped and counted). SIGINT/SIGTERM checkpoint and mark the
-// run "interrupted"; `resume` continues a run from its latest checkpoint.
+// "skip": the step's update is dropped and counted). SIGINT/SIGTERM/SIGUSR1 checkpoint and mark
+// the run "interrupted" (SIGUSR1, a scheduler's warning before its time limit, also sets
+// `requeue`); `resume` continues a run from its latest checkpoint.
 // Data-parallel: rank 0 alone opens the store, prints progress and writes checkpoints (with
 // every rank's RNG state); validation and test metrics are reduced across ranks; at every
 // checkpoint the ranks compare a hash of every module's parameters (provenance ranks_in_sync;
@@ -42,6 +43,7 @@ struct TrainSummary {
   int64_t skipped_steps = 0;
   std::vector<EvalResult> tests;
   bool interrupted = false;
+  bool requeue = false;  // interrupted by SIGUSR1: the scheduler should run it again (exit 4)
   int world_size = 1;
   int rank = 0;
   bool ranks_in_sync = true;  // parameter hashes agreed at every check

@@ -21,11 +21,15 @@ void apply_threads(const Config& cfg) {
   int64_t threads = cfg.get_int("runtime.threads");
   if (threads < 0) throw ConfigError("config key 'runtime.threads' must be >= 0");
   const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
-  // 0: every core, shared among the workers a launcher started on this machine (LOCAL_WORLD_SIZE,
-  // as dmgn launch and torchrun set it); train/threads.h then follows the free cores.
-  const char* local = std::getenv("LOCAL_WORLD_SIZE");
-  const int64_t local_world = local ? std::max(1, std::atoi(local)) : 1;
-  if (threads == 0) threads = std::max<int64_t>(1, cores / local_world);
+  // 0: every core, shared among the workers a launcher started on this machine (LOCAL_WORLD_SIZE
+  // as dmgn launch and torchrun set it, or Slurm's tasks on this node); under Slurm at most the
+  // task's SLURM_CPUS_PER_TASK. train/threads.h then follows the free cores.
+  const DistEnv env = dist_env_from_environment();
+  if (threads == 0) {
+    threads = std::max<int64_t>(1, cores / std::max(1, env.local_world_size));
+    if (const char* c = std::getenv("SLURM_CPUS_PER_TASK"); env.launcher == "slurm" && c && std::atoi(c) > 0)
+      threads = std::min<int64_t>(threads, std::atoi(c));
+  }
   static bool warned = false;  // once per process (evaluation and training both apply it)
   if (threads > cores && !std::exchange(warned, true))
     log::warn(fmt::format("runtime.threads = {} is more than this machine's {} hardware threads: they will contend "
