@@ -1,4 +1,4 @@
-// dmgn runs, dmgn reports, dmgn evals
+// dmgn runs, dmgn reports, dmgn evals, dmgn gather
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -114,6 +114,48 @@ void add_store(CLI::App& app) {
                         im.psnr_input, im.ssim_input, im.output.c_str());
       }
       if (shown == 0) std::printf("no evaluations match\n");
+    });
+  }
+  {
+    auto* cmd = app.add_subcommand(
+        "gather", "Copy the completed runs of other store files (one per run or per machine; a folder: every "
+                  "runs.sqlite below it) into the store, once each by run identity");
+    static std::vector<std::string> sources;
+    add_output_options(cmd);
+    cmd->add_option("sources", sources, "Store files, or folders searched for runs.sqlite files")->required();
+    cmd->callback([] {
+      std::vector<std::filesystem::path> files;
+      for (const auto& s : sources) {
+        std::error_code ec;
+        if (std::filesystem::is_directory(s, ec)) {
+          std::vector<std::filesystem::path> found;
+          for (auto it = std::filesystem::recursive_directory_iterator(s, ec);
+               !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+            if (it->is_regular_file() && it->path().filename() == "runs.sqlite") found.push_back(it->path());
+          if (ec) throw IoError(fmt::format("cannot read the folder '{}': {}", s, ec.message()));
+          std::sort(found.begin(), found.end());
+          if (found.empty()) std::printf("%s: no runs.sqlite below it\n", s.c_str());
+          files.insert(files.end(), found.begin(), found.end());
+        } else if (std::filesystem::is_regular_file(s, ec)) {
+          files.emplace_back(s);
+        } else {
+          throw IoError(fmt::format("gather: '{}' is neither a store file nor a folder", s));
+        }
+      }
+      store::RunStore store(store_path());
+      int gathered = 0, already = 0, unfinished = 0;
+      for (const auto& f : files) {
+        if (std::filesystem::weakly_canonical(f) == std::filesystem::weakly_canonical(store.path())) continue;
+        const auto r = store.gather(f);
+        gathered += static_cast<int>(r.gathered.size());
+        already += r.already;
+        unfinished += r.unfinished;
+        for (const auto id : r.gathered)
+          std::printf("gathered run %lld from %s\n", static_cast<long long>(id), f.string().c_str());
+      }
+      std::printf("%s: %d run(s) gathered now, %d already here, %d not completed (left in their stores) from %zu "
+                  "store file(s)\n",
+                  store.path().string().c_str(), gathered, already, unfinished, files.size());
     });
   }
 }

@@ -106,6 +106,14 @@ struct ReportRecord {
   std::vector<ReportVerdict> verdicts;
 };
 
+// What RunStore::gather did with one source store file.
+struct GatherResult {
+  std::filesystem::path source;
+  std::vector<int64_t> gathered;  // ids in this store of the runs copied now
+  int already = 0;                // completed runs of the source already here, identical
+  int unfinished = 0;             // runs of the source not completed (left there, not copied)
+};
+
 struct RunFilter {  // empty field = any
   std::string experiment, variant, status, config_hash, sweep;
 };
@@ -168,6 +176,17 @@ class RunStore {
   int64_t log_report(const ReportRecord& r);
   // Ordered by id; empty `report` = any. With their verdicts.
   std::vector<ReportRecord> reports(const std::string& report = "") const;
+
+  // Copies the completed runs of the store file `source` (another machine's, one run's own
+  // store) into this one, each with its provenance, metrics, artifacts and evaluations (their
+  // per-image rows included), all of one run in one transaction and under a new id. A run's
+  // identity is its config hash and run folder (a folder name carries a random token, so two
+  // runs never share one). Idempotent: a run already here with identical content is counted,
+  // not copied again; one here with the same identity but other content is refused
+  // (StoreError naming both files, the run and the first field that differs). Running, failed
+  // and interrupted runs stay in the source (a requeue or --retry-failed may still complete
+  // them). The source is opened read-only and must have this build's schema version.
+  GatherResult gather(const std::filesystem::path& source);
 
   int schema_version() const;
   const std::filesystem::path& path() const { return file_; }
