@@ -8,6 +8,7 @@ packages=(
   python3 python3-numpy python3-matplotlib python3-skimage python3-torch
   libcpp-httplib-dev nlohmann-json3-dev                        # dmgn study serve
   chromium chromium-driver python3-selenium fonts-dejavu-core  # its browser test
+  slurmctld slurmd slurm-client munge                          # the one-node Slurm test
 )
 missing=()
 for p in "${packages[@]}"; do
