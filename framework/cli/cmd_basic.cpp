@@ -140,6 +140,9 @@ void add_info(CLI::App& app) {
     if (vest > 0)
       std::printf("            of which %s vestigial: created by the official code, never run%s\n",
                   thousands(vest).c_str(), cfg.has("model.vestigial") ? " (model.vestigial = false drops them)" : "");
+    if (const int64_t loss_only = model->loss_only_parameters(); loss_only > 0)
+      std::printf("            of which %s for the losses alone (never run by forward): %s in the network\n",
+                  thousands(loss_only).c_str(), thousands(pc.total - vest - loss_only).c_str());
     const auto sections = model->parameter_sections();
     if (!sections.empty()) {
       std::vector<std::string> parts;

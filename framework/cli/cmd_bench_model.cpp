@@ -39,7 +39,8 @@ void print(const Config& cfg, const train::ModelBench& r, const train::ModelBenc
               r.device.c_str(), compat::torch_version().c_str(), r.threads,
               r.channels_last ? "channels-last" : "contiguous", cfg.get_string("runtime.head_taps").c_str(),
               cfg.short_hash().c_str(), cfg.get_string("run.experiment").c_str(), cfg.get_string("run.variant").c_str());
-  std::printf("parameters : %s (vestigial ones excluded)\n", thousands(r.parameters).c_str());
+  std::printf("parameters : %s (the network that runs: vestigial and loss-only ones excluded)\n",
+              thousands(r.parameters).c_str());
   for (const auto& pb : r.runs) {
     std::printf("[%s]", pb.precision.c_str());
     if (pb.gemm_tflops > 0) std::printf(" GEMM ceiling %.2f TFLOP/s measured", pb.gemm_tflops);

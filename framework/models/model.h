@@ -37,6 +37,9 @@ class Model : public torch::nn::Module {
   torch::Tensor restore(const torch::Tensor& input) { return forward(input).at(spec_.primary); }
   // Parameters that exist only to mirror the official layout and never run.
   virtual int64_t vestigial_parameters() const { return 0; }
+  // Parameters the model holds for its losses alone, which forward() never runs (IBCLN's frozen
+  // VGG-19 of the perceptual loss): not part of the network a complexity table counts.
+  virtual int64_t loss_only_parameters() const { return 0; }
   // Named parameter counts of the model's sections as its paper reports them (MBN's Table 7:
   // input branches, stem, output branches), printed by `dmgn info`; empty = none.
   virtual std::vector<std::pair<std::string, int64_t>> parameter_sections() const { return {}; }

@@ -119,7 +119,8 @@ class PrecisionMeasure {
       model = models::build_model(pc_);
       model->to(device_);
       ex_.lay_out(*model);
-      r_.parameters = nn::count_parameters(*model).total - model->vestigial_parameters();
+      r_.parameters =
+          nn::count_parameters(*model).total - model->vestigial_parameters() - model->loss_only_parameters();
     });
     if (built) {
       model->eval();

@@ -94,6 +94,12 @@ std::vector<std::pair<std::string, int64_t>> Ibcln::parameter_sections() const {
   return {{"G_T", count(*g_t_)}, {"G_R", count(*g_r_)}, {"VGG-19 features (frozen, the perceptual loss's)", count(*vgg_)}};
 }
 
+int64_t Ibcln::loss_only_parameters() const {
+  int64_t n = 0;
+  for (const auto& p : vgg_->parameters()) n += p.numel();
+  return n;
+}
+
 int64_t Ibcln::import_reference(const std::map<std::string, torch::Tensor>& state, const std::string& source) {
   std::map<std::string, torch::Tensor> full;
   for (const auto& [raw, t] : state) full[raw.rfind("module.", 0) == 0 ? raw.substr(7) : raw] = t;

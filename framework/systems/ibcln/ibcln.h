@@ -28,6 +28,7 @@ class Ibcln : public Model {
   Outputs forward(const torch::Tensor& input) override;
   nn::Vgg19 shared_vgg() const override { return vgg_; }
   std::vector<std::pair<std::string, int64_t>> parameter_sections() const override;
+  int64_t loss_only_parameters() const override;  // the VGG-19: only the perceptual loss runs it
   int64_t import_reference(const std::map<std::string, torch::Tensor>& state, const std::string& source) override;
 
  private:
