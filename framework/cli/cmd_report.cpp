@@ -70,6 +70,21 @@ struct FigureArgs {
   int64_t count = 4;
 };
 
+// Fixed y ranges of the PSNR / SSIM panels (the default fits the data: a 0.04 dB spread would
+// fill the panel).
+struct FigureRanges {
+  std::vector<double> psnr, ssim;
+  void append_to(std::vector<std::string>& args) const {
+    for (const auto& [flag, r] : {std::pair{"--psnr-range", &psnr}, std::pair{"--ssim-range", &ssim}})
+      if (!r->empty()) args.insert(args.end(), {flag, fmt::format("{}", (*r)[0]), fmt::format("{}", (*r)[1])});
+  }
+};
+
+void add_figure_ranges(CLI::App* c, FigureRanges& r) {
+  c->add_option("--psnr-range", r.psnr, "Fixed PSNR axis: LO HI (dB)")->expected(2);
+  c->add_option("--ssim-range", r.ssim, "Fixed SSIM axis: LO HI")->expected(2);
+}
+
 void add_selection(CLI::App* c, FigureArgs& a, const std::string& default_experiment) {
   a.experiment = default_experiment;
   add_output_options(c);
@@ -233,9 +248,15 @@ void add_report(CLI::App& app) {
     static FigureArgs a;
     add_selection(c, a, "fig6");
     c->add_option("--dataset", a.dataset, "Test dataset to plot (default: the one with the most runs)");
+    static bool input_baseline = false;
+    static FigureRanges ranges;
+    c->add_flag("--input-baseline", input_baseline, "Also draw the input (identity) scores");
+    add_figure_ranges(c, ranges);
     c->callback([] {
       auto args = selection_args(a);
       if (!a.dataset.empty()) args.insert(args.end(), {"--dataset", a.dataset});
+      if (input_baseline) args.push_back("--input-baseline");
+      ranges.append_to(args);
       run_figure_script("fig6.py", args);
     });
   }
@@ -248,6 +269,8 @@ void add_report(CLI::App& app) {
       std::string key, xlabel, xscale = "linear", paper_csv, paper_prefix, stem = "sensitivity", title;
       std::optional<double> mark;
       bool input_baseline = false;
+      std::string by;
+      FigureRanges ranges;
     };
     auto s = std::make_shared<Sens>();
     add_selection(c, s->a, "");
@@ -262,6 +285,8 @@ void add_report(CLI::App& app) {
     c->add_flag("--input-baseline", s->input_baseline, "Also draw the input (identity) scores");
     c->add_option("--stem", s->stem, "File stem");
     c->add_option("--title", s->title, "Figure title");
+    c->add_option("--by", s->by, "A second config key of a 2-D sweep: one curve per value of it");
+    add_figure_ranges(c, s->ranges);
     c->callback([s] {
       auto args = selection_args(s->a);
       args.insert(args.end(), {"--key", s->key, "--xscale", s->xscale, "--stem", s->stem});
@@ -272,6 +297,8 @@ void add_report(CLI::App& app) {
       if (s->mark) args.insert(args.end(), {"--mark", fmt::format("{}", *s->mark)});
       if (s->input_baseline) args.push_back("--input-baseline");
       if (!s->title.empty()) args.insert(args.end(), {"--title", s->title});
+      if (!s->by.empty()) args.insert(args.end(), {"--by", s->by});
+      s->ranges.append_to(args);
       run_figure_script("sensitivity.py", args);
     });
   }

@@ -464,6 +464,76 @@ def points_at_last_test_step(store, rows, dataset, names, key_of, describe):
     return list(points.values())
 
 
+def add_figure_options(p):
+    """--psnr-range / --ssim-range: fixed y ranges (a spread of 0.04 dB then looks like one)."""
+    p.add_argument("--psnr-range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                   help="fixed PSNR axis range in dB (default: fitted to the data)")
+    p.add_argument("--ssim-range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                   help="fixed SSIM axis range (default: fitted to the data)")
+
+
+def check_ranges(p, args):
+    for name in ("psnr_range", "ssim_range"):
+        r = getattr(args, name)
+        if r is not None and not (math.isfinite(r[0]) and math.isfinite(r[1]) and r[0] < r[1]):
+            p.error(f"--{name.replace('_', '-')} {r[0]:g} {r[1]:g}: needs finite LO < HI")
+
+
+def apply_range(ax, metric, args):
+    r = getattr(args, metric + "_range", None)
+    if r is not None:
+        ax.set_ylim(r[0], r[1])
+
+
+def spread_words(values):
+    """'values 0, 1' / 'value 0' for a caption."""
+    values = sorted(set(values), key=str)
+    return ("value " if len(values) == 1 else "values ") + ", ".join(str(v) for v in values)
+
+
+def caption(store, points, dataset):
+    """What the figure's numbers are, from the runs behind them: training steps, data, VGG
+    weights and the test convention, each as its set of values over the runs ("steps 160",
+    "data builtin-synthetic", "VGG-19 random weights", "convention real20")."""
+    steps, data, vgg, presets = set(), set(), set(), set()
+    for p in points:
+        prov = store.provenance(p["run"]["id"])
+        steps.add(prov.get("steps", str(p.get("step", "?"))))
+        data.add(prov.get("dataset", "?"))
+        vgg.add(prov.get("vgg_weights", "?"))
+        try:
+            for (pr,) in store.conn.execute(
+                    "SELECT DISTINCT preset FROM metrics WHERE run_id = ? AND split = 'test' AND dataset = ? "
+                    "AND name = 'psnr'", (p["run"]["id"], dataset)):
+                presets.add(pr or "?")
+        except sqlite3.OperationalError:  # a store from before metric presets
+            presets.add("?")
+    join = lambda xs: "/".join(sorted(xs, key=str))  # noqa: E731
+    vgg_text = {"random": "VGG-19 random weights (not the paper's)", "file": "VGG-19 ImageNet weights"}
+    parts, unknown = [f"{'steps' if len(steps) == 1 else 'steps (differ!)'} {join(steps)}"], []
+    for name, values, text in (("data", data, lambda v: f"data {v}"),
+                               ("VGG weights", vgg, lambda v: vgg_text.get(v, f"VGG-19 weights {v}")),
+                               ("test convention", presets, lambda v: f"test convention {v}")):
+        known = {v for v in values if v != "?"}
+        if known:
+            parts.append(join(text(v) for v in known) + (" (some runs: not recorded)" if "?" in values else ""))
+        else:
+            unknown.append(name)
+    if unknown:
+        parts.append("not recorded: " + ", ".join(unknown))
+    return "; ".join(parts)
+
+
+def n_words(ns):
+    """'n=3 seeds per point' / 'n=1 (one seed: no error bars)' / 'n=1-3 seeds per point'."""
+    ns = sorted(set(n for n in ns if n))
+    if not ns:
+        return "n=0"
+    if ns == [1]:
+        return "n=1 per point (one seed: no error bars)"
+    return (f"n={ns[0]}" if len(ns) == 1 else f"n={ns[0]}–{ns[-1]}") + " seeds per point, mean ± std"
+
+
 def seed_statistics(points, names):
     """For points of one configuration: NAME_n, NAME_mean and NAME_std (sample, ddof=1; NaN for
     fewer than 2) of every name over the finite values."""

@@ -12,8 +12,13 @@ and --paper-prefix P: the rows whose method is P followed by a number, e.g. "lam
 right-hand twin y axis: the paper's data differ from ours, so only the shape of the curves is
 comparable, not the level.
 
+A sweep over two keys is drawn as one curve per value of the other (--by KEY), or refused: runs
+with the same x and seed whose configs differ elsewhere name the differing keys in the error,
+never a silent slice of the grid. The caption gives the steps, data, VGG weights and test
+convention of the runs, n per point, and whether the paper's numbers are drawn.
+
 Writes OUT/STEM.png, OUT/STEM.pdf (two panels: PSNR and SSIM vs x) and OUT/STEM.csv (one row
-per x value of ours or the paper's).
+per x value, and --by value, of ours or the paper's).
 """
 import csv
 import math
@@ -54,7 +59,13 @@ def parse_args():
                    help="also draw the input (identity) PSNR/SSIM as a dotted line")
     p.add_argument("--stem", default="sensitivity", help="file stem (default sensitivity)")
     p.add_argument("--title", default=None, help="figure title (first line)")
+    p.add_argument("--by", default=None, metavar="KEY",
+                   help="a second dotted config key: one curve per value of it (a 2-D sweep)")
+    common.add_figure_options(p)
     args = p.parse_args()
+    common.check_ranges(p, args)
+    if args.by is not None and args.paper_csv is not None:
+        p.error("--by and --paper-csv: the paper's numbers are one curve; draw them without --by")
     if args.paper_csv is not None and args.paper_prefix is None:
         p.error("--paper-csv needs --paper-prefix (e.g. --paper-prefix lambda=)")
     if args.paper_prefix is not None and args.paper_csv is None:
@@ -69,6 +80,40 @@ def parse_args():
 # ---------------------------------------------------------------- our runs
 
 
+def flat(cfg, prefix=""):
+    """{dotted key: value} of a config, its run identity and runtime tables left out."""
+    out = {}
+    for k, v in cfg.items():
+        key = prefix + k
+        if not prefix and k in ("run", "runtime"):
+            continue
+        if isinstance(v, dict):
+            out.update(flat(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def refuse_hidden_axes(rows, args):
+    """Runs with the same x (and --by value) and seed whose configs differ in other keys: a
+    second swept key the figure would silently slice. FigureError naming the keys."""
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["x"], r["by"], str(r["seed"])), []).append(r)
+    for (x, by, seed), rs in groups.items():
+        base = flat(rs[0]["cfg"])
+        for r in rs[1:]:
+            other = flat(r["cfg"])
+            keys = sorted(k for k in set(base) | set(other) if base.get(k) != other.get(k))
+            if keys:
+                shown = ", ".join(keys[:4]) + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")
+                raise FigureError(
+                    f"runs {rs[0]['run']['id']} and {r['run']['id']} both have {args.key}={x:g}"
+                    f"{'' if args.by is None else f' {args.by}={by:g}'} and seed {seed} but differ in "
+                    f"{shown}: the runs vary more than {args.key}; give --by {keys[0]} (one curve per "
+                    "value) or select one slice with --sweep / --run")
+
+
 def collect(store, args):
     runs = store.select(args, what="runs for the sensitivity curve")
     rows = []
@@ -77,25 +122,30 @@ def collect(store, args):
         x = common.config_float(cfg, args.key, run["id"])
         if not math.isfinite(x):
             raise FigureError(f"run {run['id']}: config key {args.key} is not finite ({x!r})")
+        by = common.config_float(cfg, args.by, run["id"]) if args.by else math.nan
         run_cfg = cfg.get("run")
         seed = run_cfg.get("seed", run.get("seed")) if isinstance(run_cfg, dict) else run.get("seed")
-        rows.append({"run": run, "x": x, "seed": seed,
+        rows.append({"run": run, "x": x, "by": by, "seed": seed, "cfg": cfg,
                      "test": store.metrics(run["id"], split="test", names=list(METRICS))})
+    refuse_hidden_axes(rows, args)
     dataset = common.choose_test_dataset(store, rows, args.dataset)
-    # per run: metrics at the highest test step of that dataset
-    points = common.points_at_last_test_step(store, rows, dataset, METRICS, lambda r: (r["x"], str(r["seed"])),
-                                             lambda k: f"{args.key}={k[0]:g} seed={k[1]}")
+    # per run: metrics at the highest test step of that dataset (a rerun of the same config
+    # replaces the earlier run, with a note)
+    points = common.points_at_last_test_step(
+        store, rows, dataset, METRICS, lambda r: (r["x"], r["by"], str(r["seed"])),
+        lambda k: f"{args.key}={k[0]:g}" + ("" if args.by is None else f" {args.by}={k[1]:g}") + f" seed={k[2]}")
     return dataset, points
 
 
 def aggregate(points):
     groups = {}
     for p in points:
-        groups.setdefault(p["x"], []).append(p)
+        groups.setdefault((p["by"], p["x"]), []).append(p)
     grid = []
-    for x, ps in sorted(groups.items()):
+    for (by, x), ps in sorted(groups.items(), key=lambda kv: (math.isnan(kv[0][0]), kv[0][0] if not
+                                                                 math.isnan(kv[0][0]) else 0.0, kv[0][1])):
         ps.sort(key=lambda p: (str(p["seed"]), p["run"]["id"]))
-        g = {"x": x, "seeds": [p["seed"] for p in ps], "run_ids": [p["run"]["id"] for p in ps],
+        g = {"x": x, "by": by, "seeds": [p["seed"] for p in ps], "run_ids": [p["run"]["id"] for p in ps],
              "steps": sorted({p["step"] for p in ps}), "n": len(ps)}
         g.update(common.seed_statistics(ps, METRICS))
         grid.append(g)
@@ -185,31 +235,33 @@ def read_paper(path, prefix):
 
 def merge(grid, paper):
     """One row per x of ours or the paper's: ours (or None) plus paper_psnr / paper_ssim."""
-    rows = [{"x": g["x"], "ours": g, "paper_psnr": math.nan, "paper_ssim": math.nan} for g in grid]
+    rows = [{"x": g["x"], "by": g["by"], "ours": g, "paper_psnr": math.nan, "paper_ssim": math.nan}
+            for g in grid]
     for x, psnr, ssim in (paper["points"] if paper else []):
         for r in rows:
             if math.isclose(r["x"], x, rel_tol=1e-9, abs_tol=1e-12):
                 break
         else:
-            r = {"x": x, "ours": None}
+            r = {"x": x, "by": math.nan, "ours": None}
             rows.append(r)
         r["paper_psnr"], r["paper_ssim"] = psnr, ssim
-    rows.sort(key=lambda r: r["x"])
+    rows.sort(key=lambda r: (0.0 if math.isnan(r["by"]) else r["by"], r["x"]))
     return rows
 
 
 # ---------------------------------------------------------------- output
 
 
-def write_csv(rows, key, out_dir, stem):
+def write_csv(rows, key, by_key, out_dir, stem):
     cols = ["key", "value", "n", "seeds", "run_ids", "steps", "psnr_mean", "psnr_std",
             "ssim_mean", "ssim_std", "psnr_input_mean", "ssim_input_mean", "paper_psnr",
-            "paper_ssim"]
+            "paper_ssim", "by_key", "by_value"]
     num = common.csv_number
     out = []
     for r in rows:
         ours = [0, "", "", ""] + [""] * 6 if r["ours"] is None else common.seed_columns(r["ours"])
-        out.append([key, f"{r['x']:g}"] + ours + [num(r["paper_psnr"]), num(r["paper_ssim"])])
+        out.append([key, f"{r['x']:g}"] + ours + [num(r["paper_psnr"]), num(r["paper_ssim"])] +
+                   ([by_key, f"{r['by']:g}"] if by_key else ["", ""]))
     common.write_csv(out_dir, stem, cols, out)
 
 
@@ -241,26 +293,36 @@ def set_xaxis(ax, values, scale, label):
 
 def panel(ax, grid, paper, metric, args, xlabel, dataset, baseline):
     handles = []
-    x = np.array([g["x"] for g in grid])
-    y = np.array([g[metric + "_mean"] for g in grid])
-    e = np.array([g[metric + "_std"] for g in grid])
-    e = np.where(np.isfinite(e), e, 0.0)
-    ok = np.isfinite(y)
     unit = "PSNR (dB)" if metric == "psnr" else "SSIM"
-    ns = [g[metric + "_n"] for g in grid if g[metric + "_n"]]
-    h = ax.errorbar(x[ok], y[ok], yerr=e[ok], marker="o", ms=5, capsize=3, lw=1.6,
-                    color=OURS_COLOUR, ls="-", label=f"ours ({dataset}, {n_label(ns)})")
-    handles.append(h)
+    bys = sorted({g["by"] for g in grid}, key=lambda v: 0.0 if math.isnan(v) else v)
+    cmap = plt.get_cmap("viridis")
+    xs = []
+    for i, by in enumerate(bys):
+        gs = [g for g in grid if g["by"] == by or (math.isnan(by) and math.isnan(g["by"]))]
+        x = np.array([g["x"] for g in gs])
+        y = np.array([g[metric + "_mean"] for g in gs])
+        e = np.array([g[metric + "_std"] for g in gs])
+        e = np.where(np.isfinite(e), e, 0.0)
+        ok = np.isfinite(y)
+        ns = [g[metric + "_n"] for g in gs if g[metric + "_n"]]
+        colour = OURS_COLOUR if len(bys) == 1 else cmap(0.85 * i / (len(bys) - 1))
+        label = f"ours ({dataset}, {n_label(ns)})" if math.isnan(by) else f"{args.by}={by:g} ({n_label(ns)})"
+        handles.append(ax.errorbar(x[ok], y[ok], yerr=e[ok], marker="o", ms=5, capsize=3, lw=1.6,
+                                   color=colour, ls="-", label=label))
+        xs += list(x[ok])
     if baseline is not None and math.isfinite(baseline):
         digits = 2 if metric == "psnr" else 4
-        handles.append(ax.axhline(baseline, color=OURS_COLOUR, ls=":", lw=1.2,
+        handles.append(ax.axhline(baseline, color="0.3", ls=":", lw=1.2,
                                   label=f"ours: input (identity) = {baseline:.{digits}f}"))
+        lo, hi = ax.get_ylim()  # the input inside the axis even where every run is above it
+        margin = 0.05 * (max(hi, baseline) - min(lo, baseline))
+        ax.set_ylim(min(lo, baseline - margin), max(hi, baseline + margin))
     if paper is not None:   # two y axes: colour each like its line
         ax.set_ylabel(f"ours: test {unit}", color=OURS_COLOUR)
         ax.tick_params(axis="y", colors=OURS_COLOUR)
     else:
         ax.set_ylabel(f"test {unit}")
-    xs = list(x[ok])
+    common.apply_range(ax, metric, args)
     if paper is not None:
         pts = [(px, (pp if metric == "psnr" else ps)) for px, pp, ps in paper["points"]]
         pts = [(px, py) for px, py in pts if math.isfinite(py)]
@@ -309,7 +371,7 @@ def main():
         note(f"no test psnr_input/ssim_input for dataset {dataset!r}: input baseline not drawn")
 
     seeds = sorted({str(p["seed"]) for p in points})
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), constrained_layout=True)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.9), constrained_layout=True)
     for ax, metric in zip(axes, ("psnr", "ssim")):
         handles = panel(ax, grid, paper, metric, args, xlabel, dataset,
                         baselines[metric] if args.input_baseline else None)
@@ -319,12 +381,15 @@ def main():
     title = args.title or f"Sensitivity to {xlabel}; test set: {dataset}"
     fig.suptitle(f"{title}\n"
                  f"{len(points)} run{'s' * (len(points) != 1)}, "
-                 f"{len(grid)} value{'s' * (len(grid) != 1)} "
+                 f"{len({g['x'] for g in grid})} value{'s' * (len({g['x'] for g in grid}) != 1)} "
                  f"of {args.key}, seed{'s' * (len(seeds) != 1)} {', '.join(seeds)}; "
-                 "mean ± std over seeds" +
-                 ("; paper on the right axis (different data)" if paper else ""), fontsize=10)
+                 f"{common.n_words([g['psnr_n'] for g in grid])}" +
+                 ("" if args.by is None else f"; one curve per {args.by}") + "\n" +
+                 f"{common.caption(store, points, dataset)}\n" +
+                 ("paper on the right axis (its own data: compare shapes, not levels)" if paper else
+                  "no paper numbers drawn (--paper-csv)"), fontsize=9)
     common.save_figure(fig, args.out, args.stem)
-    write_csv(rows, args.key, args.out, args.stem)
+    write_csv(rows, args.key, args.by, args.out, args.stem)
 
 
 if __name__ == "__main__":

@@ -456,6 +456,28 @@ def main():
         check_sensitivity_csv([p for p in paths if p.endswith(".csv")][0], with_paper=False)
         n_files += len(paths)
 
+        # sensitivity on Fig. 6's 2-D grid: refused without --by (never a silent slice), one curve
+        # per alpha_adv with it; a fixed PSNR range
+        run_bad("sensitivity.py", "--store", store, "--out", out, "--experiment", "fig6",
+                "--key", "loss.terms.p_r.weight", contains=["loss.terms.adv_r.weight", "--by"])
+        paths = run_ok("sensitivity.py", "--store", store, "--experiment", "fig6",
+                       "--key", "loss.terms.p_r.weight", "--by", "loss.terms.adv_r.weight",
+                       "--xscale", "linear", "--psnr-range", 10, 40, "--input-baseline",
+                       "--out", os.path.join(out, "sens2d"))
+        check_files(paths, ["sensitivity"])
+        with open([p for p in paths if p.endswith(".csv")][0], newline="") as f:
+            rows = list(csv.DictReader(f))
+        expect(len(rows) == len(ALPHA_P) * len(ALPHA_ADV), f"2-D sensitivity.csv has {len(rows)} rows")
+        expect({r["by_key"] for r in rows} == {"loss.terms.adv_r.weight"}, "2-D sensitivity.csv by_key")
+        expect(sorted({float(r["by_value"]) for r in rows}) == sorted(ALPHA_ADV), "2-D sensitivity.csv by_value")
+        expect(all(r["n"] == str(len(SEEDS)) for r in rows), "2-D sensitivity.csv n")
+        n_files += len(paths)
+        paths = run_ok("fig6.py", "--store", store, "--out", os.path.join(out, "fig6r"),
+                       "--psnr-range", 10, 40, "--ssim-range", 0, 1, "--input-baseline")
+        check_files(paths, ["fig6"])
+        n_files += len(paths)
+        run_bad("fig6.py", "--store", store, "--out", out, "--psnr-range", 30, 20, contains="--psnr-range")
+
         # curves
         paths = run_ok("curves.py", "--store", store, "--out", os.path.join(out, "curves"),
                        "--experiment", "table1")
