@@ -6,10 +6,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
-#include <chrono>
 #include <cstring>
-#include <ctime>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -74,13 +73,13 @@ std::string sh_quote(const std::string& s) {
   return out + "'";
 }
 
+// "20261207-160727": store::now_utc() ("2026-12-07T16:07:27Z") as a file-name stamp.
 std::string utc_stamp() {
-  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
-  return buf;
+  std::string out;
+  for (char c : store::now_utc())
+    if (c == 'T') out += '-';
+    else if (std::isdigit(static_cast<unsigned char>(c))) out += c;
+  return out;
 }
 
 fs::path slurm_dir(const fs::path& log_dir) { return log_dir / "slurm"; }
