@@ -17,7 +17,8 @@ running, then:
   4. `srun -n 2 dmgn train ...`: two Gloo ranks from Slurm's variables, one run in the store;
   5. `sweep status` gathers the runs' own stores into the main store, idempotently (again:
      nothing new), and `dmgn report table1` reads the gathered runs.
-Every daemon it started is stopped by its pid, also when a check fails. Exit 77 (skipped) when
+Every daemon it started is stopped by its pid, also when a check fails, after its jobs are
+cancelled; a job left behind (its slurmctld gone) is killed with every process below it. Exit 77 (skipped) when
 not root or the packages are missing (scripts/setup.sh installs them).
 """
 import os
@@ -132,6 +133,15 @@ PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
         raise AssertionError(f"{name} wrote no pid file {pidfile}")
 
     def stop(self):
+        # Jobs first (a check that failed mid-run leaves some): cancelled while the daemons live.
+        if "slurmctld" in self.pids:
+            subprocess.run(["scancel", "--partition", "debug"], env=self.env, capture_output=True, timeout=30)
+            deadline = time.time() + 15
+            while time.time() < deadline:
+                r = subprocess.run(["squeue", "-h"], env=self.env, capture_output=True, text=True, timeout=30)
+                if r.returncode != 0 or not r.stdout.strip():
+                    break
+                time.sleep(0.3)
         for name in ("slurmd", "slurmctld", "munged"):
             pid = self.pids.pop(name, None)
             if pid is None:
@@ -144,8 +154,38 @@ PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        # slurmd's job steps (slurmstepd) of this cluster, if a check failed mid-run.
-        subprocess.run(["pkill", "-f", f"slurmstepd.*{self.dir}"], capture_output=True)
+        # What is left of this cluster's jobs (its slurmctld died first): the slurmstepd processes
+        # whose environment names this cluster's slurm.conf, whatever runs from its folder, and
+        # every process below them.
+        mine = f"SLURM_CONF={self.conf}".encode()
+        parent, roots = {}, []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit() or int(pid) == os.getpid():
+                continue
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    parent[int(pid)] = int(f.read().rsplit(")", 1)[1].split()[1])
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+                env = b""
+                if cmd.startswith("slurmstepd"):
+                    with open(f"/proc/{pid}/environ", "rb") as f:
+                        env = f.read()
+            except (OSError, ValueError, IndexError):
+                continue
+            if self.dir in cmd or mine in env.split(b"\0"):
+                roots.append(int(pid))
+        doomed = set(roots)
+        while True:
+            more = {p for p, pp in parent.items() if pp in doomed and p not in doomed and p != os.getpid()}
+            if not more:
+                break
+            doomed |= more
+        for pid in doomed:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def run(self, *args, check=True, timeout=120):
         r = subprocess.run(list(args), env=self.env, capture_output=True, text=True, timeout=timeout)
