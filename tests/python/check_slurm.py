@@ -18,8 +18,8 @@ running, then:
   5. `sweep status` gathers the runs' own stores into the main store, idempotently (again:
      nothing new), and `dmgn report table1` reads the gathered runs.
 Every daemon it started is stopped by its pid, also when a check fails, after its jobs are
-cancelled; a job left behind (its slurmctld gone) is killed with every process below it. Exit 77 (skipped) when
-not root or the packages are missing (scripts/setup.sh installs them).
+cancelled; a job left behind (its slurmctld gone) is killed with every process below it. Exit 77
+(skipped) when not root or the packages are missing (scripts/setup.sh installs them).
 """
 import os
 import re
