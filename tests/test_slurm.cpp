@@ -96,6 +96,11 @@ TEST(SlurmEnvironment, SrunTasksAreRanksTorchrunWinsBatchStepIsOneWorker) {
                       {"SLURM_STEP_NODELIST", "n1"}});
             }).find("SLURM_STEP_TASKS_PER_NODE"),
             std::string::npos);
+  EXPECT_NE(slurm_error([] {
+              env_of({{"SLURM_STEP_NUM_TASKS", "2"}, {"SLURM_STEP_TASKS_PER_NODE", "2(x1)junk"},
+                      {"SLURM_JOB_ID", "1"}, {"SLURM_STEP_NODELIST", "n1"}});
+            }).find("SLURM_STEP_TASKS_PER_NODE"),
+            std::string::npos);
 }
 
 TEST(SlurmScontrol, RecordsWithArrayRangesExpandPerTask) {

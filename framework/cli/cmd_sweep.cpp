@@ -66,7 +66,7 @@ void add_sweep(CLI::App& app) {
     // A sweep submitted to Slurm has its submission record: gather, and ask Slurm.
     const auto dir = sweep::sweep_log_dir(spec, runs, status_log_dir);
     if (std::filesystem::exists(dir / "slurm" / "jobs.tsv")) {
-      std::printf("%s", sweep::format_slurm_status(spec, sweep::slurm_status(spec, runs, dir)).c_str());
+      std::printf("%s", sweep::format_slurm_status(spec, sweep::slurm_status(runs, dir)).c_str());
       return;
     }
     std::printf("%s", sweep::format_status(spec, sweep::sweep_status(runs)).c_str());

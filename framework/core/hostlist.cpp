@@ -87,9 +87,8 @@ std::vector<std::string> expand_item(const std::string& list, const std::string&
 
 std::vector<std::string> expand_hostlist(const std::string& list) {
   std::vector<std::string> out;
-  const std::string trimmed = list;
-  if (trimmed.empty()) hostlist_error(list, "empty");
-  for (const auto& item : hostlist_items(trimmed))
+  if (list.empty()) hostlist_error(list, "empty");
+  for (const auto& item : hostlist_items(list))
     for (auto& h : expand_item(list, item, 1u << 20)) out.push_back(std::move(h));
   return out;
 }

@@ -235,9 +235,7 @@ fs::path sweep_log_dir(const SweepSpec& spec, const std::vector<SweepRun>& runs,
   return fs::absolute(dir / "sweeps" / spec.name).lexically_normal();
 }
 
-std::vector<SlurmRunStatus> slurm_status(const SweepSpec& spec, const std::vector<SweepRun>& runs,
-                                         const fs::path& log_dir) {
-  (void)spec;
+std::vector<SlurmRunStatus> slurm_status(const std::vector<SweepRun>& runs, const fs::path& log_dir) {
   // Completed runs' own stores into their main store first (idempotent).
   std::map<std::string, std::unique_ptr<store::RunStore>> mains;
   for (const auto& run : runs) {
@@ -377,9 +375,9 @@ SlurmSubmission submit_slurm(const SweepSpec& spec, const SlurmOptions& o) {
     throw ConfigError("--nodes > 1 needs ranks on every node: give --gpus-per-node or a sweep nproc > 1");
   const auto runs = expand(spec, o.extra_sets);
   const fs::path log_dir = sweep_log_dir(spec, runs, o.log_dir);
-  const auto status = slurm_status(spec, runs, log_dir);
+  const auto status = slurm_status(runs, log_dir);
   SlurmSubmission sub;
-  std::vector<SweepRun> todo;
+  std::vector<SweepRun> to_submit;
   for (const auto& s : status) {
     if (s.status.state == State::done) {
       ++sub.done;
@@ -388,11 +386,11 @@ SlurmSubmission submit_slurm(const SweepSpec& spec, const SlurmOptions& o) {
     } else if (s.status.state == State::failed && !o.retry_failed) {
       ++sub.failed_kept;
     } else {
-      todo.push_back(s.status.run);
+      to_submit.push_back(s.status.run);
       sub.indices.push_back(s.status.run.index);
     }
   }
-  if (todo.empty()) return sub;
+  if (to_submit.empty()) return sub;
   std::error_code ec;
   fs::create_directories(slurm_dir(log_dir), ec);
   if (ec) throw IoError(fmt::format("cannot create '{}': {}", slurm_dir(log_dir).string(), ec.message()));
@@ -401,7 +399,7 @@ SlurmSubmission submit_slurm(const SweepSpec& spec, const SlurmOptions& o) {
     sub.script = slurm_dir(log_dir) / fmt::format("submit-{}-{}.sbatch", utc_stamp(), n);
   {
     std::ofstream out(sub.script);
-    out << slurm_script(spec, todo, o, log_dir, train::self_executable());
+    out << slurm_script(spec, to_submit, o, log_dir, train::self_executable());
     if (!out) throw IoError(fmt::format("cannot write '{}'", sub.script.string()));
   }
   fs::permissions(sub.script, fs::perms::owner_exec, fs::perm_options::add, ec);
@@ -417,7 +415,7 @@ SlurmSubmission submit_slurm(const SweepSpec& spec, const SlurmOptions& o) {
   const bool fresh = !fs::exists(jobs_file(log_dir));
   std::ofstream rec(jobs_file(log_dir), std::ios::app);
   if (fresh) rec << "# array job id, run index (array task id), config hash: written by dmgn sweep --executor slurm\n";
-  for (const auto& r : todo) rec << sub.job_id << '\t' << r.index << '\t' << r.hash << '\n';
+  for (const auto& r : to_submit) rec << sub.job_id << '\t' << r.index << '\t' << r.hash << '\n';
   if (!rec) throw IoError(fmt::format("cannot append to '{}'", jobs_file(log_dir).string()));
   return sub;
 }

@@ -70,8 +70,7 @@ struct SlurmRunStatus {
 
 // Gathers the completed runs' own stores into their main store, then each run's state from
 // the stores and from Slurm (scontrol; a cluster that cannot be asked leaves `slurm` empty).
-std::vector<SlurmRunStatus> slurm_status(const SweepSpec& spec, const std::vector<SweepRun>& runs,
-                                         const std::filesystem::path& log_dir);
+std::vector<SlurmRunStatus> slurm_status(const std::vector<SweepRun>& runs, const std::filesystem::path& log_dir);
 std::string format_slurm_status(const SweepSpec& spec, const std::vector<SlurmRunStatus>& status);
 
 struct SlurmSubmission {

@@ -128,7 +128,7 @@ int tasks_on_node(const std::string& spec, int node) {
     const std::string item = spec.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     int tasks = 0, repeat = 1;
     char tail[8] = {0};
-    if (std::sscanf(item.c_str(), "%d(x%d)%7s", &tasks, &repeat, tail) < 1 || tasks < 1 || repeat < 1 ||
+    if (std::sscanf(item.c_str(), "%d(x%d)%7s", &tasks, &repeat, tail) < 1 || tasks < 1 || repeat < 1 || tail[0] ||
         (item.find('(') != std::string::npos && item.back() != ')'))
       throw ConfigError(fmt::format("environment variable SLURM_STEP_TASKS_PER_NODE='{}' is not Slurm's "
                                     "'N(xM),K' form",
