@@ -6,8 +6,9 @@ packages=(
   libtorch-dev libgloo-dev libopencv-dev libtomlplusplus-dev libfmt-dev libsqlite3-dev
   libgtest-dev libcli11-dev libopenblas0-pthread libhdf5-dev
   python3 python3-numpy python3-matplotlib python3-skimage python3-torch
-  libcpp-httplib-dev nlohmann-json3-dev                        # dmgn study serve
-  chromium chromium-driver python3-selenium fonts-dejavu-core  # its browser test
+  libcpp-httplib-dev nlohmann-json3-dev                        # dmgn study serve, dmgn board
+  libjs-d3                                                     # dmgn board's charts
+  chromium chromium-driver python3-selenium fonts-dejavu-core  # their browser tests
   slurmctld slurmd slurm-client munge                          # the one-node Slurm test
 )
 missing=()

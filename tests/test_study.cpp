@@ -28,7 +28,7 @@
 #include <httplib.h>
 
 #include "study/api.h"
-#include "study/server.h"
+#include "web/server.h"
 #endif
 
 namespace fs = std::filesystem;
@@ -473,7 +473,7 @@ TEST(StudyServer, AnswersOverHttpOnLoopback) {
   const std::string token = api_study(dir, file);
   StudyStore store(file);
   dmgn::study::Api api(store, "api");
-  dmgn::study::Server server(api);
+  dmgn::web::Server server([&api](const dmgn::web::Request& r) { return api.handle(r); });
   const int port = server.bind("127.0.0.1", 0);
   ASSERT_GT(port, 0);
   std::thread serving([&] { server.serve(false); });

@@ -362,7 +362,14 @@ void add_visualize(CLI::App& app) {
     if (fs::exists(sf))
       if (const auto r = store::RunStore(sf, store::RunStore::Access::read_only).run_of_checkpoint(ckpt)) run_id = r->id;
     dump_checkpoint(ckpt, dataset, count, out, run_id, overlay, sets);
-    std::printf("wrote %s\n", (fs::path(out) / "manifest.json").string().c_str());
+    const fs::path manifest = fs::absolute(fs::path(out) / "manifest.json");
+    std::printf("wrote %s\n", manifest.string().c_str());
+    if (run_id == 0) return;
+    try {  // the run's page on `dmgn board` shows its dumps
+      store::RunStore(sf).add_artifact(run_id, "visualize", manifest.lexically_normal().string());
+    } catch (const std::exception& e) {
+      log::warn(fmt::format("the dump is not recorded with run {} (dmgn board will not show it): {}", run_id, e.what()));
+    }
   });
 }
 

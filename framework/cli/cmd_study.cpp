@@ -17,7 +17,7 @@
 #include "study/create.h"
 #ifdef DMGN_WITH_STUDY_SERVER
 #include "study/api.h"
-#include "study/server.h"
+#include "web/server.h"
 #endif
 
 namespace dmgn::cli {
@@ -83,7 +83,7 @@ void add_serve(CLI::App* study) {
     auto studies = open_studies(store_path(), true);
     study::Api api(studies, a->name);
     api.on_event = [](const std::string& line) { say(line); };
-    study::Server server(api);
+    web::Server server([&api](const web::Request& r) { return api.handle(r); });
     const int port = server.bind(a->host, a->port);
     const auto& s = api.study();
     const std::string host = a->host == "0.0.0.0" || a->host == "::" ? "<this machine's address>" : a->host;

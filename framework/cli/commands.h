@@ -59,6 +59,7 @@ void add_data(CLI::App& app);      // data check | list
 void add_score(CLI::App& app);     // score (PSNR/SSIM of image files or folders)
 void add_sweep(CLI::App& app);     // sweep FILE, sweep status FILE
 void add_study(CLI::App& app);     // study create|serve|list|status (cmd_study.cpp)
+void add_board(CLI::App& app);     // board: the read-only web page over the store (cmd_board.cpp)
 // report <id> --study NAME for a table built from a human study (Table IV; cmd_study.cpp)
 void add_study_table(CLI::App* report, const std::string& id, const std::string& help);
 void add_bench_model(CLI::App& bench);  // bench model (a subcommand of bench)

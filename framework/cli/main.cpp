@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
   dmgn::cli::add_score(app);
   dmgn::cli::add_sweep(app);
   dmgn::cli::add_study(app);
+  dmgn::cli::add_board(app);
   dmgn::cli::add_datasets_options(app);
   try {
     dmgn::Config::set_dataset_files(dmgn::cli::default_dataset_files());

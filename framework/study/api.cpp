@@ -38,14 +38,6 @@ Response json_response(const json& j, int status = 200) {
   return r;
 }
 
-// Equal-time comparison (the token is a secret).
-bool same_secret(const std::string& a, const std::string& b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
-
 json parse_body(const Request& r) {
   json j;
   try {
@@ -126,7 +118,7 @@ Response Api::handle(const Request& r) {
     const bool api = r.path.rfind("/api/", 0) == 0, img = r.path.rfind("/img/", 0) == 0;
     if (!api && !img) throw HttpError{404, "no such page"};
     const auto t = r.query.find("t");
-    if (t == r.query.end() || !same_secret(t->second, study_.token))
+    if (t == r.query.end() || !web::same_secret(t->second, study_.token))
       throw HttpError{403, "this link's study token is missing or wrong: ask for the study's link"};
     if (img) {
       if (r.method != "GET") throw HttpError{405, "use GET"};
@@ -178,7 +170,7 @@ store::StudySubject subject_of(const store::StudyStore& store, int64_t study, co
 Response Api::join(const Request& r) {
   const json body = parse_body(r);
   const std::string name = clean_name(string_field(body, "name"));
-  const auto subject = store_.join(study_.id, name, random_hex(16));
+  const auto subject = store_.join(study_.id, name, web::random_hex(16));
   if (subject.finished())
     throw HttpError{409, "this name has already finished the study: thank you (another person: another name)"};
   json votes = json::object();

@@ -1,6 +1,6 @@
 #pragma once
-// The study's HTTP interface, independent of the server library (study/server.h binds it), so
-// that every rule is testable without a socket. Routes (every one but "/" needs ?t=<token>):
+// The study's HTTP interface (web/http.h; web/server.h binds it to a socket), testable without
+// one. Routes (every one but "/" needs ?t=<token>):
 //   GET  /                 the page (framework/study/page.html)
 //   GET  /api/study        {samples, letters}
 //   POST /api/join         {"name"} -> {subject, name, samples, votes{sample: letter}}; a
@@ -23,23 +23,12 @@
 #include <vector>
 
 #include "store/study_store.h"
+#include "web/http.h"
 
 namespace dmgn::study {
 
-struct Request {
-  std::string method;  // GET | POST | ...
-  std::string path;    // decoded, without the query
-  std::map<std::string, std::string> query;
-  std::string body;
-};
-
-struct Response {
-  int status = 200;
-  std::string content_type = "application/json";
-  std::string body;
-  std::filesystem::path file;  // when set, the body is this file's bytes
-  bool cacheable = false;      // images: the browser may keep them
-};
+using Request = web::Request;
+using Response = web::Response;
 
 class Api {
  public:

@@ -24,6 +24,7 @@
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
 #include "train/trainer.h"
+#include "web/http.h"
 
 namespace dmgn::study {
 
@@ -85,13 +86,6 @@ MethodSpec parse_method(const std::string& text) {
                                   text));
   }
   return m;
-}
-
-std::string random_hex(size_t bytes) {
-  std::random_device rd;
-  std::string out;
-  for (size_t i = 0; i < bytes; ++i) out += fmt::format("{:02x}", rd() & 0xff);
-  return out;
 }
 
 store::Study create_study(const CreateOptions& o) {
@@ -188,17 +182,17 @@ store::Study create_study(const CreateOptions& o) {
   study.dataset = dataset->name();
   study.seed = o.seed;
   study.dir = fs::absolute(dir).lexically_normal().string();
-  study.token = random_hex(16);
+  study.token = web::random_hex(16);
   study.git_revision = o.git_revision;
   for (const auto& m : methods) study.methods.push_back(m.row);
 
-  const fs::path partial = dir.string() + ".partial-" + random_hex(4);
+  const fs::path partial = dir.string() + ".partial-" + web::random_hex(4);
   fs::create_directories(partial);
   try {
     std::set<std::string> used;
     const auto fresh_name = [&] {
       for (;;)
-        if (auto n = random_hex(12) + ".png"; used.insert(n).second) return n;
+        if (auto n = web::random_hex(12) + ".png"; used.insert(n).second) return n;
     };
     c10::InferenceMode inference;
     for (int64_t i = 0; i < o.samples; ++i) {

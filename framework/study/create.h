@@ -45,9 +45,6 @@ struct CreateOptions {
   std::string git_revision;
 };
 
-// A random lowercase hex string of `bytes` bytes from the system's entropy source.
-std::string random_hex(size_t bytes);
-
 store::Study create_study(const CreateOptions& options);
 
 }  // namespace dmgn::study

@@ -292,6 +292,8 @@ void TrainRun::record_provenance() {
                           plan_.run_dir.string(), cfg_.short_hash(), torch::get_num_threads()));
     return;
   }
+  // The steps this run trains for (its ETA while it runs); "steps" is what it trained, at the end.
+  store_->set_provenance(id, "total_steps", std::to_string(total_steps_));
   log::info(fmt::format("run {} | {} | config {} | {} steps ({} per epoch) | {} rank(s){} x batch {} | {} threads", id,
                         plan_.run_dir.string(), cfg_.short_hash(), total_steps_, per_epoch_, world_,
                         coll_->backend() != "none" ? " (" + coll_->backend() + ")" : "", lopt_.batch_size,

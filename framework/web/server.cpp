@@ -1,4 +1,4 @@
-#include "study/server.h"
+#include "web/server.h"
 
 #include <fmt/format.h>
 #include <httplib.h>
@@ -12,23 +12,23 @@
 
 #include "core/error.h"
 
-namespace dmgn::study {
+namespace dmgn::web {
 
 struct Server::Impl {
-  Api& api;
+  Handler handler;
   httplib::Server http;
-  explicit Impl(Api& a) : api(a) {}
+  explicit Impl(Handler h) : handler(std::move(h)) {}
 };
 
 namespace {
 
-void answer(Api& api, const httplib::Request& req, httplib::Response& res) {
+void answer(const Handler& handler, const httplib::Request& req, httplib::Response& res) {
   Request r;
   r.method = req.method;
   r.path = req.path;
   for (const auto& [k, v] : req.params) r.query.emplace(k, v);  // the first of a repeated key
   r.body = req.body;
-  Response out = api.handle(r);
+  Response out = handler(r);
   res.status = out.status;
   res.set_header("X-Content-Type-Options", "nosniff");
   res.set_header("X-Frame-Options", "DENY");
@@ -40,7 +40,7 @@ void answer(Api& api, const httplib::Request& req, httplib::Response& res) {
     bytes << f.rdbuf();
     if (!f) {
       res.status = 500;
-      res.set_content(R"({"error":"an image of the study cannot be read"})", "application/json");
+      res.set_content(R"({"error":"a file behind this page cannot be read"})", "application/json");
       return;
     }
     res.set_content(bytes.str(), out.content_type.c_str());
@@ -51,15 +51,15 @@ void answer(Api& api, const httplib::Request& req, httplib::Response& res) {
 
 }  // namespace
 
-Server::Server(Api& api) : impl_(std::make_unique<Impl>(api)) {
+Server::Server(Handler handler) : impl_(std::make_unique<Impl>(std::move(handler))) {
   auto& http = impl_->http;
   http.set_payload_max_length(64 * 1024);
   http.new_task_queue = [] { return new httplib::ThreadPool(8); };
-  const auto handler = [this](const httplib::Request& req, httplib::Response& res) { answer(impl_->api, req, res); };
-  http.Get(".*", handler);
-  http.Post(".*", handler);
-  http.Put(".*", handler);
-  http.Delete(".*", handler);
+  const auto route = [this](const httplib::Request& req, httplib::Response& res) { answer(impl_->handler, req, res); };
+  http.Get(".*", route);
+  http.Post(".*", route);
+  http.Put(".*", route);
+  http.Delete(".*", route);
 }
 
 Server::~Server() = default;
@@ -109,4 +109,8 @@ void Server::serve(bool handle_signals) {
 
 void Server::stop() { impl_->http.stop(); }
 
-}  // namespace dmgn::study
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+}  // namespace dmgn::web

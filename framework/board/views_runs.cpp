@@ -1,0 +1,289 @@
+// dmgn board: the runs list, one run's page and its curves (board/views.h).
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "board/summary.h"
+#include "store/liveness.h"
+
+namespace dmgn::board {
+namespace fs = std::filesystem;
+
+namespace {
+
+// Per dataset, the final numbers of a split: [{dataset, preset, step, psnr, ssim, ...}].
+json scores_by_dataset(const std::vector<store::Metric>& final) {
+  json out = json::array();
+  std::map<std::string, size_t> at;
+  for (const auto& m : final) {
+    auto it = at.find(m.dataset);
+    if (it == at.end()) {
+      it = at.emplace(m.dataset, out.size()).first;
+      out.push_back({{"dataset", m.dataset}, {"preset", m.preset}, {"step", m.step}});
+    }
+    auto& row = out[it->second];
+    row[m.name] = std::isfinite(m.value) ? json(m.value) : json(nullptr);
+    row["step"] = std::max(row["step"].get<int64_t>(), m.step);
+  }
+  return out;
+}
+
+std::string provenance_of(const store::RunRow& run, const char* key) {
+  const auto it = run.provenance.find(key);
+  return it == run.provenance.end() ? "" : it->second;
+}
+
+int64_t int_or(const std::string& text, int64_t fallback) {
+  try {
+    return text.empty() ? fallback : std::stoll(text);
+  } catch (const std::exception&) {
+    return fallback;
+  }
+}
+
+store::RunRow the_run(const store::RunStore& store, int64_t run_id) {
+  const auto run = store.run(run_id);
+  if (!run) throw std::out_of_range(fmt::format("no run {} in {}", run_id, store.path().string()));
+  return *run;
+}
+
+// A value as TOML text, floats in their shortest exact form (0.1, not 0.10000000000000001) so
+// that the page shows the swept values as the sweep file wrote them.
+std::string toml_text(const toml::node& node) {
+  if (const auto* f = node.as_floating_point()) {
+    std::string t = fmt::format("{}", f->get());
+    if (t.find_first_of(".eEn") == std::string::npos) t += ".0";  // 1 -> 1.0; inf and nan as they are
+    return t;
+  }
+  if (const auto* i = node.as_integer()) return fmt::format("{}", i->get());
+  if (const auto* b = node.as_boolean()) return b->get() ? "true" : "false";
+  if (const auto* s = node.as_string()) return json(s->get()).dump();  // a TOML basic string's escapes
+  if (const auto* a = node.as_array()) {
+    std::string t = "[";
+    for (size_t k = 0; k < a->size(); ++k) t += (k ? ", " : "") + toml_text(*a->get(k));
+    return t + "]";
+  }
+  std::ostringstream text;  // dates, times, inline tables: toml++'s own printing
+  node.visit([&](const auto& leaf) { text << leaf; });
+  return text.str();
+}
+
+void flatten(const toml::table& table, const std::string& prefix, std::vector<std::pair<std::string, std::string>>& out) {
+  for (const auto& [key, node] : table) {
+    const std::string name = prefix.empty() ? std::string(key.str()) : prefix + "." + std::string(key.str());
+    if (const auto* t = node.as_table()) {
+      flatten(*t, name, out);
+      continue;
+    }
+    out.emplace_back(name, toml_text(node));
+  }
+}
+
+// A `dmgn visualize` dump: its manifest's per-sample images (plain file names of its folder).
+void dump_images(const fs::path& manifest, std::vector<RunImage>& out) {
+  std::ifstream f(manifest);
+  if (!f) return;
+  json m;
+  try {
+    m = json::parse(f);
+  } catch (const json::exception&) {
+    return;
+  }
+  if (!m.is_object() || !m.contains("samples") || !m["samples"].is_array()) return;
+  const std::string group = fmt::format("dmgn visualize (step {}, {})", m.value("step", int64_t{0}),
+                                        m.value("dataset", std::string("?")));
+  for (const auto& s : m["samples"]) {
+    if (!s.is_object()) continue;
+    const std::string id = s.value("id", std::string("?"));
+    for (const auto& [key, value] : s.items()) {
+      if (!value.is_string()) continue;
+      const fs::path name = value.get<std::string>();
+      // Only a file of the dump's own folder, named as visualize names them.
+      if (name.extension() != ".png" || name.has_parent_path() || name.filename() != name) continue;
+      const fs::path file = manifest.parent_path() / name;
+      if (!fs::is_regular_file(file)) continue;
+      std::string caption = id + " " + key;
+      if (key == "background" && s.contains("psnr") && s["psnr"].is_number())
+        caption += fmt::format(" (PSNR {:.2f})", s["psnr"].get<double>());
+      out.push_back({file, group, caption});
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> flatten_config(const std::string& config_text) {
+  std::vector<std::pair<std::string, std::string>> out;
+  toml::table root;
+  try {
+    root = toml::parse(config_text);
+  } catch (const toml::parse_error&) {
+    return out;
+  }
+  root.erase("runtime");
+  flatten(root, "", out);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+json run_summary(const store::RunStore& store, const store::RunRow& run) {
+  const auto train = store.final_metrics(run.id, "train");
+  int64_t step = 0;
+  double rate = NAN;
+  for (const auto& m : train) {
+    step = std::max(step, m.step);
+    if (m.name == "it_per_s") rate = m.value;
+  }
+  const std::string status = store::live_status(run);
+  const int64_t done_steps = int_or(provenance_of(run, "steps"), -1);
+  if (done_steps >= 0 && status != "running") step = std::max(step, done_steps);
+  const int64_t total = int_or(provenance_of(run, "total_steps"), done_steps);
+  json j = {{"id", run.id},
+            {"status", status},
+            {"experiment", run.experiment},
+            {"sweep", run.sweep},
+            {"variant", run.variant},
+            {"task", run.task},
+            {"seed", run.seed},
+            {"hash", run.config_hash.substr(0, 12)},
+            {"started_at", run.started_at},
+            {"finished_at", run.finished_at},
+            {"world_size", run.world_size},
+            {"device", run.device},
+            {"step", step},
+            {"total_steps", total >= 0 ? json(total) : json(nullptr)},
+            {"it_per_s", std::isfinite(rate) ? json(rate) : json(nullptr)},
+            {"eta_s", nullptr},
+            {"vgg_weights", provenance_of(run, "vgg_weights")},
+            {"data", provenance_of(run, "dataset")},
+            {"val", scores_by_dataset(store.final_metrics(run.id, "val"))},
+            {"test", scores_by_dataset(store.final_metrics(run.id, "test"))}};
+  if (status == "running" && total > step && std::isfinite(rate) && rate > 0)
+    j["eta_s"] = static_cast<double>(total - step) / rate;
+  return j;
+}
+
+json runs_view(const store::RunStore& store) {
+  json out = json::array();
+  for (const auto& run : store.runs()) out.push_back(run_summary(store, run));
+  return {{"store", store.path().string()}, {"runs", out}};
+}
+
+json run_view(const store::RunStore& store, int64_t run_id) {
+  const auto run = the_run(store, run_id);
+  json j = run_summary(store, run);
+  j["name"] = run.name;
+  j["git_revision"] = run.git_revision;
+  j["torch_version"] = run.torch_version;
+  j["run_dir"] = run.run_dir;
+  j["config_hash"] = run.config_hash;
+  j["provenance"] = run.provenance;
+
+  // The config, and how it differs from what most runs of its sweep have.
+  json config = json::array();
+  std::map<std::string, std::string> base;
+  std::map<std::string, bool> varies;
+  size_t sweep_runs = 0;
+  if (!run.sweep.empty()) {
+    store::RunFilter f;
+    f.sweep = run.sweep;
+    const auto spread = config_spread(store.runs(f));
+    base = spread.common;
+    varies = spread.varies;
+    sweep_runs = spread.configs.size();
+  }
+  for (const auto& [key, value] : flatten_config(run.config_text)) {
+    json row = {{"key", key}, {"value", value}};
+    const auto b = base.find(key);
+    if (sweep_runs > 1 && (b == base.end() || b->second != value || varies[key]))
+      row["sweep_common"] = b == base.end() ? json(nullptr) : json(b->second);
+    config.push_back(row);
+  }
+  j["config"] = config;
+  j["sweep_runs"] = sweep_runs;
+
+  json checkpoints = json::array();
+  std::error_code ec;
+  const fs::path dir = fs::path(run.run_dir) / "checkpoints";
+  if (!run.run_dir.empty() && fs::is_directory(dir, ec)) {
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(dir, ec))
+      if (e.is_regular_file(ec) && e.path().extension() == ".ckpt") files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) checkpoints.push_back({{"name", f.filename().string()}, {"bytes", fs::file_size(f, ec)}});
+  }
+  j["checkpoints"] = checkpoints;
+
+  json evals = json::array();
+  for (const auto& e : store.evaluations(run_id))
+    evals.push_back({{"id", e.id}, {"origin", e.origin}, {"dataset", e.dataset}, {"preset", e.preset},
+                     {"step", e.step}, {"samples", e.samples}, {"skipped", e.skipped},
+                     {"psnr", e.psnr}, {"ssim", e.ssim}, {"psnr_input", e.psnr_input},
+                     {"ssim_input", e.ssim_input}, {"checkpoint", fs::path(e.checkpoint).filename().string()},
+                     {"created_at", e.created_at}});
+  j["evaluations"] = evals;
+
+  json images = json::array();
+  const auto files = run_images(store, run_id);
+  for (size_t k = 0; k < files.size(); ++k)
+    images.push_back({{"k", k}, {"group", files[k].group}, {"caption", files[k].caption}});
+  j["images"] = images;
+  return j;
+}
+
+json curves_view(const store::RunStore& store, int64_t run_id) {
+  the_run(store, run_id);
+  json train = json::object(), val = json::object();
+  for (const auto& m : store.metrics(run_id, "train")) {
+    if (!std::isfinite(m.value)) continue;
+    train[m.name].push_back({m.step, m.value});
+  }
+  for (const auto& m : store.metrics(run_id, "val")) {
+    if (!std::isfinite(m.value)) continue;
+    val[m.dataset.empty() ? m.name : m.dataset + " " + m.name].push_back({m.step, m.value});
+  }
+  return {{"train", train}, {"val", val}};
+}
+
+// The first kImagesPerEvaluation samples of each evaluation that saved its outputs: the input,
+// the output and the ground truth that evaluate() writes beside it (<dir>/{input,output,gt}/...).
+std::vector<RunImage> run_images(const store::RunStore& store, int64_t run_id) {
+  constexpr size_t kImagesPerEvaluation = 6;
+  std::vector<RunImage> out;
+  for (const auto& e : store.evaluations(run_id)) {
+    size_t shown = 0;
+    for (const auto& img : store.eval_images(e.id)) {
+      if (img.output.empty() || shown == kImagesPerEvaluation) continue;
+      const std::string path = img.output;
+      const auto cut = path.rfind("/output/");
+      const std::string group = fmt::format("{} {} (step {}, {})", e.origin == "train" ? "test" : e.origin,
+                                            e.dataset, e.step, e.preset);
+      bool any = false;
+      for (const char* part : {"input", "output", "gt"}) {
+        const fs::path file = std::string(part) == "output" || cut == std::string::npos
+                                  ? fs::path(path)
+                                  : fs::path(path.substr(0, cut) + "/" + part + "/" + path.substr(cut + 8));
+        if (std::string(part) != "output" && cut == std::string::npos) continue;
+        std::error_code ec;
+        if (!fs::is_regular_file(file, ec)) continue;
+        std::string caption = img.image + " " + part;
+        if (std::string(part) == "output") caption += fmt::format(" (PSNR {:.2f}, SSIM {:.3f})", img.psnr, img.ssim);
+        if (std::string(part) == "input")
+          caption += fmt::format(" (PSNR {:.2f}, SSIM {:.3f})", img.psnr_input, img.ssim_input);
+        out.push_back({file, group, caption});
+        any = true;
+      }
+      if (any) ++shown;
+    }
+  }
+  for (const auto& a : store.artifacts(run_id))
+    if (a.kind == "visualize") dump_images(a.path, out);
+  return out;
+}
+
+}  // namespace dmgn::board
