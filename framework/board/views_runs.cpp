@@ -100,7 +100,13 @@ void dump_images(const fs::path& manifest, std::vector<RunImage>& out) {
   for (const auto& s : m["samples"]) {
     if (!s.is_object()) continue;
     const std::string id = s.value("id", std::string("?"));
-    for (const auto& [key, value] : s.items()) {
+    // The figure's order (input, coarse, refined background, noise, target), then any other image.
+    std::vector<std::string> keys = {"input", "coarse", "background", "noise", "target"};
+    for (const auto& [key, value] : s.items())
+      if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
+    for (const auto& key : keys) {
+      if (!s.contains(key)) continue;
+      const json& value = s[key];
       if (!value.is_string()) continue;
       const fs::path name = value.get<std::string>();
       // Only a file of the dump's own folder, named as visualize names them.
