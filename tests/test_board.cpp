@@ -125,6 +125,17 @@ TEST(Board, RunsShowLiveStatusStepsEtaAndFinalScores) {
   EXPECT_EQ(curves["train"]["loss"], json::parse("[[100, 0.5], [200, 0.4]]"));
   EXPECT_EQ(curves["val"]["builtin psnr"], json::parse("[[200, 17.5]]"));
   EXPECT_THROW(dmgn::board::run_view(store, 99), std::out_of_range);
+
+  // A long run's curve is thinned to every k-th point, its last kept, and says so.
+  std::vector<Metric> many;
+  for (int64_t step = 1; step <= 2500; ++step) many.push_back({done, step, "train", "", "loss", 1.0 / step, ""});
+  store.log_metrics(many);
+  const json thin = dmgn::board::curves_view(store, done);
+  const json& loss = thin["train"]["loss"];
+  ASSERT_EQ(loss.size(), 834u);  // steps 1, 4, ..., 2500: every 3rd of 2,500 (ceil(2500 / 1000) = 3)
+  EXPECT_EQ(loss[1][0], 4);
+  EXPECT_EQ(loss.back()[0], 2500);
+  EXPECT_EQ(thin["thinned"]["train loss"], 2500);
 }
 
 TEST(Board, SweepGridAxesHeatMapAndConfigDifferences) {

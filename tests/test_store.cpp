@@ -163,8 +163,8 @@ TEST(RunStore, ReopensKeepsDataVersionsSchemaAndMoves) {
   int64_t id = 0;
   {
     RunStore store(file);
-    EXPECT_EQ(store.schema_version(), 6);
-    EXPECT_EQ(RunStore::kSchemaVersion, 6);
+    EXPECT_EQ(store.schema_version(), 7);
+    EXPECT_EQ(RunStore::kSchemaVersion, 7);
     id = store.begin_run(make_info("table1", "RDMC"));
     store.log_metric({id, 5, "test", "wild", "ssim", 0.9, "y"});
     store.finish_run(id, "interrupted");
@@ -172,7 +172,7 @@ TEST(RunStore, ReopensKeepsDataVersionsSchemaAndMoves) {
   ASSERT_TRUE(fs::exists(file));
   {
     RunStore reopened(file);
-    EXPECT_EQ(reopened.schema_version(), 6);
+    EXPECT_EQ(reopened.schema_version(), 7);
     const auto row = reopened.run(id);
     ASSERT_TRUE(row.has_value());
     EXPECT_EQ(row->status, "interrupted");
@@ -203,7 +203,7 @@ TEST(RunStore, ReopensKeepsDataVersionsSchemaAndMoves) {
        "DROP TABLE benchmarks; DELETE FROM schema_version WHERE version >= 2");
   {
     RunStore migrated(file);
-    EXPECT_EQ(migrated.schema_version(), 6);
+    EXPECT_EQ(migrated.schema_version(), 7);
     EXPECT_EQ(migrated.runs().size(), 2u);
     BenchRow b;
     b.bench = "scaling";
@@ -238,11 +238,11 @@ TEST(RunStore, ReopensKeepsDataVersionsSchemaAndMoves) {
   }
 
   // A file written by a newer dmgn is refused with a clear message.
-  exec("INSERT INTO schema_version(version) VALUES (7)");
+  exec("INSERT INTO schema_version(version) VALUES (8)");
   const std::string newer = error_of([&] { RunStore s(file); });
   EXPECT_NE(newer.find("newer"), std::string::npos) << newer;
   EXPECT_NE(newer.find(file.string()), std::string::npos) << newer;
-  EXPECT_NE(newer.find("version 7"), std::string::npos) << newer;
+  EXPECT_NE(newer.find("version 8"), std::string::npos) << newer;
 
   // Something that is not a database: StoreError naming the file.
   const fs::path junk = dir / "junk.sqlite";
@@ -272,7 +272,7 @@ TEST(RunStore, ReportsKeepProvenanceAndVerdictsAndMigrateFromVersion3) {
   sqlite3_close(raw);
   EXPECT_THROW(RunStore(file, RunStore::Access::read_only), dmgn::StoreError);  // older, read-only: refused
   RunStore store(file);
-  EXPECT_EQ(store.schema_version(), 6);
+  EXPECT_EQ(store.schema_version(), 7);
   EXPECT_TRUE(store.reports().empty());
   dmgn::store::ReportRecord r;
   r.report = "table1";
@@ -372,7 +372,7 @@ TEST(RunStore, EvaluationsHaveOriginsAndMigrationRemovesLeakedTestMetrics) {
       << sqlite3_errmsg(raw);
   sqlite3_close(raw);
   RunStore migrated(file);
-  EXPECT_EQ(migrated.schema_version(), 6);
+  EXPECT_EQ(migrated.schema_version(), 7);
   std::vector<std::string> origins;
   for (const auto& e : migrated.evaluations()) origins.push_back(e.origin);
   EXPECT_EQ(origins, (std::vector<std::string>{"train", "eval", "cross-system"}));
@@ -525,4 +525,49 @@ TEST(RunStore, FormatRunsListsAlignedColumns) {
 
   const std::string empty = dmgn::store::format_runs({}, store);
   EXPECT_NE(empty.find("(no runs)"), std::string::npos);
+}
+
+TEST(RunStore, LastMetricAndFiltersUseTheSplitNameIndex) {
+  const fs::path dir = dmgn::testing::scratch("store_last_metric");
+  RunStore store(dir / "runs.sqlite");
+  const int64_t a = store.begin_run(make_info("table1", "DMGN"));
+  const int64_t b = store.begin_run(make_info("table1", "RDMC"));
+  store.log_metrics({{a, 10, "train", "", "it_per_s", 3.0, ""},
+                     {a, 20, "train", "", "it_per_s", 4.0, ""},
+                     {a, 20, "train", "", "it_per_s", 5.0, ""},  // same step, logged later: this one
+                     {a, 15, "train", "", "it_per_s", 9.0, ""},  // an earlier step logged after
+                     {a, 20, "val", "real20", "psnr", 20.0, ""},
+                     {b, 30, "train", "", "it_per_s", 7.0, ""}});
+  const auto last = store.last_metric(a, "train", "it_per_s");
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last->step, 20);
+  EXPECT_DOUBLE_EQ(last->value, 5.0);
+  EXPECT_FALSE(store.last_metric(a, "test", "psnr"));
+  EXPECT_FALSE(store.last_metric(99, "train", "it_per_s"));
+  EXPECT_EQ(store.metrics(a).size(), 5u);
+  EXPECT_EQ(store.metrics(a, "train").size(), 4u);
+  EXPECT_EQ(store.metrics(a, "", "psnr").size(), 1u);
+  EXPECT_EQ(store.metrics(a, "val", "psnr").size(), 1u);
+  EXPECT_EQ(store.metrics(a, "train")[3].step, 15);  // logging order
+
+  // Migration 7: the (run, split, name, step) index replaces the run-only one, and the queries
+  // use it.
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open((dir / "runs.sqlite").string().c_str(), &raw), SQLITE_OK);
+  const auto first_text = [&](const std::string& sql) {
+    sqlite3_stmt* q = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(raw, sql.c_str(), -1, &q, nullptr), SQLITE_OK) << sql;
+    std::string text;
+    while (sqlite3_step(q) == SQLITE_ROW) text += reinterpret_cast<const char*>(sqlite3_column_text(q, 3)) + std::string("\n");
+    sqlite3_finalize(q);
+    return text;
+  };
+  const std::string indexes = first_text("SELECT type, name, tbl_name, name FROM sqlite_master WHERE type = 'index' "
+                                         "AND tbl_name = 'metrics'");
+  EXPECT_EQ(indexes, "metrics_run_split_name\n");
+  const std::string plan = first_text("EXPLAIN QUERY PLAN SELECT * FROM metrics WHERE run_id = 1 AND split = 'train' "
+                                      "AND name = 'it_per_s' ORDER BY step DESC, rowid DESC LIMIT 1");
+  EXPECT_NE(plan.find("metrics_run_split_name"), std::string::npos) << plan;
+  EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << plan;  // ordered by the index, no sort
+  sqlite3_close(raw);
 }

@@ -156,7 +156,7 @@ TEST(StudyStore, VotesReplaceAndTheTablesMigrateFromVersion4) {
   sqlite3_close(raw);
   EXPECT_THROW(StudyStore(file, StudyStore::Access::read_only), dmgn::StoreError);  // older, read-only: refused
   StudyStore store(file);
-  EXPECT_EQ(dmgn::store::RunStore(file).schema_version(), 6);
+  EXPECT_EQ(dmgn::store::RunStore(file).schema_version(), 7);
   EXPECT_TRUE(dmgn::store::RunStore(file).run(run).has_value());
   EXPECT_TRUE(store.list().empty());
 

@@ -6,7 +6,8 @@
 //   run_view       one run: the above, provenance, the resolved config (flattened key = value)
 //                  and what differs from its sweep's common values, checkpoints, evaluations,
 //                  images (by index into run_images: the browser never names a file)
-//   curves_view    its training and validation series, [step, value] per series
+//   curves_view    its training and validation series, [step, value] per series, each thinned
+//                  to every k-th point when longer than kMaxCurvePoints ("thinned": name -> n)
 //   sweeps_view    the store's sweeps with their status counts
 //   sweep_view     a sweep's variants x seeds grid; its axes (the config keys that vary across
 //                  its runs, keys that vary together making one axis) and, with two numeric
@@ -29,6 +30,8 @@
 namespace dmgn::board {
 
 using json = nlohmann::json;
+
+inline constexpr size_t kMaxCurvePoints = 1000;
 
 json runs_view(const store::RunStore& store);
 json run_view(const store::RunStore& store, int64_t run_id);

@@ -138,12 +138,14 @@ std::vector<std::pair<std::string, std::string>> flatten_config(const std::strin
 }
 
 json run_summary(const store::RunStore& store, const store::RunRow& run) {
-  const auto train = store.final_metrics(run.id, "train");
+  // The trainer logs it/s with every training row: its latest row is the run's latest step.
   int64_t step = 0;
   double rate = NAN;
-  for (const auto& m : train) {
-    step = std::max(step, m.step);
-    if (m.name == "it_per_s") rate = m.value;
+  if (const auto last = store.last_metric(run.id, "train", "it_per_s")) {
+    step = last->step;
+    rate = last->value;
+  } else if (const auto loss = store.last_metric(run.id, "train", "loss")) {
+    step = loss->step;
   }
   const std::string status = store::live_status(run);
   const int64_t done_steps = int_or(provenance_of(run, "steps"), -1);
@@ -244,16 +246,27 @@ json run_view(const store::RunStore& store, int64_t run_id) {
 
 json curves_view(const store::RunStore& store, int64_t run_id) {
   the_run(store, run_id);
-  json train = json::object(), val = json::object();
-  for (const auto& m : store.metrics(run_id, "train")) {
-    if (!std::isfinite(m.value)) continue;
-    train[m.name].push_back({m.step, m.value});
-  }
-  for (const auto& m : store.metrics(run_id, "val")) {
-    if (!std::isfinite(m.value)) continue;
-    val[m.dataset.empty() ? m.name : m.dataset + " " + m.name].push_back({m.step, m.value});
-  }
-  return {{"train", train}, {"val", val}};
+  std::map<std::string, std::vector<std::pair<int64_t, double>>> train, val;
+  for (const auto& m : store.metrics(run_id, "train"))
+    if (std::isfinite(m.value)) train[m.name].emplace_back(m.step, m.value);
+  for (const auto& m : store.metrics(run_id, "val"))
+    if (std::isfinite(m.value)) val[m.dataset.empty() ? m.name : m.dataset + " " + m.name].emplace_back(m.step, m.value);
+  // A long run's series thinned to every k-th point (its last kept), so that a page polling
+  // every 2 s receives a few kB rather than megabytes; how many points it had is said.
+  json thinned = json::object();
+  const auto series = [&](const std::map<std::string, std::vector<std::pair<int64_t, double>>>& all) {
+    json out = json::object();
+    for (const auto& [name, points] : all) {
+      const size_t stride = (points.size() + kMaxCurvePoints - 1) / kMaxCurvePoints;
+      json kept = json::array();
+      for (size_t i = 0; i < points.size(); ++i)
+        if (i % stride == 0 || i + 1 == points.size()) kept.push_back({points[i].first, points[i].second});
+      if (stride > 1) thinned[&all == &train ? "train " + name : "val " + name] = points.size();
+      out[name] = std::move(kept);
+    }
+    return out;
+  };
+  return {{"train", series(train)}, {"val", series(val)}, {"thinned", thinned}};
 }
 
 // The first kImagesPerEvaluation samples of each evaluation that saved its outputs: the input,

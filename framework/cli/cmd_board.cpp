@@ -31,7 +31,14 @@ void add_board(CLI::App& app) {
 #ifdef DMGN_WITH_STUDY_SERVER
     const std::string file = store_path();
     if (!fs::exists(file)) throw IoError(fmt::format("store {}: no such file (train a run first, or give --store)", file));
-    { store::RunStore check(file, store::RunStore::Access::read_only); }  // a store of this build's schema
+    // A store of an older schema is migrated once (what any writing command does), so that the
+    // board's read-only connections can open it; a newer one is refused by RunStore.
+    if (const int before = store::RunStore::file_schema_version(file); before < store::RunStore::kSchemaVersion) {
+      store::RunStore migrate(file);
+      std::printf("store %s: migrated from schema version %d to %d\n", file.c_str(), before,
+                  store::RunStore::kSchemaVersion);
+    }
+    { store::RunStore check(file, store::RunStore::Access::read_only); }
     const board::Api api(file, web::random_hex(16));
     web::Server server([&api](const web::Request& r) { return api.handle(r); });
     const int port = server.bind(a->host, a->port);

@@ -136,6 +136,13 @@ void RunStore::migrate() { store::migrate(*db_, kSchemaVersion); }
 
 int RunStore::schema_version() const { return read_schema_version(*db_); }
 
+int RunStore::file_schema_version(const std::filesystem::path& file) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(file, ec)) throw IoError(fmt::format("store {}: no such file", file.string()));
+  const auto db = sqlite::Db::read_only(file, kBusyTimeoutMs);
+  return read_schema_version(db);
+}
+
 int64_t RunStore::begin_run(const RunInfo& info) {
   int64_t id = 0;
   const std::string started = now_utc();
@@ -297,16 +304,34 @@ std::optional<RunRow> RunStore::run(int64_t id) const {
 std::vector<Metric> RunStore::metrics(int64_t run_id, const std::string& split,
                                       const std::string& name) const {
   std::vector<Metric> out;
+  // Conditions only for what is given, so that SQLite narrows by the (run_id, split, name, step)
+  // index instead of reading every row of the run ("?2 = '' OR split = ?2" defeats the index).
+  std::string sql = "SELECT run_id, step, split, dataset, name, value, preset FROM metrics WHERE run_id = ?1";
+  if (!split.empty()) sql += " AND split = ?2";
+  if (!name.empty()) sql += " AND name = ?3";
+  sql += " ORDER BY rowid";
   db_->read([&] {
     out.clear();
-    sqlite::Stmt q(*db_,
-                   "SELECT run_id, step, split, dataset, name, value, preset FROM metrics "
-                   "WHERE run_id = ?1 AND (?2 = '' OR split = ?2) AND (?3 = '' OR name = ?3) "
-                   "ORDER BY rowid");
-    q.bind(1, run_id).bind(2, split).bind(3, name);
+    sqlite::Stmt q(*db_, sql.c_str());
+    q.bind(1, run_id);
+    if (!split.empty()) q.bind(2, split);
+    if (!name.empty()) q.bind(3, name);
     while (q.step())
       out.push_back(
           Metric{q.i64(0), q.i64(1), q.text(2), q.text(3), q.text(4), q.real(5), q.text(6)});
+  });
+  return out;
+}
+
+std::optional<Metric> RunStore::last_metric(int64_t run_id, const std::string& split, const std::string& name) const {
+  std::optional<Metric> out;
+  db_->read([&] {
+    out.reset();
+    sqlite::Stmt q(*db_,
+                   "SELECT run_id, step, split, dataset, name, value, preset FROM metrics "
+                   "WHERE run_id = ?1 AND split = ?2 AND name = ?3 ORDER BY step DESC, rowid DESC LIMIT 1");
+    q.bind(1, run_id).bind(2, split).bind(3, name);
+    if (q.step()) out = Metric{q.i64(0), q.i64(1), q.text(2), q.text(3), q.text(4), q.real(5), q.text(6)};
   });
   return out;
 }

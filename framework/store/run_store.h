@@ -125,7 +125,7 @@ std::string now_utc();
 
 class RunStore {
  public:
-  static constexpr int kSchemaVersion = 6;
+  static constexpr int kSchemaVersion = 7;
 
   // read_write creates the file (and folders) if needed, sets WAL mode and migrates the
   // schema. read_only opens an existing file without writing anything (no WAL switch, no
@@ -162,6 +162,9 @@ class RunStore {
   // Per (dataset, name) of `split`, the value at the highest step (the latest logged on a tie):
   // a run's final numbers. Ordered by dataset, then name.
   std::vector<Metric> final_metrics(int64_t run_id, const std::string& split) const;
+  // The row of metric `name` of `split` (any dataset) at the highest step (the latest logged on
+  // a tie), e.g. a training run's latest it/s; nullopt when there is none. One index lookup.
+  std::optional<Metric> last_metric(int64_t run_id, const std::string& split, const std::string& name) const;
   std::vector<Artifact> artifacts(int64_t run_id) const;  // in logging order
 
   // An evaluation with its per-image rows, in one transaction; returns its id.
@@ -189,6 +192,8 @@ class RunStore {
   GatherResult gather(const std::filesystem::path& source);
 
   int schema_version() const;
+  // The schema version of an existing store file, read without writing anything (0: no schema).
+  static int file_schema_version(const std::filesystem::path& file);
   const std::filesystem::path& path() const { return file_; }
 
  private:

@@ -209,6 +209,15 @@ DELETE FROM metrics WHERE split = 'test'
                   AND t.step = metrics.step AND t.dataset = metrics.dataset AND t.preset = metrics.preset);
 CREATE INDEX evaluations_origin ON evaluations(origin, dataset);
 )sql",
+      // 7: a run's metrics of one split and name found by index, in step order (the latest
+      // training row of each run for `dmgn board`'s runs list, a split's final numbers, a
+      // curve), instead of a scan of all the run's rows: on a store of 120 runs with 120,000
+      // training rows each, the board's runs list took seconds per refresh. It replaces the
+      // run-only index, which it covers.
+      R"sql(
+CREATE INDEX IF NOT EXISTS metrics_run_split_name ON metrics(run_id, split, name, step);
+DROP INDEX IF EXISTS metrics_run;
+)sql",
   };
   return kMigrations;
 }
