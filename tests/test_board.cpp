@@ -153,7 +153,8 @@ TEST(Board, SweepGridAxesHeatMapAndConfigDifferences) {
         id[{p, adv, seed}] = run;
       }
   // A second attempt of one point that failed: the grid keeps the completed run, counts both.
-  const int64_t failed = add_run(store, dir, "grid", "alpha_p=0 alpha_adv=0", 0, config_text(0, 0, 0, "alpha_p=0 alpha_adv=0"));
+  const std::string first = "alpha_p=0 alpha_adv=0";
+  const int64_t failed = add_run(store, dir, "grid", first, 0, config_text(0, 0, 0, first));
   store.finish_run(failed, "failed");
 
   const json s = dmgn::board::sweep_view(store, "grid");

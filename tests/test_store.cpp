@@ -554,18 +554,19 @@ TEST(RunStore, LastMetricAndFiltersUseTheSplitNameIndex) {
   // use it.
   sqlite3* raw = nullptr;
   ASSERT_EQ(sqlite3_open((dir / "runs.sqlite").string().c_str(), &raw), SQLITE_OK);
-  const auto first_text = [&](const std::string& sql) {
+  const auto column_3 = [&](const std::string& sql) {  // every row's 4th column (a plan's detail), a line each
     sqlite3_stmt* q = nullptr;
     EXPECT_EQ(sqlite3_prepare_v2(raw, sql.c_str(), -1, &q, nullptr), SQLITE_OK) << sql;
     std::string text;
-    while (sqlite3_step(q) == SQLITE_ROW) text += reinterpret_cast<const char*>(sqlite3_column_text(q, 3)) + std::string("\n");
+    while (sqlite3_step(q) == SQLITE_ROW)
+      text += reinterpret_cast<const char*>(sqlite3_column_text(q, 3)) + std::string("\n");
     sqlite3_finalize(q);
     return text;
   };
-  const std::string indexes = first_text("SELECT type, name, tbl_name, name FROM sqlite_master WHERE type = 'index' "
+  const std::string indexes = column_3("SELECT type, name, tbl_name, name FROM sqlite_master WHERE type = 'index' "
                                          "AND tbl_name = 'metrics'");
   EXPECT_EQ(indexes, "metrics_run_split_name\n");
-  const std::string plan = first_text("EXPLAIN QUERY PLAN SELECT * FROM metrics WHERE run_id = 1 AND split = 'train' "
+  const std::string plan = column_3("EXPLAIN QUERY PLAN SELECT * FROM metrics WHERE run_id = 1 AND split = 'train' "
                                       "AND name = 'it_per_s' ORDER BY step DESC, rowid DESC LIMIT 1");
   EXPECT_NE(plan.find("metrics_run_split_name"), std::string::npos) << plan;
   EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << plan;  // ordered by the index, no sort

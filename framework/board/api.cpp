@@ -58,7 +58,8 @@ int64_t int_param(const web::Request& r, const char* key) {
 
 }  // namespace
 
-Api::Api(fs::path store, std::string token, fs::path d3) : store_(std::move(store)), d3_(std::move(d3)), token_(std::move(token)) {}
+Api::Api(fs::path store, std::string token, fs::path d3)
+    : store_(std::move(store)), d3_(std::move(d3)), token_(std::move(token)) {}
 
 web::Response Api::handle(const web::Request& r) const {
   try {
@@ -104,7 +105,9 @@ web::Response Api::handle(const web::Request& r) const {
       web::Response img;
       img.file = images[k].file;
       const auto ext = images[k].file.extension().string();
-      img.content_type = ext == ".jpg" || ext == ".jpeg" ? "image/jpeg" : ext == ".png" ? "image/png" : "application/octet-stream";
+      img.content_type = ext == ".jpg" || ext == ".jpeg" ? "image/jpeg"
+                         : ext == ".png"                  ? "image/png"
+                                                          : "application/octet-stream";
       return img;
     }
     throw HttpError{404, fmt::format("no API call '{}'", route)};

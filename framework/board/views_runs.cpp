@@ -73,7 +73,8 @@ std::string toml_text(const toml::node& node) {
   return text.str();
 }
 
-void flatten(const toml::table& table, const std::string& prefix, std::vector<std::pair<std::string, std::string>>& out) {
+void flatten(const toml::table& table, const std::string& prefix,
+             std::vector<std::pair<std::string, std::string>>& out) {
   for (const auto& [key, node] : table) {
     const std::string name = prefix.empty() ? std::string(key.str()) : prefix + "." + std::string(key.str());
     if (const auto* t = node.as_table()) {
@@ -223,7 +224,8 @@ json run_view(const store::RunStore& store, int64_t run_id) {
     for (const auto& e : fs::directory_iterator(dir, ec))
       if (e.is_regular_file(ec) && e.path().extension() == ".ckpt") files.push_back(e.path());
     std::sort(files.begin(), files.end());
-    for (const auto& f : files) checkpoints.push_back({{"name", f.filename().string()}, {"bytes", fs::file_size(f, ec)}});
+    for (const auto& f : files)
+      checkpoints.push_back({{"name", f.filename().string()}, {"bytes", fs::file_size(f, ec)}});
   }
   j["checkpoints"] = checkpoints;
 
@@ -250,7 +252,8 @@ json curves_view(const store::RunStore& store, int64_t run_id) {
   for (const auto& m : store.metrics(run_id, "train"))
     if (std::isfinite(m.value)) train[m.name].emplace_back(m.step, m.value);
   for (const auto& m : store.metrics(run_id, "val"))
-    if (std::isfinite(m.value)) val[m.dataset.empty() ? m.name : m.dataset + " " + m.name].emplace_back(m.step, m.value);
+    if (std::isfinite(m.value))
+      val[m.dataset.empty() ? m.name : m.dataset + " " + m.name].emplace_back(m.step, m.value);
   // A long run's series thinned to every k-th point (its last kept), so that a page polling
   // every 2 s receives a few kB rather than megabytes; how many points it had is said.
   json thinned = json::object();

@@ -30,7 +30,8 @@ void add_board(CLI::App& app) {
   c->callback([a] {
 #ifdef DMGN_WITH_STUDY_SERVER
     const std::string file = store_path();
-    if (!fs::exists(file)) throw IoError(fmt::format("store {}: no such file (train a run first, or give --store)", file));
+    if (!fs::exists(file))
+      throw IoError(fmt::format("store {}: no such file (train a run first, or give --store)", file));
     // A store of an older schema is migrated once (what any writing command does), so that the
     // board's read-only connections can open it; a newer one is refused by RunStore.
     if (const int before = store::RunStore::file_schema_version(file); before < store::RunStore::kSchemaVersion) {

@@ -203,7 +203,8 @@ def main():
         assert url and url.startswith("http://127.0.0.1:"), f"no link from dmgn board ({url})"
         threading.Thread(target=lambda: [print("board:", l.rstrip()) for l in board.stdout], daemon=True).start()
         base, token = url.split("/?t=")
-        sets = TINY + ["train.max_steps=100000", "train.val_every=20", "train.checkpoint_every=0", "runtime.log_every=2"]
+        sets = TINY + ["train.max_steps=100000", "train.val_every=20", "train.checkpoint_every=0",
+                       "runtime.log_every=2"]
         live = subprocess.Popen([dmgn, "train", "experiments/quickstart.toml", "--store", store] +
                                 [x for s in sets + out for x in ("--set", s)], **quiet)
         deadline = time.time() + 60
@@ -272,7 +273,8 @@ def main():
         p.wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#score-table tbody tr"))
         p.wait.until(lambda d: p.js("const i = [...document.querySelectorAll('#images img')];"
                                     "return i.length > 0 && i.every(x => x.complete && x.naturalWidth > 0);"))
-        differs = sorted(r.get_attribute("data-key") for r in driver.find_elements(By.CSS_SELECTOR, "#config tr.differs"))
+        differs = sorted(r.get_attribute("data-key")
+                         for r in driver.find_elements(By.CSS_SELECTOR, "#config tr.differs"))
         assert differs == ["loss.terms.adv_r.weight", "loss.terms.p_c.weight", "loss.terms.p_r.weight", "run.seed",
                            "run.variant"], differs
         assert p.chart_points("train loss") == 4, p.chart_points("train loss")
