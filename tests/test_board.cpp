@@ -3,11 +3,9 @@
 #ifdef DMGN_WITH_STUDY_SERVER
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-#include <httplib.h>
 
 #include <cmath>
 #include <fstream>
-#include <thread>
 
 #include "board/api.h"
 #include "board/views.h"
@@ -16,6 +14,7 @@
 #include "store/run_store.h"
 #include "test_util.h"
 #include "web/server.h"
+#include "web_test_util.h"
 
 namespace fs = std::filesystem;
 using dmgn::board::json;
@@ -264,12 +263,8 @@ TEST(Board, ServesOverHttpOnLoopback) {
   const fs::path dir = dmgn::testing::scratch("board_http");
   { RunStore store(dir / "runs.sqlite"); }
   const dmgn::board::Api api(dir / "runs.sqlite", "feedc0de");
-  dmgn::web::Server server([&api](const dmgn::web::Request& r) { return api.handle(r); });
-  const int port = server.bind("127.0.0.1", 0);
-  std::thread serving([&] { server.serve(false); });
-  httplib::Client client("127.0.0.1", port);
-  client.set_connection_timeout(5);
-  for (int i = 0; i < 50 && !client.Get("/"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  dmgn::testing::LoopbackServer server([&api](const dmgn::web::Request& r) { return api.handle(r); });
+  auto& client = server.client();
   const auto page = client.Get("/");
   ASSERT_TRUE(page);
   EXPECT_EQ(page->status, 200);
@@ -281,7 +276,6 @@ TEST(Board, ServesOverHttpOnLoopback) {
   EXPECT_EQ(json::parse(runs->body)["runs"].size(), 0u);
   EXPECT_EQ(client.Get("/img?run=1&k=..%2F..%2Fruns.sqlite&t=feedc0de")->status, 400);
   server.stop();
-  serving.join();
   EXPECT_TRUE(dmgn::web::is_loopback("127.0.0.1"));
   EXPECT_TRUE(dmgn::web::is_loopback("::1"));
   EXPECT_FALSE(dmgn::web::is_loopback("0.0.0.0"));

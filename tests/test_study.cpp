@@ -28,7 +28,7 @@
 #include <httplib.h>
 
 #include "study/api.h"
-#include "web/server.h"
+#include "web_test_util.h"
 #endif
 
 namespace fs = std::filesystem;
@@ -473,13 +473,9 @@ TEST(StudyServer, AnswersOverHttpOnLoopback) {
   const std::string token = api_study(dir, file);
   StudyStore store(file);
   dmgn::study::Api api(store, "api");
-  dmgn::web::Server server([&api](const dmgn::web::Request& r) { return api.handle(r); });
-  const int port = server.bind("127.0.0.1", 0);
-  ASSERT_GT(port, 0);
-  std::thread serving([&] { server.serve(false); });
-  httplib::Client client("127.0.0.1", port);
-  client.set_connection_timeout(5);
-  for (int i = 0; i < 50 && !client.Get("/"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  dmgn::testing::LoopbackServer server([&api](const dmgn::web::Request& r) { return api.handle(r); });
+  ASSERT_GT(server.port(), 0);
+  auto& client = server.client();
   const auto page = client.Get("/");
   ASSERT_TRUE(page);
   EXPECT_EQ(page->status, 200);
@@ -499,7 +495,6 @@ TEST(StudyServer, AnswersOverHttpOnLoopback) {
   EXPECT_EQ(client.Post(("/api/join?t=" + token).c_str(), std::string(70000, 'x'), "application/json")->status, 413);
   EXPECT_EQ(client.Post(("/api/join?t=" + token).c_str(), R"({"name": "Bo"})", "application/json")->status, 200);
   server.stop();
-  serving.join();
   EXPECT_EQ(store.subjects(api.study().id).size(), 1u);
 }
 

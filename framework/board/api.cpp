@@ -8,6 +8,7 @@
 #include "board/views.h"
 #include "store/run_store.h"
 #include "store/study_store.h"
+#include "web/json.h"
 
 namespace dmgn::board {
 
@@ -27,17 +28,8 @@ fs::path default_d3_path() {
 
 namespace {
 
-struct HttpError {
-  int status;
-  std::string message;
-};
-
-web::Response json_response(const json& j, int status = 200) {
-  web::Response r;
-  r.status = status;
-  r.body = j.dump();
-  return r;
-}
+using web::HttpError;
+using web::json_response;
 
 const std::string& param(const web::Request& r, const char* key) {
   const auto it = r.query.find(key);

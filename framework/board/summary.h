@@ -11,6 +11,9 @@ namespace dmgn::board {
 // total_steps, it_per_s, eta_s (running runs), val and test: the final scores per dataset.
 json run_summary(const store::RunStore& store, const store::RunRow& run);
 
+// A number, or null where it is NaN or infinite (JSON has neither).
+json finite_or_null(double v);
+
 // The flattened configs of runs, by run id, and per key the value most of them hold (ties: the
 // smallest value in text order) with the keys whose value is not the same in all of them.
 struct ConfigSpread {

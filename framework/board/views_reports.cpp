@@ -6,22 +6,20 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "board/views.h"
+#include "board/summary.h"
 #include "report/tables.h"
 
 namespace dmgn::board {
 
 namespace {
 
-json number_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
-
 json verdicts_of(const store::ReportRecord& r) {
   json out = json::array();
   for (const auto& v : r.verdicts)
     out.push_back({{"dataset", v.dataset}, {"metric", v.metric}, {"a", v.a}, {"b", v.b}, {"seeds", v.seeds},
-                   {"images", v.images}, {"mean", number_or_null(v.mean)}, {"lo", number_or_null(v.lo)},
-                   {"hi", number_or_null(v.hi)}, {"verdict", v.verdict}, {"sd_seed", number_or_null(v.sd_seed)},
-                   {"sd_image", number_or_null(v.sd_image)}, {"sd_residual", number_or_null(v.sd_residual)}});
+                   {"images", v.images}, {"mean", finite_or_null(v.mean)}, {"lo", finite_or_null(v.lo)},
+                   {"hi", finite_or_null(v.hi)}, {"verdict", v.verdict}, {"sd_seed", finite_or_null(v.sd_seed)},
+                   {"sd_image", finite_or_null(v.sd_image)}, {"sd_residual", finite_or_null(v.sd_residual)}});
   return out;
 }
 

@@ -27,7 +27,7 @@ json scores_by_dataset(const std::vector<store::Metric>& final) {
       out.push_back({{"dataset", m.dataset}, {"preset", m.preset}, {"step", m.step}});
     }
     auto& row = out[it->second];
-    row[m.name] = std::isfinite(m.value) ? json(m.value) : json(nullptr);
+    row[m.name] = finite_or_null(m.value);
     row["step"] = std::max(row["step"].get<int64_t>(), m.step);
   }
   return out;
@@ -138,6 +138,8 @@ std::vector<std::pair<std::string, std::string>> flatten_config(const std::strin
   return out;
 }
 
+json finite_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
 json run_summary(const store::RunStore& store, const store::RunRow& run) {
   // The trainer logs it/s with every training row: its latest row is the run's latest step.
   int64_t step = 0;
@@ -166,7 +168,7 @@ json run_summary(const store::RunStore& store, const store::RunRow& run) {
             {"device", run.device},
             {"step", step},
             {"total_steps", total >= 0 ? json(total) : json(nullptr)},
-            {"it_per_s", std::isfinite(rate) ? json(rate) : json(nullptr)},
+            {"it_per_s", finite_or_null(rate)},
             {"eta_s", nullptr},
             {"vgg_weights", provenance_of(run, "vgg_weights")},
             {"data", provenance_of(run, "dataset")},
@@ -278,26 +280,27 @@ std::vector<RunImage> run_images(const store::RunStore& store, int64_t run_id) {
   constexpr size_t kImagesPerEvaluation = 6;
   std::vector<RunImage> out;
   for (const auto& e : store.evaluations(run_id)) {
+    const std::string group = fmt::format("{} {} (step {}, {})", e.origin == "train" ? "test" : e.origin, e.dataset,
+                                          e.step, e.preset);
     size_t shown = 0;
     for (const auto& img : store.eval_images(e.id)) {
-      if (img.output.empty() || shown == kImagesPerEvaluation) continue;
-      const std::string path = img.output;
-      const auto cut = path.rfind("/output/");
-      const std::string group = fmt::format("{} {} (step {}, {})", e.origin == "train" ? "test" : e.origin,
-                                            e.dataset, e.step, e.preset);
+      if (shown == kImagesPerEvaluation) break;
+      if (img.output.empty()) continue;
+      // <dir>/output/<id> has <dir>/input/<id> and <dir>/gt/<id> beside it.
+      const auto cut = img.output.rfind("/output/");
+      const auto beside = [&](const char* part) -> fs::path {
+        if (cut == std::string::npos) return {};
+        return img.output.substr(0, cut) + "/" + part + img.output.substr(cut + 7);
+      };
+      const std::string in = fmt::format(" (PSNR {:.2f}, SSIM {:.3f})", img.psnr_input, img.ssim_input);
+      const std::string out_scores = fmt::format(" (PSNR {:.2f}, SSIM {:.3f})", img.psnr, img.ssim);
       bool any = false;
-      for (const char* part : {"input", "output", "gt"}) {
-        const fs::path file = std::string(part) == "output" || cut == std::string::npos
-                                  ? fs::path(path)
-                                  : fs::path(path.substr(0, cut) + "/" + part + "/" + path.substr(cut + 8));
-        if (std::string(part) != "output" && cut == std::string::npos) continue;
+      for (const auto& [file, part, scores] : {std::tuple{beside("input"), "input", in},
+                                               std::tuple{fs::path(img.output), "output", out_scores},
+                                               std::tuple{beside("gt"), "gt", std::string()}}) {
         std::error_code ec;
-        if (!fs::is_regular_file(file, ec)) continue;
-        std::string caption = img.image + " " + part;
-        if (std::string(part) == "output") caption += fmt::format(" (PSNR {:.2f}, SSIM {:.3f})", img.psnr, img.ssim);
-        if (std::string(part) == "input")
-          caption += fmt::format(" (PSNR {:.2f}, SSIM {:.3f})", img.psnr_input, img.ssim_input);
-        out.push_back({file, group, caption});
+        if (file.empty() || !fs::is_regular_file(file, ec)) continue;
+        out.push_back({file, group, img.image + " " + part + scores});
         any = true;
       }
       if (any) ++shown;

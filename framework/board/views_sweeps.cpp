@@ -61,12 +61,10 @@ json axes_of(const ConfigSpread& spread) {
       return v;
     };
     // The axis is named by the key with the shortest values (p_r's 0.1 over p_c's 0.05000000000000003).
-    const auto widest = [&](const std::string& key) {
-      size_t w = 0;
-      for (const auto& v : values_of(key)) w = std::max(w, v.size());
-      return w;
-    };
-    std::stable_sort(keys.begin(), keys.end(), [&](const auto& a, const auto& b) { return widest(a) < widest(b); });
+    std::map<std::string, size_t> widest;
+    for (const auto& key : keys)
+      for (const auto& v : values_of(key)) widest[key] = std::max(widest[key], v.size());
+    std::stable_sort(keys.begin(), keys.end(), [&](const auto& a, const auto& b) { return widest[a] < widest[b]; });
     std::vector<std::string> values = values_of(keys.front());
     std::sort(values.begin(), values.end());
     values.erase(std::unique(values.begin(), values.end()), values.end());

@@ -2,11 +2,9 @@
 // (framework/board/, docs/board.md).
 #include <fmt/format.h>
 
-#include <cstdio>
 #include <filesystem>
 
 #include "cli/commands.h"
-#include "core/error.h"
 #include "store/run_store.h"
 #ifdef DMGN_WITH_STUDY_SERVER
 #include "board/api.h"
@@ -30,28 +28,24 @@ void add_board(CLI::App& app) {
   c->callback([a] {
 #ifdef DMGN_WITH_STUDY_SERVER
     const std::string file = store_path();
-    if (!fs::exists(file))
-      throw IoError(fmt::format("store {}: no such file (train a run first, or give --store)", file));
     // A store of an older schema is migrated once (what any writing command does), so that the
-    // board's read-only connections can open it; a newer one is refused by RunStore.
-    if (const int before = store::RunStore::file_schema_version(file); before < store::RunStore::kSchemaVersion) {
-      store::RunStore migrate(file);
-      std::printf("store %s: migrated from schema version %d to %d\n", file.c_str(), before,
-                  store::RunStore::kSchemaVersion);
-    }
-    { store::RunStore check(file, store::RunStore::Access::read_only); }
+    // board's read-only connections can open it; a missing or newer one is refused below.
+    if (fs::exists(file))
+      if (const int before = store::RunStore::file_schema_version(file); before < store::RunStore::kSchemaVersion) {
+        store::RunStore migrate(file);
+        say(fmt::format("store {}: migrated from schema version {} to {}", file, before,
+                        store::RunStore::kSchemaVersion));
+      }
+    open_existing_store(file);
     const board::Api api(file, web::random_hex(16));
     web::Server server([&api](const web::Request& r) { return api.handle(r); });
     const int port = server.bind(a->host, a->port);
-    const auto say = [](const std::string& line) {
-      std::printf("%s\n", line.c_str());
-      std::fflush(stdout);
-    };
     say(fmt::format("board of {} on {}:{} (read-only; every page reads the store afresh)", file, a->host, port));
-    const bool local = web::is_loopback(a->host);
-    const std::string host = local ? a->host : "<this machine's address>";
-    say(fmt::format("open: http://{}:{}/?t={}", host, port, api.token()));
-    if (!local) say("bound beyond this machine: whoever has the link (its token) can read every run of the store");
+    const auto link = page_link(a->host, port, api.token());
+    say("open: " + link.url);
+    if (!link.hint.empty()) say(link.hint);
+    if (!web::is_loopback(a->host))
+      say("bound beyond this machine: whoever has the link (its token) can read every run of the store");
     std::error_code ec;
     if (!fs::is_regular_file(board::default_d3_path(), ec))
       say(fmt::format("note: {} is missing (apt install libjs-d3): the pages show tables but no charts",
@@ -60,8 +54,7 @@ void add_board(CLI::App& app) {
     server.serve(/*handle_signals=*/true);
     say("stopped");
 #else
-    throw ConfigError("this dmgn was built without cpp-httplib / nlohmann-json: apt install libcpp-httplib-dev "
-                      "nlohmann-json3-dev, re-run cmake and rebuild");
+    no_page_server();
 #endif
   });
 }

@@ -1,7 +1,6 @@
 // dmgn study create|serve|list|status|export, and dmgn report table4 --study NAME: a blind human
 // evaluation (DMGN Table IV) served as a local web page, its votes in the store.
 #include <fmt/format.h>
-#include <unistd.h>  // gethostname
 
 #include <cstdio>
 #include <map>
@@ -24,11 +23,6 @@ namespace dmgn::cli {
 namespace fs = std::filesystem;
 
 namespace {
-
-void say(const std::string& line) {
-  std::printf("%s\n", line.c_str());
-  std::fflush(stdout);
-}
 
 store::StudyStore open_studies(const std::string& file, bool write) {
   if (!fs::exists(file)) throw IoError(fmt::format("store {}: no such file", file));
@@ -86,22 +80,16 @@ void add_serve(CLI::App* study) {
     web::Server server([&api](const web::Request& r) { return api.handle(r); });
     const int port = server.bind(a->host, a->port);
     const auto& s = api.study();
-    const std::string host = a->host == "0.0.0.0" || a->host == "::" ? "<this machine's address>" : a->host;
     say(fmt::format("serving study '{}' ({} samples, {} methods) on {}:{}", s.name, s.samples.size(), s.methods.size(),
                     a->host, port));
-    say(fmt::format("link for subjects: http://{}:{}/?t={}", host, port, s.token));
-    if (host != a->host) {
-      char hostname[256] = {0};
-      ::gethostname(hostname, sizeof hostname - 1);
-      say(fmt::format("(this machine is '{}': e.g. http://{}:{}/?t={} where the lab's names resolve)", hostname,
-                      hostname, port, s.token));
-    }
+    const auto link = page_link(a->host, port, s.token);
+    say("link for subjects: " + link.url);
+    if (!link.hint.empty()) say(link.hint);
     say("Ctrl-C stops the server; every vote is already stored.");
     server.serve(/*handle_signals=*/true);
     say("stopped");
 #else
-    throw ConfigError("this dmgn was built without cpp-httplib / nlohmann-json: apt install libcpp-httplib-dev "
-                      "nlohmann-json3-dev, re-run cmake and rebuild");
+    no_page_server();
 #endif
   });
 }

@@ -27,6 +27,18 @@ struct ExitStatus {
 
 // `words` as one shell command line: each word quoted when it needs it ('...' with ' escaped).
 std::string shell_command(const std::vector<std::string>& words);
+// One line on stdout, flushed (what a serving command prints while it runs).
+void say(const std::string& line);
+
+// The served pages (`study serve`, `board`): the link to a page on host:port with ?t=<token>
+// ("<this machine's address>" for a wildcard bind, 0.0.0.0 or ::), and for a wildcard bind a
+// hint naming this machine's host name.
+struct PageLink {
+  std::string url, hint;  // hint empty unless the bind was a wildcard
+};
+PageLink page_link(const std::string& host, int port, const std::string& token);
+// What `study serve` and `board` throw in a build without cpp-httplib / nlohmann-json.
+[[noreturn]] void no_page_server();
 
 // An option validator: an integer >= lo ("--nproc: must be an integer >= 1, got '0'"; CLI11's
 // PositiveNumber prints the range of a double instead).

@@ -42,6 +42,25 @@ store::RunStore open_existing_store(const std::string& file) {
   return store::RunStore(file, store::RunStore::Access::read_only);
 }
 
+void say(const std::string& line) {
+  std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
+}
+
+PageLink page_link(const std::string& host, int port, const std::string& token) {
+  if (host != "0.0.0.0" && host != "::") return {fmt::format("http://{}:{}/?t={}", host, port, token), ""};
+  char hostname[256] = {0};
+  ::gethostname(hostname, sizeof hostname - 1);
+  return {fmt::format("http://<this machine's address>:{}/?t={}", port, token),
+          fmt::format("(this machine is '{}': e.g. http://{}:{}/?t={} where the lab's names resolve)", hostname,
+                      hostname, port, token)};
+}
+
+void no_page_server() {
+  throw ConfigError("this dmgn was built without cpp-httplib / nlohmann-json: apt install libcpp-httplib-dev "
+                    "nlohmann-json3-dev, re-run cmake and rebuild");
+}
+
 std::string shell_command(const std::vector<std::string>& words) {
   std::string out;
   for (const auto& w : words) {

@@ -24,6 +24,12 @@ constexpr const char* kRunColumns =
     "id, config_hash, name, experiment, variant, sweep, task, status, seed, git_revision, "
     "world_size, device, torch_version, started_at, finished_at, config_text, run_dir";
 
+constexpr const char* kMetricColumns = "run_id, step, split, dataset, name, value, preset";
+
+Metric read_metric(const sqlite::Stmt& q) {
+  return Metric{q.i64(0), q.i64(1), q.text(2), q.text(3), q.text(4), q.real(5), q.text(6)};
+}
+
 RunRow read_run(const sqlite::Stmt& q) {
   RunRow r;
   r.id = q.i64(0);
@@ -306,19 +312,17 @@ std::vector<Metric> RunStore::metrics(int64_t run_id, const std::string& split,
   std::vector<Metric> out;
   // Conditions only for what is given, so that SQLite narrows by the (run_id, split, name, step)
   // index instead of reading every row of the run ("?2 = '' OR split = ?2" defeats the index).
-  std::string sql = "SELECT run_id, step, split, dataset, name, value, preset FROM metrics WHERE run_id = ?1";
+  std::string sql = fmt::format("SELECT {} FROM metrics WHERE run_id = ?1", kMetricColumns);
   if (!split.empty()) sql += " AND split = ?2";
   if (!name.empty()) sql += " AND name = ?3";
   sql += " ORDER BY rowid";
   db_->read([&] {
     out.clear();
-    sqlite::Stmt q(*db_, sql.c_str());
+    sqlite::Stmt q(*db_, sql);
     q.bind(1, run_id);
     if (!split.empty()) q.bind(2, split);
     if (!name.empty()) q.bind(3, name);
-    while (q.step())
-      out.push_back(
-          Metric{q.i64(0), q.i64(1), q.text(2), q.text(3), q.text(4), q.real(5), q.text(6)});
+    while (q.step()) out.push_back(read_metric(q));
   });
   return out;
 }
@@ -327,11 +331,11 @@ std::optional<Metric> RunStore::last_metric(int64_t run_id, const std::string& s
   std::optional<Metric> out;
   db_->read([&] {
     out.reset();
-    sqlite::Stmt q(*db_,
-                   "SELECT run_id, step, split, dataset, name, value, preset FROM metrics "
-                   "WHERE run_id = ?1 AND split = ?2 AND name = ?3 ORDER BY step DESC, rowid DESC LIMIT 1");
+    sqlite::Stmt q(*db_, fmt::format("SELECT {} FROM metrics WHERE run_id = ?1 AND split = ?2 AND name = ?3 "
+                                      "ORDER BY step DESC, rowid DESC LIMIT 1",
+                                      kMetricColumns));
     q.bind(1, run_id).bind(2, split).bind(3, name);
-    if (q.step()) out = Metric{q.i64(0), q.i64(1), q.text(2), q.text(3), q.text(4), q.real(5), q.text(6)};
+    if (q.step()) out = read_metric(q);
   });
   return out;
 }

@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "study/create.h"
+#include "web/json.h"
 
 namespace dmgn::study {
 
@@ -26,17 +27,8 @@ const std::string& page_html() {
 
 namespace {
 
-struct HttpError {
-  int status;
-  std::string message;
-};
-
-Response json_response(const json& j, int status = 200) {
-  Response r;
-  r.status = status;
-  r.body = j.dump();
-  return r;
-}
+using web::HttpError;
+using web::json_response;
 
 json parse_body(const Request& r) {
   json j;

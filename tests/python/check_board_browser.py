@@ -37,25 +37,15 @@ import traceback
 import urllib.error
 import urllib.request
 
-SKIP = 77
-
-
-def skip(why):
-    print("skipped:", why)
-    sys.exit(SKIP)
-
+from headless import browser, require_chromium, skip
 
 try:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select, WebDriverWait
 except ImportError as e:  # pragma: no cover
     skip(f"{e} (apt install python3-selenium)")
-
-CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 # A tiny DMGN (as the study's browser test narrows it) on 32-pixel crops of the built-in photos.
 TINY = ["model.widths=[4, 8, 8]", "model.bottleneck_cells=1", "model.vestigial=false", "model.head.taps=[1]",
@@ -93,16 +83,6 @@ values = [0.0, 0.01]
 def table1_variants(src):
     return "".join(f'[[variants]]\nname = "{name}"\nconfig = {json.dumps(os.path.join(src, "experiments", config))}\n'
                    for name, config in (("R-RDMC", "table1/r_rdmc.toml"), ("DMGN", "quickstart.toml")))
-
-
-def browser(profile):
-    o = webdriver.ChromeOptions()
-    o.binary_location = CHROMIUM
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-              "--disable-background-networking", "--disable-component-update", "--disable-sync",
-              "--window-size=1500,1000", f"--user-data-dir={profile}"):
-        o.add_argument(a)
-    return webdriver.Chrome(service=Service(DRIVER), options=o)
 
 
 def get_status(url):
@@ -161,8 +141,7 @@ def main():
         sys.exit(__doc__)
     dmgn = os.path.abspath(sys.argv[1])
     src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    if not (os.path.exists(CHROMIUM) and os.path.exists(DRIVER)):
-        skip("chromium / chromedriver missing (apt install chromium chromium-driver)")
+    require_chromium()
     if not os.path.exists("/usr/share/javascript/d3/d3.min.js"):
         skip("libjs-d3 missing (apt install libjs-d3): the charts are what this test watches")
     tmp = os.environ.get("DMGN_TEST_TMP") or tempfile.gettempdir()
@@ -228,7 +207,7 @@ def main():
         except urllib.error.HTTPError as e:
             assert e.code == 405, e.code
 
-        driver = browser(os.path.join(root, "profile"))
+        driver = browser(os.path.join(root, "profile"), size="1500,1000")
         p = Page(driver, base, token, shots)
 
         # 3. The runs page.

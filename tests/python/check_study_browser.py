@@ -39,26 +39,17 @@ import traceback
 import urllib.error
 import urllib.request
 
-SKIP = 77
-
-
-def skip(why):
-    print("skipped:", why)
-    sys.exit(SKIP)
-
+from headless import browser, require_chromium, skip
 
 try:
     import numpy as np
     from PIL import Image
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 except ImportError as e:  # pragma: no cover
     skip(f"{e} (apt install python3-selenium python3-pil python3-numpy)")
 
-CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 SAMPLES = 6
 
 
@@ -153,16 +144,6 @@ def method_of(url, cache, lock, refs):
     return name
 
 
-def browser(profile):
-    o = webdriver.ChromeOptions()
-    o.binary_location = CHROMIUM
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-              "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-              "--window-size=1400,900", f"--user-data-dir={profile}"):
-        o.add_argument(a)
-    return webdriver.Chrome(service=Service(DRIVER), options=o)
-
-
 class Subject:
     def __init__(self, driver, url, cache, lock, refs):
         self.d, self.url, self.cache, self.lock, self.refs = driver, url, cache, lock, refs
@@ -222,9 +203,7 @@ def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     dmgn = os.path.abspath(sys.argv[1])
-    for exe in (CHROMIUM, DRIVER):
-        if not os.access(exe, os.X_OK):
-            skip(f"{exe} is missing (apt install chromium chromium-driver)")
+    require_chromium()
     base = os.environ.get("DMGN_TEST_TMP") or tempfile.gettempdir()
     os.makedirs(base, exist_ok=True)
     root = tempfile.mkdtemp(prefix="study_browser_", dir=base)
