@@ -70,6 +70,42 @@ std::string device_name(const torch::Device& device) {
   return "cpu";
 }
 
+// LibTorch 1.13 keys optimizer state by c10::guts::to_string(TensorImpl*), 2.x by the pointer.
+namespace {
+#if TORCH_VERSION_MAJOR >= 2
+void* state_key(const torch::Tensor& p) { return p.unsafeGetTensorImpl(); }
+#else
+std::string state_key(const torch::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
+#endif
+}  // namespace
+
+torch::optim::OptimizerParamState* optimizer_state(torch::optim::Optimizer& opt, const torch::Tensor& param) {
+  auto& states = opt.state();
+  const auto it = states.find(state_key(param));
+  return it == states.end() ? nullptr : it->second.get();
+}
+
+void set_optimizer_state(torch::optim::Optimizer& opt, const torch::Tensor& param,
+                         std::unique_ptr<torch::optim::OptimizerParamState> state) {
+  opt.state()[state_key(param)] = std::move(state);
+}
+
+bool fused_adam_step(const std::vector<torch::Tensor>& params, const std::vector<torch::Tensor>& grads,
+                     const std::vector<torch::Tensor>& exp_avgs, const std::vector<torch::Tensor>& exp_avg_sqs,
+                     const std::vector<torch::Tensor>& state_steps, const torch::Tensor& lr, double beta1,
+                     double beta2, double eps, const torch::Tensor& found_inf) {
+#if defined(DMGN_WITH_CUDA) && (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1))
+  if (params.empty() || !params.front().is_cuda()) return false;
+  at::_fused_adam_(params, grads, exp_avgs, exp_avg_sqs, /*max_exp_avg_sqs=*/{}, state_steps, lr, beta1, beta2,
+                   /*weight_decay=*/0.0, eps, /*amsgrad=*/false, /*maximize=*/false, /*grad_scale=*/{}, found_inf);
+  return true;
+#else
+  (void)params, (void)grads, (void)exp_avgs, (void)exp_avg_sqs, (void)state_steps, (void)lr, (void)beta1;
+  (void)beta2, (void)eps, (void)found_inf;
+  return false;
+#endif
+}
+
 // LibTorch 2.4 made autocast state per device type (set_autocast_enabled(type, on)); 1.13 has
 // one pair of calls per device (set_enabled for CUDA, set_cpu_enabled for the CPU).
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)

@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace dmgn::compat {
 
@@ -70,6 +71,23 @@ void set_cudnn_allow_tf32(bool on);
 
 // Waits for a CUDA device's queued work; no-op for the CPU.
 void synchronize(const torch::Device& device);
+
+// An optimizer's per-parameter state (LibTorch 1.13 keys it by the TensorImpl's address as a
+// string, 2.x by the address itself): null when the parameter has none yet.
+torch::optim::OptimizerParamState* optimizer_state(torch::optim::Optimizer& opt, const torch::Tensor& param);
+void set_optimizer_state(torch::optim::Optimizer& opt, const torch::Tensor& param,
+                         std::unique_ptr<torch::optim::OptimizerParamState> state);
+
+// Adam's fused multi-tensor CUDA kernel (LibTorch >= 2.1, Python's Adam(fused=True)): one
+// launch updates every parameter. The learning rate is a device tensor, `state_steps` are
+// float32 device tensors already incremented for this step, and a `found_inf` of 1 (float32,
+// on the device) leaves every tensor unchanged (the caller takes the increment back). Returns
+// false, doing nothing, where the kernel does not exist (1.13, the CPU): the caller then runs
+// the same arithmetic op by op.
+bool fused_adam_step(const std::vector<torch::Tensor>& params, const std::vector<torch::Tensor>& grads,
+                     const std::vector<torch::Tensor>& exp_avgs, const std::vector<torch::Tensor>& exp_avg_sqs,
+                     const std::vector<torch::Tensor>& state_steps, const torch::Tensor& lr, double beta1,
+                     double beta2, double eps, const torch::Tensor& found_inf);
 
 // A CUDA graph of fixed-shape work (Python's torch.cuda.graph): capture() runs `work` `warmup`
 // times on a side stream (cuDNN's algorithm search and the allocator settle there), then once

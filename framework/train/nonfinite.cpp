@@ -54,8 +54,11 @@ std::string first_nonfinite(const Named& named) {
 
 std::string diagnose_nonfinite(const std::map<std::string, torch::Tensor>& batch, const models::Outputs* out,
                                const std::vector<std::pair<std::string, torch::nn::Module*>>& modules) {
-  std::vector<std::string> parts{part("batch", first_nonfinite(Named(batch.begin(), batch.end()))),
-                                 part("outputs", out ? first_nonfinite(out->flat()) : std::string())};
+  std::vector<std::string> parts;
+  if (out) {
+    parts.push_back(part("batch", first_nonfinite(Named(batch.begin(), batch.end()))));
+    parts.push_back(part("outputs", first_nonfinite(out->flat())));
+  }
   for (const auto& [name, m] : modules) {
     parts.push_back(part(fmt::format("{} parameters", name), first_nonfinite(params_of(*m, false))));
     parts.push_back(

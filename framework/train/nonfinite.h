@@ -8,6 +8,8 @@
 //   grads      the gradients still held from the previous update (finite loss, non-finite
 //              gradient: the update that broke the parameters).
 // Each part names the first non-finite tensor by its module path and counts the others.
+// Without outputs (null: runtime.host_sync = "log", where the failing step's batch and outputs
+// are gone by the time the host learns of it) only the modules' parts are given.
 #include <torch/torch.h>
 
 #include <map>

@@ -30,6 +30,13 @@ Recipe::Recipe(const RecipeEnv& env)
   if (nonfinite_ != "stop" && nonfinite_ != "skip")
     throw ConfigError(fmt::format("config key 'train.nonfinite': '{}' is not one of stop, skip", nonfinite_));
   if (!(cfg_.get_float("runtime.bucket_mb") > 0)) throw ConfigError("config key 'runtime.bucket_mb' must be > 0");
+  deferred_ = cfg_.get_string("runtime.host_sync") == "log";
+  if (deferred_) {
+    const auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(device_);
+    const auto b = torch::TensorOptions().dtype(torch::kBool).device(device_);
+    pending_ = {torch::zeros({}, b),      torch::full({}, -1, i64), torch::zeros({}, b), torch::zeros({}, i64),
+                torch::full({}, -1, i64), torch::full({}, -1, i64), torch::zeros({}, i64)};
+  }
   torch::manual_seed(seed_);
   schedule_ = std::make_unique<LrSchedule>(cfg_, env.total_steps);
 }
@@ -76,6 +83,10 @@ void Recipe::add_adam(const std::string& name, std::vector<torch::Tensor> params
   o.buckets = std::make_unique<GradientBuckets>(trainable, bucket_bytes);
   o.adam = std::make_unique<torch::optim::Adam>(trainable,
                                                 torch::optim::AdamOptions(lr).betas({betas.first, betas.second}));
+  if (deferred_) {
+    o.device = std::make_unique<DeviceAdam>(*o.adam);
+    o.lr_now = torch::full({}, lr, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
+  }
   optims_.push_back(std::move(o));
 }
 
@@ -97,6 +108,8 @@ CheckpointParts Recipe::parts() const {
 
 void Recipe::lay_out() {
   for (const auto& [n, m] : modules_) exec_.lay_out(*m);
+  for (auto& o : optims_)
+    if (o.device) o.device->from_host();  // the step counts a checkpoint load put in the state
 }
 
 uint64_t Recipe::parameter_hash() const {
@@ -122,6 +135,7 @@ void Recipe::nonfinite_stop(int64_t step, const std::string& term, const std::st
 bool Recipe::Frame::update(const std::string& optimizer, const losses::TermValues& tv, const std::string& report,
                            const std::string& bad_name, const std::function<void()>& before_step) {
   auto& o = owner_.optim(optimizer);
+  if (owner_.deferred_) return owner_.update_on_device(o, tv, report, bad_name, before_step);
   auto& coll = *owner_.coll_;
   const double world = coll.world_size();
   // One reduction: [stop, total non-finite, term_i non-finite..., total, term_i...].
@@ -171,7 +185,11 @@ std::string Recipe::Frame::task() const {
 }
 
 StepResult Recipe::step(const data::Batch& batch, int64_t step, bool stop_here) {
-  for (auto& o : optims_) schedule_->apply(*o.adam, o.lr, step);
+  for (auto& o : optims_) {
+    schedule_->apply(*o.adam, o.lr, step);
+    if (o.lr_now.defined())  // a kernel with the rate as its argument: no transfer, no wait
+      o.lr_now.fill_(static_cast<torch::optim::AdamOptions&>(o.adam->param_groups().front().options()).lr());
+  }
   for (const auto& [n, m] : modules_)
     if (!is_rank_local(n)) broadcast_buffers(*coll_, *m);
   Frame f(*this, stop_here, step);
@@ -180,6 +198,14 @@ StepResult Recipe::step(const data::Batch& batch, int64_t step, bool stop_here) 
   for (const auto& [name, t] : batch.fields.all())
     f.batch_[name] = data::field::is_image(name) ? m.to_model(exec_.place(t)) : exec_.place(t);
   f.tasks_ = batch.tasks;
+  if (deferred_) {
+    begin_deferred_step();
+    run(f);
+    end_deferred_step();
+    StepResult res;
+    res.pending = true;
+    return res;
+  }
   run(f);
   StepResult res = std::move(f.result_);
   if (f.bad_.empty()) return res;
@@ -190,7 +216,15 @@ StepResult Recipe::step(const data::Batch& batch, int64_t step, bool stop_here) 
   res.diagnosis = diagnose_nonfinite(f.batch_, &f.outputs_, mods);
   if (nonfinite_ == "stop") nonfinite_stop(step, res.bad_term, res.diagnosis);
   res.skipped = true;
+  res.skipped_steps = 1;
+  res.first_skipped_step = step;
   return res;
+}
+
+std::string Recipe::diagnose() const {
+  std::vector<std::pair<std::string, torch::nn::Module*>> mods;
+  for (const auto& [n, mod] : modules_) mods.emplace_back(n, mod.get());
+  return diagnose_nonfinite({}, nullptr, mods);
 }
 
 }  // namespace dmgn::train

@@ -15,6 +15,15 @@
 //     (train.nonfinite), and a stop wish on any rank stops every rank after the step;
 //   - gradients are averaged over ranks in buckets before every optimizer step;
 //   - forward() runs the recipe's computations under the run's autocast (train.precision).
+// With runtime.host_sync = "log" the same decisions are taken on the device, with no host
+// synchronisation inside a step: each phase's loss values and non-finite flags are reduced
+// over ranks as one device tensor, a capturable Adam (train/device_adam.h) drops the update
+// of a non-finite phase (and of every later phase of that step; under "stop" of every later
+// step too, so the parameters stay those of the failing step), and settle() reads what
+// happened since the last settle in one transfer: the trainer calls it on its logging,
+// validation and checkpoint steps and at the end, where it also reduces the ranks' stop
+// wishes (a signal is honoured there). train.nonfinite = "stop" then throws at that settle,
+// naming the first non-finite step and term.
 // Checkpoints hold the named modules and optimizers (train/checkpoint.h); the ranks' sync
 // check hashes all of them.
 #include <torch/torch.h>
@@ -32,6 +41,7 @@
 #include "losses/terms.h"
 #include "models/model.h"
 #include "train/checkpoint.h"
+#include "train/device_adam.h"
 #include "train/distributed.h"
 #include "train/execution.h"
 #include "train/schedule.h"
@@ -47,6 +57,11 @@ struct StepResult {
   std::vector<std::pair<std::string, double>> terms;   // its weighted terms, averaged over ranks
   std::vector<std::pair<std::string, double>> others;  // other updates' totals (DMGN: d_loss)
   double other(const std::string& name) const;         // 0 when absent
+  // runtime.host_sync = "log": true until Recipe::settle() has read the step from the device
+  // (loss, terms, others, skipped and stop_requested are then filled in).
+  bool pending = false;
+  int64_t skipped_steps = 0;        // steps skipped since the last settle (host sync: 0 or 1)
+  int64_t first_skipped_step = -1;  // the first of them, 0-based (bad_term names its term)
 };
 
 // Where a recipe runs: the resolved config, this worker's collective and device, and the
@@ -68,6 +83,14 @@ class Recipe {
   // One step at 0-based index `step` on this rank's batch; `stop_here` is this rank's wish to
   // stop. train.nonfinite = "stop" throws an Error naming the step (1-based) and the term.
   StepResult step(const data::Batch& batch, int64_t step, bool stop_here = false);
+  // runtime.host_sync = "log": whether step() leaves its results on the device.
+  bool deferred() const { return deferred_; }
+  // Reads a pending result (the last step's values, what was skipped since the last settle)
+  // and reduces this rank's stop wish with every rank's; every rank must settle at the same
+  // steps. Writes the device-side Adam step counts back into the optimizers' state, so that
+  // a checkpoint may follow. Throws as step() does under train.nonfinite = "stop". No-op for
+  // a result that is not pending.
+  void settle(StepResult& res, bool stop_here = false);
 
   // The restoration network (evaluated, exported); a recipe adds it as module "model".
   virtual models::Model& model() = 0;
@@ -113,7 +136,7 @@ class Recipe {
     void note_outputs(const models::Outputs& out) { outputs_ = out; }
     // Also logs the main update's total under `name` (e.g. "loss_blur": a per-task curve when
     // steps alternate between tasks); call after that update.
-    void report_loss_as(const std::string& name) { result_.others.emplace_back(name, result_.loss); }
+    void report_loss_as(const std::string& name);
 
    private:
     friend class Recipe;
@@ -150,9 +173,37 @@ class Recipe {
     std::unique_ptr<torch::optim::Adam> adam;
     std::unique_ptr<GradientBuckets> buckets;
     double lr = 0;
+    std::unique_ptr<DeviceAdam> device;  // runtime.host_sync = "log"
+    torch::Tensor lr_now;                // its rate this step (0-d float64 on the device)
   };
   [[noreturn]] void nonfinite_stop(int64_t step, const std::string& term, const std::string& diagnosis) const;
   Optim& optim(const std::string& name);
+  std::string diagnose() const;
+  // runtime.host_sync = "log" (train/recipe_deferred.cpp).
+  bool update_on_device(Optim& o, const losses::TermValues& tv, const std::string& report,
+                        const std::string& bad_name, const std::function<void()>& before_step);
+  void begin_deferred_step();
+  void end_deferred_step();
+  torch::Tensor term_ids(const std::vector<std::string>& names);
+  struct PhaseValues {
+    std::string report;
+    std::vector<std::string> terms;
+    torch::Tensor values;  // [term_1..term_n, total], float64, summed over ranks, on the device
+  };
+  struct Pending {
+    torch::Tensor step_bad;    // 0-d bool: a phase of the current step was non-finite
+    torch::Tensor step_code;   // 0-d int64: term id of that step's last failed phase
+    torch::Tensor sticky;      // 0-d bool: "stop": a step since the last settle failed (no more updates)
+    torch::Tensor skipped;     // 0-d int64: steps that failed since the last settle
+    torch::Tensor first_step;  // 0-d int64: the first of them (0-based), -1 = none
+    torch::Tensor first_code;  // 0-d int64: its term id
+    torch::Tensor index;       // 0-d int64: the current step's index
+  };
+  bool deferred_ = false;
+  Pending pending_;
+  std::vector<PhaseValues> last_phases_;  // the last step's updates, in order
+  std::vector<std::string> term_names_;   // term id -> name (stable over the run)
+  std::map<std::string, torch::Tensor> term_id_tensors_;  // by joined names: their ids on the device
 
   Config cfg_;
   CollectivePtr coll_;

@@ -303,8 +303,13 @@ void TrainRun::record_provenance() {
 bool TrainRun::train() {
   const int64_t val_every = s_.val_every, ckpt_every = s_.checkpoint_every;
   while (step_ < total_steps_) {
-    const StepResult res = recipe_->step(loader_->next_rolling(), step_, signals_.stop());
+    StepResult res = recipe_->step(loader_->next_rolling(), step_, signals_.stop());
     ++step_;
+    // runtime.host_sync = "log": the step's results are read where the host needs them, the
+    // same steps on every rank.
+    const auto at = [&](int64_t every) { return every > 0 && step_ % every == 0; };
+    if (res.pending && (at(s_.log_every) || at(val_every) || at(ckpt_every) || step_ == total_steps_))
+      recipe_->settle(res, signals_.stop());
     threads_.tick();
     log_step(res);
     const bool validated = !(val_every > 0 && step_ % val_every == 0 && step_ < total_steps_) || validate();
@@ -333,13 +338,18 @@ void TrainRun::stop_interrupted(const char* where) {
 }
 
 void TrainRun::log_step(const StepResult& res) {
-  if (res.skipped) {
-    ++summary_.skipped_steps;
-    if (lead_)
+  if (res.pending) return;  // runtime.host_sync = "log", not a settling step
+  summary_.skipped_steps += res.skipped_steps;
+  if (res.skipped_steps > 0 && lead_) {
+    if (res.skipped_steps == 1 && res.first_skipped_step == step_ - 1)
       log::warn(fmt::format("non-finite loss at step {} in term '{}': step skipped; {}", step_, res.bad_term,
                             res.diagnosis));
-    return;
+    else
+      log::warn(fmt::format("non-finite loss in {} step(s) up to step {}, the first at step {} in term '{}': "
+                            "those steps skipped; {}",
+                            res.skipped_steps, step_, res.first_skipped_step + 1, res.bad_term, res.diagnosis));
   }
+  if (res.skipped) return;
   if (step_ % s_.log_every != 0 && step_ != total_steps_) return;
   const std::string line = progress_->line(step_, format_terms(res));
   if (progress_on_) {
