@@ -293,6 +293,21 @@ TEST_F(Distributed, NonFiniteLossIsAgreedAcrossRanks) {
   EXPECT_EQ(run.status, "completed");
   EXPECT_EQ(run.provenance.at("skipped_steps"), "3");
   EXPECT_EQ(run.provenance.at("ranks_in_sync"), "true");
+  // runtime.host_sync = "log": the flags and loss values are all-reduced as a device tensor and
+  // read at the end (log_every is 10), where both ranks learn of the same three steps.
+  cfg.push_back("runtime.host_sync=\"log\"");
+  cfg.push_back("runtime.store=\"" + (dir / "log.sqlite").string() + "\"");
+  const Child log = spawn_dmgn(with_sets({"launch", "--nproc", "2", "--", "train", kBase}, cfg),
+                               (dir / "log.log").string());
+  EXPECT_EQ(wait_child(log, 120), 0) << read_text(log.log);
+  const auto out_log = read_text(log.log);
+  EXPECT_NE(out_log.find("non-finite loss in 3 step(s) up to step 4, the first at step 2 in term '"),
+            std::string::npos) << out_log;
+  dmgn::store::RunStore sl(dir / "log.sqlite");
+  const auto run_log = sl.runs().at(0);
+  EXPECT_EQ(run_log.status, "completed");
+  EXPECT_EQ(run_log.provenance.at("skipped_steps"), "3");
+  EXPECT_EQ(run_log.provenance.at("ranks_in_sync"), "true");
 }
 
 TEST_F(Distributed, CollectivePrimitivesAndEnvironment) {
