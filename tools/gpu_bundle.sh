@@ -4,7 +4,10 @@
 # 64 MiB cap for everything). The GPU machine has CUDA LibTorch 2.x, NCCL, CMake, ninja and a
 # compiler (through its python3 torch), but no Debian -dev packages and no network.
 #
-#   tools/gpu_bundle.sh [OFFICIAL_REPO_DIR]      (default third_party/official_dmgn)
+#   tools/gpu_bundle.sh [OFFICIAL_REPO_DIR [LASIRR_DIR [PHYSICSGAN_DIR [MBN_DIR]]]]
+#       (defaults third_party/official_dmgn, third_party/lasirr, third_party/physicsgan,
+#       third_party/mbn; "" keeps a default)
+#   GPU_BUNDLE_CODE_ONLY=1 tools/gpu_bundle.sh ...   only (re)copies the reference code below
 #
 # Contents (a relocatable usr/ prefix; the packages' CMake configs find their files relative
 # to themselves):
@@ -21,20 +24,59 @@
 #       pipeline (synthesis, augmentation, image files) as CI;
 #   photos/  the built-in dataset's 12 photos (python3-skimage's data folder);
 #   official/  the official DMGN code's model files (peer benchmark and parity; never
-#       committed: .gpu_bundle/ is git-ignored).
+#       committed: .gpu_bundle/ is git-ignored);
+#   lasirr/, physicsgan/, mbn/  the Python files of the other systems' reference code that
+#       tools/peer_bench_systems.py and the parity tools import (Location-aware SIRR's
+#       location_aware_sirr_model.py; Physics-GAN's models/__init__.py and networks.py; MBN's
+#       pietorch/ package without its data converters), ~110 KB: no checkpoints, no images.
+#       A repository that is absent is a warning, not a failure (its peer benchmark is skipped).
 # Needs: the Debian packages of scripts/setup.sh, plus zlib1g-dev libpng-dev
 # libjpeg62-turbo-dev, and a Debian source entry reachable by apt (deb.debian.org).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OFFICIAL=${1:-$ROOT/third_party/official_dmgn}
+LASIRR=${2:-$ROOT/third_party/lasirr}
+PHYSICSGAN=${3:-$ROOT/third_party/physicsgan}
+MBN=${4:-$ROOT/third_party/mbn}
 B="$ROOT/.gpu_bundle"
+
+# The reference code of the other systems: copy_code NAME REPO FILE... copies FILEs (paths
+# inside REPO) to $B/NAME/, replacing what an earlier bundle had there.
+copy_code() {
+  local name=$1 repo=$2 f
+  shift 2
+  for f in "$@"; do
+    if [ ! -f "$repo/$f" ]; then
+      echo "gpu_bundle: warning: no $name reference code at $repo ($f missing): its peer benchmark will be skipped" >&2
+      return 0
+    fi
+  done
+  rm -rf "${B:?}/$name"
+  for f in "$@"; do
+    mkdir -p "$B/$name/$(dirname "$f")"
+    cp "$repo/$f" "$B/$name/$f"
+  done
+}
+bundle_code() {
+  copy_code lasirr "$LASIRR" location_aware_sirr_model.py
+  copy_code physicsgan "$PHYSICSGAN" models/__init__.py models/networks.py
+  copy_code mbn "$MBN" pietorch/__init__.py pietorch/M_DuRN.py pietorch/DuRBs.py pietorch/N_modules.py \
+    pietorch/utils.py
+}
+if [ -n "${GPU_BUNDLE_CODE_ONLY:-}" ]; then
+  mkdir -p "$B"
+  bundle_code
+  echo "gpu_bundle: reference code in $B: $(cd "$B" && du -sh lasirr physicsgan mbn 2>/dev/null | tr '\t\n' ': ')"
+  exit 0
+fi
 P="$B/usr"
 L=/usr/lib/x86_64-linux-gnu
 mkdir -p "$P/include/x86_64-linux-gnu" "$P/lib/x86_64-linux-gnu/cmake" "$P/share/cmake"
 
 for pkg in libfmt-dev libtomlplusplus-dev libcli11-dev libsqlite3-dev libgtest-dev zlib1g-dev libpng-dev \
            libjpeg62-turbo-dev; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || { echo "gpu_bundle: Debian package $pkg is not installed (apt-get install $pkg)" >&2; exit 1; }
+  dpkg -s "$pkg" >/dev/null 2>&1 ||
+    { echo "gpu_bundle: Debian package $pkg is not installed (apt-get install $pkg)" >&2; exit 1; }
 done
 
 # Header-only / headers.
@@ -90,5 +132,7 @@ if [ -f "$OFFICIAL/model_reflection.py" ]; then
 else
   echo "gpu_bundle: warning: no official DMGN code at $OFFICIAL: the peer benchmark will be skipped" >&2
 fi
+bundle_code
 
-echo "gpu_bundle: $B $(du -sh "$B" | cut -f1) (carry it: the tree and every carried path together must stay under 64 MiB)"
+echo "gpu_bundle: $B $(du -sh "$B" | cut -f1) (carry it: the tree and every carried path together must stay" \
+     "under 64 MiB)"

@@ -5,6 +5,7 @@ Usage:
   python3 tools/peer_bench.py OFFICIAL_REPO_DIR [--device cpu|cuda] [--precision fp32 bf16]
       [--sizes 256 512] [--repeats 20] [--warmup 3] [--fwd-bwd-repeats 20]
       [--train-batch 4] [--train-size 256] [--threads N] [--store results/runs.sqlite]
+      [--compile [--compile-mode default]]
 
 OFFICIAL_REPO_DIR is a checkout of funkdub/DMGN-Deep-Masking-Generative-Network-TIP2021 kept
 outside version control (its model_reflection.py and vgg.py are imported at run time; nothing
@@ -23,6 +24,17 @@ Measured exactly as `dmgn bench model` measures our model (train/bench_model.h):
              for both implementations).
 Rows go to the run store's benchmarks table (bench 'peer', params 'impl=official ...'), with
 the device and torch version; tools/peer_compare.py prints the ratios against our rows.
+
+--compile (torch >= 2.0; with an older torch one line says so and only the eager rows are taken)
+additionally times the official model under torch.compile(model, dynamic=False,
+mode=--compile-mode) after the eager measurements of each precision: every (precision, size,
+part) gets a fresh compilation (torch._dynamo.reset() before it), so each is compiled once for
+its static shape. The first call's wall time, plus that of any warmup call during which dynamo
+compiled another graph, is the compile time (metric compile_s, unit s, params '... part=inference
+size=S' or '... part=fwd_bwd batch=B size=S'); the latency_ms / fwd_bwd_ms rows are the median of
+the timed calls after it, as for eager. Their params say 'impl=official-compile
+compile_mode=MODE', so peer_compare.py shows them as lines of their own. A part that fails to
+compile is reported and skipped; the other parts still run.
 """
 import argparse
 import datetime
@@ -82,7 +94,8 @@ def time_median(device, warmup, repeats, fn):
 KINDS = [("convolution", ("conv", "gemm", "xmma", "sm90", "sm80", "cutlass", "implicit", "winograd", "fft", "dgrad",
                            "wgrad", "nhwc", "nchw")),
          ("resize", ("upsample", "interp")), ("pad", ("reflection", "pad")), ("concat", ("cat",)),
-         ("layout/copy", ("copy", "transpose", "contiguous")), ("elementwise", ("elementwise", "vectorized", "unrolled")),
+         ("layout/copy", ("copy", "transpose", "contiguous")),
+         ("elementwise", ("elementwise", "vectorized", "unrolled")),
          ("reduction", ("reduce",))]
 
 
@@ -125,12 +138,140 @@ def profile(model, device, size, autocast):
         print(f"    {t / 1e3:8.2f} ms x{n:<4d} {name[:110]}")
 
 
+def compile_supported():
+    """torch.compile exists (torch >= 2.0)."""
+    try:
+        major = int(torch.__version__.split(".")[0])
+    except ValueError:
+        return False
+    return major >= 2 and hasattr(torch, "compile")
+
+
+def dynamo_graphs():
+    """Graphs dynamo has compiled so far in this process (0 where the counter is unknown)."""
+    try:
+        from torch._dynamo.utils import counters
+        return int(counters["stats"]["unique_graphs"])
+    except Exception:  # noqa: BLE001  (a private counter: absent or renamed in some version)
+        return 0
+
+
+def time_compiled(device, warmup, repeats, fn):
+    """time_median of a compiled fn, its compile time apart: the first call, plus each of the
+    max(1, warmup) further untimed calls during which dynamo compiled another graph."""
+    graphs0 = dynamo_graphs()
+    t0 = time.perf_counter()
+    fn()
+    sync(device)
+    compile_s, recompiles = time.perf_counter() - t0, 0
+    for _ in range(max(1, warmup)):
+        g = dynamo_graphs()
+        t0 = time.perf_counter()
+        fn()
+        sync(device)
+        if dynamo_graphs() > g:
+            compile_s += time.perf_counter() - t0
+            recompiles += 1
+    t = time_median(device, 0, repeats, fn)
+    t.update(compile_s=compile_s, graphs=dynamo_graphs() - graphs0, recompiles=recompiles)
+    return t
+
+
+def failure(e):
+    """One line naming an exception."""
+    lines = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {lines[0][:200] if lines else ''}"
+
+
+def store_rows(store, rows, desc, tool="peer_bench", bench="peer"):
+    """Appends rows (name, value, unit, params[, config_hash]) to the store's benchmarks table."""
+    os.makedirs(os.path.dirname(os.path.abspath(store)), exist_ok=True)
+    con = sqlite3.connect(store)
+    try:
+        have = con.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='benchmarks'").fetchone()
+        if not have:
+            sys.exit(f"{tool}: {store} has no benchmarks table: run a dmgn command on it first "
+                     "(e.g. dmgn bench model) so it has the project's schema")
+        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        with con:
+            for row in rows:
+                name_, value, unit, p = row[:4]
+                config_hash = row[4] if len(row) > 4 else ""
+                con.execute("INSERT INTO benchmarks (bench, name, value, unit, params, config_hash, device, "
+                            "torch_version, git_revision, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (bench, name_, value, unit, p, config_hash, desc, torch.__version__, git_revision(), now))
+    finally:
+        con.close()
+    print(f"stored in {store} (benchmarks table, bench '{bench}')")
+
+
 def git_revision():
     try:
         return subprocess.run(["git", "-C", HERE, "rev-parse", "--short=12", "HEAD"], capture_output=True,
                               text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return ""
+
+
+def measure_compiled(model, device, args, autocast, params):
+    """--compile: each (size, part) of this precision compiled afresh for its static shape and
+    timed as the eager model is; rows with params 'impl=official-compile ...'."""
+    rows = []
+    cparams = params.replace("impl=official ", f"impl=official-compile compile_mode={args.compile_mode} ", 1)
+
+    import torch._dynamo  # noqa: F401  (torch >= 2.0: compile_supported() was checked)
+
+    def compiled():
+        torch._dynamo.reset()
+        return torch.compile(model, dynamic=False, mode=args.compile_mode)
+
+    def report(what, t):
+        print(f"  compiled {what}: {t['median_ms']:.2f} ms median (min {t['min_ms']:.2f}, max {t['max_ms']:.2f}, "
+              f"{t['repeats']} runs) | compile {t['compile_s']:.1f} s ({t['graphs']} graph(s), "
+              f"{t['recompiles']} recompile(s) after the first call)")
+
+    model.eval()
+    for size in args.sizes:
+        x = torch.rand(1, 3, size, size, device=device) * 2 - 1
+        try:
+            cm = compiled()
+            with torch.inference_mode():
+                def infer():
+                    with autocast():
+                        cm(x)
+                t = time_compiled(device, args.warmup, args.repeats, infer)
+        except Exception as e:  # noqa: BLE001  (a compiler failure is a result to report, not a crash)
+            print(f"  compiled {size}x{size}: inference FAILED: {failure(e)}")
+            continue
+        report(f"{size}x{size} inference", t)
+        rows.append(("latency_ms", t["median_ms"], "ms",
+                     f"{cparams} size={size} repeats={t['repeats']} warmup={args.warmup}"))
+        rows.append(("compile_s", t["compile_s"], "s", f"{cparams} part=inference size={size}"))
+    if args.fwd_bwd_repeats > 0:
+        model.train()
+        b, s = args.train_batch, args.train_size
+        x = torch.rand(b, 3, s, s, device=device) * 2 - 1
+        target = torch.rand(b, 3, s, s, device=device) * 2 - 1
+        try:
+            cm = compiled()
+
+            def fwd_bwd():
+                with autocast():
+                    outs = cm(x)
+                    loss = sum((o - target).abs().mean().float() for o in outs[:3])
+                loss.backward()
+                for p in model.parameters():
+                    p.grad = None
+            t = time_compiled(device, args.warmup, args.fwd_bwd_repeats, fwd_bwd)
+        except Exception as e:  # noqa: BLE001
+            print(f"  compiled fwd+bwd: FAILED: {failure(e)}")
+            t = None
+        if t:
+            report(f"fwd+bwd {b} x {s}x{s}", t)
+            rows.append(("fwd_bwd_ms", t["median_ms"], "ms", f"{cparams} batch={b} size={s} repeats={t['repeats']}"))
+            rows.append(("compile_s", t["compile_s"], "s", f"{cparams} part=fwd_bwd batch={b} size={s}"))
+    torch._dynamo.reset()
+    return rows
 
 
 def main():
@@ -150,6 +291,11 @@ def main():
     ap.add_argument("--profile-size", type=int, default=0,
                     help="also profile one inference pass at this size per precision (torch.profiler) and print "
                          "where the device time goes, by kind of kernel (nothing is stored)")
+    ap.add_argument("--compile", action="store_true",
+                    help="also time the model under torch.compile(dynamic=False), compile time apart (torch >= 2.0)")
+    ap.add_argument("--compile-mode", default="default",
+                    choices=["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"],
+                    help="torch.compile's mode for --compile")
     args = ap.parse_args()
 
     repo = os.path.abspath(args.official_repo_dir)
@@ -167,6 +313,10 @@ def main():
     sys.path.insert(0, repo)
     install_torchvision_standin()
     import model_reflection  # noqa: E402  (the official module)
+    compile_ok = args.compile and compile_supported()
+    if args.compile and not compile_ok:
+        print(f"peer_bench: --compile needs torch >= 2.0 (torch.compile); this is torch {torch.__version__}: "
+              "the compiled measurements are skipped, the eager ones are taken")
 
     rows = []
     desc = device_description(device)
@@ -214,26 +364,13 @@ def main():
                   f"{t['repeats']} runs) at batch {b} x {s}x{s}, {1000 * b / t['median_ms']:.2f} images/s")
             rows.append(("fwd_bwd_ms", t["median_ms"], "ms",
                          f"{params} batch={b} size={s} repeats={t['repeats']}"))
+        if compile_ok:
+            rows += measure_compiled(model, device, args, autocast, params)
         del model
         if device.type == "cuda":
             torch.cuda.empty_cache()
 
-    os.makedirs(os.path.dirname(os.path.abspath(args.store)), exist_ok=True)
-    con = sqlite3.connect(args.store)
-    try:
-        have = con.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='benchmarks'").fetchone()
-        if not have:
-            sys.exit(f"peer_bench: {args.store} has no benchmarks table: run a dmgn command on it first "
-                     "(e.g. dmgn bench model) so it has the project's schema")
-        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        with con:
-            for name_, value, unit, p in rows:
-                con.execute("INSERT INTO benchmarks (bench, name, value, unit, params, config_hash, device, "
-                            "torch_version, git_revision, created_at) VALUES ('peer', ?, ?, ?, ?, '', ?, ?, ?, ?)",
-                            (name_, value, unit, p, desc, torch.__version__, git_revision(), now))
-    finally:
-        con.close()
-    print(f"stored in {args.store} (benchmarks table, bench 'peer')")
+    store_rows(args.store, rows, desc)
 
 
 if __name__ == "__main__":
