@@ -288,4 +288,81 @@ TEST_F(HostSync, UnknownModeIsRefused) {
   EXPECT_NE(msg.find("runtime.host_sync"), std::string::npos) << msg;
 }
 
+// --- CUDA (skipped without a GPU) ------------------------------------------------------
+
+// On CUDA with LibTorch >= 2.1 the fused kernel, against torch::optim::Adam there, with a
+// skipped step among the others.
+TEST(Gpu, DeviceAdamFusedAgreesWithTorchAdam) {
+  if (!dmgn::compat::cuda_available()) GTEST_SKIP() << "no CUDA device";
+  const torch::Device cuda(torch::kCUDA, 0);
+  Params a(11), b(11);
+  for (auto* ps : {&a, &b})
+    for (auto& t : ps->p) t = t.detach().to(cuda).set_requires_grad(true);
+  const auto opts = torch::optim::AdamOptions(1e-2);
+  torch::optim::Adam ref(a.p, opts), dev_opt(b.p, opts);
+  tr::DeviceAdam dev(dev_opt);
+  const auto lr = torch::full({}, 1e-2, torch::TensorOptions().dtype(torch::kFloat64).device(cuda));
+  const auto yes = torch::ones({}, torch::TensorOptions().dtype(torch::kBool).device(cuda));
+  const auto no = torch::zeros({}, torch::TensorOptions().dtype(torch::kBool).device(cuda));
+  for (int step = 0; step < 10; ++step) {
+    const bool skip = step == 4;
+    b.set_grads(step, skip);
+    for (auto& t : b.p)
+      if (t.grad().defined()) t.mutable_grad() = t.grad().to(cuda);
+    dev.step(lr, skip ? yes : no);
+    if (skip) continue;
+    a.set_grads(step);
+    for (auto& t : a.p)
+      if (t.grad().defined()) t.mutable_grad() = t.grad().to(cuda);
+    ref.step();
+  }
+  std::printf("device Adam on CUDA: %s kernel\n", dev.fused() ? "the fused" : "no fused (op-by-op)");
+  for (size_t i = 0; i < 3; ++i)
+    EXPECT_TRUE(torch::allclose(a.p[i].cpu(), b.p[i].cpu(), 1e-5, 1e-6))
+        << i << ": max |diff| " << (a.p[i] - b.p[i]).abs().max().item<double>();
+  dev.to_host();
+  EXPECT_EQ(state(dev_opt, 0).step(), state(ref, 0).step());
+}
+
+// The point of runtime.host_sync = "log": after the first steps (which make the device-side
+// state), a DMGN training step (critic, generator, Adam) makes the host wait for nothing, and
+// the check catches the waits of host_sync = "step".
+TEST(Gpu, LogModeStepsNeverWaitForTheDevice) {
+  if (!dmgn::compat::cuda_available()) GTEST_SKIP() << "no CUDA device";
+  dmgn::register_builtins();
+  ASSERT_TRUE(dmgn::compat::HostSyncCheck::available());
+  const auto dir = dmgn::testing::scratch("gpu_host_sync");
+  for (const char* mode : {"log", "step"}) {
+    auto o = dmgn::testing::tiny_run(dir);
+    o.push_back("runtime.device=\"cuda\"");
+    o.push_back(std::string("runtime.host_sync=\"") + mode + "\"");
+    const Config cfg = Config::defaults(o);
+    const auto coll = tr::make_collective(tr::DistEnv{}, tr::CollectiveOptions{});
+    auto train_set = tr::open_for_model(cfg, cfg.get_string("data.train"), dmgn::data::Split::train);
+    dmgn::data::Loader loader(train_set, tr::train_loader_options(cfg, *coll));
+    const auto recipe = tr::build_recipe({cfg, coll, torch::Device(torch::kCUDA, 0), 8});
+    auto warm = recipe->step(loader.next_rolling(), 0);
+    warm = recipe->step(loader.next_rolling(), 1);
+    recipe->settle(warm);
+    std::vector<dmgn::data::Batch> batches;
+    for (int i = 0; i < 3; ++i) batches.push_back(loader.next_rolling());
+    tr::StepResult last;
+    std::string error;
+    try {
+      const dmgn::compat::HostSyncCheck check;
+      for (int i = 0; i < 3; ++i) last = recipe->step(batches[static_cast<size_t>(i)], 2 + i);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    if (std::string(mode) == "log") {
+      EXPECT_EQ(error, "") << "a log-mode step waited for the device";
+      recipe->settle(last);
+      EXPECT_TRUE(std::isfinite(last.loss));
+      EXPECT_GT(last.other("d_loss"), 0);
+    } else {
+      EXPECT_NE(error, "") << "the check did not catch the host-read mode's waits";
+    }
+  }
+}
+
 }  // namespace

@@ -78,9 +78,10 @@ void print(const Config& cfg, const train::ModelBench& r, const train::ModelBenc
       print_profile(fmt::format("fwd+bwd {0} x {1}x{1}", r.train_batch, r.train_size), *pb.profile_fwd_bwd);
     if (pb.train_steps > 0)
       std::printf("  training : %10.2f ms per step (G + critic + losses + Adam) at batch %lld x %lldx%lld, %.2f "
-                  "images/s (%lld steps)\n",
+                  "images/s (%lld steps, host_sync %s)\n",
                   pb.train_step_ms, static_cast<long long>(r.train_batch), static_cast<long long>(r.train_size),
-                  static_cast<long long>(r.train_size), pb.train_images_per_s, static_cast<long long>(pb.train_steps));
+                  static_cast<long long>(r.train_size), pb.train_images_per_s, static_cast<long long>(pb.train_steps),
+                  cfg.get_string("runtime.host_sync").c_str());
   }
 }
 
@@ -131,8 +132,9 @@ void store_rows(const Config& cfg, const train::ModelBench& r, const train::Mode
     put_profile(pb.profile_inference, fmt::format("{} part=inference size={}", p, mo.profile_size));
     put_profile(pb.profile_fwd_bwd, fmt::format("{} part=fwd_bwd", at));
     if (pb.train_steps > 0) {
-      put("train_step_ms", pb.train_step_ms, "ms", fmt::format("{} steps={}", at, pb.train_steps));
-      put("train_images_per_s", pb.train_images_per_s, "images/s", fmt::format("{} steps={}", at, pb.train_steps));
+      const auto steps = fmt::format("{} steps={} host_sync={}", at, pb.train_steps, cfg.get_string("runtime.host_sync"));
+      put("train_step_ms", pb.train_step_ms, "ms", steps);
+      put("train_images_per_s", pb.train_images_per_s, "images/s", steps);
     }
   }
   std::printf("stored in %s (benchmarks table)\n", cfg.get_string("runtime.store").c_str());

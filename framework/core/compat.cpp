@@ -13,6 +13,7 @@
 #include <ATen/cuda/CUDAContext.h>
 #include <ATen/cuda/CUDAEvent.h>
 #include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #endif
@@ -105,6 +106,20 @@ bool fused_adam_step(const std::vector<torch::Tensor>& params, const std::vector
   return false;
 #endif
 }
+
+#ifdef DMGN_WITH_CUDA
+HostSyncCheck::HostSyncCheck() : previous_(static_cast<int>(c10::cuda::warning_state().get_sync_debug_mode())) {
+  c10::cuda::warning_state().set_sync_debug_mode(c10::cuda::SyncDebugMode::L_ERROR);
+}
+HostSyncCheck::~HostSyncCheck() {
+  c10::cuda::warning_state().set_sync_debug_mode(static_cast<c10::cuda::SyncDebugMode>(previous_));
+}
+bool HostSyncCheck::available() { return true; }
+#else
+HostSyncCheck::HostSyncCheck() = default;
+HostSyncCheck::~HostSyncCheck() = default;
+bool HostSyncCheck::available() { return false; }
+#endif
 
 // LibTorch 2.4 made autocast state per device type (set_autocast_enabled(type, on)); 1.13 has
 // one pair of calls per device (set_enabled for CUDA, set_cpu_enabled for the CPU).

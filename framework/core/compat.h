@@ -89,6 +89,22 @@ bool fused_adam_step(const std::vector<torch::Tensor>& params, const std::vector
                      const std::vector<torch::Tensor>& state_steps, const torch::Tensor& lr, double beta1,
                      double beta2, double eps, const torch::Tensor& found_inf);
 
+// While it lives, an operation that makes the host wait for a CUDA device (.item(), a copy to
+// the host, a pageable host-to-device copy) throws instead (torch.cuda.set_sync_debug_mode
+// ("error")): how a test shows that a training step waits for nothing. available() is false,
+// and the guard does nothing, in a build without CUDA.
+class HostSyncCheck {
+ public:
+  HostSyncCheck();
+  ~HostSyncCheck();
+  HostSyncCheck(const HostSyncCheck&) = delete;
+  HostSyncCheck& operator=(const HostSyncCheck&) = delete;
+  static bool available();
+
+ private:
+  int previous_ = 0;
+};
+
 // A CUDA graph of fixed-shape work (Python's torch.cuda.graph): capture() runs `work` `warmup`
 // times on a side stream (cuDNN's algorithm search and the allocator settle there), then once
 // more while capturing; replay() reruns the captured kernels, writing into the same tensors

@@ -27,7 +27,11 @@ void Execution::apply_cudnn() const {
 }
 
 torch::Tensor Execution::place(const torch::Tensor& x) const {
-  auto y = fp64 && x.is_floating_point() ? x.to(device, torch::kDouble) : x.to(device);
+  // To a GPU through pinned memory, without waiting: a copy from pageable memory would make
+  // the host wait for the device in every step.
+  const auto from = device.is_cuda() && x.device().is_cpu() ? x.pin_memory() : x;
+  const bool async = device.is_cuda() && from.is_pinned();
+  auto y = fp64 && x.is_floating_point() ? from.to(device, torch::kDouble, async) : from.to(device, async);
   return y.dim() == 4 ? y.contiguous(memory_format()) : y;
 }
 
