@@ -153,7 +153,7 @@ def system_lines(model_rows, ref_rows):
     parts = {"model": 0, "network": 0, "generator": 0, "rain": 1, "blur": 2, "jpeg": 3, "haze": 4, "chain": 5}
 
     def sort_key(k):  # system, config, part, precision, measurement, size, batch
-        return (k[0], k[1], k[2], k[3], parts.get(k[4], 9), k[4], k[6] or "", order.get(k[7], 3), int(k[8] or 0),
+        return (k[0], k[1], k[2], parts.get(k[4], 9), k[4], k[3], k[6] or "", order.get(k[7], 3), int(k[8] or 0),
                 int(k[9] or 0))
     timing, counts = [], []
     for k in sorted(refs, key=sort_key):

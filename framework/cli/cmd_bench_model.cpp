@@ -82,6 +82,9 @@ void print(const Config& cfg, const train::ModelBench& r, const train::ModelBenc
                   pb.train_step_ms, static_cast<long long>(r.train_batch), static_cast<long long>(r.train_size),
                   static_cast<long long>(r.train_size), pb.train_images_per_s, static_cast<long long>(pb.train_steps),
                   cfg.get_string("runtime.host_sync").c_str());
+    if (pb.train_step_graph_ms > 0)
+      std::printf("  training : %10.2f ms per step as a CUDA graph replay, %.2f images/s\n", pb.train_step_graph_ms,
+                  1000.0 * static_cast<double>(r.train_batch) / pb.train_step_graph_ms);
   }
 }
 
@@ -135,6 +138,7 @@ void store_rows(const Config& cfg, const train::ModelBench& r, const train::Mode
       const auto steps = fmt::format("{} steps={} host_sync={}", at, pb.train_steps, cfg.get_string("runtime.host_sync"));
       put("train_step_ms", pb.train_step_ms, "ms", steps);
       put("train_images_per_s", pb.train_images_per_s, "images/s", steps);
+      if (pb.train_step_graph_ms > 0) put("train_step_ms", pb.train_step_graph_ms, "ms", steps + " mode=graph");
     }
   }
   std::printf("stored in %s (benchmarks table)\n", cfg.get_string("runtime.store").c_str());

@@ -5,15 +5,18 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <map>
 
 #include "core/compat.h"
 #include "core/error.h"
+#include "data/loader.h"
 #include "metrics/macs.h"
 #include "models/model.h"
 #include "nn/layers.h"
 #include "train/bench.h"
 #include "train/distributed.h"
 #include "train/execution.h"
+#include "train/recipe.h"
 #include "train/trainer.h"
 
 namespace dmgn::train {
@@ -192,8 +195,10 @@ class PrecisionMeasure {
   void forward_backward(models::Model& model) {
     model.train();
     const auto x = ex_.place(torch::rand({o_.train_batch, 3, o_.train_size, o_.train_size}) * 2 - 1);
-    const auto target = ex_.place(torch::rand({o_.train_batch, 3, o_.train_size, o_.train_size}) * 2 - 1);
-    // The summed L1 of every image output, backward, gradients dropped (as the peer does).
+    // The summed L1 of every image output against a random target of its own size (a side
+    // output at half size: Location-aware SIRR), backward, gradients dropped (as the peers do).
+    // The targets are drawn at the first (untimed) pass.
+    std::map<std::string, torch::Tensor> targets;
     const auto fwd_bwd = [&] {
       torch::Tensor loss;
       {
@@ -201,6 +206,8 @@ class PrecisionMeasure {
         const auto out = model.forward(x);
         for (const auto& d : model.spec().outputs) {
           if (d.kind != models::OutputDecl::Kind::image || d.list || !out.has(d.key)) continue;
+          auto& target = targets[d.key];
+          if (!target.defined()) target = torch::rand_like(out.at(d.key), torch::kFloat) * 2 - 1;
           const auto l = (out.at(d.key) - target).abs().mean().to(torch::kFloat);
           loss = loss.defined() ? loss + l : l;
         }
@@ -235,6 +242,34 @@ class PrecisionMeasure {
       pb.train_step_ms = 1000.0 * t.seconds / static_cast<double>(std::max<int64_t>(1, t.steps));
       pb.train_images_per_s = t.images_per_s;
     });
+    if (r_.graphs && pc_.get_string("runtime.host_sync") == "log")
+      attempt("training step as a CUDA graph", [&] { training_step_graph(); });
+  }
+
+  // The whole step (critic, generator, losses, the device-side Adam) captured once and replayed
+  // on one batch held on the device: what a step costs without the host's launch overhead.
+  // Only under runtime.host_sync = "log", where a step has no host wait (a wait breaks capture).
+  void training_step_graph() {
+    Config tc = pc_;
+    tc.set(fmt::format("train.batch_size={}", o_.train_batch));
+    tc.set(fmt::format("data.crop={}", o_.train_size));
+    const CollectivePtr single = make_collective(DistEnv{});
+    auto train_set = open_for_model(tc, tc.get_string("data.train"), data::Split::train);
+    const auto loader = data::open_stream(train_set, train_loader_options(tc, *single));
+    auto batch = loader->next_rolling();
+    for (const auto& [name, t] : std::map<std::string, torch::Tensor>(batch.fields.all()))
+      batch.fields.set(name, ex_.place(t));
+    const int64_t total = o_.train_warmup + 4 + o_.train_steps;
+    const auto recipe = build_recipe({tc, single, device_, total});
+    int64_t step = 0;
+    StepResult last;
+    for (int64_t i = 0; i < std::max<int64_t>(1, o_.train_warmup); ++i) last = recipe->step(batch, step++);
+    recipe->settle(last);  // the device-side state exists now; a non-finite step stops here
+    compat::CudaGraph graph;
+    graph.capture(device_, [&] { last = recipe->step(batch, step++); }, 2);
+    const auto t = time_median(device_, 1, static_cast<int>(o_.train_steps), [&] { graph.replay(); });
+    recipe->settle(last);
+    pb.train_step_graph_ms = t.median_ms;
   }
 
   ModelBench& r_;

@@ -12,7 +12,8 @@
 //     (the same measurement tools/peer_bench.py makes on the official code); on CUDA also as a
 //     graph replay (forward, loss and backward captured together);
 //   - optionally the whole training step (the config's recipe: e.g. G and critic, losses, Adam) at the
-//     same batch on the config's training data, and its images/s;
+//     same batch on the config's training data, and its images/s; on CUDA under
+//     runtime.host_sync = "log" also as the replay of a CUDA graph of the whole step;
 //   - optionally (--profile SIZE) where the time of one eager inference pass at SIZE and of one
 //     forward+backward goes, by kind of kernel (train/profile.h);
 //   - the fraction of the device's peak that the multiply-accumulate rate reaches: 2 x MACs /
@@ -67,6 +68,7 @@ struct PrecisionBench {
   double fwd_bwd_fraction_measured = 0;       // counting backward as 2x forward
   int64_t train_steps = 0;                    // 0 = not measured
   double train_step_ms = 0, train_images_per_s = 0;
+  double train_step_graph_ms = 0;             // as a CUDA graph replay (host_sync = "log"); 0 = not measured
   // --profile: where one eager inference pass at profile_size and one forward+backward go.
   std::optional<DeviceProfile> profile_inference, profile_fwd_bwd;
 };
