@@ -5,7 +5,8 @@
 # torchrun and a CUDA build of dmgn are:
 #
 #   [DEVICE=cpu] [LAUNCH=env] tools/gpu_train_check.sh DMGN_BINARY STORE WORK_DIR [STEPS]
-# DEVICE (default cuda) is runtime.device; LAUNCH=env sets the torchrun variables itself instead
+# HOST_SYNC (default step) is runtime.host_sync. DEVICE (default cuda) is runtime.device;
+# LAUNCH=env sets the torchrun variables itself instead
 # of starting torchrun: with DEVICE=cpu, what checks this script on a machine without a GPU (or
 # whose torchrun is broken, like Debian's torch 1.13 under Python 3.11).
 set -uo pipefail
@@ -17,7 +18,8 @@ mkdir -p "$W"
 PY=$(command -v python3)
 SETS=(--set "runtime.device=\"${DEVICE:-cuda}\"" --set "runtime.store=\"$STORE\"" --set "runtime.out_dir=\"$W/runs\""
       --set "train.max_steps=$STEPS" --set "train.checkpoint_every=$((STEPS / 4))" --set "train.val_every=$((STEPS / 2))"
-      --set "runtime.log_every=$((STEPS / 8))" --set 'run.name="gpu_train_check"')
+      --set "runtime.log_every=$((STEPS / 8))" --set 'run.name="gpu_train_check"'
+      --set "runtime.host_sync=\"${HOST_SYNC:-step}\"")
 start_run() {  # start_run LOG [--resume]: torchrun, one worker, in its own process group; sets pid
   if [ "${LAUNCH:-torchrun}" = env ]; then
     setsid env WORLD_SIZE=1 RANK=0 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=29531 \
