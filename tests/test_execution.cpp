@@ -160,6 +160,11 @@ TEST(Execution, BenchModelMeasuresBothPrecisionsAndTheirPeakFractions) {
     EXPECT_EQ(pb.fwd_bwd.repeats, 1);
     EXPECT_GT(pb.fwd_bwd.median_ms, 0.0);
     EXPECT_EQ(pb.train_macs, 2 * pb.latency[0].macs);  // batch 2 at the same size
+    // The dmgn recipe's one critic, timed on its own (tools/peer_bench_systems.py's pairing).
+    ASSERT_EQ(pb.critics.size(), 1u);
+    EXPECT_EQ(pb.critics[0].name, "discriminator");
+    EXPECT_GT(pb.critics[0].parameters, 0);
+    EXPECT_GT(pb.critics[0].fwd_bwd.median_ms, 0.0);
   }
   EXPECT_EQ(r.runs[0].latency[0].macs, r.runs[1].latency[0].macs);
   EXPECT_EQ(train::datasheet_tflops("NVIDIA H100 80GB HBM3", "bf16").value_or(0), 989.4);

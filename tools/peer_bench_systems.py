@@ -25,7 +25,7 @@ SYSTEM=PATH replaces a system's, repeatable):
           model.blocks) (part 'generator') and the two critics NLayerDiscriminator(3,
           discriminator.ndf, discriminator.layers, discriminator.norm, no sigmoid) (parts
           'critic_d_g', 'critic_d_h': forward+backward only, batch --train-batch at --train-size,
-          the loss LSGAN's real term mean((D(x) - 1)^2); our bench model does not time critics);
+          the loss LSGAN's real term mean((D(x) - 1)^2), as our bench model times each critic);
   mbn     experiments/mbn/base.toml            EnDNet(3, rain_iter=model.rain_iterations), one
           part per task path of the released code (rain, blur, jpeg, haze: net(C, M, F, task),
           the bicubic pyramid M = F/2, C = M/2 built inside the timed pass for blur and jpeg,
@@ -59,9 +59,9 @@ parameters).
 
 Rows go to the run store's benchmarks table (bench 'peer', the device text and torch version of
 tools/peer_bench.py; params 'impl=reference system=S experiment=E variant="V" part=P own=0|1
-peer_of=model|none ...', config_hash = the hash of our config for that part): latency_ms and
+peer_of=model|critic ...', config_hash = the hash of our config for that part): latency_ms and
 fwd_bwd_ms as our rows, parameters (count) per network and critic. tools/peer_compare.py prints
-them beside ours; peer_of=none marks what our bench model does not time (the critics).
+them beside ours; a peer_of=critic row pairs with our critic_fwd_bwd_ms row of that critic.
 """
 import argparse
 import contextlib
@@ -243,7 +243,7 @@ def mismatches(system, cfg):
 
 # ---------------------------------------------------------------------------------------------
 # The reference networks and their parts. A part: its name, own (the path our config runs as it
-# is), peer_of (model: what our bench model times; none: not timed by ours), our config hash, its
+# is), peer_of (model: our bench model's network; critic: one of its critics), our config hash, its
 # module, run(x) -> the outputs the forward+backward loss sums, and whether inference is timed.
 
 class Part:
@@ -304,7 +304,7 @@ def pgan_parts(ref, cfg, config_hash, device):
     g = g.to(device)
     parts = [Part("generator", 1, "model", config_hash, g, lambda x: [g(x)])]
     for name, d in zip(("critic_d_g", "critic_d_h"), critics):
-        parts.append(Part(name, 1, "none", config_hash, d, lambda x, d=d: [d(x)], infer=False))
+        parts.append(Part(name, 1, "critic", config_hash, d, lambda x, d=d: [d(x)], infer=False))
     return parts, f"ngf {ngf}, {blocks} blocks; critics ndf {get(cfg, 'discriminator.ndf')}, " \
                   f"{get(cfg, 'discriminator.layers')} layers, {get(cfg, 'discriminator.norm')} norm"
 
@@ -403,7 +403,7 @@ def measure(part, device, args, precision, base, rows, reached):
     def fwd_bwd():
         with autocast():
             outs = part.run(x)
-            if part.peer_of == "none":  # a critic: LSGAN's real term
+            if part.peer_of == "critic":  # LSGAN's real term
                 loss = sum(((o.float() - 1) ** 2).mean() for o in outs)
             else:
                 loss = sum((o - target(o)).abs().mean().float() for o in outs)

@@ -132,10 +132,17 @@ def system_lines(model_rows, ref_rows):
         hashes_of.setdefault((r["device"], param(r["params"], "experiment"), param(r["params"], "variant")),
                              set()).add(r["config_hash"])
     params_of = latest_by(r for r in model_rows if r["name"] == "parameters")
+    # Our critics: (config hash, critic, key as the reference's fwd_bwd_ms row) -> the newest row.
+    critics, critic_params = {}, {}
+    for r in model_rows:
+        if r["name"] == "critic_fwd_bwd_ms":
+            critics[(r["config_hash"], param(r["params"], "critic"), key_of(r, "fwd_bwd_ms"))] = r
+        elif r["name"] == "critic_parameters":
+            critic_params[(r["config_hash"], param(r["params"], "critic"), r["device"])] = r
 
     def ours_hash(p):
         """Our config hash a reference row pairs with, or None."""
-        if param(p["params"], "peer_of") == "none":
+        if param(p["params"], "peer_of") == "none":  # rows written before critics were timed by ours
             return None
         if p["config_hash"]:
             return p["config_hash"]
@@ -162,8 +169,12 @@ def system_lines(model_rows, ref_rows):
         device, precision, name, size, batch = key_of(p)
         config = f"{exp}/{variant}" + (f" ({p['config_hash'][:12]})" if p["config_hash"] else "")
         h = ours_hash(p)
+        critic = part[len("critic_"):] if param(p["params"], "peer_of") == "critic" else None
         if name == "parameters":
-            o = params_of.get((h, device)) if h is not None else None
+            if critic is not None:
+                o = critic_params.get((h, critic, device)) if h is not None else None
+            else:
+                o = params_of.get((h, device)) if h is not None else None
             diff = "" if o is None else ("equal" if o["value"] == p["value"] else
                                          f"differ by {int(o['value'] - p['value']):+,}")
             counts.append([system, config, part, device, NOT_MEASURED if o is None else f"{int(o['value']):,}",
@@ -171,7 +182,10 @@ def system_lines(model_rows, ref_rows):
             continue
         if name not in GOALS:
             continue
-        o = by_hash.get(h, {}).get(key_of(p)) if h is not None else None
+        if critic is not None:
+            o = critics.get((h, critic, key_of(p))) if h is not None else None
+        else:
+            o = by_hash.get(h, {}).get(key_of(p)) if h is not None else None
         if o is None:
             timing.append([system, config, part, device, precision, what_of(name, size, batch), NOT_MEASURED,
                            f"{p['value']:.2f}", "–", "–", p["torch_version"], "–"])
@@ -217,7 +231,8 @@ def main():
         con = sqlite3.connect(f"file:{args.store}?mode=ro", uri=True)
         con.row_factory = sqlite3.Row
         rows = con.execute("SELECT * FROM benchmarks WHERE bench IN ('model', 'peer') AND name IN "
-                           "('latency_ms', 'fwd_bwd_ms', 'compile_s', 'parameters') ORDER BY id").fetchall()
+                           "('latency_ms', 'fwd_bwd_ms', 'compile_s', 'parameters', 'critic_fwd_bwd_ms', 'critic_parameters') "
+                           "ORDER BY id").fetchall()
     except sqlite3.Error as e:
         sys.exit(f"peer_compare: cannot read {args.store}: {e}")
     rows = [r for r in rows if args.device in r["device"]]

@@ -82,6 +82,10 @@ void print(const Config& cfg, const train::ModelBench& r, const train::ModelBenc
                   pb.train_step_ms, static_cast<long long>(r.train_batch), static_cast<long long>(r.train_size),
                   static_cast<long long>(r.train_size), pb.train_images_per_s, static_cast<long long>(pb.train_steps),
                   cfg.get_string("runtime.host_sync").c_str());
+    for (const auto& c : pb.critics)
+      std::printf("  critic %-3s: %9.2f ms fwd+bwd at batch %lld x %lldx%lld (%s parameters)\n", c.name.c_str(),
+                  c.fwd_bwd.median_ms, static_cast<long long>(r.train_batch), static_cast<long long>(r.train_size),
+                  static_cast<long long>(r.train_size), thousands(c.parameters).c_str());
     if (pb.train_step_graph_ms > 0)
       std::printf("  training : %10.2f ms per step as a CUDA graph replay, %.2f images/s\n", pb.train_step_graph_ms,
                   1000.0 * static_cast<double>(r.train_batch) / pb.train_step_graph_ms);
@@ -134,6 +138,12 @@ void store_rows(const Config& cfg, const train::ModelBench& r, const train::Mode
     };
     put_profile(pb.profile_inference, fmt::format("{} part=inference size={}", p, mo.profile_size));
     put_profile(pb.profile_fwd_bwd, fmt::format("{} part=fwd_bwd", at));
+    for (const auto& c : pb.critics) {
+      const auto critic = fmt::format("{} critic={}", at, c.name);
+      put("critic_fwd_bwd_ms", c.fwd_bwd.median_ms, "ms",
+          fmt::format("{} repeats={} mode=eager", critic, c.fwd_bwd.repeats));
+      put("critic_parameters", static_cast<double>(c.parameters), "count", critic);
+    }
     if (pb.train_steps > 0) {
       const auto steps = fmt::format("{} steps={} host_sync={}", at, pb.train_steps, cfg.get_string("runtime.host_sync"));
       put("train_step_ms", pb.train_step_ms, "ms", steps);

@@ -12,6 +12,7 @@
 #include "data/loader.h"
 #include "metrics/macs.h"
 #include "models/model.h"
+#include "nn/discriminators.h"
 #include "nn/layers.h"
 #include "train/bench.h"
 #include "train/distributed.h"
@@ -133,6 +134,7 @@ class PrecisionMeasure {
       model.reset();
     }
     if (o_.train_steps > 0) training_step();
+    if (o_.fwd_bwd_repeats > 0) attempt("critics", [&] { critics(); });
   }
 
   PrecisionBench pb;
@@ -244,6 +246,32 @@ class PrecisionMeasure {
     });
     if (r_.graphs && pc_.get_string("runtime.host_sync") == "log")
       attempt("training step as a CUDA graph", [&] { training_step_graph(); });
+  }
+
+  // Each discriminator of the config's recipe (Physics-GAN's two, DMGN's one) on its own:
+  // forward+backward at batch train_batch x train_size of LSGAN's real term mean((D(x) - 1)^2)
+  // (the peer tools/peer_bench_systems.py times the reference critics so), gradients dropped.
+  void critics() {
+    const CollectivePtr single = make_collective(DistEnv{});
+    const auto recipe = build_recipe({pc_, single, device_, 1});
+    const auto x = ex_.place(torch::rand({o_.train_batch, 3, o_.train_size, o_.train_size}) * 2 - 1);
+    for (const auto& [name, module] : recipe->parts().modules) {
+      auto* d = dynamic_cast<nn::Discriminator*>(module);
+      if (!d) continue;
+      CriticBench c;
+      c.name = name;
+      c.parameters = nn::count_parameters(*d).total;
+      c.fwd_bwd = time_median(device_, std::max(1, o_.warmup), o_.fwd_bwd_repeats, [&] {
+        torch::Tensor loss;
+        {
+          const auto amp = ex_.autocast();
+          loss = (d->forward(x, x) - 1).pow(2).mean().to(torch::kFloat);
+        }
+        loss.backward();
+        for (auto& p : d->parameters()) p.mutable_grad() = torch::Tensor();
+      });
+      pb.critics.push_back(c);
+    }
   }
 
   // The whole step (critic, generator, losses, the device-side Adam) captured once and replayed

@@ -14,6 +14,7 @@
 //   - optionally the whole training step (the config's recipe: e.g. G and critic, losses, Adam) at the
 //     same batch on the config's training data, and its images/s; on CUDA under
 //     runtime.host_sync = "log" also as the replay of a CUDA graph of the whole step;
+//   - each discriminator of the recipe (forward+backward of LSGAN's real term at the same batch);
 //   - optionally (--profile SIZE) where the time of one eager inference pass at SIZE and of one
 //     forward+backward goes, by kind of kernel (train/profile.h);
 //   - the fraction of the device's peak that the multiply-accumulate rate reaches: 2 x MACs /
@@ -51,6 +52,12 @@ struct LatencyAtSize {
   std::optional<double> fraction_datasheet;   // over the datasheet peak, when known
 };
 
+struct CriticBench {
+  std::string name;        // the recipe's module name (d_g, d_h, discriminator)
+  int64_t parameters = 0;
+  Timing fwd_bwd;
+};
+
 struct PrecisionBench {
   std::string precision;  // "fp32" or "bf16"
   double gemm_tflops = 0;                     // measured matrix-product ceiling
@@ -69,6 +76,7 @@ struct PrecisionBench {
   int64_t train_steps = 0;                    // 0 = not measured
   double train_step_ms = 0, train_images_per_s = 0;
   double train_step_graph_ms = 0;             // as a CUDA graph replay (host_sync = "log"); 0 = not measured
+  std::vector<CriticBench> critics;           // each discriminator's forward+backward (with fwd_bwd_repeats)
   // --profile: where one eager inference pass at profile_size and one forward+backward go.
   std::optional<DeviceProfile> profile_inference, profile_fwd_bwd;
 };
