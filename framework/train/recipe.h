@@ -130,6 +130,8 @@ class Recipe {
     // `bad_name` names a non-finite total that has no terms. Returns whether it updated.
     // `before_step`, when given, runs between the gradient averaging and the optimizer step (so
     // every rank sees the same gradients): e.g. clipping a parameter's gradient.
+    // Under runtime.host_sync = "log" it returns true: only the device knows whether the update
+    // was dropped (a follow-up such as weight clipping then runs on unchanged parameters).
     bool update(const std::string& optimizer, const losses::TermValues& tv, const std::string& report,
                 const std::string& bad_name = "total", const std::function<void()>& before_step = nullptr);
     // The model outputs of this step, for the non-finite diagnosis (kept until the step ends).
