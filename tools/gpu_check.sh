@@ -11,7 +11,7 @@
 # Steps, in this order (GPU_CHECK_STEPS selects a subset; GPU_CHECK_TARGET builds one CMake
 # target only, e.g. dmgn). Each has its own time limit and is skipped, said so, when what is
 # left of the call's budget (GPU_CHECK_BUDGET: 540 s for call 1, 240 s for call 2) is less:
-# call 1 (default steps: build gputests bench train)
+# call 1 (default steps: build gputests bench train bench_log)
 #   build    configure and build dmgn + tests against python3's CUDA LibTorch 2.x (its fmt, its
 #            NCCL) and the bundle's prebuilt static OpenCV and Debian headers, into build-gpu/;
 #   gputests the Gpu.* (the fused device Adam, log-mode steps that never wait), Execution.*,
@@ -20,12 +20,12 @@
 #   bench    DMGN: `dmgn bench model` the way we expect fastest (channels-last,
 #            runtime.head_taps="always"), fp32 and bf16, inference at 256 and 512 (eager and CUDA
 #            graphs), forward+backward and the whole training step at batch 4 x 256, the MAC rate
-#            against the measured GEMM ceiling, a kernel profile at 512; the training step again
-#            under runtime.host_sync="log" (eager and as a CUDA graph of the whole step); the
-#            official code timed and profiled the same way (tools/peer_bench.py) and the ratios
-#            (tools/peer_compare.py);
+#            against the measured GEMM ceiling, a kernel profile at 512; the official code timed
+#            and profiled the same way (tools/peer_bench.py) and the ratios (tools/peer_compare.py);
 #   train    a quickstart-sized run on CUDA started by torchrun, killed (SIGKILL) after its first
 #            checkpoint, resumed to the end, found completed in the store (tools/gpu_train_check.sh);
+#   bench_log the training step again under runtime.host_sync="log", eager and as a CUDA graph of
+#            the whole step (call 2 runs it first when call 1's store has no such row);
 # call 2 (default steps: systems loader compile train_log parity variants suite)
 #   systems  Location-aware SIRR, Physics-GAN and MBN (every task path) and R-MBN: ours
 #            (`dmgn bench model`, inference at 256, forward+backward and training step at 4 x 256,
@@ -64,7 +64,7 @@ J=$(nproc)
 FAILED=0
 T_START=$SECONDS
 if [ "$CALL" = 1 ]; then
-  STEPS=" ${GPU_CHECK_STEPS:-build gputests bench train} "
+  STEPS=" ${GPU_CHECK_STEPS:-build gputests bench train bench_log} "
   BUDGET=${GPU_CHECK_BUDGET:-540}
 else
   STEPS=" ${GPU_CHECK_STEPS:-systems loader compile train_log parity variants suite} "
@@ -140,9 +140,6 @@ fi
 if want bench; then
   step bench_ours 200 "$D" bench model experiments/table3.toml "${CUDA[@]}" "${FAST[@]}" "${BENCH[@]}" --train-steps 20 \
     --profile 512
-  step bench_ours_log 60 "$D" bench model experiments/table3.toml "${CUDA[@]}" "${FAST[@]}" --set 'runtime.host_sync="log"' \
-    --sizes 256 --repeats 3 --warmup 2 --precision fp32,bf16 --fwd-bwd-repeats 0 --train-batch 4 --train-size 256 \
-    --train-steps 20 --no-peak
   if [ -n "$OFFICIAL" ]; then
     step bench_official 120 "$PY" tools/peer_bench.py "$B/official" --device cuda --precision fp32 bf16 --sizes 256 512 \
       --repeats 20 --warmup 5 --fwd-bwd-repeats 20 --train-batch 4 --train-size 256 --store "$STORE" --profile-size 512
@@ -156,6 +153,19 @@ if want nan; then
 fi
 if want train; then
   step train_cuda 150 tools/gpu_train_check.sh "$D" "$STORE" "$L/train"
+fi
+# The training step under host_sync = "log", eager and as a whole-step CUDA graph: last in call 1;
+# call 2 runs it first when call 1's store has no such row (call 1 ran out of time).
+has_log_rows() {
+  "$PY" -c 'import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+n = c.execute("SELECT count(*) FROM benchmarks WHERE name = ? AND params LIKE ?", ("train_step_ms", "%host_sync=log%"))
+sys.exit(0 if n.fetchone()[0] else 1)' "$STORE" 2>/dev/null
+}
+if want bench_log || { [ "$CALL" != 1 ] && want systems && ! has_log_rows; }; then
+  step bench_ours_log 60 "$D" bench model experiments/table3.toml "${CUDA[@]}" "${FAST[@]}" --set 'runtime.host_sync="log"' \
+    --sizes 256 --repeats 3 --warmup 2 --precision fp32,bf16 --fwd-bwd-repeats 0 --train-batch 4 --train-size 256 \
+    --train-steps 20 --no-peak
 fi
 
 SYSTEM_CONFIGS=(experiments/location_sirr/base.toml experiments/physics_gan/ours.toml experiments/mbn/base.toml
