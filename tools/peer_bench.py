@@ -254,14 +254,7 @@ def measure_compiled(model, device, args, autocast, params):
         target = torch.rand(b, 3, s, s, device=device) * 2 - 1
         try:
             cm = compiled()
-
-            def fwd_bwd():
-                with autocast():
-                    outs = cm(x)
-                    loss = sum((o - target).abs().mean().float() for o in outs[:3])
-                loss.backward()
-                for p in model.parameters():
-                    p.grad = None
+            fwd_bwd = summed_l1_fwd_bwd(model, lambda v: cm(v)[:3], x, target, autocast)
             t = time_compiled(device, args.warmup, args.fwd_bwd_repeats, fwd_bwd)
         except Exception as e:  # noqa: BLE001
             print(f"  compiled fwd+bwd: FAILED: {failure(e)}")
@@ -274,12 +267,11 @@ def measure_compiled(model, device, args, autocast, params):
     return rows
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("official_repo_dir")
+def add_timing_options(ap, sizes):
+    """The options every peer benchmark shares with `dmgn bench model` (sizes: the default)."""
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "bf16"])
-    ap.add_argument("--sizes", nargs="+", type=int, default=[256, 512])
+    ap.add_argument("--sizes", nargs="+", type=int, default=sizes)
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--fwd-bwd-repeats", type=int, default=20)
@@ -288,6 +280,36 @@ def main():
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--store", default="results/runs.sqlite")
+
+
+def timing_device(args, tool):
+    """Checks the shared options, applies --threads and cuDNN's search; the torch device."""
+    if args.repeats < 1 or args.fwd_bwd_repeats < 0:
+        sys.exit(f"{tool}: --repeats must be >= 1 and --fwd-bwd-repeats >= 0")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit(f"{tool}: --device cuda but torch.cuda.is_available() is False")
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    torch.backends.cudnn.benchmark = True
+    return torch.device("cuda", 0) if args.device == "cuda" else torch.device("cpu")
+
+
+def summed_l1_fwd_bwd(model, run, x, target, autocast):
+    """One forward+backward as `dmgn bench model` times it: the summed L1 of the outputs run(x)
+    returns against `target`, backward, gradients dropped."""
+    def fwd_bwd():
+        with autocast():
+            loss = sum((o - target).abs().mean().float() for o in run(x))
+        loss.backward()
+        for p in model.parameters():
+            p.grad = None
+    return fwd_bwd
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("official_repo_dir")
+    add_timing_options(ap, [256, 512])
     ap.add_argument("--profile-size", type=int, default=0,
                     help="also profile one inference pass at this size per precision (torch.profiler) and print "
                          "where the device time goes, by kind of kernel (nothing is stored)")
@@ -301,14 +323,7 @@ def main():
     repo = os.path.abspath(args.official_repo_dir)
     if not os.path.isfile(os.path.join(repo, "model_reflection.py")):
         sys.exit(f"peer_bench: {repo} is not the official DMGN code: model_reflection.py missing")
-    if args.repeats < 1 or args.fwd_bwd_repeats < 0:
-        sys.exit("peer_bench: --repeats must be >= 1 and --fwd-bwd-repeats >= 0")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        sys.exit("peer_bench: --device cuda but torch.cuda.is_available() is False")
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    device = torch.device("cuda", 0) if args.device == "cuda" else torch.device("cpu")
-    torch.backends.cudnn.benchmark = True
+    device = timing_device(args, "peer_bench")
     sys.dont_write_bytecode = True  # leave the official checkout untouched
     sys.path.insert(0, repo)
     install_torchvision_standin()
@@ -351,14 +366,7 @@ def main():
             b, s = args.train_batch, args.train_size
             x = torch.rand(b, 3, s, s, device=device) * 2 - 1
             target = torch.rand(b, 3, s, s, device=device) * 2 - 1
-
-            def fwd_bwd():
-                with autocast():
-                    outs = model(x)
-                    loss = sum((o - target).abs().mean().float() for o in outs[:3])
-                loss.backward()
-                for p in model.parameters():
-                    p.grad = None
+            fwd_bwd = summed_l1_fwd_bwd(model, lambda v: model(v)[:3], x, target, autocast)
             t = time_median(device, max(1, args.warmup), args.fwd_bwd_repeats, fwd_bwd)
             print(f"  fwd+bwd  : {t['median_ms']:.2f} ms median (min {t['min_ms']:.2f}, max {t['max_ms']:.2f}, "
                   f"{t['repeats']} runs) at batch {b} x {s}x{s}, {1000 * b / t['median_ms']:.2f} images/s")

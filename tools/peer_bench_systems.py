@@ -80,7 +80,8 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from peer_bench import device_description, device_name, failure, store_rows, time_median  # noqa: E402
+from peer_bench import (add_timing_options, device_description, device_name, failure, store_rows,  # noqa: E402
+                        time_median, timing_device)
 
 SYSTEMS = {  # name: (folder under REPO_ROOT, a file that marks the checkout, our default configs)
     "lasirr": ("lasirr", "location_aware_sirr_model.py", ["experiments/location_sirr/base.toml"]),
@@ -438,17 +439,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("repo_root")
     ap.add_argument("--systems", "--system", nargs="+", default=list(SYSTEMS), choices=list(SYSTEMS))
-    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    ap.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "bf16"])
-    ap.add_argument("--sizes", nargs="+", type=int, default=[256])
-    ap.add_argument("--repeats", type=int, default=20)
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--fwd-bwd-repeats", type=int, default=20)
-    ap.add_argument("--train-batch", type=int, default=4)
-    ap.add_argument("--train-size", type=int, default=256)
-    ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--store", default="results/runs.sqlite")
+    add_timing_options(ap, [256])
     ap.add_argument("--config", action="append", default=[], metavar="SYSTEM=PATH",
                     help="our config whose network the reference is built as (repeatable; replaces that "
                          "system's defaults)")
@@ -456,10 +447,7 @@ def main():
                     "build-gpu/dmgn; 'none': read the TOML files, rows without config hashes)")
     args = ap.parse_args()
 
-    if args.repeats < 1 or args.fwd_bwd_repeats < 0:
-        sys.exit("peer_bench_systems: --repeats must be >= 1 and --fwd-bwd-repeats >= 0")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        sys.exit("peer_bench_systems: --device cuda but torch.cuda.is_available() is False")
+    device = timing_device(args, "peer_bench_systems")
     configs = {s: list(SYSTEMS[s][2]) for s in SYSTEMS}
     given = {}
     for c in args.config:
@@ -474,10 +462,6 @@ def main():
     if missing:
         sys.exit("peer_bench_systems: no reference code for " + ", ".join(
             f"{s} ({os.path.join(root, SYSTEMS[s][0], SYSTEMS[s][1])} missing)" for s in missing))
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    device = torch.device("cuda", 0) if args.device == "cuda" else torch.device("cpu")
-    torch.backends.cudnn.benchmark = True
     dmgn = find_dmgn(args.dmgn)
     desc, name = device_description(device), device_name(device)
     print(f"peer (reference code of {', '.join(args.systems)}) | {desc} | torch {torch.__version__} | "

@@ -97,8 +97,9 @@ bool fused_adam_step(const std::vector<torch::Tensor>& params, const std::vector
                      double beta2, double eps, const torch::Tensor& found_inf) {
 #if defined(DMGN_WITH_CUDA) && (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1))
   if (params.empty() || !params.front().is_cuda()) return false;
-  at::_fused_adam_(params, grads, exp_avgs, exp_avg_sqs, /*max_exp_avg_sqs=*/{}, state_steps, lr, beta1, beta2,
-                   /*weight_decay=*/0.0, eps, /*amsgrad=*/false, /*maximize=*/false, /*grad_scale=*/{}, found_inf);
+  at::_fused_adam_(params, grads, exp_avgs, exp_avg_sqs, /*max_exp_avg_sqs=*/{}, state_steps, lr.to(torch::kFloat32),
+                   beta1, beta2, /*weight_decay=*/0.0, eps, /*amsgrad=*/false, /*maximize=*/false, /*grad_scale=*/{},
+                   found_inf.to(torch::kFloat32));
   return true;
 #else
   (void)params, (void)grads, (void)exp_avgs, (void)exp_avg_sqs, (void)state_steps, (void)lr, (void)beta1;

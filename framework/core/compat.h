@@ -79,9 +79,9 @@ void set_optimizer_state(torch::optim::Optimizer& opt, const torch::Tensor& para
                          std::unique_ptr<torch::optim::OptimizerParamState> state);
 
 // Adam's fused multi-tensor CUDA kernel (LibTorch >= 2.1, Python's Adam(fused=True)): one
-// launch updates every parameter. The learning rate is a device tensor, `state_steps` are
-// float32 device tensors already incremented for this step, and a `found_inf` of 1 (float32,
-// on the device) leaves every tensor unchanged (the caller takes the increment back). Returns
+// launch updates every parameter. The learning rate is a 0-d device tensor, `state_steps` are
+// float32 device tensors already incremented for this step, and a true `found_inf` (0-d, on
+// the device) leaves every tensor unchanged (the caller does not increment then). Returns
 // false, doing nothing, where the kernel does not exist (1.13, the CPU): the caller then runs
 // the same arithmetic op by op.
 bool fused_adam_step(const std::vector<torch::Tensor>& params, const std::vector<torch::Tensor>& grads,

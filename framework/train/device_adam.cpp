@@ -56,8 +56,7 @@ void DeviceAdam::step(const torch::Tensor& lr, const torch::Tensor& skip) {
   if (params.empty()) return;
   const auto ok = skip.logical_not().to(torch::kFloat32);
   for (auto& t : steps) t.add_(ok);
-  fused_ = compat::fused_adam_step(params, grads, exp_avgs, exp_avg_sqs, steps, lr.to(torch::kFloat32), beta1_,
-                                   beta2_, eps_, skip.to(torch::kFloat32));
+  fused_ = compat::fused_adam_step(params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1_, beta2_, eps_, skip);
   if (fused_) return;
   for (size_t i = 0; i < params.size(); ++i) {
     auto& p = params[i];

@@ -305,19 +305,20 @@ bool TrainRun::train() {
   while (step_ < total_steps_) {
     StepResult res = recipe_->step(loader_->next_rolling(), step_, signals_.stop());
     ++step_;
+    const bool last = step_ == total_steps_;
+    const auto at = [&](int64_t every) { return every > 0 && step_ % every == 0; };
+    const bool validate_now = at(val_every) && !last, checkpoint_now = at(ckpt_every) && !last;
     // runtime.host_sync = "log": the step's results are read where the host needs them, the
     // same steps on every rank.
-    const auto at = [&](int64_t every) { return every > 0 && step_ % every == 0; };
-    if (res.pending && (at(s_.log_every) || at(val_every) || at(ckpt_every) || step_ == total_steps_))
+    if (res.pending && (at(s_.log_every) || validate_now || checkpoint_now || last))
       recipe_->settle(res, signals_.stop());
     threads_.tick();
     log_step(res);
-    const bool validated = !(val_every > 0 && step_ % val_every == 0 && step_ < total_steps_) || validate();
-    if (!validated) {
+    if (validate_now && !validate()) {
       stop_interrupted("during validation");
       return false;
     }
-    if (ckpt_every > 0 && step_ % ckpt_every == 0 && step_ < total_steps_) checkpoint();
+    if (checkpoint_now) checkpoint();
     if (res.stop_requested) {
       stop_interrupted("");
       return false;
